@@ -1,0 +1,92 @@
+package store
+
+import "time"
+
+// SandboxState is a pod sandbox's lifecycle state.
+type SandboxState string
+
+const (
+	SandboxReady    SandboxState = "ready"
+	SandboxNotReady SandboxState = "notready"
+)
+
+// Sandbox is a pod sandbox record.
+type Sandbox struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace"`
+	UID         string            `json:"uid"`
+	Attempt     uint32            `json:"attempt"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Config is the CRI PodSandboxConfig as protobuf bytes: the CRI layer
+	// owns its meaning; the store only keeps it for status and restarts.
+	Config         []byte       `json:"config,omitempty"`
+	RuntimeHandler string       `json:"runtimeHandler,omitempty"`
+	State          SandboxState `json:"state"`
+	CreatedAt      time.Time    `json:"createdAt"`
+	// Dir is the sandbox's runtime state directory (pinned namespaces, hostname, hosts, resolv.conf).
+	Dir string `json:"dir"`
+	// Namespaces maps "network", "ipc", "uts" to pinned namespace paths.
+	Namespaces   map[string]string `json:"namespaces,omitempty"`
+	CgroupParent string            `json:"cgroupParent,omitempty"`
+	Hostname     string            `json:"hostname,omitempty"`
+	LogDirectory string            `json:"logDirectory,omitempty"`
+	IP           string            `json:"ip,omitempty"`
+}
+
+// ContainerState is a container's lifecycle state.
+type ContainerState string
+
+const (
+	ContainerCreated ContainerState = "created"
+	ContainerRunning ContainerState = "running"
+	ContainerExited  ContainerState = "exited"
+	ContainerUnknown ContainerState = "unknown"
+)
+
+// Container is a container record.
+type Container struct {
+	ID          string            `json:"id"`
+	SandboxID   string            `json:"sandboxId"`
+	Name        string            `json:"name"`
+	Attempt     uint32            `json:"attempt"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Config is the CRI ContainerConfig as protobuf bytes.
+	Config []byte `json:"config,omitempty"`
+	// ImageRef is what the caller asked for; ImageID is the resolved image ID.
+	ImageRef string `json:"imageRef"`
+	ImageID  string `json:"imageId"`
+	// Runtime is the path of the OCI runtime binary driving this container.
+	Runtime    string         `json:"runtime"`
+	State      ContainerState `json:"state"`
+	Pid        int            `json:"pid,omitempty"`
+	CreatedAt  time.Time      `json:"createdAt"`
+	StartedAt  time.Time      `json:"startedAt,omitzero"`
+	FinishedAt time.Time      `json:"finishedAt,omitzero"`
+	ExitCode   int32          `json:"exitCode"`
+	Reason     string         `json:"reason,omitempty"`
+	Message    string         `json:"message,omitempty"`
+	LogPath    string         `json:"logPath,omitempty"`
+	// Dir is the container's runtime state directory (bundle, shim socket, exit file).
+	Dir string `json:"dir"`
+}
+
+// Image is an image record, keyed by image ID (sha256:<config digest>).
+type Image struct {
+	ID          string   `json:"id"`
+	RepoTags    []string `json:"repoTags,omitempty"`
+	RepoDigests []string `json:"repoDigests,omitempty"`
+	// Manifest is the digest of the image manifest that was pulled.
+	Manifest string `json:"manifest"`
+	// Layers are the diff IDs of the layers, bottom first.
+	Layers []string `json:"layers"`
+	// ChainIDs name the unpacked layer snapshots, bottom first.
+	ChainIDs []string `json:"chainIds"`
+	// Size is the sum of the compressed layers and config, as registries report.
+	Size      int64     `json:"size"`
+	CreatedAt time.Time `json:"createdAt"`
+	Pinned    bool      `json:"pinned,omitempty"`
+	Config    []byte    `json:"config"`
+}

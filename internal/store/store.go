@@ -1,0 +1,178 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+)
+
+// SchemaVersion is written into every record.
+const SchemaVersion = 1
+
+// DB is the metadata database.
+type DB struct {
+	db         *bolt.DB
+	Sandboxes  *Collection[Sandbox]
+	Containers *Collection[Container]
+	Images     *Collection[Image]
+}
+
+// Open opens (creating if needed) the database at path.
+func Open(path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create metadata dir: %w", err)
+	}
+	// A short timeout: a second berthd on the same --root must fail fast, not hang.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open metadata %s (is another berthd using this --root?): %w", path, err)
+	}
+	d := &DB{db: db}
+	d.Sandboxes = &Collection[Sandbox]{db: db, bucket: []byte("sandboxes"), kind: "sandbox"}
+	d.Containers = &Collection[Container]{db: db, bucket: []byte("containers"), kind: "container"}
+	d.Images = &Collection[Image]{db: db, bucket: []byte("images"), kind: "image"}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, c := range [][]byte{d.Sandboxes.bucket, d.Containers.bucket, d.Images.bucket} {
+			if _, err := tx.CreateBucketIfNotExists(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init metadata %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Record is what every stored type implements.
+type Record interface {
+	Sandbox | Container | Image
+}
+
+// Collection is one typed bucket of JSON records keyed by ID.
+type Collection[T Record] struct {
+	db     *bolt.DB
+	bucket []byte
+	kind   string
+}
+
+type envelope[T Record] struct {
+	Schema int `json:"schema"`
+	Record T   `json:"record"`
+}
+
+func (c *Collection[T]) decode(id string, b []byte) (T, error) {
+	var e envelope[T]
+	if err := json.Unmarshal(b, &e); err != nil {
+		return e.Record, fmt.Errorf("decode %s %s: %w", c.kind, id, err)
+	}
+	if e.Schema > SchemaVersion {
+		return e.Record, fmt.Errorf("%s %s has schema %d, newer than this berthd's %d", c.kind, id, e.Schema, SchemaVersion)
+	}
+	return e.Record, nil
+}
+
+func encode[T Record](r T) ([]byte, error) {
+	return json.Marshal(envelope[T]{Schema: SchemaVersion, Record: r})
+}
+
+// Create stores a new record; it fails with ErrAlreadyExists if id is taken.
+func (c *Collection[T]) Create(id string, r T) error {
+	return c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(c.bucket)
+		if b.Get([]byte(id)) != nil {
+			return fmt.Errorf("%s %s: %w", c.kind, id, errdefs.ErrAlreadyExists)
+		}
+		v, err := encode(r)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(id), v)
+	})
+}
+
+// Put stores r under id, replacing any record there.
+func (c *Collection[T]) Put(id string, r T) error {
+	return c.db.Update(func(tx *bolt.Tx) error {
+		v, err := encode(r)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(c.bucket).Put([]byte(id), v)
+	})
+}
+
+// Get returns the record id, or an error wrapping ErrNotFound.
+func (c *Collection[T]) Get(id string) (T, error) {
+	var r T
+	err := c.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(c.bucket).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("%s %s: %w", c.kind, id, errdefs.ErrNotFound)
+		}
+		var err error
+		r, err = c.decode(id, v)
+		return err
+	})
+	return r, err
+}
+
+// Update reads, changes and writes back record id in one transaction.
+// If fn returns an error nothing is written.
+func (c *Collection[T]) Update(id string, fn func(*T) error) (T, error) {
+	var r T
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(c.bucket)
+		v := b.Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("%s %s: %w", c.kind, id, errdefs.ErrNotFound)
+		}
+		var err error
+		if r, err = c.decode(id, v); err != nil {
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+		nv, err := encode(r)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(id), nv)
+	})
+	return r, err
+}
+
+// Delete removes id; deleting a missing record is not an error.
+func (c *Collection[T]) Delete(id string) error {
+	return c.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(c.bucket).Delete([]byte(id))
+	})
+}
+
+// List returns every record, sorted by ID.
+func (c *Collection[T]) List() ([]T, error) {
+	var out []T
+	err := c.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(c.bucket).ForEach(func(k, v []byte) error {
+			r, err := c.decode(string(k), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}

@@ -1,0 +1,319 @@
+package linux
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// CgroupPaths are a container's cgroup directories: one cgroup2 directory on
+// a unified host, or one directory per v1 hierarchy (keyed by controller:
+// "memory", "cpu", "cpuacct", ..., "name=systemd") on a v1 or hybrid host.
+type CgroupPaths struct {
+	Unified string            `json:"unified,omitempty"`
+	V1      map[string]string `json:"v1,omitempty"`
+}
+
+// cgroupLayout is where the host mounts its cgroup hierarchies.
+type cgroupLayout struct {
+	// Unified is the cgroup2 mount when the host runs cgroup v2 only.
+	Unified string
+	// V1 maps each v1 controller to its hierarchy's mount point.
+	V1 map[string]string
+}
+
+// detectCgroupLayout reads /proc/self/mountinfo. A host with any v1
+// controller hierarchy is driven as v1 (the hybrid case: a cgroup2 mount
+// holding leftovers such as hugetlb is not where the controllers live).
+func detectCgroupLayout() (cgroupLayout, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return cgroupLayout{}, err
+	}
+	defer f.Close()
+	return parseCgroupLayout(f)
+}
+
+func parseCgroupLayout(f *os.File) (cgroupLayout, error) {
+	l := cgroupLayout{V1: map[string]string{}}
+	var unified []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		pf, qf := strings.Fields(pre), strings.Fields(post)
+		if len(pf) < 5 || len(qf) < 3 {
+			continue
+		}
+		mnt := unescapeMount(pf[4])
+		switch qf[0] {
+		case "cgroup2":
+			unified = append(unified, mnt)
+		case "cgroup":
+			for _, opt := range strings.Split(qf[2], ",") {
+				switch opt {
+				case "rw", "ro", "xattr", "clone_children", "noprefix", "cpuset_v2_mode", "favordynmods":
+					continue
+				}
+				if strings.HasPrefix(opt, "release_agent=") {
+					continue
+				}
+				if _, dup := l.V1[opt]; !dup {
+					l.V1[opt] = mnt
+				}
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return l, err
+	}
+	if len(l.V1) == 0 {
+		if len(unified) == 0 {
+			return l, errors.New("no cgroup filesystem is mounted")
+		}
+		l.Unified = unified[0]
+		l.V1 = nil
+	}
+	return l, nil
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// paths places cgroupsPath (an absolute path such as /kubepods/pod1/c1) in the layout.
+func (l cgroupLayout) paths(cgroupsPath string) CgroupPaths {
+	rel := filepath.Clean("/" + cgroupsPath)
+	if l.Unified != "" {
+		return CgroupPaths{Unified: filepath.Join(l.Unified, rel)}
+	}
+	p := CgroupPaths{V1: map[string]string{}}
+	for ctrl, mnt := range l.V1 {
+		p.V1[ctrl] = filepath.Join(mnt, rel)
+	}
+	return p
+}
+
+// dirs returns the distinct directories, sorted, so co-mounted controllers
+// (cpu,cpuacct) are handled once.
+func (p CgroupPaths) dirs() []string {
+	if p.Unified != "" {
+		return []string{p.Unified}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range p.V1 {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func writeCgroupFile(dir, file, val string) error {
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(val), 0); err != nil {
+		return fmt.Errorf("cgroup: write %q to %s: %w", val, filepath.Join(dir, file), err)
+	}
+	return nil
+}
+
+func readCgroupFile(dir, file string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	return strings.TrimSpace(string(b)), err
+}
+
+// create makes the directories. mountRoot bounds the v2 walk that enables
+// controllers for the ancestors; for v1 cpuset each new level copies its
+// parent's cpus and mems, which the kernel leaves empty.
+func (p CgroupPaths) create() error {
+	if p.Unified != "" {
+		return createV2(p.Unified)
+	}
+	for _, d := range p.dirs() {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("cgroup: create %s: %w", d, err)
+		}
+	}
+	if d, ok := p.V1["cpuset"]; ok {
+		return fillCpuset(d)
+	}
+	return nil
+}
+
+func fillCpuset(dir string) error {
+	parent := filepath.Dir(dir)
+	if _, err := os.Stat(filepath.Join(parent, "cpuset.cpus")); err != nil {
+		return nil // reached the hierarchy's root
+	}
+	if err := fillCpuset(parent); err != nil {
+		return err
+	}
+	for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+		cur, err := readCgroupFile(dir, f)
+		if err != nil {
+			return fmt.Errorf("cgroup: read %s/%s: %w", dir, f, err)
+		}
+		if cur != "" {
+			continue
+		}
+		v, err := readCgroupFile(parent, f)
+		if err != nil {
+			return fmt.Errorf("cgroup: read %s/%s: %w", parent, f, err)
+		}
+		if err := writeCgroupFile(dir, f, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createV2 makes dir and enables, in each ancestor that it creates or finds,
+// every controller the ancestor has, so the leaf can use them.
+func createV2(dir string) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "cgroup.controllers")); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if d == "/" || d == "." {
+			return fmt.Errorf("cgroup: %s is not inside a cgroup2 mount", dir)
+		}
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		d := missing[i]
+		enableControllers(filepath.Dir(d))
+		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+			return fmt.Errorf("cgroup: create %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// enableControllers is best effort: a cgroup that holds processes may refuse
+// (no internal processes rule); setting a limit later then names the file.
+func enableControllers(dir string) {
+	avail, err := readCgroupFile(dir, "cgroup.controllers")
+	if err != nil {
+		return
+	}
+	for _, c := range strings.Fields(avail) {
+		_ = writeCgroupFile(dir, "cgroup.subtree_control", "+"+c)
+	}
+}
+
+func (p CgroupPaths) addProc(pid int) error {
+	for _, d := range p.dirs() {
+		if err := writeCgroupFile(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// procs lists the PIDs in the container's cgroup.
+func (p CgroupPaths) procs() ([]int, error) {
+	d := p.Unified
+	if d == "" {
+		for _, c := range []string{"pids", "freezer", "memory", "cpu"} {
+			if p.V1[c] != "" {
+				d = p.V1[c]
+				break
+			}
+		}
+	}
+	if d == "" {
+		return nil, nil
+	}
+	s, err := readCgroupFile(d, "cgroup.procs")
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, f := range strings.Fields(s) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (p CgroupPaths) frozen() bool {
+	if p.Unified != "" {
+		v, _ := readCgroupFile(p.Unified, "cgroup.freeze")
+		return v == "1"
+	}
+	if d := p.V1["freezer"]; d != "" {
+		v, _ := readCgroupFile(d, "freezer.state")
+		return v == "FROZEN" || v == "FREEZING"
+	}
+	return false
+}
+
+// destroy removes the directories, waiting briefly for dying processes to leave.
+func (p CgroupPaths) destroy() error {
+	var errs []error
+	for _, d := range p.dirs() {
+		var err error
+		for i := 0; i < 100; i++ {
+			err = os.Remove(d)
+			if err == nil || os.IsNotExist(err) {
+				err = nil
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cgroup: remove %s: %w", d, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// set applies the spec's resources.
+func (p CgroupPaths) set(r *specs.LinuxResources) error {
+	if r == nil {
+		return nil
+	}
+	if p.Unified != "" {
+		return setV2(p.Unified, r)
+	}
+	return setV1(p.V1, r)
+}
+
+func (p CgroupPaths) thaw() error {
+	if p.Unified != "" {
+		return writeCgroupFile(p.Unified, "cgroup.freeze", "0")
+	}
+	if d := p.V1["freezer"]; d != "" {
+		return writeCgroupFile(d, "freezer.state", "THAWED")
+	}
+	return nil
+}

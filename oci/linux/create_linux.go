@@ -1,0 +1,242 @@
+package linux
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+)
+
+// InitArg is the argument with which berth-runtime re-executes itself as a
+// container's init process. cmd/berth-runtime dispatches on it before anything else.
+const InitArg = "init"
+
+// initSyncEnv names the fd of the init's end of the sync socketpair.
+const initSyncEnv = "_BERTH_INIT_SYNC"
+
+// CreateOpts are the arguments of "create".
+type CreateOpts struct {
+	Root    string // state root (--root)
+	ID      string
+	Bundle  string
+	PidFile string
+	// Self is the berth-runtime binary to re-execute as init; "" means /proc/self/exe.
+	Self string
+	// Stdin, Stdout, Stderr become the container's stdio. nil means /dev/null.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// LoadSpec reads and checks bundle/config.json.
+func LoadSpec(bundle string) (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read bundle config: %w", err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", filepath.Join(bundle, "config.json"), err)
+	}
+	if err := validateSpec(&s); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(bundle, "config.json"), err)
+	}
+	return &s, nil
+}
+
+// validateSpec refuses what this runtime cannot honour yet, naming the field:
+// a container that silently runs without its seccomp filter is worse than one that fails.
+func validateSpec(s *specs.Spec) error {
+	switch {
+	case s.Root == nil || s.Root.Path == "":
+		return errors.New("root.path is required")
+	case s.Process == nil:
+		return errors.New("process is required (create runs the container's process)")
+	case len(s.Process.Args) == 0:
+		return errors.New("process.args must not be empty")
+	case s.Linux == nil:
+		return errors.New("linux is required")
+	case s.Linux.Seccomp != nil:
+		return fmt.Errorf("linux.seccomp: %w in berth-runtime yet (use runc or crun)", errdefs.ErrUnimplemented)
+	case s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+
+		len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0:
+		return fmt.Errorf("hooks: %w in berth-runtime yet", errdefs.ErrUnimplemented)
+	case s.Process.Terminal:
+		return fmt.Errorf("process.terminal: %w in berth-runtime yet", errdefs.ErrUnimplemented)
+	case len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0:
+		return fmt.Errorf("linux.uidMappings: user namespaces are %w in berth-runtime yet", errdefs.ErrUnimplemented)
+	}
+	return nil
+}
+
+// Create creates the container: its init process waits, fully set up, for Start.
+// On failure nothing is left behind: no process, cgroup or state directory.
+func Create(ctx context.Context, o CreateOpts) (err error) {
+	if err := checkID(o.ID); err != nil {
+		return err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return err
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return err
+	}
+	plan, err := planNamespaces(spec.Linux.Namespaces)
+	if err != nil {
+		return err
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
+		return fmt.Errorf("root.path %s is not a directory", rootfs)
+	}
+
+	dir := stateDir(o.Root, o.ID)
+	if err := os.MkdirAll(o.Root, 0o711); err != nil {
+		return fmt.Errorf("create state root %s: %w", o.Root, err)
+	}
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if os.IsExist(err) {
+			return fmt.Errorf("container %s: %w", o.ID, errdefs.ErrAlreadyExists)
+		}
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	var cmd *exec.Cmd
+	var cg CgroupPaths
+	defer func() {
+		if err == nil {
+			return
+		}
+		if cmd != nil && cmd.Process != nil {
+			_ = cmd.Process.Kill()
+			_, _ = cmd.Process.Wait()
+		}
+		_ = cg.destroy()
+		_ = os.RemoveAll(dir)
+	}()
+
+	fifo := filepath.Join(dir, fifoName)
+	// 0622: the init may have dropped to a non-root user by the time it opens it.
+	if err := unix.Mkfifo(fifo, 0o622); err != nil {
+		return fmt.Errorf("create exec fifo: %w", err)
+	}
+	_ = os.Chmod(fifo, 0o622) // undo the umask
+
+	layout, err := detectCgroupLayout()
+	if err != nil {
+		return fmt.Errorf("cgroups: %w", err)
+	}
+	cgPath := spec.Linux.CgroupsPath
+	if cgPath == "" {
+		cgPath = "/" + o.ID // runc's default, so tools that look for it find it
+	}
+	cg = layout.paths(cgPath)
+
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("sync socketpair: %w", err)
+	}
+	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
+	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
+	defer parentSock.Close()
+	defer childSock.Close()
+
+	self := o.Self
+	if self == "" {
+		self = "/proc/self/exe"
+	}
+	cmd = &exec.Cmd{
+		Path:       self,
+		Args:       []string{"berth-runtime", InitArg},
+		Env:        []string{initSyncEnv + "=3"},
+		Stdin:      o.Stdin,
+		Stdout:     o.Stdout,
+		Stderr:     o.Stderr,
+		ExtraFiles: []*os.File{childSock},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: plan.cloneFlags,
+		},
+	}
+	if err := startInNamespaces(plan.join, cmd.Start); err != nil {
+		cmd = nil
+		return fmt.Errorf("start init process: %w", err)
+	}
+	childSock.Close()
+
+	if err := cg.create(); err != nil {
+		return err
+	}
+	if err := cg.addProc(cmd.Process.Pid); err != nil {
+		return err
+	}
+	if err := cg.set(spec.Linux.Resources); err != nil {
+		return err
+	}
+
+	ic := initConfig{ID: o.ID, Spec: spec, Rootfs: rootfs, Fifo: fifo, NewCgroupNS: plan.newCgroup, Cgroup: cg}
+	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
+		return fmt.Errorf("send config to init: %w", err)
+	}
+	msg, err := waitSync(ctx, parentSock)
+	if err != nil {
+		return err
+	}
+	if msg.Type != "ready" {
+		return fmt.Errorf("container init: %s", msg.Message)
+	}
+
+	start, _, err := processStartTime(cmd.Process.Pid)
+	if err != nil {
+		return fmt.Errorf("init process exited during create: %w", err)
+	}
+	st := &State{
+		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: cmd.Process.Pid, StartTime: start,
+		Created: time.Now().UTC(), Annotations: spec.Annotations, Cgroup: cg,
+	}
+	if err := st.save(o.Root); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	if o.PidFile != "" {
+		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(st.Pid)), 0o644); err != nil {
+			return fmt.Errorf("write pid file: %w", err)
+		}
+	}
+	// The init is adopted by our parent's subreaper (the shim) once we exit.
+	_ = cmd.Process.Release()
+	return nil
+}
+
+// waitSync reads the init's answer; it gives up when ctx ends.
+func waitSync(ctx context.Context, sock *os.File) (syncMsg, error) {
+	type res struct {
+		m   syncMsg
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		m, err := readSync(sock)
+		ch <- res{m, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return r.m, fmt.Errorf("container init died before it was set up: %w", r.err)
+		}
+		return r.m, nil
+	case <-ctx.Done():
+		return syncMsg{}, fmt.Errorf("waiting for container init: %w", ctx.Err())
+	}
+}

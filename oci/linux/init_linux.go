@@ -1,0 +1,90 @@
+package linux
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Init is the container's init process: the re-executed berth-runtime.
+// It must run on the main thread, locked (cmd/berth-runtime locks it in
+// init()), because namespaces, credentials and capabilities set here belong
+// to the thread that finally calls execve. It returns only on failure.
+func Init() error {
+	fd, err := strconv.Atoi(os.Getenv(initSyncEnv))
+	if err != nil {
+		return fmt.Errorf("%s not set: berth-runtime init is not meant to be run by hand", initSyncEnv)
+	}
+	os.Unsetenv(initSyncEnv)
+	sock := os.NewFile(uintptr(fd), "sync")
+	unix.CloseOnExec(fd)
+
+	var ic initConfig
+	if err := json.NewDecoder(sock).Decode(&ic); err != nil {
+		return fmt.Errorf("read init config: %w", err)
+	}
+	fail := func(err error) error {
+		_ = json.NewEncoder(sock).Encode(syncMsg{Type: "error", Message: err.Error()})
+		return err
+	}
+	execPath, fifo, err := setupContainer(&ic)
+	if err != nil {
+		return fail(err)
+	}
+	if err := json.NewEncoder(sock).Encode(syncMsg{Type: "ready"}); err != nil {
+		return err
+	}
+	sock.Close()
+
+	// Block until "start" opens the FIFO for reading. Reopening through
+	// /proc/self/fd works after pivot_root, where the host path is gone.
+	w, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(fifo.Fd())), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	if _, err := w.Write([]byte{0}); err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	w.Close()
+	fifo.Close()
+	p := ic.Spec.Process
+	err = unix.Exec(execPath, p.Args, p.Env)
+	return fmt.Errorf("exec %s: %w", p.Args[0], err)
+}
+
+// setupContainer does everything between clone and exec. It returns the
+// resolved executable and the FIFO (an O_PATH fd opened before pivot_root).
+func setupContainer(ic *initConfig) (string, *os.File, error) {
+	s := ic.Spec
+	if ic.NewCgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return "", nil, fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
+	if err := setHostname(s); err != nil {
+		return "", nil, err
+	}
+	fifoFd, err := unix.Open(ic.Fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("open exec fifo %s: %w", ic.Fifo, err)
+	}
+	fifo := os.NewFile(uintptr(fifoFd), "exec.fifo")
+	if err := setupRootfs(ic); err != nil {
+		return "", nil, err
+	}
+	if err := applySysctls(s.Linux.Sysctl); err != nil {
+		return "", nil, err
+	}
+	if err := setupProcess(s.Process); err != nil {
+		return "", nil, err
+	}
+	path, err := lookPath(s.Process.Args[0], s.Process.Env)
+	if err != nil {
+		return "", nil, err
+	}
+	return path, fifo, nil
+}
+

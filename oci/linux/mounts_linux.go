@@ -1,0 +1,328 @@
+package linux
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+type mountFlag struct {
+	clear bool
+	flag  uintptr
+}
+
+var mountFlagNames = map[string]mountFlag{
+	"ro": {false, unix.MS_RDONLY}, "rw": {true, unix.MS_RDONLY},
+	"nosuid": {false, unix.MS_NOSUID}, "suid": {true, unix.MS_NOSUID},
+	"nodev": {false, unix.MS_NODEV}, "dev": {true, unix.MS_NODEV},
+	"noexec": {false, unix.MS_NOEXEC}, "exec": {true, unix.MS_NOEXEC},
+	"sync": {false, unix.MS_SYNCHRONOUS}, "async": {true, unix.MS_SYNCHRONOUS},
+	"dirsync": {false, unix.MS_DIRSYNC}, "remount": {false, unix.MS_REMOUNT},
+	"mand": {false, unix.MS_MANDLOCK}, "nomand": {true, unix.MS_MANDLOCK},
+	"atime": {true, unix.MS_NOATIME}, "noatime": {false, unix.MS_NOATIME},
+	"diratime": {true, unix.MS_NODIRATIME}, "nodiratime": {false, unix.MS_NODIRATIME},
+	"bind": {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
+	"relatime": {false, unix.MS_RELATIME}, "norelatime": {true, unix.MS_RELATIME},
+	"strictatime": {false, unix.MS_STRICTATIME}, "nostrictatime": {true, unix.MS_STRICTATIME},
+	"silent": {false, unix.MS_SILENT}, "loud": {true, unix.MS_SILENT},
+}
+
+var propagationNames = map[string]uintptr{
+	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
+	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
+	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
+	"unbindable": unix.MS_UNBINDABLE, "runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
+}
+
+// parseMountOptions splits options into flags, propagation flags and fs data.
+func parseMountOptions(opts []string) (flags uintptr, prop []uintptr, data string) {
+	var d []string
+	for _, o := range opts {
+		if f, ok := mountFlagNames[o]; ok {
+			if f.clear {
+				flags &^= f.flag
+			} else {
+				flags |= f.flag
+			}
+			continue
+		}
+		if p, ok := propagationNames[o]; ok {
+			prop = append(prop, p)
+			continue
+		}
+		d = append(d, o)
+	}
+	return flags, prop, strings.Join(d, ",")
+}
+
+// setupRootfs builds the container's root filesystem and pivots into it.
+func setupRootfs(ic *initConfig) error {
+	s := ic.Spec
+	unix.Umask(0)
+	defer unix.Umask(0o022)
+
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if p := s.Linux.RootfsPropagation; p != "" {
+		var ok bool
+		if prop, ok = propagationNames[p]; !ok {
+			return fmt.Errorf("linux.rootfsPropagation: unknown value %q", p)
+		}
+	}
+	// Our mounts must not propagate back to the host's mount namespace.
+	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+		return fmt.Errorf("make / %s: %w", s.Linux.RootfsPropagation, err)
+	}
+	// pivot_root needs the new root to be a mount point.
+	if err := unix.Mount(ic.Rootfs, ic.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind root.path %s: %w", ic.Rootfs, err)
+	}
+	devIsTmpfs := false
+	for i, m := range s.Mounts {
+		if err := mountEntry(ic, m); err != nil {
+			return fmt.Errorf("mounts[%d] %s: %w", i, m.Destination, err)
+		}
+		if filepath.Clean(m.Destination) == "/dev" && m.Type == "tmpfs" {
+			devIsTmpfs = true
+		}
+	}
+	if devIsTmpfs {
+		if err := setupDev(ic.Rootfs); err != nil {
+			return err
+		}
+	}
+	for _, d := range s.Linux.Devices {
+		if err := makeDevice(ic.Rootfs, d); err != nil {
+			return fmt.Errorf("linux.devices %s: %w", d.Path, err)
+		}
+	}
+	if err := pivotRoot(ic.Rootfs); err != nil {
+		return err
+	}
+	for _, p := range s.Linux.MaskedPaths {
+		if err := maskPath(p); err != nil {
+			return fmt.Errorf("linux.maskedPaths %s: %w", p, err)
+		}
+	}
+	for _, p := range s.Linux.ReadonlyPaths {
+		if err := readonlyPath(p); err != nil {
+			return fmt.Errorf("linux.readonlyPaths %s: %w", p, err)
+		}
+	}
+	if s.Root.Readonly {
+		if err := remountReadonly("/", false); err != nil {
+			return fmt.Errorf("root.readonly: %w", err)
+		}
+	}
+	if prop != unix.MS_SLAVE|unix.MS_REC && prop != unix.MS_SLAVE {
+		if err := unix.Mount("", "/", "", prop, ""); err != nil {
+			return fmt.Errorf("linux.rootfsPropagation %s: %w", s.Linux.RootfsPropagation, err)
+		}
+	}
+	return nil
+}
+
+// inRoot resolves a container path inside rootfs, following symlinks as if
+// rootfs were /: an image's symlink can never send a mount outside it.
+func inRoot(rootfs, p string) (string, error) {
+	return securejoin.SecureJoin(rootfs, p)
+}
+
+func mountEntry(ic *initConfig, m specs.Mount) error {
+	if !filepath.IsAbs(m.Destination) {
+		return errors.New("destination must be absolute")
+	}
+	dest, err := inRoot(ic.Rootfs, m.Destination)
+	if err != nil {
+		return err
+	}
+	flags, props, data := parseMountOptions(m.Options)
+	if m.Type == "bind" {
+		flags |= unix.MS_BIND
+	}
+	switch {
+	case flags&unix.MS_BIND != 0:
+		if err := bindMount(m.Source, dest, flags); err != nil {
+			return err
+		}
+	case m.Type == "cgroup" || m.Type == "cgroup2":
+		return mountCgroups(ic, dest, flags)
+	default:
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(m.Source, dest, m.Type, flags, data); err != nil {
+			return fmt.Errorf("mount %s (%s): %w", m.Source, m.Type, err)
+		}
+	}
+	for _, p := range props {
+		if err := unix.Mount("", dest, "", p, ""); err != nil {
+			return fmt.Errorf("set propagation: %w", err)
+		}
+	}
+	return nil
+}
+
+// bindMount binds source onto dest, creating dest as a file or directory to
+// match, then applies flags such as ro, which a first bind ignores.
+func bindMount(source, dest string, flags uintptr) error {
+	fi, err := os.Stat(source)
+	if err != nil {
+		return fmt.Errorf("bind source: %w", err)
+	}
+	if err := mkMountpoint(dest, fi.IsDir()); err != nil {
+		return err
+	}
+	if err := unix.Mount(source, dest, "", unix.MS_BIND|(flags&unix.MS_REC), ""); err != nil {
+		return fmt.Errorf("bind %s: %w", source, err)
+	}
+	if extra := flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); extra != 0 {
+		if err := remountFlags(dest, extra); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mkMountpoint(dest string, dir bool) error {
+	if dir {
+		return os.MkdirAll(dest, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dest, os.O_CREATE|os.O_RDONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// remountFlags remounts a bind mount with flags, keeping the flags the
+// kernel would refuse to clear (nosuid, nodev, noexec already set).
+func remountFlags(dest string, flags uintptr) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dest, &st); err != nil {
+		return err
+	}
+	keep := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RDONLY)
+	if err := unix.Mount("", dest, "", unix.MS_BIND|unix.MS_REMOUNT|keep|flags, ""); err != nil {
+		return fmt.Errorf("remount %s: %w", dest, err)
+	}
+	return nil
+}
+
+func remountReadonly(p string, recursive bool) error {
+	f := uintptr(unix.MS_RDONLY)
+	if recursive {
+		f |= unix.MS_REC
+	}
+	return remountFlags(p, f)
+}
+
+// mountCgroups gives the container a view of its own cgroup: on a cgroup2
+// host a cgroup2 mount (rooted at its cgroup namespace) or a bind of its
+// directory; on v1 a tmpfs holding a bind of its directory per hierarchy.
+func mountCgroups(ic *initConfig, dest string, flags uintptr) error {
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return err
+	}
+	cg := ic.Cgroup
+	if cg.Unified != "" {
+		if ic.NewCgroupNS {
+			if err := unix.Mount("cgroup2", dest, "cgroup2", flags, ""); err != nil {
+				return fmt.Errorf("mount cgroup2: %w", err)
+			}
+			return nil
+		}
+		return bindMount(cg.Unified, dest, flags|unix.MS_BIND)
+	}
+	if err := unix.Mount("tmpfs", dest, "tmpfs", flags&^unix.MS_RDONLY, "mode=755"); err != nil {
+		return fmt.Errorf("mount tmpfs for cgroups: %w", err)
+	}
+	byDir := map[string][]string{}
+	for ctrl, dir := range cg.V1 {
+		byDir[dir] = append(byDir[dir], strings.TrimPrefix(ctrl, "name="))
+	}
+	for dir, ctrls := range byDir {
+		sort.Strings(ctrls)
+		name := strings.Join(ctrls, ",")
+		sub := filepath.Join(dest, name)
+		if err := bindMount(dir, sub, flags|unix.MS_BIND); err != nil {
+			return err
+		}
+		if len(ctrls) > 1 {
+			for _, c := range ctrls {
+				if err := os.Symlink(name, filepath.Join(dest, c)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if flags&unix.MS_RDONLY != 0 {
+		return remountFlags(dest, unix.MS_RDONLY)
+	}
+	return nil
+}
+
+// pivotRoot makes rootfs the root and detaches the old one, using
+// pivot_root(".", ".") so no directory for the old root is needed.
+func pivotRoot(rootfs string) error {
+	oldroot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(oldroot)
+	newroot, err := unix.Open(rootfs, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(newroot)
+	if err := unix.Fchdir(newroot); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root %s: %w", rootfs, err)
+	}
+	if err := unix.Fchdir(oldroot); err != nil {
+		return err
+	}
+	// The old root is stacked on "." now: keep its unmount from reaching the host.
+	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("make old root rslave: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+func maskPath(p string) error {
+	fi, err := os.Stat(p)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "size=0k")
+	}
+	return unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+}
+
+func readonlyPath(p string) error {
+	if _, err := os.Stat(p); os.IsNotExist(err) {
+		return nil
+	}
+	if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	return remountReadonly(p, true)
+}

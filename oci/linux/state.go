@@ -1,0 +1,170 @@
+package linux
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+)
+
+// statePaused is runc's fifth state, which the OCI spec does not list.
+const statePaused specs.ContainerState = "paused"
+
+const (
+	stateFile = "state.json"
+	fifoName  = "exec.fifo"
+)
+
+// State is what the runtime remembers of a container in <root>/<id>/state.json.
+type State struct {
+	ID     string `json:"id"`
+	Bundle string `json:"bundle"`
+	Rootfs string `json:"rootfs"`
+	Pid    int    `json:"pid"`
+	// StartTime is field 22 of /proc/<pid>/stat: it tells our init from a
+	// later process that reused its PID.
+	StartTime   uint64            `json:"startTime"`
+	Created     time.Time         `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Cgroup      CgroupPaths       `json:"cgroup"`
+	// Owner is "" for root; kept so "state" reports it as runc does.
+	Owner string `json:"owner,omitempty"`
+}
+
+var validID = regexp.MustCompile(`^[\w+\-.]+$`)
+
+func checkID(id string) error {
+	if id == "" || !validID.MatchString(id) || id == "." || id == ".." {
+		return fmt.Errorf("invalid container id %q: %w", id, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+func stateDir(root, id string) string { return filepath.Join(root, id) }
+
+// Load reads the state of container id under root.
+func Load(root, id string) (*State, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(stateDir(root, id), stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("container %s does not exist: %w", id, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state of %s: %w", id, err)
+	}
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decode state of %s: %w", id, err)
+	}
+	return &s, nil
+}
+
+func (s *State) save(root string) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(stateDir(root, s.ID), stateFile), b, 0o600)
+}
+
+// Status is the OCI status of the container: created, running, paused or stopped.
+func (s *State) Status(root string) specs.ContainerState {
+	if !processAlive(s.Pid, s.StartTime) {
+		return specs.StateStopped
+	}
+	if _, err := os.Stat(filepath.Join(stateDir(root, s.ID), fifoName)); err == nil {
+		return specs.StateCreated
+	}
+	if s.Cgroup.frozen() {
+		return statePaused
+	}
+	return specs.StateRunning
+}
+
+// OCIState is the state as the OCI spec and "runc state" print it.
+func (s *State) OCIState(root string) specs.State {
+	st := specs.State{
+		Version:     specs.Version,
+		ID:          s.ID,
+		Status:      s.Status(root),
+		Bundle:      s.Bundle,
+		Annotations: s.Annotations,
+	}
+	if st.Status != specs.StateStopped {
+		st.Pid = s.Pid
+	}
+	return st
+}
+
+// processStartTime returns field 22 of /proc/pid/stat and the process state letter.
+func processStartTime(pid int) (uint64, byte, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	// comm (field 2) may hold spaces and parentheses: split after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	fields := bytes.Fields(b[i+2:])
+	// fields[0] is field 3 (state); starttime is field 22.
+	if len(fields) < 20 {
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	st, err := strconv.ParseUint(string(fields[19]), 10, 64)
+	return st, fields[0][0], err
+}
+
+func processAlive(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	st, state, err := processStartTime(pid)
+	if err != nil || state == 'Z' || state == 'X' {
+		return false
+	}
+	return start == 0 || st == start
+}
+
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// List returns the state of every container under root.
+func List(root string) ([]*State, error) {
+	ents, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*State
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		s, err := Load(root, e.Name())
+		if err != nil {
+			continue // a half-created container: create cleans up or delete --force will
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

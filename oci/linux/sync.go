@@ -1,0 +1,44 @@
+package linux
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The parent and the init process talk over a socketpair, one JSON message
+// at a time, in this order:
+//
+//	parent → init: initConfig  (after the init is in its cgroup)
+//	init → parent: syncMsg{Type: "ready"} or syncMsg{Type: "error"}
+//
+// The init then blocks on the exec FIFO; "start" releases it.
+
+// initConfig is everything the init process needs; it never reads the bundle itself.
+type initConfig struct {
+	ID     string      `json:"id"`
+	Spec   *specs.Spec `json:"spec"`
+	Rootfs string      `json:"rootfs"`
+	// Fifo is the exec FIFO's path on the host, opened before pivot_root.
+	Fifo string `json:"fifo"`
+	// NewCgroupNS: the init unshares its cgroup namespace once it is in its cgroup,
+	// so that the namespace's root is the container's cgroup.
+	NewCgroupNS bool `json:"newCgroupNS"`
+	// CgroupPaths lets the init bind the container's own cgroups into /sys/fs/cgroup.
+	Cgroup CgroupPaths `json:"cgroup"`
+}
+
+type syncMsg struct {
+	Type    string `json:"type"` // "ready" or "error"
+	Message string `json:"message,omitempty"`
+}
+
+func readSync(r io.Reader) (syncMsg, error) {
+	var m syncMsg
+	if err := json.NewDecoder(r).Decode(&m); err != nil {
+		return m, fmt.Errorf("read from init: %w", err)
+	}
+	return m, nil
+}
