@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/version"
+	"github.com/berth-runtime/berth/oci"
 	"github.com/berth-runtime/berth/oci/linux"
 )
 
@@ -113,7 +115,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	pf.BoolVar(&g.debug, "debug", false, "log debug output")
 	pf.BoolVar(&g.systemd, "systemd-cgroup", false, "use the systemd cgroup driver (not supported)")
-	root.AddCommand(createCmd(g), startCmd(g), runCmd(g), stateCmd(g), killCmd(g), deleteCmd(g), listCmd(g), psCmd(g))
+	root.AddCommand(createCmd(g), startCmd(g), runCmd(g), stateCmd(g), killCmd(g), deleteCmd(g), listCmd(g), psCmd(g), specCmd())
 	return root
 }
 
@@ -360,3 +362,25 @@ func psCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+
+func specCmd() *cobra.Command {
+	var bundle string
+	cmd := &cobra.Command{
+		Use:   "spec",
+		Short: "Write a default config.json into the bundle directory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p := filepath.Join(bundle, "config.json")
+			if _, err := os.Stat(p); err == nil {
+				return fmt.Errorf("%s exists: remove it first", p)
+			}
+			b, err := json.MarshalIndent(oci.DefaultSpec(), "", "\t")
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(p, append(b, '\n'), 0o644)
+		},
+	}
+	cmd.Flags().StringVarP(&bundle, "bundle", "b", ".", "the bundle directory")
+	return cmd
+}

@@ -4,6 +4,7 @@ package testutil
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -23,4 +24,18 @@ func RequireBinary(t testing.TB, name string) string {
 		t.Skipf("needs %s on PATH (.ci/run installs it)", name)
 	}
 	return p
+}
+
+// RemoveCgroupOnCleanup removes the (empty) cgroup parent, such as
+// "/berth-test", from every mounted hierarchy once the test ends, after the
+// runtimes have removed the containers' own cgroups below it.
+func RemoveCgroupOnCleanup(t testing.TB, parent string) {
+	t.Helper()
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + parent)
+		dirs = append(dirs, "/sys/fs/cgroup"+parent)
+		for _, d := range dirs {
+			_ = os.Remove(d)
+		}
+	})
 }

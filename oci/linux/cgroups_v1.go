@@ -85,7 +85,7 @@ func setV1(dirs map[string]string, r *specs.LinuxResources) error {
 		if err != nil {
 			return err
 		}
-		for _, dev := range r.Devices {
+		for _, dev := range append(r.Devices, implicitDevices...) {
 			file := "devices.deny"
 			if dev.Allow {
 				file = "devices.allow"
@@ -135,4 +135,25 @@ func deviceRule(d specs.LinuxDeviceCgroup) string {
 		return "a *:* " + access
 	}
 	return strings.Join([]string{typ, num(d.Major) + ":" + num(d.Minor), access}, " ")
+}
+
+func dev(typ string, major, minor int64, access string) specs.LinuxDeviceCgroup {
+	d := specs.LinuxDeviceCgroup{Allow: true, Type: typ, Access: access}
+	if major >= 0 {
+		d.Major = &major
+	}
+	if minor >= 0 {
+		d.Minor = &minor
+	}
+	return d
+}
+
+// implicitDevices follow the spec's rules as they do in runc and crun, so
+// that a spec denying all devices still leaves a container its /dev/null,
+// ttys and ptys.
+var implicitDevices = []specs.LinuxDeviceCgroup{
+	dev("c", -1, -1, "m"), dev("b", -1, -1, "m"),
+	dev("c", 1, 3, "rwm"), dev("c", 1, 5, "rwm"), dev("c", 1, 7, "rwm"), dev("c", 1, 8, "rwm"),
+	dev("c", 1, 9, "rwm"), dev("c", 5, 0, "rwm"), dev("c", 5, 1, "rwm"), dev("c", 5, 2, "rwm"),
+	dev("c", 136, -1, "rwm"), dev("c", 10, 200, "rwm"),
 }

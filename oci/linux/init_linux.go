@@ -50,6 +50,9 @@ func Init() error {
 	}
 	w.Close()
 	fifo.Close()
+	if err := closeInheritedFds(); err != nil {
+		return err
+	}
 	p := ic.Spec.Process
 	err = unix.Exec(execPath, p.Args, p.Env)
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)
@@ -88,3 +91,18 @@ func setupContainer(ic *initConfig) (string, *os.File, error) {
 	return path, fifo, nil
 }
 
+
+// closeInheritedFds marks every fd above stderr close-on-exec: the container
+// must not inherit its creator's files (a shim's pipes, say).
+func closeInheritedFds() error {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list fds: %w", err)
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package shim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+)
+
+// ErrShimGone means the shim's socket does not answer: the shim has exited.
+var ErrShimGone = errors.New("shim is not running")
+
+// Client talks to one shim.
+type Client struct {
+	Socket string
+}
+
+// Spawn writes cfg into dir, starts the shim binary there and waits until it
+// has created the container (or failed to, with the runtime's reason).
+func Spawn(ctx context.Context, shimBin, dir string, cfg Config) (*Client, error) {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), b, 0o600); err != nil {
+		return nil, fmt.Errorf("write shim config: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.Socket), 0o700); err != nil {
+		return nil, err
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, ShimLog), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer readyR.Close()
+	cmd := exec.Command(shimBin, "--dir", dir)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{readyW}
+	// Its own session: a signal to berthd's process group never reaches it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		readyW.Close()
+		return nil, fmt.Errorf("start %s: %w", shimBin, err)
+	}
+	readyW.Close()
+	// Reap the shim when it ends while we run; after a berthd restart it is
+	// init's or the subreaper's to reap.
+	go func() { _ = cmd.Wait() }()
+
+	msg := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(readyR)
+		msg <- string(b)
+	}()
+	select {
+	case m := <-msg:
+		switch {
+		case m == "ok":
+			return &Client{Socket: cfg.Socket}, nil
+		case strings.HasPrefix(m, "error: "):
+			return nil, errors.New(strings.TrimPrefix(m, "error: "))
+		default:
+			return nil, fmt.Errorf("shim exited before it was ready (see %s)", filepath.Join(dir, ShimLog))
+		}
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("waiting for shim: %w", ctx.Err())
+	}
+}
+
+func (c *Client) call(ctx context.Context, req Request) (Status, error) {
+	req.Version = ProtocolVersion
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.Socket)
+	if err != nil {
+		return Status{}, fmt.Errorf("%w: %v", ErrShimGone, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return Status{}, fmt.Errorf("shim %s: %w", req.Op, err)
+	}
+	var resp Response
+	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
+		if ctx.Err() != nil {
+			return Status{}, ctx.Err()
+		}
+		return Status{}, fmt.Errorf("shim %s: %w: %v", req.Op, ErrShimGone, err)
+	}
+	if resp.Error != "" {
+		return resp.Status, fmt.Errorf("shim %s: %s", req.Op, resp.Error)
+	}
+	return resp.Status, nil
+}
+
+// State returns the container's status.
+func (c *Client) State(ctx context.Context) (Status, error) { return c.call(ctx, Request{Op: OpState}) }
+
+// Start starts the created container.
+func (c *Client) Start(ctx context.Context) (Status, error) { return c.call(ctx, Request{Op: OpStart}) }
+
+// Kill signals the container's init, or all its processes.
+func (c *Client) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
+	_, err := c.call(ctx, Request{Op: OpKill, Signal: int(sig), All: all})
+	return err
+}
+
+// Wait blocks until the container has exited, or ctx ends.
+func (c *Client) Wait(ctx context.Context) (Status, error) { return c.call(ctx, Request{Op: OpWait}) }
+
+// Delete removes the container from the runtime (killing it if needed); the shim then exits.
+func (c *Client) Delete(ctx context.Context) error {
+	_, err := c.call(ctx, Request{Op: OpDelete})
+	return err
+}
+
+// ReadExit reads the exit a shim recorded in dir, for when the shim is gone.
+func ReadExit(dir string) (*Exit, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ExitFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("exit file in %s: %w", dir, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var e Exit
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("exit file in %s: %w", dir, err)
+	}
+	return &e, nil
+}

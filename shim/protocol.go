@@ -1,0 +1,72 @@
+package shim
+
+import "time"
+
+// ProtocolVersion is sent in every request. A shim refuses a request of a
+// newer version than its own, so a new berthd can tell an old shim apart.
+const ProtocolVersion = 1
+
+// The protocol: one JSON Request per connection, answered by one JSON
+// Response, then the shim closes the connection. "wait" answers when the
+// container has exited, which is how berthd hears of exits at once.
+const (
+	OpState  = "state"
+	OpStart  = "start"
+	OpKill   = "kill"
+	OpWait   = "wait"
+	OpDelete = "delete"
+)
+
+// Request is what berthd sends.
+type Request struct {
+	Version int    `json:"v"`
+	Op      string `json:"op"`
+	Signal  int    `json:"signal,omitempty"`
+	All     bool   `json:"all,omitempty"`
+}
+
+// Response is what the shim answers; Error is set when the call failed.
+type Response struct {
+	Error  string `json:"error,omitempty"`
+	Status Status `json:"status"`
+}
+
+// Status is the container as the shim sees it.
+type Status struct {
+	ID      string    `json:"id"`
+	Pid     int       `json:"pid"`
+	Running bool      `json:"running"`
+	Started time.Time `json:"started,omitzero"`
+	// Exited is set once the init has been reaped.
+	Exit *Exit `json:"exit,omitempty"`
+}
+
+// Exit is a container's end, also written to the exit file before the shim
+// reports it, so that it survives the shim.
+type Exit struct {
+	Code   int32     `json:"code"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
+// Config is how berthd describes the container to its shim (shim.json in the shim's dir).
+type Config struct {
+	ID     string `json:"id"`
+	Bundle string `json:"bundle"`
+	// Runtime is the OCI runtime binary; RuntimeRoot its --root.
+	Runtime     string `json:"runtime"`
+	RuntimeRoot string `json:"runtimeRoot"`
+	// LogPath is the CRI log file; "" discards output.
+	LogPath string `json:"logPath,omitempty"`
+	// Socket is where the shim listens.
+	Socket string `json:"socket"`
+}
+
+// Files in the shim's directory.
+const (
+	ConfigFile = "shim.json"
+	ExitFile   = "exit.json"
+	PidFile    = "init.pid"
+	ShimLog    = "shim.log"
+	RuntimeLog = "runtime.log"
+)

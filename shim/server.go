@@ -1,0 +1,285 @@
+package shim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/oci/runtimecli"
+)
+
+// Run is the shim process: it creates the container, reports readiness (or
+// the failure) on ready, and serves until the container is deleted.
+func Run(ctx context.Context, dir string, ready *os.File) error {
+	s, err := newServer(ctx, dir)
+	if err != nil {
+		fmt.Fprintf(ready, "error: %v", err)
+		ready.Close()
+		return err
+	}
+	fmt.Fprint(ready, "ok")
+	ready.Close()
+	return s.serve(ctx)
+}
+
+type server struct {
+	dir     string
+	cfg     Config
+	rt      runtimecli.Runtime
+	log     *logWriter
+	ln      *net.UnixListener
+	copying sync.WaitGroup
+
+	mu      sync.Mutex
+	pid     int
+	started time.Time
+	exit    *Exit
+	exited  chan struct{} // closed once exit is set
+	done    chan struct{} // closed after delete: the shim ends
+}
+
+func newServer(ctx context.Context, dir string) (*server, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return nil, fmt.Errorf("read shim config: %w", err)
+	}
+	s := &server{dir: dir, exited: make(chan struct{}), done: make(chan struct{})}
+	if err := json.Unmarshal(b, &s.cfg); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", ConfigFile, err)
+	}
+	s.rt = runtimecli.Runtime{Path: s.cfg.Runtime, Root: s.cfg.RuntimeRoot, Log: filepath.Join(dir, RuntimeLog)}
+
+	// Adopt the container's init when "create" exits, so we can reap it.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("become subreaper: %w", err)
+	}
+	if s.log, err = openLog(s.cfg.LogPath); err != nil {
+		return nil, fmt.Errorf("open container log %s: %w", s.cfg.LogPath, err)
+	}
+	if err := s.create(ctx); err != nil {
+		s.log.Close()
+		return nil, err
+	}
+	_ = os.Remove(s.cfg.Socket)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: s.cfg.Socket, Net: "unix"})
+	if err != nil {
+		_ = s.rt.Delete(ctx, s.cfg.ID, true)
+		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Socket, err)
+	}
+	s.ln = ln
+	go s.reap()
+	return s, nil
+}
+
+func (s *server) create(ctx context.Context) error {
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	pidFile := filepath.Join(s.dir, PidFile)
+	err = s.rt.Create(ctx, s.cfg.ID, s.cfg.Bundle, pidFile, devnull, outW, errW)
+	// Only the container holds the write ends now: EOF means it and every
+	// process sharing its stdio are gone.
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		_ = s.rt.Delete(context.WithoutCancel(ctx), s.cfg.ID, true)
+		return err
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return fmt.Errorf("read pid file: %w", err)
+	}
+	if s.pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+		return fmt.Errorf("pid file %s: %w", pidFile, err)
+	}
+	s.copying.Add(2)
+	go func() { defer s.copying.Done(); s.log.copyStream("stdout", outR); outR.Close() }()
+	go func() { defer s.copying.Done(); s.log.copyStream("stderr", errR); errR.Close() }()
+	return nil
+}
+
+// reap waits for the init and records its exit: first in the exit file, then
+// for the callers waiting on the socket.
+func (s *server) reap() {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(s.pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			slog.Error("wait for container init", slog.Int("pid", s.pid), slog.Any("error", err))
+		}
+		break
+	}
+	at := time.Now().UTC()
+	// Let the log copiers drain, but not forever: a process outside the
+	// container's PID namespace could hold its stdout open.
+	drained := make(chan struct{})
+	go func() { s.copying.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(2 * time.Second):
+	}
+	e := &Exit{At: at, Reason: "Completed"}
+	switch {
+	case ws.Exited():
+		e.Code = int32(ws.ExitStatus())
+	case ws.Signaled():
+		e.Code = 128 + int32(ws.Signal())
+	default:
+		e.Code = 255
+	}
+	if e.Code != 0 {
+		e.Reason = "Error"
+	}
+	if err := writeJSONAtomic(filepath.Join(s.dir, ExitFile), e); err != nil {
+		slog.Error("record exit", slog.Any("error", err))
+	}
+	s.mu.Lock()
+	s.exit = e
+	s.mu.Unlock()
+	close(s.exited)
+}
+
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func (s *server) status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Status{ID: s.cfg.ID, Pid: s.pid, Running: s.exit == nil && !s.started.IsZero(), Started: s.started, Exit: s.exit}
+}
+
+func (s *server) serve(ctx context.Context) error {
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-s.done:
+		}
+		s.ln.Close()
+	}()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				s.log.Close()
+				return nil
+			default:
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		go s.handle(ctx, c)
+	}
+}
+
+func (s *server) handle(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	var req Request
+	if err := json.NewDecoder(c).Decode(&req); err != nil {
+		return
+	}
+	resp := s.dispatch(ctx, req)
+	_ = json.NewEncoder(c).Encode(resp)
+	if req.Op == OpDelete && resp.Error == "" {
+		close(s.done)
+	}
+}
+
+func (s *server) dispatch(ctx context.Context, req Request) Response {
+	if req.Version > ProtocolVersion {
+		return Response{Error: fmt.Sprintf("protocol version %d is newer than this shim's %d", req.Version, ProtocolVersion)}
+	}
+	var err error
+	switch req.Op {
+	case OpState:
+	case OpStart:
+		s.mu.Lock()
+		if s.exit != nil {
+			s.mu.Unlock()
+			err = errors.New("container has exited: it cannot be started")
+			break
+		}
+		s.mu.Unlock()
+		if err = s.rt.Start(ctx, s.cfg.ID); err == nil {
+			s.mu.Lock()
+			s.started = time.Now().UTC()
+			s.mu.Unlock()
+		}
+	case OpKill:
+		select {
+		case <-s.exited:
+			// Nothing to signal; stopping a stopped container is not an error.
+		default:
+			err = s.rt.Kill(ctx, s.cfg.ID, req.Signal, req.All)
+			if err != nil && s.status().Exit != nil {
+				err = nil // it exited while we were signalling it
+			}
+		}
+	case OpWait:
+		select {
+		case <-s.exited:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	case OpDelete:
+		err = s.delete(ctx)
+	default:
+		err = fmt.Errorf("unknown op %q", req.Op)
+	}
+	r := Response{Status: s.status()}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	return r
+}
+
+// delete removes the container from the runtime, killing it if it still runs.
+func (s *server) delete(ctx context.Context) error {
+	if err := s.rt.Delete(ctx, s.cfg.ID, true); err != nil {
+		return err
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		return errors.New("container init was not reaped 10s after delete")
+	}
+	_ = os.Remove(s.cfg.Socket)
+	return nil
+}

@@ -1,0 +1,154 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/oci"
+)
+
+type runtimeCase struct{ name, path string }
+
+// runtimes are berth-runtime and, where installed, runc and crun: the shim
+// must drive all three the same way.
+func runtimes(t *testing.T) []runtimeCase {
+	testutil.RemoveCgroupOnCleanup(t, "/berth-test")
+	out := []runtimeCase{{"berth-runtime", filepath.Join(testutil.Binaries(t), "berth-runtime")}}
+	for _, n := range []string{"runc", "crun"} {
+		if p, err := exec.LookPath(n); err == nil {
+			out = append(out, runtimeCase{n, p})
+		}
+	}
+	return out
+}
+
+// spawn starts a shim for a busybox container running args.
+func spawn(t *testing.T, rt runtimeCase, args ...string) (*Client, string, string) {
+	t.Helper()
+	base := t.TempDir()
+	bundle := filepath.Join(base, "bundle")
+	testutil.BusyboxRootfs(t, filepath.Join(bundle, "rootfs"))
+	id := fmt.Sprintf("shimtest-%s-%d", rt.name, time.Now().UnixNano())
+	spec := oci.DefaultSpec()
+	spec.Process.Args = args
+	spec.Linux.CgroupsPath = "/berth-test/" + id
+	testutil.WriteBundle(t, bundle, spec)
+	dir := filepath.Join(base, "shim")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(base, "c.log")
+	cfg := Config{ID: id, Bundle: bundle, Runtime: rt.path, RuntimeRoot: filepath.Join(base, "rtroot"),
+		LogPath: logPath, Socket: filepath.Join(dir, "s.sock")}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := Spawn(ctx, filepath.Join(testutil.Binaries(t), "berth-shim"), dir, cfg)
+	if err != nil {
+		t.Fatalf("spawn shim: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = c.Delete(context.Background())
+		_ = exec.Command(rt.path, "--root", cfg.RuntimeRoot, "delete", "--force", id).Run()
+	})
+	return c, dir, logPath
+}
+
+func TestShimRunsAndRecordsExit(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, rt := range runtimes(t) {
+		t.Run(rt.name, func(t *testing.T) {
+			c, dir, logPath := spawn(t, rt, "sh", "-c", "echo hello; echo oops >&2; exit 7")
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			st, err := c.State(ctx)
+			if err != nil || st.Pid <= 0 || st.Running || st.Exit != nil {
+				t.Fatalf("state after create: %+v %v", st, err)
+			}
+			if _, err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			st, err = c.Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Exit == nil || st.Exit.Code != 7 || st.Exit.Reason != "Error" {
+				t.Fatalf("exit: %+v", st.Exit)
+			}
+			// The exit outlives the shim in the exit file.
+			e, err := ReadExit(dir)
+			if err != nil || e.Code != 7 {
+				t.Fatalf("exit file: %+v %v", e, err)
+			}
+			b, _ := os.ReadFile(logPath)
+			log := string(b)
+			if !strings.Contains(log, " stdout F hello\n") || !strings.Contains(log, " stderr F oops\n") {
+				t.Fatalf("log:\n%s", log)
+			}
+			if err := c.Delete(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// After delete the shim is gone.
+			if _, err := c.State(ctx); err == nil {
+				t.Fatal("shim still answers after delete")
+			}
+		})
+	}
+}
+
+func TestShimKillAndCreateFailure(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, rt := range runtimes(t) {
+		t.Run(rt.name, func(t *testing.T) {
+			c, _, _ := spawn(t, rt, "sleep", "600")
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if _, err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := c.State(ctx); !st.Running {
+				t.Fatalf("not running after start: %+v", st)
+			}
+			if err := c.Kill(ctx, syscall.SIGKILL, false); err != nil {
+				t.Fatal(err)
+			}
+			st, err := c.Wait(ctx)
+			if err != nil || st.Exit == nil || st.Exit.Code != 128+9 {
+				t.Fatalf("after SIGKILL: %+v %v", st.Exit, err)
+			}
+			// Signalling an exited container is a no-op, not an error.
+			if err := c.Kill(ctx, syscall.SIGTERM, false); err != nil {
+				t.Fatalf("kill after exit: %v", err)
+			}
+		})
+		t.Run(rt.name+"/missing-binary", func(t *testing.T) {
+			base := t.TempDir()
+			bundle := filepath.Join(base, "bundle")
+			testutil.BusyboxRootfs(t, filepath.Join(bundle, "rootfs"))
+			spec := oci.DefaultSpec()
+			spec.Process.Args = []string{"/no/such/binary"}
+			id := fmt.Sprintf("shimfail-%d", time.Now().UnixNano())
+			spec.Linux.CgroupsPath = "/berth-test/" + id
+			testutil.WriteBundle(t, bundle, spec)
+			dir := filepath.Join(base, "shim")
+			os.Mkdir(dir, 0o700)
+			cfg := Config{ID: id, Bundle: bundle, Runtime: rt.path, RuntimeRoot: filepath.Join(base, "rtroot"), Socket: filepath.Join(dir, "s.sock")}
+			_, err := Spawn(context.Background(), filepath.Join(testutil.Binaries(t), "berth-shim"), dir, cfg)
+			if err == nil || !strings.Contains(err.Error(), "/no/such/binary") {
+				t.Fatalf("want an error naming the binary, got %v", err)
+			}
+			// Nothing is left in the runtime.
+			out, _ := exec.Command(rt.path, "--root", cfg.RuntimeRoot, "list", "-q").Output()
+			if strings.TrimSpace(string(out)) != "" {
+				t.Fatalf("runtime still lists %q", out)
+			}
+		})
+	}
+}
