@@ -362,7 +362,6 @@ func psCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-
 func specCmd() *cobra.Command {
 	var bundle string
 	cmd := &cobra.Command{

@@ -91,7 +91,6 @@ func setupContainer(ic *initConfig) (string, *os.File, error) {
 	return path, fifo, nil
 }
 
-
 // closeInheritedFds marks every fd above stderr close-on-exec: the container
 // must not inherit its creator's files (a shim's pipes, say).
 func closeInheritedFds() error {
