@@ -1,0 +1,375 @@
+package images
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-runtime/berth/images/content"
+	"github.com/berth-runtime/berth/images/snapshot"
+	"github.com/berth-runtime/berth/images/unpack"
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/store"
+)
+
+// Service pulls, stores and looks up images.
+type Service struct {
+	db        *store.DB
+	content   *content.Store
+	snapshots *snapshot.Snapshotter
+	log       *slog.Logger
+	// pullMu serialises the metadata step of pulls (tags move between images).
+	pullMu sync.Mutex
+}
+
+// New opens the image service over root/content and root/snapshots.
+func New(db *store.DB, root string, log *slog.Logger) (*Service, error) {
+	cs, err := content.New(filepath.Join(root, "content"))
+	if err != nil {
+		return nil, err
+	}
+	sn, err := snapshot.New(filepath.Join(root, "snapshots"))
+	if err != nil {
+		return nil, err
+	}
+	return &Service{db: db, content: cs, snapshots: sn, log: log}, nil
+}
+
+// Snapshots gives container services the snapshotter, to mount root filesystems.
+func (s *Service) Snapshots() *snapshot.Snapshotter { return s.snapshots }
+
+// Auth is a registry credential, as CRI's AuthConfig carries it.
+type Auth struct {
+	Username, Password, Auth, IdentityToken, RegistryToken string
+}
+
+// Normalize turns a user's image reference into its full form
+// (busybox → docker.io/library/busybox:latest), as Docker does.
+func Normalize(ref string) (reference.Named, error) {
+	n, err := reference.ParseDockerRef(ref)
+	if err != nil {
+		return nil, fmt.Errorf("image reference %q: %w: %v", ref, errdefs.ErrInvalidArgument, err)
+	}
+	return n, nil
+}
+
+// Pull fetches ref for this node's platform, unpacks it and records it.
+func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (store.Image, error) {
+	named, err := Normalize(ref)
+	if err != nil {
+		return store.Image{}, err
+	}
+	nref, err := name.ParseReference(named.String())
+	if err != nil {
+		return store.Image{}, fmt.Errorf("image reference %q: %w: %v", ref, errdefs.ErrInvalidArgument, err)
+	}
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}),
+		remote.WithUserAgent("berth"),
+	}
+	if auth != nil {
+		opts = append(opts, remote.WithAuth(authn.FromConfig(authn.AuthConfig{
+			Username: auth.Username, Password: auth.Password, Auth: auth.Auth,
+			IdentityToken: auth.IdentityToken, RegistryToken: auth.RegistryToken,
+		})))
+	}
+	start := time.Now()
+	desc, err := remote.Get(nref, opts...)
+	if err != nil {
+		return store.Image{}, fmt.Errorf("pull %s: %w", named, err)
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return store.Image{}, fmt.Errorf("pull %s: %w", named, err)
+	}
+	rawCfg, err := img.RawConfigFile()
+	if err != nil {
+		return store.Image{}, fmt.Errorf("pull %s: config: %w", named, err)
+	}
+	cfgDigest := digest.FromBytes(rawCfg)
+	var cfg ocispec.Image
+	if err := json.Unmarshal(rawCfg, &cfg); err != nil {
+		return store.Image{}, fmt.Errorf("pull %s: config %s: %w", named, cfgDigest, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return store.Image{}, fmt.Errorf("pull %s: %w", named, err)
+	}
+	diffIDs := cfg.RootFS.DiffIDs
+	if len(diffIDs) != len(layers) {
+		return store.Image{}, fmt.Errorf("pull %s: manifest has %d layers, config %d diff IDs", named, len(layers), len(diffIDs))
+	}
+	chainIDs := ChainIDs(diffIDs)
+	size := int64(len(rawCfg))
+	for _, l := range layers {
+		n, err := l.Size()
+		if err != nil {
+			return store.Image{}, err
+		}
+		size += n
+	}
+	if err := s.fetchLayers(ctx, named.String(), layers, diffIDs, chainIDs); err != nil {
+		return store.Image{}, err
+	}
+	if err := s.content.Put(cfgDigest, rawCfg); err != nil && !s.content.Has(cfgDigest) {
+		return store.Image{}, fmt.Errorf("pull %s: store config: %w", named, err)
+	}
+	repoDigest := named.Name() + "@" + desc.Digest.String()
+	rec := store.Image{
+		ID: cfgDigest.String(), Manifest: desc.Digest.String(), Layers: toStrings(diffIDs),
+		ChainIDs: toStrings(chainIDs), Size: size, CreatedAt: time.Now().UTC(), Config: rawCfg,
+	}
+	if _, isDigest := named.(reference.Digested); !isDigest {
+		rec.RepoTags = []string{named.String()}
+	}
+	rec.RepoDigests = []string{repoDigest}
+	rec, err = s.record(rec)
+	if err != nil {
+		return store.Image{}, err
+	}
+	s.log.Info("pulled image", slog.String("image", named.String()), slog.String("id", rec.ID),
+		slog.Int64("bytes", size), slog.Duration("took", time.Since(start)))
+	return rec, nil
+}
+
+// ChainIDs computes the layers' chain IDs from their diff IDs, bottom first.
+func ChainIDs(diffIDs []digest.Digest) []digest.Digest {
+	out := make([]digest.Digest, len(diffIDs))
+	for i, d := range diffIDs {
+		if i == 0 {
+			out[i] = d
+			continue
+		}
+		out[i] = digest.FromString(out[i-1].String() + " " + d.String())
+	}
+	return out
+}
+
+func toStrings(ds []digest.Digest) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.String()
+	}
+	return out
+}
+
+// record merges rec into the store: a tag that named another image moves to rec.
+func (s *Service) record(rec store.Image) (store.Image, error) {
+	s.pullMu.Lock()
+	defer s.pullMu.Unlock()
+	all, err := s.db.Images.List()
+	if err != nil {
+		return rec, err
+	}
+	for _, other := range all {
+		if other.ID == rec.ID {
+			rec.RepoTags = union(other.RepoTags, rec.RepoTags)
+			rec.RepoDigests = union(other.RepoDigests, rec.RepoDigests)
+			rec.CreatedAt = other.CreatedAt
+			continue
+		}
+		kept := slices.DeleteFunc(slices.Clone(other.RepoTags), func(t string) bool { return slices.Contains(rec.RepoTags, t) })
+		if len(kept) != len(other.RepoTags) {
+			other.RepoTags = kept
+			if err := s.db.Images.Put(other.ID, other); err != nil {
+				return rec, err
+			}
+		}
+	}
+	return rec, s.db.Images.Put(rec.ID, rec)
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// fetchLayers downloads and unpacks the layers not yet unpacked, a few at a
+// time; each layer streams from the registry through the digest check and
+// decompression into the unpacker, with no stop on disk in between.
+func (s *Service) fetchLayers(ctx context.Context, ref string, layers []v1.Layer, diffIDs, chainIDs []digest.Digest) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, 3)
+	errs := make(chan error, len(layers))
+	var wg sync.WaitGroup
+	for i, l := range layers {
+		if s.snapshots.HasLayer(chainIDs[i]) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs <- ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			if err := s.fetchLayer(ctx, l, diffIDs[i], chainIDs[i]); err != nil {
+				cancel()
+				errs <- fmt.Errorf("pull %s: layer %d: %w", ref, i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		if !errors.Is(err, context.Canceled) || len(all) == 0 {
+			all = append(all, err)
+		}
+	}
+	if len(all) > 0 {
+		return all[0]
+	}
+	return nil
+}
+
+func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID digest.Digest) error {
+	h, err := l.Digest()
+	if err != nil {
+		return err
+	}
+	dgst := digest.Digest(h.String())
+	size, err := l.Size()
+	if err != nil {
+		return err
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", dgst, err)
+	}
+	defer rc.Close()
+	w, err := s.content.Writer(dgst, size)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	tmp, err := s.snapshots.NewLayerDir()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	dr, err := decompress(io.TeeReader(rc, w))
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", dgst, err)
+	}
+	got, _, err := unpack.Apply(ctx, tmp, dr)
+	dr.Close()
+	if err != nil {
+		return fmt.Errorf("unpack %s: %w", dgst, err)
+	}
+	// Read what the decompressor left (trailing data) so the blob is whole.
+	if _, err := io.Copy(w, rc); err != nil {
+		return fmt.Errorf("fetch %s: %w", dgst, err)
+	}
+	if err := w.Commit(); err != nil {
+		return err
+	}
+	if got != diffID {
+		return fmt.Errorf("layer %s: uncompressed digest %s, config says %s", dgst, got, diffID)
+	}
+	return s.snapshots.CommitLayer(tmp, chainID)
+}
+
+// decompress recognises gzip and zstd by their magic numbers; anything else
+// is taken as an uncompressed tar.
+func decompress(r io.Reader) (io.ReadCloser, error) {
+	br := newPeekReader(r)
+	magic, _ := br.Peek(4)
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		return zr, nil
+	case len(magic) == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd:
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		return zr.IOReadCloser(), nil
+	}
+	return io.NopCloser(br), nil
+}
+
+// List returns every image.
+func (s *Service) List() ([]store.Image, error) { return s.db.Images.List() }
+
+// Resolve finds the image ref names: an image ID (sha256:..., or its hex), a
+// tag or a digest reference, normalised as Docker does.
+func (s *Service) Resolve(ref string) (store.Image, error) {
+	if ref == "" {
+		return store.Image{}, fmt.Errorf("empty image reference: %w", errdefs.ErrInvalidArgument)
+	}
+	id := ref
+	if !strings.HasPrefix(id, "sha256:") && len(id) == 64 {
+		id = "sha256:" + id
+	}
+	if img, err := s.db.Images.Get(id); err == nil {
+		return img, nil
+	}
+	named, err := Normalize(ref)
+	if err != nil {
+		return store.Image{}, fmt.Errorf("image %q: %w", ref, errdefs.ErrNotFound)
+	}
+	all, err := s.db.Images.List()
+	if err != nil {
+		return store.Image{}, err
+	}
+	want := named.String()
+	for _, img := range all {
+		if slices.Contains(img.RepoTags, want) || slices.Contains(img.RepoDigests, want) {
+			return img, nil
+		}
+	}
+	return store.Image{}, fmt.Errorf("image %q: %w", ref, errdefs.ErrNotFound)
+}
+
+// Config decodes an image's OCI config.
+func Config(img store.Image) (ocispec.Image, error) {
+	var c ocispec.Image
+	if err := json.Unmarshal(img.Config, &c); err != nil {
+		return c, fmt.Errorf("image %s: config: %w", img.ID, err)
+	}
+	return c, nil
+}
+
+// ChainIDsOf returns an image's chain IDs as digests.
+func ChainIDsOf(img store.Image) []digest.Digest {
+	out := make([]digest.Digest, len(img.ChainIDs))
+	for i, c := range img.ChainIDs {
+		out[i] = digest.Digest(c)
+	}
+	return out
+}

@@ -1,0 +1,120 @@
+package images
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+func newService(t *testing.T) *Service {
+	t.Helper()
+	root := t.TempDir()
+	db, err := store.Open(filepath.Join(root, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := New(db, root, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestPullUnpackResolve(t *testing.T) {
+	testutil.RequireRoot(t)
+	host := fixtures.Registry(t)
+	ref := fixtures.PushBusybox(t, host)
+	s := newService(t)
+	ctx := context.Background()
+
+	img, err := s.Pull(ctx, ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(img.ID, "sha256:") || len(img.ChainIDs) != 1 || img.Size <= 0 {
+		t.Fatalf("image record: %+v", img)
+	}
+	if want := host + "/library/busybox:latest"; len(img.RepoTags) != 1 || img.RepoTags[0] != want {
+		t.Fatalf("repo tags %v, want %s", img.RepoTags, want)
+	}
+	layer := s.snapshots.LayerPath(ChainIDsOf(img)[0])
+	if fi, err := os.Lstat(filepath.Join(layer, "bin/sh")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("bin/sh not unpacked as a symlink: %v", err)
+	}
+	for _, name := range []string{img.ID, strings.TrimPrefix(img.ID, "sha256:"), ref, img.RepoDigests[0]} {
+		got, err := s.Resolve(name)
+		if err != nil || got.ID != img.ID {
+			t.Errorf("Resolve(%q) = %v, %v", name, got.ID, err)
+		}
+	}
+	cfg, err := Config(img)
+	if err != nil || len(cfg.Config.Cmd) != 1 || cfg.Config.Cmd[0] != "sh" {
+		t.Fatalf("config: %+v %v", cfg.Config, err)
+	}
+	// A second pull finds everything in place and keeps one record.
+	if _, err := s.Pull(ctx, ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := s.List(); len(all) != 1 {
+		t.Fatalf("%d images after pulling twice", len(all))
+	}
+}
+
+func TestPullErrors(t *testing.T) {
+	testutil.RequireRoot(t)
+	host := fixtures.Registry(t)
+	s := newService(t)
+	ctx := context.Background()
+	if _, err := s.Pull(ctx, "UPPER/case::bad", nil); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("bad reference: %v", err)
+	}
+	_, err := s.Pull(ctx, host+"/library/missing:1", nil)
+	if err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("missing image: %v", err)
+	}
+	if _, err := s.Resolve("nope:latest"); !errdefs.IsNotFound(err) {
+		t.Errorf("resolve unknown: %v", err)
+	}
+}
+
+func TestMountContainerRootfs(t *testing.T) {
+	testutil.RequireRoot(t)
+	host := fixtures.Registry(t)
+	s := newService(t)
+	img, err := s.Pull(context.Background(), fixtures.PushBusybox(t, host), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "rootfs")
+	if err := s.snapshots.Mount("c1", ChainIDsOf(img), target); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.snapshots.Unmount("c1", target) })
+	if err := os.WriteFile(filepath.Join(target, "etc/new"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Writes land in the container's upper layer, never in the image's.
+	if _, err := os.Stat(filepath.Join(s.snapshots.UpperPath("c1"), "etc/new")); err != nil {
+		t.Fatal("write did not land in the upper layer")
+	}
+	if _, err := os.Stat(filepath.Join(s.snapshots.LayerPath(ChainIDsOf(img)[0]), "etc/new")); err == nil {
+		t.Fatal("write reached the image layer")
+	}
+	if err := s.snapshots.Unmount("c1", target); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(target, "bin")); err == nil {
+		t.Fatal("still mounted after Unmount")
+	}
+}

@@ -1,0 +1,131 @@
+// Package snapshot keeps unpacked image layers, one directory per chain ID,
+// and mounts containers' root filesystems: those layers as overlayfs lower
+// directories under a writable upper directory of the container's own.
+package snapshot
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+)
+
+// Snapshotter owns root/layers, root/containers and root/tmp.
+type Snapshotter struct {
+	root string
+}
+
+// New opens (creating) a snapshotter in root, dropping half-unpacked layers.
+func New(root string) (*Snapshotter, error) {
+	for _, d := range []string{"layers", "containers", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
+			return nil, fmt.Errorf("snapshots: %w", err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(root, "tmp")); err != nil {
+		return nil, fmt.Errorf("snapshots: clear tmp: %w", err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "tmp"), 0o700); err != nil {
+		return nil, err
+	}
+	return &Snapshotter{root: root}, nil
+}
+
+// LayerPath is where the layer with chain ID c is unpacked.
+func (s *Snapshotter) LayerPath(c digest.Digest) string {
+	return filepath.Join(s.root, "layers", c.Encoded())
+}
+
+// HasLayer reports whether the layer with chain ID c is unpacked.
+func (s *Snapshotter) HasLayer(c digest.Digest) bool {
+	_, err := os.Stat(s.LayerPath(c))
+	return err == nil
+}
+
+// NewLayerDir returns an empty directory to unpack a layer into.
+func (s *Snapshotter) NewLayerDir() (string, error) {
+	return os.MkdirTemp(filepath.Join(s.root, "tmp"), "layer-")
+}
+
+// CommitLayer makes an unpacked directory the layer with chain ID c. If
+// another pull committed the same layer first, ours is discarded.
+func (s *Snapshotter) CommitLayer(tmp string, c digest.Digest) error {
+	if err := os.Rename(tmp, s.LayerPath(c)); err != nil {
+		if s.HasLayer(c) {
+			return os.RemoveAll(tmp)
+		}
+		return fmt.Errorf("commit layer %s: %w", c, err)
+	}
+	return nil
+}
+
+// RemoveLayer deletes an unpacked layer.
+func (s *Snapshotter) RemoveLayer(c digest.Digest) error {
+	return os.RemoveAll(s.LayerPath(c))
+}
+
+func (s *Snapshotter) containerDir(id string) string {
+	return filepath.Join(s.root, "containers", id)
+}
+
+// Mount creates container id's writable layer and mounts, at target, the
+// overlay of it over the image layers (chainIDs, bottom first).
+func (s *Snapshotter) Mount(id string, chainIDs []digest.Digest, target string) error {
+	if len(chainIDs) == 0 {
+		return errors.New("an image without layers cannot be a root filesystem")
+	}
+	dir := s.containerDir(id)
+	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
+	for _, d := range []string{upper, work, target} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("rootfs of %s: %w", id, err)
+		}
+	}
+	lowers := make([]string, 0, len(chainIDs))
+	for i := len(chainIDs) - 1; i >= 0; i-- {
+		p := s.LayerPath(chainIDs[i])
+		if !s.HasLayer(chainIDs[i]) {
+			return fmt.Errorf("rootfs of %s: layer %s is not unpacked", id, chainIDs[i])
+		}
+		lowers = append(lowers, p)
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), upper, work)
+	if len(opts) >= os.Getpagesize() {
+		return fmt.Errorf("rootfs of %s: %d layers make overlay options longer than a page", id, len(chainIDs))
+	}
+	if err := unix.Mount("overlay", target, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("mount overlay rootfs of %s at %s: %w", id, target, err)
+	}
+	return nil
+}
+
+// Unmount unmounts target (if mounted) and deletes container id's writable layer.
+func (s *Snapshotter) Unmount(id, target string) error {
+	if err := unmountAll(target); err != nil {
+		return fmt.Errorf("unmount rootfs of %s: %w", id, err)
+	}
+	return os.RemoveAll(s.containerDir(id))
+}
+
+// unmountAll unmounts target until nothing is mounted there.
+func unmountAll(target string) error {
+	for i := 0; i < 10; i++ {
+		err := unix.Unmount(target, unix.MNT_DETACH)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			return nil // not a mount point (any more)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%s is still mounted", target)
+}
+
+// UpperPath is container id's writable layer (for usage accounting).
+func (s *Snapshotter) UpperPath(id string) string {
+	return filepath.Join(s.containerDir(id), "upper")
+}
