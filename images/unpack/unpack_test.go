@@ -148,4 +148,3 @@ func FuzzApply(f *testing.F) {
 		}
 	})
 }
-

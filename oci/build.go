@@ -1,0 +1,347 @@
+package oci
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Mount is a bind mount from the host into the container.
+type Mount struct {
+	ContainerPath string
+	HostPath      string
+	Readonly      bool
+	// Propagation is "private" (default), "rslave" or "rshared".
+	Propagation string
+}
+
+// Device is a host device made available in the container.
+type Device struct {
+	ContainerPath, HostPath, Permissions string
+}
+
+// Resources are a container's cgroup limits; zero means unset.
+type Resources struct {
+	CPUPeriod, CPUQuota, CPUShares int64
+	MemoryLimit, MemorySwapLimit   int64
+	CpusetCpus, CpusetMems         string
+	PidsLimit                      int64
+	Unified                        map[string]string
+	HugepageLimits                 map[string]uint64
+}
+
+// Namespaces says which namespaces a container joins. A path joins that
+// namespace; "" with the Host flag set shares the host's; otherwise a new one.
+type Namespaces struct {
+	Network, IPC, UTS string
+	// PID is a path to join, or "" for a new PID namespace unless HostPID.
+	PID                           string
+	HostNetwork, HostIPC, HostPID bool
+}
+
+// ContainerConfig is everything about a container that is not in its image,
+// in Berth's own terms: the CRI and Docker front ends translate to it.
+type ContainerConfig struct {
+	// Command replaces the image's entrypoint; Args its cmd (Kubernetes' rules).
+	Command, Args []string
+	WorkingDir    string
+	Env           []string // KEY=VALUE, after the image's
+	Hostname      string
+	Mounts        []Mount
+	Devices       []Device
+	Annotations   map[string]string
+
+	Privileged     bool
+	ReadonlyRootfs bool
+	// User: RunAsUser wins over Username, which wins over the image's user.
+	RunAsUser          *int64
+	RunAsGroup         *int64
+	Username           string
+	SupplementalGroups []int64
+	NoNewPrivileges    bool
+	AddCapabilities    []string
+	DropCapabilities   []string
+	// MaskedPaths and ReadonlyPaths: nil means the defaults.
+	MaskedPaths, ReadonlyPaths []string
+
+	Resources   Resources
+	OOMScoreAdj *int
+	Sysctls     map[string]string
+	CgroupsPath string
+	Namespaces  Namespaces
+	// ShmPath is bound at /dev/shm (a pod's shared tmpfs) when set.
+	ShmPath string
+	// EtcFiles binds files such as /etc/hosts and /etc/resolv.conf (container path → host path).
+	EtcFiles map[string]string
+}
+
+// BuildSpec makes the runtime spec for a container of image img whose root
+// filesystem is mounted at rootfs (read for /etc/passwd and /etc/group).
+func BuildSpec(img ocispec.ImageConfig, c *ContainerConfig, rootfs string) (*specs.Spec, error) {
+	s := DefaultSpec()
+	s.Root = &specs.Root{Path: rootfs, Readonly: c.ReadonlyRootfs}
+	s.Hostname = c.Hostname
+	s.Annotations = c.Annotations
+	p := s.Process
+	p.NoNewPrivileges = c.NoNewPrivileges
+
+	p.Args = processArgs(img, c)
+	if len(p.Args) == 0 {
+		return nil, fmt.Errorf("no command: the image has no entrypoint or cmd and none was given")
+	}
+	p.Env = mergeEnv(img.Env, c.Env)
+	p.Cwd = "/"
+	if img.WorkingDir != "" {
+		p.Cwd = img.WorkingDir
+	}
+	if c.WorkingDir != "" {
+		p.Cwd = c.WorkingDir
+	}
+	if !filepath.IsAbs(p.Cwd) {
+		return nil, fmt.Errorf("working dir %q must be absolute", p.Cwd)
+	}
+	user, err := resolveUser(rootfs, img.User, c)
+	if err != nil {
+		return nil, err
+	}
+	p.User = user
+	if err := setCapabilities(p, c); err != nil {
+		return nil, err
+	}
+	p.OOMScoreAdj = c.OOMScoreAdj
+
+	l := s.Linux
+	l.CgroupsPath = c.CgroupsPath
+	l.Sysctl = c.Sysctls
+	l.Namespaces = namespaces(c.Namespaces)
+	if c.MaskedPaths != nil {
+		l.MaskedPaths = c.MaskedPaths
+	}
+	if c.ReadonlyPaths != nil {
+		l.ReadonlyPaths = c.ReadonlyPaths
+	}
+	if c.Privileged {
+		l.MaskedPaths, l.ReadonlyPaths = nil, nil
+		l.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+	}
+	setResources(l.Resources, c.Resources)
+
+	s.Mounts = mounts(c)
+	for _, d := range c.Devices {
+		perms := d.Permissions
+		if perms == "" {
+			perms = "rwm"
+		}
+		dev, err := hostDevice(d.HostPath, d.ContainerPath)
+		if err != nil {
+			return nil, err
+		}
+		l.Devices = append(l.Devices, dev)
+		major, minor := dev.Major, dev.Minor
+		l.Resources.Devices = append(l.Resources.Devices, specs.LinuxDeviceCgroup{
+			Allow: true, Type: dev.Type, Major: &major, Minor: &minor, Access: perms,
+		})
+	}
+	return s, nil
+}
+
+// processArgs follows Kubernetes: command replaces the entrypoint and drops
+// the image's cmd; args alone replace the cmd.
+func processArgs(img ocispec.ImageConfig, c *ContainerConfig) []string {
+	switch {
+	case len(c.Command) > 0:
+		return append(slices.Clone(c.Command), c.Args...)
+	case len(c.Args) > 0:
+		return append(slices.Clone(img.Entrypoint), c.Args...)
+	default:
+		return append(slices.Clone(img.Entrypoint), img.Cmd...)
+	}
+}
+
+// mergeEnv puts over the image's variables those of the container, keeping
+// the image's order and a default PATH when neither sets one.
+func mergeEnv(image, extra []string) []string {
+	out := []string{}
+	idx := map[string]int{}
+	add := func(kv string) {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+			return
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	for _, kv := range image {
+		add(kv)
+	}
+	for _, kv := range extra {
+		add(kv)
+	}
+	if _, ok := idx["PATH"]; !ok {
+		out = append([]string{DefaultPath}, out...)
+	}
+	return out
+}
+
+func setCapabilities(p *specs.Process, c *ContainerConfig) error {
+	caps := slices.Clone(DefaultCapabilities)
+	if c.Privileged {
+		caps = AllCapabilities()
+	}
+	norm := func(n string) string {
+		n = strings.ToUpper(n)
+		if !strings.HasPrefix(n, "CAP_") {
+			n = "CAP_" + n
+		}
+		return n
+	}
+	for _, a := range c.AddCapabilities {
+		if strings.EqualFold(a, "ALL") {
+			caps = AllCapabilities()
+			continue
+		}
+		if n := norm(a); !slices.Contains(caps, n) {
+			if !slices.Contains(AllCapabilities(), n) {
+				return fmt.Errorf("add capability %q: unknown capability", a)
+			}
+			caps = append(caps, n)
+		}
+	}
+	for _, d := range c.DropCapabilities {
+		if strings.EqualFold(d, "ALL") {
+			caps = nil
+			continue
+		}
+		n := norm(d)
+		caps = slices.DeleteFunc(caps, func(x string) bool { return x == n })
+	}
+	p.Capabilities = &specs.LinuxCapabilities{
+		Bounding: caps, Effective: slices.Clone(caps), Permitted: slices.Clone(caps),
+	}
+	// A non-root user gets no effective capabilities from the bounding set
+	// alone, as with Docker and containerd.
+	if p.User.UID != 0 {
+		p.Capabilities.Effective, p.Capabilities.Permitted = nil, nil
+	}
+	return nil
+}
+
+// AllCapabilities lists every capability Berth knows, for privileged containers.
+func AllCapabilities() []string {
+	return []string{
+		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+		"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+		"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+		"CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+		"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+		"CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+		"CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+		"CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+		"CAP_CHECKPOINT_RESTORE",
+	}
+}
+
+func namespaces(n Namespaces) []specs.LinuxNamespace {
+	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.CgroupNamespace}}
+	add := func(t specs.LinuxNamespaceType, path string, host bool) {
+		if !host {
+			ns = append(ns, specs.LinuxNamespace{Type: t, Path: path})
+		}
+	}
+	add(specs.NetworkNamespace, n.Network, n.HostNetwork)
+	add(specs.IPCNamespace, n.IPC, n.HostIPC)
+	add(specs.UTSNamespace, n.UTS, n.HostNetwork)
+	add(specs.PIDNamespace, n.PID, n.HostPID)
+	return ns
+}
+
+func setResources(r *specs.LinuxResources, in Resources) {
+	if in.MemoryLimit > 0 || in.MemorySwapLimit > 0 {
+		r.Memory = &specs.LinuxMemory{}
+		if in.MemoryLimit > 0 {
+			r.Memory.Limit = &in.MemoryLimit
+		}
+		if in.MemorySwapLimit > 0 {
+			r.Memory.Swap = &in.MemorySwapLimit
+		}
+	}
+	if in.CPUShares > 0 || in.CPUQuota > 0 || in.CPUPeriod > 0 || in.CpusetCpus != "" || in.CpusetMems != "" {
+		r.CPU = &specs.LinuxCPU{Cpus: in.CpusetCpus, Mems: in.CpusetMems}
+		if in.CPUShares > 0 {
+			v := uint64(in.CPUShares)
+			r.CPU.Shares = &v
+		}
+		if in.CPUQuota > 0 {
+			r.CPU.Quota = &in.CPUQuota
+		}
+		if in.CPUPeriod > 0 {
+			v := uint64(in.CPUPeriod)
+			r.CPU.Period = &v
+		}
+	}
+	if in.PidsLimit > 0 {
+		r.Pids = &specs.LinuxPids{Limit: in.PidsLimit}
+	}
+	for size, limit := range in.HugepageLimits {
+		r.HugepageLimits = append(r.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: size, Limit: limit})
+	}
+	slices.SortFunc(r.HugepageLimits, func(a, b specs.LinuxHugepageLimit) int { return strings.Compare(a.Pagesize, b.Pagesize) })
+	r.Unified = in.Unified
+}
+
+func mounts(c *ContainerConfig) []specs.Mount {
+	ms := DefaultMounts()
+	taken := map[string]bool{}
+	var user []specs.Mount
+	for _, m := range c.Mounts {
+		dst := filepath.Clean(m.ContainerPath)
+		taken[dst] = true
+		opts := []string{"rbind"}
+		switch m.Propagation {
+		case "rshared":
+			opts = append(opts, "rshared")
+		case "rslave":
+			opts = append(opts, "rslave")
+		default:
+			opts = append(opts, "rprivate")
+		}
+		if m.Readonly {
+			opts = append(opts, "ro")
+		} else {
+			opts = append(opts, "rw")
+		}
+		user = append(user, specs.Mount{Destination: dst, Type: "bind", Source: m.HostPath, Options: opts})
+	}
+	if c.ShmPath != "" && !taken["/dev/shm"] {
+		ms = slices.DeleteFunc(ms, func(m specs.Mount) bool { return m.Destination == "/dev/shm" })
+		ms = append(ms, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: c.ShmPath, Options: []string{"rbind", "rprivate", "rw"}})
+	}
+	etc := make([]string, 0, len(c.EtcFiles))
+	for dst := range c.EtcFiles {
+		etc = append(etc, dst)
+	}
+	slices.Sort(etc)
+	for _, dst := range etc {
+		if taken[dst] {
+			continue // the user's mount wins, as in Kubernetes
+		}
+		opts := []string{"rbind", "rprivate", "rw"}
+		if c.ReadonlyRootfs {
+			opts[2] = "ro"
+		}
+		ms = append(ms, specs.Mount{Destination: dst, Type: "bind", Source: c.EtcFiles[dst], Options: opts})
+	}
+	// A user's mount over a default one (say /dev/shm) replaces it.
+	ms = slices.DeleteFunc(ms, func(m specs.Mount) bool { return taken[m.Destination] })
+	// Parents before children, so /a is mounted before /a/b.
+	all := append(ms, user...)
+	slices.SortStableFunc(all, func(a, b specs.Mount) int {
+		return strings.Count(filepath.Clean(a.Destination), "/") - strings.Count(filepath.Clean(b.Destination), "/")
+	})
+	return all
+}
