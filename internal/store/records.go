@@ -33,6 +33,8 @@ type Sandbox struct {
 	Hostname     string            `json:"hostname,omitempty"`
 	LogDirectory string            `json:"logDirectory,omitempty"`
 	IP           string            `json:"ip,omitempty"`
+	// Sysctls are the pod's namespaced sysctls, applied in every container.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
 }
 
 // ContainerState is a container's lifecycle state.
@@ -58,8 +60,14 @@ type Container struct {
 	// ImageRef is what the caller asked for; ImageID is the resolved image ID.
 	ImageRef string `json:"imageRef"`
 	ImageID  string `json:"imageId"`
-	// Runtime is the path of the OCI runtime binary driving this container.
-	Runtime    string         `json:"runtime"`
+	// Runtime is the path of the OCI runtime binary driving this container,
+	// RuntimeRoot its --root.
+	Runtime     string `json:"runtime"`
+	RuntimeRoot string `json:"runtimeRoot"`
+	// Socket is the shim's socket.
+	Socket string `json:"socket"`
+	// StopSignal is the image's, or "" for SIGTERM.
+	StopSignal string         `json:"stopSignal,omitempty"`
 	State      ContainerState `json:"state"`
 	Pid        int            `json:"pid,omitempty"`
 	CreatedAt  time.Time      `json:"createdAt"`

@@ -317,3 +317,32 @@ func (p CgroupPaths) thaw() error {
 	}
 	return nil
 }
+
+// CgroupDirs returns the directories cgroupsPath names on this host: one
+// per v1 hierarchy, or one cgroup2 directory.
+func CgroupDirs(cgroupsPath string) ([]string, error) {
+	l, err := detectCgroupLayout()
+	if err != nil {
+		return nil, err
+	}
+	return l.paths(cgroupsPath).dirs(), nil
+}
+
+// CreateCgroup makes cgroupsPath's directories (a pod's cgroup, say), with
+// cpuset and controller set-up as for a container's.
+func CreateCgroup(cgroupsPath string) error {
+	l, err := detectCgroupLayout()
+	if err != nil {
+		return err
+	}
+	return l.paths(cgroupsPath).create()
+}
+
+// RemoveCgroup removes cgroupsPath's directories; a missing one is fine.
+func RemoveCgroup(cgroupsPath string) error {
+	l, err := detectCgroupLayout()
+	if err != nil {
+		return err
+	}
+	return l.paths(cgroupsPath).destroy()
+}

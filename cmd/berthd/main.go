@@ -1,0 +1,92 @@
+// Command berthd is the Berth daemon: the Kubernetes CRI on a unix socket.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/internal/config"
+	"github.com/berth-runtime/berth/internal/daemon"
+	"github.com/berth-runtime/berth/internal/version"
+)
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "berthd:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	var configPath string
+	overrides := config.Config{}
+	root := &cobra.Command{
+		Use:   "berthd",
+		Short: "Berth container runtime daemon (Kubernetes CRI)",
+		Long: `berthd serves the Kubernetes Container Runtime Interface (runtime.v1) on a unix
+socket. It runs with embedded defaults; a config file (` + config.DefaultPath + `)
+and flags override them. "berthd config default" prints the defaults.`,
+		Version:       version.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(configPath, cmd.Flags().Changed("config"))
+			if err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			if f.Changed("cri-socket") {
+				cfg.CRISocket = overrides.CRISocket
+			}
+			if f.Changed("root") {
+				cfg.Root = overrides.Root
+			}
+			if f.Changed("state") {
+				cfg.State = overrides.State
+			}
+			if f.Changed("log-level") {
+				cfg.LogLevel = overrides.LogLevel
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			var level slog.Level
+			_ = level.UnmarshalText([]byte(cfg.LogLevel))
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
+			defer stop()
+			return daemon.Run(ctx, cfg, log)
+		},
+	}
+	root.SetVersionTemplate("berthd version {{.Version}}\n")
+	d := config.Default()
+	f := root.Flags()
+	f.StringVar(&configPath, "config", config.DefaultPath, "config file (missing default file = embedded defaults)")
+	f.StringVar(&overrides.CRISocket, "cri-socket", d.CRISocket, "CRI gRPC unix socket")
+	f.StringVar(&overrides.Root, "root", d.Root, "directory for persistent state")
+	f.StringVar(&overrides.State, "state", d.State, "directory for runtime state")
+	f.StringVar(&overrides.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
+	root.AddCommand(configCmd())
+	return root
+}
+
+func configCmd() *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "Work with berthd's configuration"}
+	c.AddCommand(&cobra.Command{
+		Use:   "default",
+		Short: "Print the embedded default configuration as TOML",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprint(cmd.OutOrStdout(), config.Default().TOML())
+			return nil
+		},
+	})
+	return c
+}

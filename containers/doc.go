@@ -1,0 +1,7 @@
+// Package containers runs containers in pod sandboxes: it mounts their root
+// filesystems, builds their runtime specs, starts a berth-shim for each, hears
+// of their exits, and stops and removes them. It also stops and removes whole
+// pods, since that means stopping their containers first.
+//
+// containers knows nothing of gRPC; the CRI and Docker front ends translate to it.
+package containers

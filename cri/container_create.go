@@ -1,0 +1,124 @@
+package cri
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/containers"
+	"github.com/berth-runtime/berth/oci"
+)
+
+// CreateContainer creates a container in a sandbox, ready to start.
+func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContainerRequest) (*runtimeapi.CreateContainerResponse, error) {
+	c := r.GetConfig()
+	if r.PodSandboxId == "" || c == nil || c.GetMetadata().GetName() == "" || c.GetImage().GetImage() == "" {
+		return nil, invalid("CreateContainer: pod_sandbox_id, config.metadata.name and config.image.image are required")
+	}
+	if c.Tty || c.Stdin {
+		return nil, status.Error(codes.Unimplemented, "CreateContainer: tty and stdin are not supported by berth yet")
+	}
+	sbID, err := s.sandboxID(r.PodSandboxId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	cc, err := containerConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := proto.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.containers.Create(ctx, containers.CreateRequest{
+		SandboxID: sbID, Name: c.Metadata.Name, Attempt: c.Metadata.Attempt,
+		Labels: c.Labels, Annotations: c.Annotations, Image: c.Image.Image, LogPath: c.LogPath,
+		Config: raw, Container: cc,
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &runtimeapi.CreateContainerResponse{ContainerId: rec.ID}, nil
+}
+
+// containerConfig translates CRI's ContainerConfig into Berth's.
+func containerConfig(c *runtimeapi.ContainerConfig) (oci.ContainerConfig, error) {
+	cc := oci.ContainerConfig{
+		Command: c.Command, Args: c.Args, WorkingDir: c.WorkingDir, Annotations: c.Annotations,
+	}
+	for _, kv := range c.Envs {
+		cc.Env = append(cc.Env, kv.Key+"="+string(kv.Value))
+	}
+	for _, m := range c.Mounts {
+		if m.ContainerPath == "" || m.HostPath == "" {
+			return cc, invalid(fmt.Sprintf("CreateContainer: mount %+v needs container_path and host_path", m))
+		}
+		prop := "private"
+		switch m.Propagation {
+		case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
+			prop = "rslave"
+		case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
+			prop = "rshared"
+		}
+		cc.Mounts = append(cc.Mounts, oci.Mount{ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly, Propagation: prop})
+	}
+	for _, d := range c.Devices {
+		cc.Devices = append(cc.Devices, oci.Device{ContainerPath: d.ContainerPath, HostPath: d.HostPath, Permissions: d.Permissions})
+	}
+	l := c.GetLinux()
+	if l == nil {
+		return cc, nil
+	}
+	if res := l.Resources; res != nil {
+		cc.Resources = oci.Resources{
+			CPUPeriod: res.CpuPeriod, CPUQuota: res.CpuQuota, CPUShares: res.CpuShares,
+			MemoryLimit: res.MemoryLimitInBytes, MemorySwapLimit: res.MemorySwapLimitInBytes,
+			CpusetCpus: res.CpusetCpus, CpusetMems: res.CpusetMems, Unified: res.Unified,
+		}
+		for _, h := range res.HugepageLimits {
+			if cc.Resources.HugepageLimits == nil {
+				cc.Resources.HugepageLimits = map[string]uint64{}
+			}
+			cc.Resources.HugepageLimits[h.PageSize] = h.Limit
+		}
+		if res.OomScoreAdj != 0 {
+			v := int(res.OomScoreAdj)
+			cc.OOMScoreAdj = &v
+		}
+	}
+	sc := l.SecurityContext
+	if sc == nil {
+		return cc, nil
+	}
+	cc.Privileged = sc.Privileged
+	cc.ReadonlyRootfs = sc.ReadonlyRootfs
+	cc.NoNewPrivileges = sc.NoNewPrivs
+	cc.Username = sc.RunAsUsername
+	cc.SupplementalGroups = sc.SupplementalGroups
+	cc.MaskedPaths, cc.ReadonlyPaths = sc.MaskedPaths, sc.ReadonlyPaths
+	if sc.RunAsUser != nil {
+		v := sc.RunAsUser.Value
+		cc.RunAsUser = &v
+	}
+	if sc.RunAsGroup != nil {
+		v := sc.RunAsGroup.Value
+		cc.RunAsGroup = &v
+	}
+	if caps := sc.Capabilities; caps != nil {
+		cc.AddCapabilities, cc.DropCapabilities = caps.AddCapabilities, caps.DropCapabilities
+	}
+	switch sc.GetNamespaceOptions().GetPid() {
+	case runtimeapi.NamespaceMode_NODE:
+		cc.Namespaces.HostPID = true
+	case runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_TARGET:
+		return cc, status.Error(codes.Unimplemented, "CreateContainer: sharing a PID namespace across the pod is not supported by berth yet")
+	}
+	if p := sc.Seccomp; p != nil && p.ProfileType != runtimeapi.SecurityProfile_Unconfined {
+		return cc, status.Errorf(codes.Unimplemented, "CreateContainer: seccomp profile %s is not supported by berth yet (use Unconfined)", p.ProfileType)
+	}
+	return cc, nil
+}

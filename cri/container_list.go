@@ -1,0 +1,54 @@
+package cri
+
+import (
+	"context"
+	"strings"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// ListContainers lists containers, filtered by ID (or prefix), sandbox, state and labels.
+func (s *Server) ListContainers(ctx context.Context, r *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+	all, err := s.containers.List()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	f := r.GetFilter()
+	out := []*runtimeapi.Container{}
+	for _, rec := range all {
+		if f != nil {
+			if f.Id != "" && !strings.HasPrefix(rec.ID, f.Id) {
+				continue
+			}
+			if f.PodSandboxId != "" && !strings.HasPrefix(rec.SandboxID, f.PodSandboxId) {
+				continue
+			}
+			if f.State != nil && f.State.State != containerState(rec.State) {
+				continue
+			}
+			if !labelsMatch(rec.Labels, f.LabelSelector) {
+				continue
+			}
+		}
+		out = append(out, &runtimeapi.Container{
+			Id: rec.ID, PodSandboxId: rec.SandboxID,
+			Metadata: &runtimeapi.ContainerMetadata{Name: rec.Name, Attempt: rec.Attempt},
+			Image:    &runtimeapi.ImageSpec{Image: rec.ImageRef}, ImageRef: rec.ImageID, ImageId: rec.ImageID,
+			State: containerState(rec.State), CreatedAt: rec.CreatedAt.UnixNano(),
+			Labels: rec.Labels, Annotations: rec.Annotations,
+		})
+	}
+	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+}
+
+func (s *Server) containerID(idOrPrefix string) (string, error) {
+	all, err := s.containers.List()
+	if err != nil {
+		return "", err
+	}
+	ids := make([]string, len(all))
+	for i, rec := range all {
+		ids[i] = rec.ID
+	}
+	return matchID("container", idOrPrefix, ids)
+}

@@ -1,0 +1,58 @@
+package cri
+
+import (
+	"context"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/internal/store"
+)
+
+// ContainerStatus reports a container's state, times and exit.
+func (s *Server) ContainerStatus(ctx context.Context, r *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	if r.ContainerId == "" {
+		return nil, invalid("ContainerStatus: container_id is required")
+	}
+	id, err := s.containerID(r.ContainerId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	rec, err := s.containers.Get(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	st := &runtimeapi.ContainerStatus{
+		Id:          rec.ID,
+		Metadata:    &runtimeapi.ContainerMetadata{Name: rec.Name, Attempt: rec.Attempt},
+		State:       containerState(rec.State),
+		CreatedAt:   rec.CreatedAt.UnixNano(),
+		Image:       &runtimeapi.ImageSpec{Image: rec.ImageRef},
+		ImageRef:    rec.ImageID,
+		ImageId:     rec.ImageID,
+		Reason:      rec.Reason,
+		Message:     rec.Message,
+		Labels:      rec.Labels,
+		Annotations: rec.Annotations,
+		LogPath:     rec.LogPath,
+	}
+	if !rec.StartedAt.IsZero() {
+		st.StartedAt = rec.StartedAt.UnixNano()
+	}
+	if rec.State == store.ContainerExited {
+		st.FinishedAt = rec.FinishedAt.UnixNano()
+		st.ExitCode = rec.ExitCode
+	}
+	return &runtimeapi.ContainerStatusResponse{Status: st}, nil
+}
+
+func containerState(s store.ContainerState) runtimeapi.ContainerState {
+	switch s {
+	case store.ContainerCreated:
+		return runtimeapi.ContainerState_CONTAINER_CREATED
+	case store.ContainerRunning:
+		return runtimeapi.ContainerState_CONTAINER_RUNNING
+	case store.ContainerExited:
+		return runtimeapi.ContainerState_CONTAINER_EXITED
+	}
+	return runtimeapi.ContainerState_CONTAINER_UNKNOWN
+}

@@ -1,0 +1,56 @@
+package cri
+
+import (
+	"context"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/internal/store"
+)
+
+// PodSandboxStatus reports a sandbox.
+func (s *Server) PodSandboxStatus(ctx context.Context, r *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
+	if r.PodSandboxId == "" {
+		return nil, invalid("PodSandboxStatus: pod_sandbox_id is required")
+	}
+	id, err := s.sandboxID(r.PodSandboxId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	rec, err := s.sandboxes.Get(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	st := &runtimeapi.PodSandboxStatus{
+		Id:          rec.ID,
+		Metadata:    sandboxMetadata(rec),
+		State:       sandboxState(rec),
+		CreatedAt:   rec.CreatedAt.UnixNano(),
+		Network:     &runtimeapi.PodSandboxNetworkStatus{Ip: rec.IP},
+		Labels:      rec.Labels,
+		Annotations: rec.Annotations,
+		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
+			Network: nsMode(rec.Namespaces["net"]), Ipc: nsMode(rec.Namespaces["ipc"]), Pid: runtimeapi.NamespaceMode_CONTAINER,
+		}}},
+		RuntimeHandler: rec.RuntimeHandler,
+	}
+	return &runtimeapi.PodSandboxStatusResponse{Status: st}, nil
+}
+
+func nsMode(path string) runtimeapi.NamespaceMode {
+	if path == "" {
+		return runtimeapi.NamespaceMode_NODE
+	}
+	return runtimeapi.NamespaceMode_POD
+}
+
+func sandboxMetadata(rec store.Sandbox) *runtimeapi.PodSandboxMetadata {
+	return &runtimeapi.PodSandboxMetadata{Name: rec.Name, Uid: rec.UID, Namespace: rec.Namespace, Attempt: rec.Attempt}
+}
+
+func sandboxState(rec store.Sandbox) runtimeapi.PodSandboxState {
+	if rec.State == store.SandboxReady {
+		return runtimeapi.PodSandboxState_SANDBOX_READY
+	}
+	return runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+}

@@ -1,0 +1,105 @@
+// Package config is berthd's configuration: embedded defaults, overridden by
+// a TOML file (missing default file = defaults), overridden by flags.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is where berthd looks for its config file.
+const DefaultPath = "/etc/berth/config.toml"
+
+// Config is berthd's configuration.
+type Config struct {
+	// CRISocket is the unix socket of the CRI gRPC server.
+	CRISocket string `toml:"cri_socket"`
+	// Root holds persistent state: meta.db, content/, snapshots/.
+	Root string `toml:"root"`
+	// State holds runtime state: shim sockets, pinned namespaces, bundles.
+	State string `toml:"state"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log_level"`
+	// ShimPath is the berth-shim binary; "" finds it beside berthd, then on PATH.
+	ShimPath string `toml:"shim_path"`
+	// DefaultRuntime is the handler used when a pod names none.
+	DefaultRuntime string `toml:"default_runtime"`
+	// Runtimes maps CRI runtime handlers to OCI runtime binaries.
+	Runtimes map[string]Runtime `toml:"runtimes"`
+}
+
+// Runtime is one runtime handler.
+type Runtime struct {
+	// Path is the binary; "" finds berth-runtime beside berthd, others on PATH by handler name.
+	Path string `toml:"path"`
+}
+
+// Default returns the embedded defaults.
+func Default() Config {
+	return Config{
+		CRISocket:      "/run/berth/berth.sock",
+		Root:           "/var/lib/berth",
+		State:          "/run/berth",
+		LogLevel:       "info",
+		DefaultRuntime: "berth",
+		Runtimes: map[string]Runtime{
+			"berth": {}, "runc": {}, "crun": {},
+		},
+	}
+}
+
+// Load reads path over the defaults. A missing file is an error only when
+// the user named it; unknown keys are always errors, naming them.
+func Load(path string, named bool) (Config, error) {
+	c := Default()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !named {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	md, err := toml.Decode(string(b), &c)
+	if err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		sort.Strings(keys)
+		return c, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the values.
+func (c Config) Validate() error {
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.CRISocket == "" || c.Root == "" || c.State == "" {
+		return errors.New("cri_socket, root and state must not be empty")
+	}
+	if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
+		return fmt.Errorf("default_runtime %q is not in [runtimes]", c.DefaultRuntime)
+	}
+	return nil
+}
+
+// TOML renders c as a config file.
+func (c Config) TOML() string {
+	var b bytes.Buffer
+	b.WriteString("# berthd configuration. Every key is optional; these are the defaults.\n")
+	_ = toml.NewEncoder(&b).Encode(c)
+	return b.String()
+}

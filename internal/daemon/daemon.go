@@ -1,0 +1,157 @@
+// Package daemon wires berthd together: the store, the services, the CRI
+// gRPC server, and an orderly shutdown.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/berth-runtime/berth/containers"
+	"github.com/berth-runtime/berth/cri"
+	"github.com/berth-runtime/berth/images"
+	"github.com/berth-runtime/berth/internal/config"
+	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/internal/version"
+	"github.com/berth-runtime/berth/sandbox"
+)
+
+// Run serves until ctx ends, then shuts down: in-flight calls get a few
+// seconds to finish; containers keep running under their shims.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
+		return fmt.Errorf("root %s: %w", cfg.Root, err)
+	}
+	if err := os.MkdirAll(cfg.State, 0o711); err != nil {
+		return fmt.Errorf("state %s: %w", cfg.State, err)
+	}
+	shimPath, err := findBinary(cfg.ShimPath, "berth-shim")
+	if err != nil {
+		return err
+	}
+	runtimes, err := resolveRuntimes(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := listen(cfg.CRISocket)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(cfg.CRISocket)
+	defer ln.Close()
+
+	db, err := store.Open(filepath.Join(cfg.Root, "meta.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	img, err := images.New(db, cfg.Root, log)
+	if err != nil {
+		return err
+	}
+	sb := sandbox.New(db, cfg.State, log)
+	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	ctr := containers.New(svcCtx, containers.Config{
+		StateDir: cfg.State, ShimPath: shimPath, Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,
+	}, db, img, sb, log)
+	defer func() { stopServices(); ctr.Wait() }()
+	if err := ctr.Recover(ctx); err != nil {
+		return fmt.Errorf("recover containers: %w", err)
+	}
+
+	g := grpc.NewServer(grpc.ChainUnaryInterceptor(cri.LogInterceptor(log)), grpc.MaxRecvMsgSize(16<<20))
+	cri.New(ctr, sb, img, log, version.Version).Register(g)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(ln) }()
+	log.Info("berthd serving", slog.String("cri", cfg.CRISocket), slog.String("root", cfg.Root),
+		slog.String("state", cfg.State), slog.String("version", version.Version))
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("CRI server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("berthd shutting down")
+	done := make(chan struct{})
+	go func() { g.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		g.Stop()
+	}
+	return nil
+}
+
+// listen opens the socket, replacing a stale one but never one a live daemon answers on.
+func listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+		return nil, err
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another daemon is serving on %s", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// findBinary returns configured, else name beside berthd, else name on PATH.
+func findBinary(configured, name string) (string, error) {
+	if configured != "" {
+		if _, err := os.Stat(configured); err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		return configured, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("cannot find %s beside berthd or on PATH", name)
+	}
+	return p, nil
+}
+
+// resolveRuntimes finds each handler's binary; handlers whose binary is not
+// installed are left out with a note, except the default, which must exist.
+func resolveRuntimes(cfg config.Config, log *slog.Logger) (map[string]containers.Runtime, error) {
+	out := map[string]containers.Runtime{}
+	for name, r := range cfg.Runtimes {
+		bin := name
+		if name == "berth" {
+			bin = "berth-runtime"
+		}
+		p, err := findBinary(r.Path, bin)
+		if err != nil {
+			if name == cfg.DefaultRuntime {
+				return nil, fmt.Errorf("default runtime %q: %w", name, err)
+			}
+			log.Info("runtime handler unavailable", slog.String("handler", name), slog.Any("reason", err))
+			continue
+		}
+		out[name] = containers.Runtime{Name: name, Path: p}
+	}
+	return out, nil
+}

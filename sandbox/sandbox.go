@@ -1,0 +1,239 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/ids"
+	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/oci/linux"
+)
+
+// Service creates and destroys pod sandboxes.
+type Service struct {
+	db       *store.DB
+	stateDir string // <state>/sandboxes
+	log      *slog.Logger
+}
+
+// New returns a sandbox service keeping its files under stateDir/sandboxes.
+func New(db *store.DB, stateDir string, log *slog.Logger) *Service {
+	return &Service{db: db, stateDir: filepath.Join(stateDir, "sandboxes"), log: log}
+}
+
+// DNS is the pod's resolver configuration; nil means the host's.
+type DNS struct {
+	Servers, Searches, Options []string
+}
+
+// Request describes a sandbox to run.
+type Request struct {
+	Name, Namespace, UID string
+	Attempt              uint32
+	Labels, Annotations  map[string]string
+	Hostname             string
+	LogDirectory         string
+	CgroupParent         string
+	DNS                  *DNS
+	// HostNetwork shares the node's network and UTS namespaces; HostIPC its IPC namespace.
+	HostNetwork, HostIPC bool
+	RuntimeHandler       string
+	Sysctls              map[string]string
+	// Config is the front end's own record of the request (CRI protobuf).
+	Config []byte
+}
+
+// Files of a sandbox's directory that containers bind.
+const (
+	HostsFile    = "hosts"
+	ResolvFile   = "resolv.conf"
+	HostnameFile = "hostname"
+	ShmDir       = "shm"
+)
+
+// shmSize is the pod's /dev/shm, Docker's and containerd's default.
+const shmSize = "65536k"
+
+// Run creates a sandbox: namespaces pinned, files written, record stored.
+// On failure nothing is left behind.
+func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err error) {
+	if r.Name == "" || r.UID == "" || r.Namespace == "" {
+		return rec, fmt.Errorf("sandbox metadata needs name, uid and namespace: %w", errdefs.ErrInvalidArgument)
+	}
+	all, err := s.db.Sandboxes.List()
+	if err != nil {
+		return rec, err
+	}
+	for _, o := range all {
+		if o.Name == r.Name && o.Namespace == r.Namespace && o.UID == r.UID && o.Attempt == r.Attempt {
+			return rec, fmt.Errorf("sandbox %s/%s (uid %s, attempt %d) is %s: %w", r.Namespace, r.Name, r.UID, r.Attempt, o.ID, errdefs.ErrAlreadyExists)
+		}
+	}
+	id := ids.New()
+	dir := filepath.Join(s.stateDir, id)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return rec, fmt.Errorf("sandbox dir: %w", err)
+	}
+	rec = store.Sandbox{
+		ID: id, Name: r.Name, Namespace: r.Namespace, UID: r.UID, Attempt: r.Attempt,
+		Labels: r.Labels, Annotations: r.Annotations, Config: r.Config, RuntimeHandler: r.RuntimeHandler,
+		State: store.SandboxReady, CreatedAt: time.Now().UTC(), Dir: dir, CgroupParent: r.CgroupParent,
+		Hostname: r.Hostname, LogDirectory: r.LogDirectory, Sysctls: r.Sysctls,
+	}
+	defer func() {
+		if err != nil {
+			_ = s.cleanup(rec)
+		}
+	}()
+	if rec.Hostname == "" {
+		if rec.Hostname, err = os.Hostname(); err != nil {
+			return rec, err
+		}
+		if !r.HostNetwork {
+			rec.Hostname = r.Name
+		}
+	}
+	var kinds []string
+	if !r.HostNetwork {
+		kinds = append(kinds, "net", "uts")
+	}
+	if !r.HostIPC {
+		kinds = append(kinds, "ipc")
+	}
+	if len(kinds) > 0 {
+		if rec.Namespaces, err = pinNamespaces(filepath.Join(dir, "ns"), kinds, rec.Hostname); err != nil {
+			return rec, fmt.Errorf("sandbox %s: %w", id, err)
+		}
+	}
+	if err := s.writeFiles(rec, r.DNS); err != nil {
+		return rec, fmt.Errorf("sandbox %s: %w", id, err)
+	}
+	if rec.CgroupParent != "" {
+		if err := linux.CreateCgroup(rec.CgroupParent); err != nil {
+			return rec, fmt.Errorf("sandbox %s: pod cgroup: %w", id, err)
+		}
+	}
+	if !r.HostIPC {
+		shm := filepath.Join(dir, ShmDir)
+		if err := os.Mkdir(shm, 0o755); err != nil {
+			return rec, err
+		}
+		if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size="+shmSize); err != nil {
+			return rec, fmt.Errorf("sandbox %s: mount shm: %w", id, err)
+		}
+	}
+	if err := s.db.Sandboxes.Create(id, rec); err != nil {
+		return rec, err
+	}
+	s.log.Info("sandbox ready", slog.String("sandbox", id), slog.String("pod", r.Namespace+"/"+r.Name))
+	return rec, nil
+}
+
+func (s *Service) writeFiles(rec store.Sandbox, dns *DNS) error {
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+	if rec.IP != "" {
+		hosts += rec.IP + "\t" + rec.Hostname + "\n"
+	}
+	var resolv []byte
+	if dns != nil && (len(dns.Servers)+len(dns.Searches)+len(dns.Options)) > 0 {
+		var b strings.Builder
+		for _, sv := range dns.Servers {
+			b.WriteString("nameserver " + sv + "\n")
+		}
+		if len(dns.Searches) > 0 {
+			b.WriteString("search " + strings.Join(dns.Searches, " ") + "\n")
+		}
+		if len(dns.Options) > 0 {
+			b.WriteString("options " + strings.Join(dns.Options, " ") + "\n")
+		}
+		resolv = []byte(b.String())
+	} else {
+		var err error
+		if resolv, err = os.ReadFile("/etc/resolv.conf"); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("read host resolv.conf: %w", err)
+		}
+	}
+	for name, data := range map[string][]byte{
+		HostsFile: []byte(hosts), ResolvFile: resolv, HostnameFile: []byte(rec.Hostname + "\n"),
+	} {
+		if err := os.WriteFile(filepath.Join(rec.Dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Get returns a sandbox record.
+func (s *Service) Get(id string) (store.Sandbox, error) { return s.db.Sandboxes.Get(id) }
+
+// List returns every sandbox.
+func (s *Service) List() ([]store.Sandbox, error) { return s.db.Sandboxes.List() }
+
+// Stop marks the sandbox not ready and releases its namespaces and shm: after
+// Stop no process can be in the pod (the caller stopped its containers).
+func (s *Service) Stop(ctx context.Context, id string) error {
+	rec, err := s.db.Sandboxes.Get(id)
+	if err != nil {
+		return err
+	}
+	if err := s.release(rec); err != nil {
+		return fmt.Errorf("stop sandbox %s: %w", id, err)
+	}
+	_, err = s.db.Sandboxes.Update(id, func(r *store.Sandbox) error {
+		r.State = store.SandboxNotReady
+		return nil
+	})
+	return err
+}
+
+// release unpins namespaces and unmounts shm; doing it twice is harmless.
+func (s *Service) release(rec store.Sandbox) error {
+	var errs []error
+	if err := unpinNamespaces(rec.Namespaces); err != nil {
+		errs = append(errs, err)
+	}
+	shm := filepath.Join(rec.Dir, ShmDir)
+	if err := unix.Unmount(shm, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("unmount %s: %w", shm, err))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) cleanup(rec store.Sandbox) error {
+	if err := s.release(rec); err != nil {
+		return err
+	}
+	if rec.CgroupParent != "" {
+		// The pod's cgroup is ours when we made it; kubelet, which may have
+		// made it first, tolerates finding it gone.
+		if err := linux.RemoveCgroup(rec.CgroupParent); err != nil {
+			s.log.Warn("pod cgroup not removed", slog.String("sandbox", rec.ID), slog.Any("error", err))
+		}
+	}
+	return os.RemoveAll(rec.Dir)
+}
+
+// Remove deletes a stopped sandbox (stopping it if needed) and its files.
+// Removing a missing sandbox is not an error.
+func (s *Service) Remove(ctx context.Context, id string) error {
+	rec, err := s.db.Sandboxes.Get(id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.cleanup(rec); err != nil {
+		return fmt.Errorf("remove sandbox %s: %w", id, err)
+	}
+	return s.db.Sandboxes.Delete(id)
+}

@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace/noop"
+	internalapi "k8s.io/cri-api/pkg/apis"
+	remote "k8s.io/cri-client/pkg"
+
+	"github.com/berth-runtime/berth/internal/testutil"
+)
+
+// daemon is a berthd subprocess on its own socket and directories.
+type daemon struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dir     string
+	socket  string
+	root    string
+	state   string
+	logFile string
+	rs      internalapi.RuntimeService
+	is      internalapi.ImageManagerService
+}
+
+// startDaemon builds nothing: it runs the binaries of testutil.Binaries.
+// Directories sit under a short /tmp path: shim sockets must fit sun_path.
+func startDaemon(t *testing.T) *daemon {
+	t.Helper()
+	testutil.RequireRoot(t)
+	bin := testutil.Binaries(t)
+	dir, err := os.MkdirTemp("", "berth-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, dir: dir, socket: filepath.Join(dir, "berth.sock"), root: filepath.Join(dir, "root"),
+		state: filepath.Join(dir, "state"), logFile: filepath.Join(dir, "berthd.log")}
+	t.Cleanup(func() {
+		d.stop()
+		if t.Failed() {
+			if b, err := os.ReadFile(d.logFile); err == nil {
+				t.Logf("berthd log:\n%s", b)
+			}
+		}
+		// Whatever a failed test left: the mounts under our dirs, then the dirs.
+		for _, m := range mountsUnder(dir) {
+			_ = syscall.Unmount(m, syscall.MNT_DETACH)
+		}
+		os.RemoveAll(dir)
+	})
+	d.start(bin)
+	return d
+}
+
+func (d *daemon) start(bin string) {
+	t := d.t
+	logf, err := os.OpenFile(d.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	d.cmd = exec.Command(filepath.Join(bin, "berthd"), "--cri-socket", d.socket, "--root", d.root,
+		"--state", d.state, "--log-level", "debug", "--config", "/nonexistent/ok-if-missing.toml")
+	// An explicitly named missing config is an error; use the default path instead.
+	d.cmd.Args = d.cmd.Args[:len(d.cmd.Args)-2]
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := os.Stat(d.socket); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("berthd did not create its socket in 15s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ep := "unix://" + d.socket
+	if d.rs, err = remote.NewRemoteRuntimeService(ctx, ep, 30*time.Second, noop.NewTracerProvider(), false); err != nil {
+		t.Fatal(err)
+	}
+	if d.is, err = remote.NewRemoteImageService(ctx, ep, 30*time.Second, noop.NewTracerProvider(), false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stop sends SIGTERM and waits; berthd must shut down cleanly and quickly.
+func (d *daemon) stop() error {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return nil
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(15 * time.Second):
+		_ = d.cmd.Process.Kill()
+		err = fmt.Errorf("berthd did not exit 15s after SIGTERM")
+		<-done
+	}
+	d.cmd = nil
+	return err
+}
+
+// mountsUnder lists mount points below dir, deepest first.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
+			out = append([]string{fields[4]}, out...)
+		}
+	}
+	return out
+}
+
+// processesMentioning lists PIDs whose command line contains s.
+func processesMentioning(s string) []string {
+	ents, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || e.Name() == "self" {
+			continue
+		}
+		if strings.Contains(string(b), s) {
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
+}
