@@ -139,7 +139,9 @@ type Usage struct {
 func (s *Snapshotter) LayersUsage() (Usage, error) { return du(filepath.Join(s.root, "layers")) }
 
 // ContainersUsage measures the containers' writable layers.
-func (s *Snapshotter) ContainersUsage() (Usage, error) { return du(filepath.Join(s.root, "containers")) }
+func (s *Snapshotter) ContainersUsage() (Usage, error) {
+	return du(filepath.Join(s.root, "containers"))
+}
 
 // Root is the directory the snapshots live in.
 func (s *Snapshotter) Root() string { return s.root }
