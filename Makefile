@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Version=$(
 BINARIES  := berthd berth-shim berth-runtime
 GOTESTFLAGS ?=
 
-.PHONY: all build install run test test-unit test-e2e bench bench-runtime lint clean
+.PHONY: all build install run deps test bench bench-runtime lint clean
 
 all: build
 
@@ -24,8 +24,12 @@ install: build
 run: build
 	./bin/berthd --log-level info
 
+# Debian packages the tests use (busybox-static, runc, crun, ...): quick when present.
+deps:
+	@./test/install-deps.sh
+
 # Tests need root (namespaces, mounts, cgroups); they find the binaries in ./bin.
-test: build
+test: build deps
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m $(GOTESTFLAGS) ./...
 
 bench: bench-runtime

@@ -15,19 +15,11 @@ import (
 	"github.com/berth-runtime/berth/oci"
 )
 
-type runtimeCase struct{ name, path string }
+type runtimeCase = testutil.Runtime
 
-// runtimes are berth-runtime and, where installed, runc and crun: the shim
-// must drive all three the same way.
 func runtimes(t *testing.T) []runtimeCase {
 	testutil.RemoveCgroupOnCleanup(t, "/berth-test")
-	out := []runtimeCase{{"berth-runtime", filepath.Join(testutil.Binaries(t), "berth-runtime")}}
-	for _, n := range []string{"runc", "crun"} {
-		if p, err := exec.LookPath(n); err == nil {
-			out = append(out, runtimeCase{n, p})
-		}
-	}
-	return out
+	return testutil.Runtimes(t)
 }
 
 // spawn starts a shim for a busybox container running args.
@@ -36,7 +28,7 @@ func spawn(t *testing.T, rt runtimeCase, args ...string) (*Client, string, strin
 	base := t.TempDir()
 	bundle := filepath.Join(base, "bundle")
 	testutil.BusyboxRootfs(t, filepath.Join(bundle, "rootfs"))
-	id := fmt.Sprintf("shimtest-%s-%d", rt.name, time.Now().UnixNano())
+	id := fmt.Sprintf("shimtest-%s-%d", rt.Name, time.Now().UnixNano())
 	spec := oci.DefaultSpec()
 	spec.Process.Args = args
 	spec.Linux.CgroupsPath = "/berth-test/" + id
@@ -46,7 +38,7 @@ func spawn(t *testing.T, rt runtimeCase, args ...string) (*Client, string, strin
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(base, "c.log")
-	cfg := Config{ID: id, Bundle: bundle, Runtime: rt.path, RuntimeRoot: filepath.Join(base, "rtroot"),
+	cfg := Config{ID: id, Bundle: bundle, Runtime: rt.Path, RuntimeRoot: filepath.Join(base, "rtroot"),
 		LogPath: logPath, Socket: filepath.Join(dir, "s.sock")}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -56,7 +48,7 @@ func spawn(t *testing.T, rt runtimeCase, args ...string) (*Client, string, strin
 	}
 	t.Cleanup(func() {
 		_ = c.Delete(context.Background())
-		_ = exec.Command(rt.path, "--root", cfg.RuntimeRoot, "delete", "--force", id).Run()
+		_ = exec.Command(rt.Path, "--root", cfg.RuntimeRoot, "delete", "--force", id).Run()
 	})
 	return c, dir, logPath
 }
@@ -64,7 +56,7 @@ func spawn(t *testing.T, rt runtimeCase, args ...string) (*Client, string, strin
 func TestShimRunsAndRecordsExit(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, rt := range runtimes(t) {
-		t.Run(rt.name, func(t *testing.T) {
+		t.Run(rt.Name, func(t *testing.T) {
 			c, dir, logPath := spawn(t, rt, "sh", "-c", "echo hello; echo oops >&2; exit 7")
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -106,7 +98,7 @@ func TestShimRunsAndRecordsExit(t *testing.T) {
 func TestShimKillAndCreateFailure(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, rt := range runtimes(t) {
-		t.Run(rt.name, func(t *testing.T) {
+		t.Run(rt.Name, func(t *testing.T) {
 			c, _, _ := spawn(t, rt, "sleep", "600")
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -128,7 +120,7 @@ func TestShimKillAndCreateFailure(t *testing.T) {
 				t.Fatalf("kill after exit: %v", err)
 			}
 		})
-		t.Run(rt.name+"/missing-binary", func(t *testing.T) {
+		t.Run(rt.Name+"/missing-binary", func(t *testing.T) {
 			base := t.TempDir()
 			bundle := filepath.Join(base, "bundle")
 			testutil.BusyboxRootfs(t, filepath.Join(bundle, "rootfs"))
@@ -139,13 +131,13 @@ func TestShimKillAndCreateFailure(t *testing.T) {
 			testutil.WriteBundle(t, bundle, spec)
 			dir := filepath.Join(base, "shim")
 			os.Mkdir(dir, 0o700)
-			cfg := Config{ID: id, Bundle: bundle, Runtime: rt.path, RuntimeRoot: filepath.Join(base, "rtroot"), Socket: filepath.Join(dir, "s.sock")}
+			cfg := Config{ID: id, Bundle: bundle, Runtime: rt.Path, RuntimeRoot: filepath.Join(base, "rtroot"), Socket: filepath.Join(dir, "s.sock")}
 			_, err := Spawn(context.Background(), filepath.Join(testutil.Binaries(t), "berth-shim"), dir, cfg)
 			if err == nil || !strings.Contains(err.Error(), "/no/such/binary") {
 				t.Fatalf("want an error naming the binary, got %v", err)
 			}
 			// Nothing is left in the runtime.
-			out, _ := exec.Command(rt.path, "--root", cfg.RuntimeRoot, "list", "-q").Output()
+			out, _ := exec.Command(rt.Path, "--root", cfg.RuntimeRoot, "list", "-q").Output()
 			if strings.TrimSpace(string(out)) != "" {
 				t.Fatalf("runtime still lists %q", out)
 			}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -38,4 +39,39 @@ func RemoveCgroupOnCleanup(t testing.TB, parent string) {
 			_ = os.Remove(d)
 		}
 	})
+}
+
+// Runtime is an OCI runtime binary a test runs containers with.
+type Runtime struct{ Name, Path string }
+
+// Runtimes returns berth-runtime and, where installed and usable here, runc
+// and crun, which every runtime-facing test runs against alike.
+func Runtimes(t testing.TB) []Runtime {
+	t.Helper()
+	out := []Runtime{{"berth-runtime", filepath.Join(Binaries(t), "berth-runtime")}}
+	for _, n := range []string{"runc", "crun"} {
+		p, err := exec.LookPath(n)
+		if err != nil {
+			t.Logf("%s is not installed: not comparing against it", n)
+			continue
+		}
+		if n == "crun" && crunBlockedByHugetlb() {
+			t.Logf("crun 1.8 refuses to run while hugetlb sits on the cgroup2 root of this hybrid host; " +
+				"mount it as v1 to include crun (.ci/run does): mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb")
+			continue
+		}
+		out = append(out, Runtime{n, p})
+	}
+	return out
+}
+
+// crunBlockedByHugetlb: a hybrid host whose cgroup2 mount holds the hugetlb
+// controller, with no v1 hugetlb hierarchy.
+func crunBlockedByHugetlb() bool {
+	b, err := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers")
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat("/sys/fs/cgroup/hugetlb/tasks")
+	return strings.Contains(string(b), "hugetlb") && err != nil
 }

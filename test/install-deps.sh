@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs, on Debian, what Berth's tests use: busybox-static for the test
+# images, runc and crun to compare against, containerd for benchmarks, and
+# the CNI plugins, skopeo, umoci and docker-registry for later suites.
+# Quick when everything is there; never fatal where apt is not available.
+set -u
+pkgs=(busybox-static runc crun containerd containernetworking-plugins iptables iproute2 skopeo umoci docker-registry file)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "install-deps: missing ${missing[*]} (not root or no apt): tests that need them will skip" >&2
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+  echo "install-deps: apt-get failed; tests that need ${missing[*]} will skip" >&2
+  exit 0
+}
+# The packages start system services; the tests start their own instances.
+for s in docker-registry containerd; do systemctl disable --now "$s" >/dev/null 2>&1 || true; done
+exit 0
