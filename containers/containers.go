@@ -392,6 +392,14 @@ func (s *Service) Get(id string) (store.Container, error) { return s.db.Containe
 // List returns every container.
 func (s *Service) List() ([]store.Container, error) { return s.db.Containers.List() }
 
+// RunPod checks the pod's runtime handler, then creates its sandbox.
+func (s *Service) RunPod(ctx context.Context, r sandbox.Request) (store.Sandbox, error) {
+	if _, err := s.runtime(r.RuntimeHandler); err != nil {
+		return store.Sandbox{}, err
+	}
+	return s.sandboxes.Run(ctx, r)
+}
+
 // StopPod stops every container of the sandbox, then the sandbox.
 func (s *Service) StopPod(ctx context.Context, sandboxID string) error {
 	if _, err := s.sandboxes.Get(sandboxID); err != nil {

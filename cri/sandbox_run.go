@@ -35,7 +35,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 		req.HostNetwork = ns.GetNetwork() == runtimeapi.NamespaceMode_NODE
 		req.HostIPC = ns.GetIpc() == runtimeapi.NamespaceMode_NODE
 	}
-	rec, err := s.sandboxes.Run(ctx, req)
+	rec, err := s.containers.RunPod(ctx, req)
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -27,16 +27,25 @@ func RequireBinary(t testing.TB, name string) string {
 	return p
 }
 
-// RemoveCgroupOnCleanup removes the (empty) cgroup parent, such as
-// "/berth-test", from every mounted hierarchy once the test ends, after the
-// runtimes have removed the containers' own cgroups below it.
+// RemoveCgroupOnCleanup removes the cgroup parent, such as "/berth-test",
+// and any empty cgroups below it, from every hierarchy once the test ends
+// (after the runtimes have removed the containers' own).
 func RemoveCgroupOnCleanup(t testing.TB, parent string) {
 	t.Helper()
 	t.Cleanup(func() {
 		dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + parent)
 		dirs = append(dirs, "/sys/fs/cgroup"+parent)
 		for _, d := range dirs {
-			_ = os.Remove(d)
+			var all []string
+			_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+				if err == nil && e.IsDir() {
+					all = append(all, p)
+				}
+				return nil
+			})
+			for i := len(all) - 1; i >= 0; i-- {
+				_ = os.Remove(all[i])
+			}
 		}
 	})
 }

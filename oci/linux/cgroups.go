@@ -277,12 +277,15 @@ func (p CgroupPaths) frozen() bool {
 	return false
 }
 
-// destroy removes the directories, waiting briefly for dying processes to leave.
-func (p CgroupPaths) destroy() error {
+// destroy removes the directories, waiting up to a second for dying
+// processes to leave.
+func (p CgroupPaths) destroy() error { return p.destroyWithin(time.Second) }
+
+func (p CgroupPaths) destroyWithin(wait time.Duration) error {
 	var errs []error
 	for _, d := range p.dirs() {
 		var err error
-		for i := 0; i < 100; i++ {
+		for i := 0; i <= int(wait/(10*time.Millisecond)); i++ {
 			err = os.Remove(d)
 			if err == nil || os.IsNotExist(err) {
 				err = nil
@@ -338,11 +341,12 @@ func CreateCgroup(cgroupsPath string) error {
 	return l.paths(cgroupsPath).create()
 }
 
-// RemoveCgroup removes cgroupsPath's directories; a missing one is fine.
+// RemoveCgroup removes cgroupsPath's directories; a missing one is fine. It
+// does not wait: its caller has removed what was inside.
 func RemoveCgroup(cgroupsPath string) error {
 	l, err := detectCgroupLayout()
 	if err != nil {
 		return err
 	}
-	return l.paths(cgroupsPath).destroy()
+	return l.paths(cgroupsPath).destroyWithin(0)
 }

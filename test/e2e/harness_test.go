@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,7 +53,8 @@ func startDaemon(t *testing.T) *daemon {
 				t.Logf("berthd log:\n%s", b)
 			}
 		}
-		// Whatever a failed test left: the mounts under our dirs, then the dirs.
+		// Whatever a failed test left: containers, shims, mounts, then the dirs.
+		d.killLeftovers()
 		for _, m := range mountsUnder(dir) {
 			_ = syscall.Unmount(m, syscall.MNT_DETACH)
 		}
@@ -79,11 +82,13 @@ func (d *daemon) start(bin string) {
 	ctx := context.Background()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if _, err := os.Stat(d.socket); err == nil {
+		// Dial, not stat: a berthd killed by SIGKILL leaves its socket file.
+		if c, err := net.Dial("unix", d.socket); err == nil {
+			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("berthd did not create its socket in 15s")
+			t.Fatal("berthd did not answer on its socket in 15s")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -148,4 +153,26 @@ func processesMentioning(s string) []string {
 		}
 	}
 	return out
+}
+
+// killLeftovers force-deletes every container the runtimes still hold for
+// this daemon and kills its shims: a failed test must not leave them running.
+func (d *daemon) killLeftovers() {
+	for _, rt := range testutil.Runtimes(d.t) {
+		name := rt.Name
+		if name == "berth-runtime" {
+			name = "berth"
+		}
+		root := filepath.Join(d.state, "runtime", name)
+		ents, _ := os.ReadDir(root)
+		for _, e := range ents {
+			_ = exec.Command(rt.Path, "--root", root, "delete", "--force", e.Name()).Run()
+		}
+	}
+	for _, p := range processesMentioning("berth-shim --dir " + d.state) {
+		pid, _, _ := strings.Cut(p, ":")
+		if n, err := strconv.Atoi(pid); err == nil {
+			_ = syscall.Kill(n, syscall.SIGKILL)
+		}
+	}
 }

@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+// runEcho runs one container printing its view of the pod and returns its log.
+func runEcho(t *testing.T, d *daemon, ref, podName, handler string, cmd ...string) (string, int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	logDir := filepath.Join(d.dir, "pods", podName)
+	pod := podConfig(podName, logDir)
+	podID, err := d.rs.RunPodSandbox(ctx, pod, handler)
+	if err != nil {
+		t.Fatalf("RunPodSandbox(%s): %v", handler, err)
+	}
+	defer func() {
+		_ = d.rs.StopPodSandbox(ctx, podID)
+		_ = d.rs.RemovePodSandbox(ctx, podID)
+	}()
+	cid, err := d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "c"},
+		Image:    &runtimeapi.ImageSpec{Image: ref},
+		Command:  cmd,
+		Envs:     []*runtimeapi.KeyValue{{Key: "GREETING", Value: []byte("hi")}},
+		LogPath:  "c.log",
+	}, pod)
+	if err != nil {
+		t.Fatalf("CreateContainer(%s): %v", handler, err)
+	}
+	if err := d.rs.StartContainer(ctx, cid); err != nil {
+		t.Fatalf("StartContainer(%s): %v", handler, err)
+	}
+	st := waitExited(t, d, cid)
+	b, _ := os.ReadFile(filepath.Join(logDir, "c.log"))
+	return string(b), st.ExitCode
+}
+
+// Every runtime handler runs the same pod the same way.
+func TestRuntimeHandlers(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	if _, err := d.is.PullImage(context.Background(), &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range testutil.Runtimes(t) {
+		handler := rt.Name
+		if handler == "berth-runtime" {
+			handler = "" // the default
+		}
+		t.Run(rt.Name, func(t *testing.T) {
+			log, code := runEcho(t, d, ref, "h-"+rt.Name, handler,
+				"sh", "-c", `echo "host=$(hostname) greeting=$GREETING uid=$(id -u) pid=$$"; ip link 2>/dev/null | grep -c ': lo' ; exit 3`)
+			if code != 3 {
+				t.Errorf("exit code %d, want 3", code)
+			}
+			want := "host=h-" + rt.Name + " greeting=hi uid=0 pid=1"
+			if !strings.Contains(log, want) {
+				t.Errorf("log %q lacks %q", log, want)
+			}
+		})
+	}
+	assertNothingLeft(t, d)
+}
+
+// Bad input gets a clear gRPC error, and leaves nothing behind.
+func TestBadInput(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ctx := context.Background()
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantCode := func(what string, err error, code codes.Code) {
+		t.Helper()
+		if status.Code(err) != code {
+			t.Errorf("%s: got %v, want %s", what, err, code)
+		}
+	}
+	_, err := d.rs.RunPodSandbox(ctx, &runtimeapi.PodSandboxConfig{}, "")
+	wantCode("RunPodSandbox without metadata", err, codes.InvalidArgument)
+	_, err = d.rs.RunPodSandbox(ctx, podConfig("bad-handler", d.dir), "no-such-handler")
+	wantCode("RunPodSandbox with an unknown runtime handler", err, codes.InvalidArgument)
+	_, err = d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: "Not A Reference"}, nil, nil)
+	wantCode("PullImage of a malformed reference", err, codes.InvalidArgument)
+	_, err = d.rs.ContainerStatus(ctx, "0123456789abcdef", false)
+	wantCode("ContainerStatus of an unknown container", err, codes.NotFound)
+	_, err = d.rs.PodSandboxStatus(ctx, "0123456789abcdef", false)
+	wantCode("PodSandboxStatus of an unknown sandbox", err, codes.NotFound)
+	wantCode("StartContainer of an unknown container", d.rs.StartContainer(ctx, "0123456789abcdef"), codes.NotFound)
+
+	pod := podConfig("bad", filepath.Join(d.dir, "pods", "bad"))
+	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.rs.RunPodSandbox(ctx, pod, "")
+	wantCode("RunPodSandbox of the same pod twice", err, codes.AlreadyExists)
+	_, err = d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: "never-pulled:1"},
+	}, pod)
+	wantCode("CreateContainer of an image not pulled", err, codes.NotFound)
+	_, err = d.rs.CreateContainer(ctx, "0123456789abcdef", &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: ref},
+	}, pod)
+	wantCode("CreateContainer in an unknown sandbox", err, codes.NotFound)
+	// A command the image lacks fails at create, naming it.
+	_, err = d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: ref},
+		Command: []string{"/no/such/program"},
+	}, pod)
+	if err == nil || !strings.Contains(err.Error(), "/no/such/program") {
+		t.Errorf("CreateContainer of a missing program: %v", err)
+	}
+	if ctrs, _ := d.rs.ListContainers(ctx, nil); len(ctrs) != 0 {
+		t.Errorf("failed creates left %d containers", len(ctrs))
+	}
+	if err := d.rs.RemovePodSandbox(ctx, podID); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, d)
+}
+
+// Two daemons with their own sockets and directories run side by side.
+func TestTwoDaemons(t *testing.T) {
+	a, b := startDaemon(t), startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	for _, d := range []*daemon{a, b} {
+		if _, err := d.is.PullImage(context.Background(), &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logA, _ := runEcho(t, a, ref, "two-a", "", "echo", "from-a")
+	logB, _ := runEcho(t, b, ref, "two-b", "", "echo", "from-b")
+	if !strings.Contains(logA, "from-a") || !strings.Contains(logB, "from-b") {
+		t.Fatalf("logs: %q %q", logA, logB)
+	}
+	pa, _ := a.rs.ListPodSandbox(context.Background(), nil)
+	if len(pa) != 0 {
+		t.Fatalf("daemon a lists %d pods after removal", len(pa))
+	}
+}
+
+// A container keeps running through a kill -9 of berthd, and the restarted
+// daemon reports it, stops it and hears of its exit.
+func TestContainerOutlivesDaemon(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e/survivor")
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	pod := podConfig("survivor", filepath.Join(d.dir, "pods", "survivor"))
+	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string, cmd ...string) string {
+		cid, err := d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: name}, Image: &runtimeapi.ImageSpec{Image: ref},
+			Command: cmd, LogPath: name + ".log",
+		}, pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.rs.StartContainer(ctx, cid); err != nil {
+			t.Fatal(err)
+		}
+		return cid
+	}
+	long := mk("long", "sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done")
+	short := mk("short", "sh", "-c", "sleep 1; exit 5")
+
+	_ = d.cmd.Process.Signal(syscall.SIGKILL)
+	_ = d.cmd.Wait()
+	d.cmd = nil
+	time.Sleep(1500 * time.Millisecond) // "short" exits while berthd is down
+	d.start(testutil.Binaries(t))
+
+	st, err := d.rs.ContainerStatus(ctx, long, false)
+	if err != nil || st.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("long-running container after restart: %+v %v", st, err)
+	}
+	if s := waitExited(t, d, short); s.ExitCode != 5 {
+		t.Fatalf("exit while berthd was down: code %d, want 5", s.ExitCode)
+	}
+	if err := d.rs.StopContainer(ctx, long, 10); err != nil {
+		t.Fatal(err)
+	}
+	if s := waitExited(t, d, long); s.ExitCode != 42 {
+		t.Fatalf("stopped container: code %d, want 42 (its TERM trap)", s.ExitCode)
+	}
+	if err := d.rs.StopPodSandbox(ctx, podID); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.rs.RemovePodSandbox(ctx, podID); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, d)
+}
