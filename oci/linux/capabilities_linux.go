@@ -22,6 +22,9 @@ var capNames = []string{
 	"CAP_CHECKPOINT_RESTORE",
 }
 
+// KnownCapabilities returns the names of every capability, in number order.
+func KnownCapabilities() []string { return append([]string(nil), capNames...) }
+
 // capSet is a bitmask over capability numbers.
 type capSet uint64
 
