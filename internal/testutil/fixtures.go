@@ -106,17 +106,15 @@ func Binaries(t testing.TB) string {
 			buildErr = err
 			return
 		}
-		buildDir, buildErr = os.MkdirTemp("", "berth-bin-")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", buildDir+"/", "./cmd/...")
+		// As the Makefile does: berth-runtime needs cgo for its nsenter constructor.
+		cmd := exec.Command("make", "build")
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = err
 			buildDir = string(out)
+			return
 		}
+		buildDir = filepath.Join(root, "bin")
 	})
 	if buildErr != nil {
 		t.Fatalf("build binaries: %v\n%s", buildErr, buildDir)

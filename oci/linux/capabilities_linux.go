@@ -130,10 +130,11 @@ func (c *capabilities) apply() error {
 		if c.ambient&(1<<i) == 0 {
 			continue
 		}
-		// Like runc 1.2, warn rather than fail: "runc spec" itself lists
-		// ambient capabilities that are not inheritable.
+		// Like runc 1.2, go on rather than fail: "runc spec" itself lists
+		// ambient capabilities that are not inheritable. Debug, not warn:
+		// the init's stderr is the container's.
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(i), 0, 0); err != nil {
-			slog.Warn("cannot raise ambient capability (it must be permitted and inheritable)",
+			slog.Debug("cannot raise ambient capability (it must be permitted and inheritable)",
 				slog.String("capability", capName(i)), slog.Any("error", err))
 		}
 	}

@@ -221,22 +221,5 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 
 // waitSync reads the init's answer; it gives up when ctx ends.
 func waitSync(ctx context.Context, sock *os.File) (syncMsg, error) {
-	type res struct {
-		m   syncMsg
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		m, err := readSync(sock)
-		ch <- res{m, err}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return r.m, fmt.Errorf("container init died before it was set up: %w", r.err)
-		}
-		return r.m, nil
-	case <-ctx.Done():
-		return syncMsg{}, fmt.Errorf("waiting for container init: %w", ctx.Err())
-	}
+	return waitSyncDecoder(ctx, json.NewDecoder(sock))
 }

@@ -6,8 +6,16 @@ import (
 	"os"
 	"strconv"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"golang.org/x/sys/unix"
 )
+
+// ReportedError is a failure the init has already told its parent about:
+// printing it too would put it in the container's output.
+type ReportedError struct{ error }
+
+func (e ReportedError) Unwrap() error { return e.error }
 
 // Init is the container's init process: the re-executed berth-runtime.
 // It must run on the main thread, locked (cmd/berth-runtime locks it in
@@ -27,8 +35,13 @@ func Init() error {
 		return fmt.Errorf("read init config: %w", err)
 	}
 	fail := func(err error) error {
-		_ = json.NewEncoder(sock).Encode(syncMsg{Type: "error", Message: err.Error()})
+		if json.NewEncoder(sock).Encode(syncMsg{Type: "error", Message: err.Error()}) == nil {
+			return ReportedError{err}
+		}
 		return err
+	}
+	if ic.Exec {
+		return execProcess(sock, ic.Process, fail)
 	}
 	execPath, fifo, err := setupContainer(&ic)
 	if err != nil {
@@ -104,4 +117,28 @@ func closeInheritedFds() error {
 		}
 	}
 	return nil
+}
+
+// execProcess is the exec side of Init: nsenter has put us in the
+// container's namespaces and the parent in its cgroup; become the process.
+func execProcess(sock *os.File, p *specs.Process, fail func(error) error) error {
+	if p == nil || len(p.Args) == 0 {
+		return fail(fmt.Errorf("exec: process.args must not be empty"))
+	}
+	if err := setupProcess(p); err != nil {
+		return fail(err)
+	}
+	path, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		return fail(err)
+	}
+	if err := closeInheritedFds(); err != nil {
+		return fail(err)
+	}
+	if err := json.NewEncoder(sock).Encode(syncMsg{Type: "ready"}); err != nil {
+		return err
+	}
+	sock.Close()
+	err = unix.Exec(path, p.Args, p.Env)
+	return fmt.Errorf("exec %s: %w", p.Args[0], err)
 }

@@ -1,10 +1,6 @@
 package linux
 
 import (
-	"encoding/json"
-	"fmt"
-	"io"
-
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -28,17 +24,17 @@ type initConfig struct {
 	NewCgroupNS bool `json:"newCgroupNS"`
 	// CgroupPaths lets the init bind the container's own cgroups into /sys/fs/cgroup.
 	Cgroup CgroupPaths `json:"cgroup"`
+	// Exec: this is "exec" into a running container, not its creation:
+	// namespaces were joined by nsenter; run Process and nothing else.
+	Exec    bool           `json:"exec,omitempty"`
+	Process *specs.Process `json:"process,omitempty"`
 }
 
+// For exec the order is: nsenter (C) → parent: syncMsg{Type: "pid"}; parent
+// places the PID in the container's cgroup, then sends initConfig{Exec: true};
+// the Go side answers "ready" or "error" and execs.
 type syncMsg struct {
-	Type    string `json:"type"` // "ready" or "error"
+	Type    string `json:"type"` // "pid", "ready" or "error"
 	Message string `json:"message,omitempty"`
-}
-
-func readSync(r io.Reader) (syncMsg, error) {
-	var m syncMsg
-	if err := json.NewDecoder(r).Decode(&m); err != nil {
-		return m, fmt.Errorf("read from init: %w", err)
-	}
-	return m, nil
+	Pid     int    `json:"pid,omitempty"`
 }

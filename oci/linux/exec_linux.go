@@ -1,0 +1,160 @@
+package linux
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+)
+
+// ErrNoNsenter: this binary was built without cgo, so it cannot join a
+// running container's mount namespace.
+var ErrNoNsenter = errors.New("exec needs berth-runtime built with cgo (the nsenter constructor)")
+
+// ExecOpts are the arguments of "exec".
+type ExecOpts struct {
+	Root, ID string
+	Process  *specs.Process
+	PidFile  string
+	// Self is the berth-runtime binary; "" means /proc/self/exe.
+	Self                  string
+	Stdin, Stdout, Stderr *os.File
+	// NsenterLinked says the nsenter constructor is in the binary.
+	NsenterLinked bool
+}
+
+// Exec starts a process in a running container and returns its PID. The
+// process is a child of the caller's subreaper (set one to wait for it).
+func Exec(ctx context.Context, o ExecOpts) (int, error) {
+	if !o.NsenterLinked {
+		return 0, ErrNoNsenter
+	}
+	s, err := Load(o.Root, o.ID)
+	if err != nil {
+		return 0, err
+	}
+	if st := s.Status(o.Root); st != specs.StateRunning {
+		return 0, fmt.Errorf("container %s is %s, not running: %w", o.ID, st, errdefs.ErrFailedPrecondition)
+	}
+	if o.Process == nil || len(o.Process.Args) == 0 {
+		return 0, fmt.Errorf("exec: process.args must not be empty: %w", errdefs.ErrInvalidArgument)
+	}
+	if o.Process.Terminal {
+		return 0, fmt.Errorf("exec: process.terminal: %w in berth-runtime yet", errdefs.ErrUnimplemented)
+	}
+	joins, err := namespacesOf(s.Pid)
+	if err != nil {
+		return 0, err
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("sync socketpair: %w", err)
+	}
+	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
+	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
+	defer parentSock.Close()
+	self := o.Self
+	if self == "" {
+		self = "/proc/self/exe"
+	}
+	cmd := &exec.Cmd{
+		Path:       self,
+		Args:       []string{"berth-runtime", InitArg},
+		Env:        []string{initSyncEnv + "=3", "_BERTH_NSENTER=" + joins},
+		Stdin:      o.Stdin,
+		Stdout:     o.Stdout,
+		Stderr:     o.Stderr,
+		ExtraFiles: []*os.File{childSock},
+	}
+	if err := cmd.Start(); err != nil {
+		childSock.Close()
+		return 0, fmt.Errorf("start exec process: %w", err)
+	}
+	childSock.Close()
+	dec := json.NewDecoder(parentSock)
+	msg, err := waitSyncDecoder(ctx, dec)
+	// The intermediate process exits once it has forked: reap it.
+	_ = cmd.Wait()
+	if err != nil {
+		return 0, err
+	}
+	if msg.Type != "pid" || msg.Pid <= 0 {
+		return 0, fmt.Errorf("exec into %s: %s", o.ID, msg.Message)
+	}
+	pid := msg.Pid
+	kill := func() { _ = unix.Kill(pid, unix.SIGKILL) }
+	if err := s.Cgroup.addProc(pid); err != nil {
+		kill()
+		return 0, err
+	}
+	ic := initConfig{ID: o.ID, Exec: true, Process: o.Process}
+	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
+		kill()
+		return 0, fmt.Errorf("send process to exec: %w", err)
+	}
+	if msg, err = waitSyncDecoder(ctx, dec); err != nil {
+		kill()
+		return 0, err
+	}
+	if msg.Type != "ready" {
+		kill()
+		return 0, fmt.Errorf("exec into %s: %s", o.ID, msg.Message)
+	}
+	if o.PidFile != "" {
+		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			return pid, fmt.Errorf("write pid file: %w", err)
+		}
+	}
+	return pid, nil
+}
+
+// namespacesOf lists the namespaces of pid that differ from ours, as nsenter reads them.
+func namespacesOf(pid int) (string, error) {
+	var parts []string
+	for _, kind := range []string{"user", "ipc", "uts", "net", "pid", "cgroup", "time", "mnt"} {
+		theirs := fmt.Sprintf("/proc/%d/ns/%s", pid, kind)
+		var a, b unix.Stat_t
+		if err := unix.Stat(theirs, &a); err != nil {
+			if os.IsNotExist(err) {
+				continue // a kernel without this namespace type
+			}
+			return "", fmt.Errorf("namespaces of %d: %w", pid, err)
+		}
+		if err := unix.Stat("/proc/self/ns/"+kind, &b); err == nil && a.Ino == b.Ino && a.Dev == b.Dev {
+			continue
+		}
+		parts = append(parts, kind+":"+theirs)
+	}
+	return strings.Join(parts, ","), nil
+}
+
+func waitSyncDecoder(ctx context.Context, dec *json.Decoder) (syncMsg, error) {
+	type res struct {
+		m   syncMsg
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		var m syncMsg
+		err := dec.Decode(&m)
+		ch <- res{m, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return r.m, fmt.Errorf("container process died before it was set up: %w", r.err)
+		}
+		return r.m, nil
+	case <-ctx.Done():
+		return syncMsg{}, ctx.Err()
+	}
+}
