@@ -91,9 +91,6 @@ func setupContainer(ic *initConfig) (string, *os.File, error) {
 	if err := setupRootfs(ic); err != nil {
 		return "", nil, err
 	}
-	if err := applySysctls(s.Linux.Sysctl); err != nil {
-		return "", nil, err
-	}
 	if err := setupProcess(s.Process); err != nil {
 		return "", nil, err
 	}

@@ -105,6 +105,10 @@ func setupRootfs(ic *initConfig) error {
 	if err := pivotRoot(ic.Rootfs); err != nil {
 		return err
 	}
+	// Before readonlyPaths makes /proc/sys read-only.
+	if err := applySysctls(s.Linux.Sysctl); err != nil {
+		return err
+	}
 	for _, p := range s.Linux.MaskedPaths {
 		if err := maskPath(p); err != nil {
 			return fmt.Errorf("linux.maskedPaths %s: %w", p, err)

@@ -1,0 +1,256 @@
+// Package runtime is the behaviour battery for OCI runtimes: every check runs
+// a busybox bundle through berth-runtime, runc and crun, and looks from
+// inside the container. All three must pass the same assertions.
+package runtime
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/oci"
+)
+
+const cgroupParent = "/berth-battery"
+
+var seq atomic.Int64
+
+type env struct {
+	rt     testutil.Runtime
+	bundle string
+	root   string
+}
+
+func setup(t *testing.T, rt testutil.Runtime) *env {
+	t.Helper()
+	base := t.TempDir()
+	e := &env{rt: rt, bundle: filepath.Join(base, "bundle"), root: filepath.Join(base, "root")}
+	testutil.BusyboxRootfs(t, filepath.Join(e.bundle, "rootfs"))
+	return e
+}
+
+func (e *env) spec(t *testing.T, id string, script string, mod func(*specs.Spec)) {
+	t.Helper()
+	s := oci.DefaultSpec()
+	s.Root.Path = "rootfs"
+	s.Process.Args = []string{"sh", "-c", script}
+	s.Linux.CgroupsPath = cgroupParent + "/" + id
+	if mod != nil {
+		mod(s)
+	}
+	testutil.WriteBundle(t, e.bundle, s)
+}
+
+func (e *env) id(name string) string {
+	return fmt.Sprintf("bat-%s-%s-%d", strings.ReplaceAll(name, " ", "-"), e.rt.Name, seq.Add(1))
+}
+
+func (e *env) cmd(args ...string) *exec.Cmd {
+	return exec.Command(e.rt.Path, append([]string{"--root", e.root}, args...)...)
+}
+
+// run runs script attached and returns its output and exit code.
+func (e *env) run(t *testing.T, name, script string, mod func(*specs.Spec)) (string, int) {
+	t.Helper()
+	id := e.id(name)
+	e.spec(t, id, script, mod)
+	var out bytes.Buffer
+	c := e.cmd("run", "--bundle", e.bundle, id)
+	c.Stdout, c.Stderr = &out, &out
+	err := c.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s run: %v", e.rt.Name, err)
+	}
+	_ = e.cmd("delete", "--force", id).Run()
+	return strings.TrimSpace(out.String()), code
+}
+
+type check struct {
+	name   string
+	script string
+	mod    func(*specs.Spec)
+	want   []string // substrings of the output
+	code   int
+}
+
+func u32(v uint32) *uint32 { return &v }
+func i64(v int64) *int64   { return &v }
+
+var checks = []check{
+	{name: "exit code", script: "exit 7", code: 7},
+	{name: "pid 1", script: "echo pid=$$", want: []string{"pid=1"}},
+	{name: "hostname", script: "hostname", mod: func(s *specs.Spec) { s.Hostname = "battery" }, want: []string{"battery"}},
+	{name: "env and cwd", script: `echo "$FOO $(pwd)"`, mod: func(s *specs.Spec) {
+		s.Process.Env = append(s.Process.Env, "FOO=bar")
+		s.Process.Cwd = "/tmp"
+	}, want: []string{"bar /tmp"}},
+	{name: "cwd created", script: "pwd", mod: func(s *specs.Spec) { s.Process.Cwd = "/does/not/exist" }, want: []string{"/does/not/exist"}},
+	{name: "user and groups", script: "id -u; id -g; id -G", mod: func(s *specs.Spec) {
+		s.Process.User = specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{2000, 3000}}
+	}, want: []string{"1000\n1000\n", "2000", "3000"}},
+	{name: "umask", script: "umask", mod: func(s *specs.Spec) { s.Process.User.Umask = u32(0o027) }, want: []string{"0027"}},
+	{name: "capabilities", script: "grep -E '^Cap(Eff|Bnd)' /proc/self/status", mod: func(s *specs.Spec) {
+		c := []string{"CAP_CHOWN", "CAP_KILL"}
+		s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: c, Effective: c, Permitted: c}
+	}, want: []string{"CapEff:\t0000000000000021", "CapBnd:\t0000000000000021"}},
+	{name: "no new privs", script: "grep NoNewPrivs /proc/self/status", want: []string{"NoNewPrivs:\t1"}},
+	{name: "masked paths", script: "ls /sys/firmware | wc -l; [ -e /proc/kcore ] && wc -c < /proc/kcore || echo 0", want: []string{"0\n0"}},
+	{name: "readonly paths", script: "echo x > /proc/sys/kernel/domainname 2>/dev/null; echo rc=$?", want: []string{"rc=1"}},
+	{name: "readonly root", script: "touch /newfile 2>/dev/null; echo rc=$?", mod: func(s *specs.Spec) { s.Root.Readonly = true }, want: []string{"rc=1"}},
+	{name: "rlimits", script: "ulimit -n; ulimit -Hn", mod: func(s *specs.Spec) {
+		s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1234, Hard: 2345}}
+	}, want: []string{"1234\n2345"}},
+	{name: "oom score adj", script: "cat /proc/self/oom_score_adj", mod: func(s *specs.Spec) {
+		v := 500
+		s.Process.OOMScoreAdj = &v
+	}, want: []string{"500"}},
+	{name: "sysctl", script: "cat /proc/sys/net/ipv4/ip_forward", mod: func(s *specs.Spec) {
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+	}, want: []string{"1"}},
+	{name: "memory limit", script: "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+		mod: func(s *specs.Spec) { s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: i64(64 << 20)} }, want: []string{"67108864"}},
+	{name: "pids limit", script: "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+		mod: func(s *specs.Spec) { s.Linux.Resources.Pids = &specs.LinuxPids{Limit: 50} }, want: []string{"50"}},
+	{name: "cpu shares", script: "cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu.weight",
+		mod: func(s *specs.Spec) {
+			v := uint64(512)
+			s.Linux.Resources.CPU = &specs.LinuxCPU{Shares: &v}
+		}, want: []string{"512"}},
+	{name: "default devices", script: "echo x > /dev/null && head -c 4 /dev/zero | wc -c; ls /dev/kmsg 2>&1 | grep -c 'No such'", want: []string{"4\n1"}},
+	{name: "device cgroup denies", script: "head -c 1 /dev/kmsg >/dev/null 2>&1; echo rc=$?", mod: func(s *specs.Spec) {
+		// The node exists, but the device cgroup keeps denying everything not allowed.
+		s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/kmsg", Type: "c", Major: 1, Minor: 11}}
+	}, want: []string{"rc=1"}},
+	{name: "mounts", script: "awk '{print $5}' /proc/self/mountinfo | grep -c -x -E '/(proc|dev|dev/pts|dev/shm|dev/mqueue|sys)'", want: []string{"6"}},
+	{name: "bind mount ro", script: "cat /mnt/hello; touch /mnt/x 2>/dev/null; echo rc=$?", mod: func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: hostDir, Options: []string{"rbind", "ro"}})
+	}, want: []string{"from-host\nrc=1"}},
+	{name: "missing binary", script: "", mod: func(s *specs.Spec) { s.Process.Args = []string{"/no/such/binary"} }, code: -1},
+}
+
+// hostDir is a host directory the bind-mount check binds into containers.
+var hostDir string
+
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "berth-battery-")
+	if err != nil {
+		panic(err)
+	}
+	os.WriteFile(filepath.Join(d, "hello"), []byte("from-host\n"), 0o644)
+	hostDir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
+
+func TestBattery(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range testutil.Runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			e := setup(t, rt)
+			for _, c := range checks {
+				t.Run(c.name, func(t *testing.T) {
+					out, code := e.run(t, c.name, c.script, c.mod)
+					if c.code == -1 {
+						if code == 0 {
+							t.Fatalf("succeeded, want a failure; output %q", out)
+						}
+						return
+					}
+					if code != c.code {
+						t.Fatalf("exit %d, want %d; output %q", code, c.code, out)
+					}
+					for _, w := range c.want {
+						if !strings.Contains(out, w) {
+							t.Errorf("output %q lacks %q", out, w)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestLifecycle: create, state, start, exec, kill, delete, and the errors
+// between them, the same for every runtime.
+func TestLifecycle(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range testutil.Runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			e := setup(t, rt)
+			id := e.id("life")
+			e.spec(t, id, "trap 'exit 0' TERM; echo started; while true; do sleep 0.05; done", nil)
+			logf, _ := os.Create(filepath.Join(t.TempDir(), "out"))
+			defer logf.Close()
+			c := e.cmd("create", "--bundle", e.bundle, id)
+			c.Stdout, c.Stderr = logf, logf
+			if err := c.Run(); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			t.Cleanup(func() { _ = e.cmd("delete", "--force", id).Run() })
+			state := func() string {
+				out, err := e.cmd("state", id).Output()
+				if err != nil {
+					t.Fatalf("state: %v", err)
+				}
+				return string(out)
+			}
+			if s := state(); !strings.Contains(s, `"status": "created"`) && !strings.Contains(s, `"status":"created"`) {
+				t.Fatalf("after create: %s", s)
+			}
+			if err := e.cmd("create", "--bundle", e.bundle, id).Run(); err == nil {
+				t.Fatal("a second create with the same ID succeeded")
+			}
+			if err := e.cmd("start", id).Run(); err != nil {
+				t.Fatalf("start: %v", err)
+			}
+			if s := state(); !strings.Contains(s, "running") {
+				t.Fatalf("after start: %s", s)
+			}
+			out, err := e.cmd("exec", id, "sh", "-c", "echo exec-pid=$$; exit 3").CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || !strings.Contains(string(out), "exec-pid=") {
+				t.Fatalf("exec: %q %v", out, err)
+			}
+			if strings.Contains(string(out), "exec-pid=1\n") {
+				t.Fatal("exec ran as pid 1: not in the container's pid namespace")
+			}
+			if err := e.cmd("delete", id).Run(); err == nil {
+				t.Fatal("delete of a running container without --force succeeded")
+			}
+			if err := e.cmd("kill", id, "TERM").Run(); err != nil {
+				t.Fatalf("kill: %v", err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for !strings.Contains(state(), "stopped") {
+				if time.Now().After(deadline) {
+					t.Fatalf("not stopped 5s after SIGTERM: %s", state())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := e.cmd("delete", id).Run(); err != nil {
+				t.Fatalf("delete: %v", err)
+			}
+			if err := e.cmd("state", id).Run(); err == nil {
+				t.Fatal("state of a deleted container succeeded")
+			}
+			b, _ := os.ReadFile(logf.Name())
+			if !strings.Contains(string(b), "started") {
+				t.Fatalf("container output: %q", b)
+			}
+		})
+	}
+}
