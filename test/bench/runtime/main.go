@@ -83,9 +83,45 @@ func run(n int) error {
 		}
 	}
 	report("run /bin/true (create+start+wait+delete)", n, rts, times)
+
+	// exec of /bin/true into a running container of each runtime.
+	spec.Process.Args = []string{"sleep", "1000"}
+	b, _ = json.Marshal(spec)
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644); err != nil {
+		return err
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	for _, rt := range rts {
+		root := filepath.Join(work, "root-"+rt.name)
+		cmd := exec.Command(rt.path, "--root", root, "run", "--detach", "--bundle", bundle, "bench-exec-"+rt.name)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s run --detach: %v", rt.name, err)
+		}
+		defer exec.Command(rt.path, "--root", root, "delete", "--force", "bench-exec-"+rt.name).Run()
+	}
+	execTimes := map[string][]time.Duration{}
+	for i := -1; i < n; i++ {
+		for _, rt := range rts {
+			root := filepath.Join(work, "root-"+rt.name)
+			start := time.Now()
+			out, err := exec.Command(rt.path, "--root", root, "exec", "bench-exec-"+rt.name, "/bin/true").CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%s exec: %v: %s", rt.name, err, out)
+			}
+			if i >= 0 {
+				execTimes[rt.name] = append(execTimes[rt.name], time.Since(start))
+			}
+		}
+	}
+	report("exec /bin/true into a running container", n, rts, execTimes)
 	for _, rt := range rts {
 		for _, c := range []string{"memory", "cpu,cpuacct", "pids", "blkio", "devices", "freezer", "cpuset", "hugetlb", "systemd"} {
-			matches, _ := filepath.Glob("/sys/fs/cgroup/" + c + "/bench-" + rt.name + "-*")
+			matches, _ := filepath.Glob("/sys/fs/cgroup/" + c + "/bench-*" + rt.name + "*")
 			for _, m := range matches {
 				_ = os.Remove(m)
 			}
