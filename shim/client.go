@@ -86,28 +86,36 @@ func Spawn(ctx context.Context, shimBin, dir string, cfg Config) (*Client, error
 
 func (c *Client) call(ctx context.Context, req Request) (Status, error) {
 	req.Version = ProtocolVersion
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", c.Socket)
-	if err != nil {
-		return Status{}, fmt.Errorf("%w: %v", ErrShimGone, err)
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	defer stop()
-	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return Status{}, fmt.Errorf("shim %s: %w", req.Op, err)
-	}
 	var resp Response
-	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
-		if ctx.Err() != nil {
-			return Status{}, ctx.Err()
-		}
-		return Status{}, fmt.Errorf("shim %s: %w: %v", req.Op, ErrShimGone, err)
+	if err := c.roundTrip(ctx, req, &resp); err != nil {
+		return Status{}, err
 	}
 	if resp.Error != "" {
 		return resp.Status, fmt.Errorf("shim %s: %s", req.Op, resp.Error)
 	}
 	return resp.Status, nil
+}
+
+// roundTrip sends one request on a fresh connection and reads the answer.
+func (c *Client) roundTrip(ctx context.Context, req Request, resp *Response) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.Socket)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrShimGone, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return fmt.Errorf("shim %s: %w", req.Op, err)
+	}
+	if err := json.NewDecoder(conn).Decode(resp); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("shim %s: %w: %v", req.Op, ErrShimGone, err)
+	}
+	return nil
 }
 
 // State returns the container's status.
@@ -128,6 +136,25 @@ func (c *Client) Wait(ctx context.Context) (Status, error) { return c.call(ctx, 
 // Delete removes the container from the runtime (killing it if needed); the shim then exits.
 func (c *Client) Delete(ctx context.Context) error {
 	_, err := c.call(ctx, Request{Op: OpDelete})
+	return err
+}
+
+// Exec runs args in the container and returns what it did.
+func (c *Client) Exec(ctx context.Context, args []string, timeout time.Duration) (*ExecResult, error) {
+	req := Request{Version: ProtocolVersion, Op: OpExec, Args: args, Timeout: timeout}
+	var resp Response
+	if err := c.roundTrip(ctx, req, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Error != "" {
+		return nil, fmt.Errorf("shim exec: %s", resp.Error)
+	}
+	return resp.Exec, nil
+}
+
+// ReopenLog makes the shim reopen the container's log file.
+func (c *Client) ReopenLog(ctx context.Context) error {
+	_, err := c.call(ctx, Request{Op: OpReopenLog})
 	return err
 }
 

@@ -3,6 +3,7 @@ package shim
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -76,6 +77,27 @@ func (w *logWriter) copyStream(stream string, r io.Reader) {
 		}
 		return
 	}
+}
+
+// reopen swaps the file for a new one at path (kubelet has renamed the old
+// one). Lines are written whole under the lock, so none is split, lost or
+// written twice across the swap.
+func (w *logWriter) reopen(path string) error {
+	if path == "" {
+		return errors.New("the container has no log file")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("reopen log %s: %w", path, err)
+	}
+	w.mu.Lock()
+	old := w.f
+	w.f = f
+	w.mu.Unlock()
+	if old != nil {
+		return old.Close()
+	}
+	return nil
 }
 
 func (w *logWriter) Close() error {

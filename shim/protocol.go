@@ -15,7 +15,15 @@ const (
 	OpKill   = "kill"
 	OpWait   = "wait"
 	OpDelete = "delete"
+	// OpExec runs a process in the container and answers with its exit
+	// code and output (CRI ExecSync).
+	OpExec = "exec"
+	// OpReopenLog reopens the CRI log file after kubelet rotated it.
+	OpReopenLog = "reopen-log"
 )
+
+// MaxExecOutput bounds what OpExec returns of each stream; the rest is dropped.
+const MaxExecOutput = 16 << 20
 
 // Request is what berthd sends.
 type Request struct {
@@ -23,12 +31,24 @@ type Request struct {
 	Op      string `json:"op"`
 	Signal  int    `json:"signal,omitempty"`
 	All     bool   `json:"all,omitempty"`
+	// Args and Timeout are OpExec's: the command, and how long it may run (0: no limit).
+	Args    []string      `json:"args,omitempty"`
+	Timeout time.Duration `json:"timeout,omitempty"`
 }
 
 // Response is what the shim answers; Error is set when the call failed.
 type Response struct {
-	Error  string `json:"error,omitempty"`
-	Status Status `json:"status"`
+	Error  string      `json:"error,omitempty"`
+	Status Status      `json:"status"`
+	Exec   *ExecResult `json:"exec,omitempty"`
+}
+
+// ExecResult is what an OpExec process did.
+type ExecResult struct {
+	ExitCode int32  `json:"exitCode"`
+	Stdout   []byte `json:"stdout,omitempty"`
+	Stderr   []byte `json:"stderr,omitempty"`
+	TimedOut bool   `json:"timedOut,omitempty"`
 }
 
 // Status is the container as the shim sees it.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/oci/runtimecli"
 )
 
@@ -40,6 +42,10 @@ type server struct {
 	log     *logWriter
 	ln      *net.UnixListener
 	copying sync.WaitGroup
+	reaper  *reaper
+
+	// memCgroup is the container's memory cgroup, read for OOM kills at exit.
+	memCgroup string
 
 	mu      sync.Mutex
 	pid     int
@@ -54,11 +60,11 @@ func newServer(ctx context.Context, dir string) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read shim config: %w", err)
 	}
-	s := &server{dir: dir, exited: make(chan struct{}), done: make(chan struct{})}
+	s := &server{dir: dir, exited: make(chan struct{}), done: make(chan struct{}), reaper: newReaper()}
 	if err := json.Unmarshal(b, &s.cfg); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", ConfigFile, err)
 	}
-	s.rt = runtimecli.Runtime{Path: s.cfg.Runtime, Root: s.cfg.RuntimeRoot, Log: filepath.Join(dir, RuntimeLog)}
+	s.rt = runtimecli.Runtime{Path: s.cfg.Runtime, Root: s.cfg.RuntimeRoot, Log: filepath.Join(dir, RuntimeLog), Run: s.reaper.run}
 
 	// Adopt the container's init when "create" exits, so we can reap it.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -79,6 +85,7 @@ func newServer(ctx context.Context, dir string) (*server, error) {
 	}
 	s.ln = ln
 	go s.reap()
+	go s.reapOrphans()
 	return s, nil
 }
 
@@ -114,6 +121,10 @@ func (s *server) create(ctx context.Context) error {
 	}
 	if s.pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
 		return fmt.Errorf("pid file %s: %w", pidFile, err)
+	}
+	s.reaper.own(s.pid) // reap() waits for it
+	if s.memCgroup, err = linux.MemoryCgroupOf(s.pid); err != nil {
+		slog.Warn("OOM kills will not be reported", slog.Any("error", err))
 	}
 	s.copying.Add(2)
 	go func() { defer s.copying.Done(); s.log.copyStream("stdout", outR); outR.Close() }()
@@ -155,6 +166,9 @@ func (s *server) reap() {
 	}
 	if e.Code != 0 {
 		e.Reason = "Error"
+		if n, err := linux.OOMKills(s.memCgroup); err == nil && n > 0 {
+			e.Reason = "OOMKilled"
+		}
 	}
 	if err := writeJSONAtomic(filepath.Join(s.dir, ExitFile), e); err != nil {
 		slog.Error("record exit", slog.Any("error", err))
@@ -163,6 +177,20 @@ func (s *server) reap() {
 	s.exit = e
 	s.mu.Unlock()
 	close(s.exited)
+}
+
+// reapOrphans reaps adopted orphans whenever a child changes state.
+func (s *server) reapOrphans() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGCHLD)
+	for {
+		select {
+		case <-sigs:
+			s.reaper.reapOrphans()
+		case <-s.done:
+			return
+		}
+	}
 }
 
 func writeJSONAtomic(path string, v any) error {
@@ -260,6 +288,14 @@ func (s *server) dispatch(ctx context.Context, req Request) Response {
 		}
 	case OpDelete:
 		err = s.delete(ctx)
+	case OpExec:
+		var res *ExecResult
+		if res, err = s.execSync(ctx, req.Args, req.Timeout); err == nil {
+			r := Response{Status: s.status(), Exec: res}
+			return r
+		}
+	case OpReopenLog:
+		err = s.log.reopen(s.cfg.LogPath)
 	default:
 		err = fmt.Errorf("unknown op %q", req.Op)
 	}

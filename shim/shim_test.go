@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/oci"
 )
@@ -25,6 +27,11 @@ func runtimes(t *testing.T) []runtimeCase {
 // spawn starts a shim for a busybox container running args.
 func spawn(t *testing.T, rt runtimeCase, args ...string) (*Client, string, string) {
 	t.Helper()
+	return spawnSpec(t, rt, nil, args...)
+}
+
+func spawnSpec(t *testing.T, rt runtimeCase, mod func(*specs.Spec), args ...string) (*Client, string, string) {
+	t.Helper()
 	base := t.TempDir()
 	bundle := filepath.Join(base, "bundle")
 	testutil.BusyboxRootfs(t, filepath.Join(bundle, "rootfs"))
@@ -32,6 +39,9 @@ func spawn(t *testing.T, rt runtimeCase, args ...string) (*Client, string, strin
 	spec := oci.DefaultSpec()
 	spec.Process.Args = args
 	spec.Linux.CgroupsPath = "/berth-test/" + id
+	if mod != nil {
+		mod(spec)
+	}
 	testutil.WriteBundle(t, bundle, spec)
 	dir := filepath.Join(base, "shim")
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -142,5 +152,121 @@ func TestShimKillAndCreateFailure(t *testing.T) {
 				t.Fatalf("runtime still lists %q", out)
 			}
 		})
+	}
+}
+
+func TestShimExec(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, rt := range runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			c, _, _ := spawnSpec(t, rt, func(s *specs.Spec) {
+				s.Process.Env = append(s.Process.Env, "FROM_SPEC=yes")
+			}, "sleep", "600")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.Exec(ctx, []string{"sh", "-c", "echo out $FROM_SPEC; echo err >&2; exit 3"}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != 3 || string(res.Stdout) != "out yes\n" || string(res.Stderr) != "err\n" {
+				t.Fatalf("exec: code %d stdout %q stderr %q", res.ExitCode, res.Stdout, res.Stderr)
+			}
+			// The timeout kills the process, and says so.
+			start := time.Now()
+			res, err = c.Exec(ctx, []string{"sleep", "60"}, 300*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.TimedOut || time.Since(start) > 10*time.Second {
+				t.Fatalf("timeout: %+v after %v", res, time.Since(start))
+			}
+			if _, err := c.Exec(ctx, []string{"/no/such/binary"}, 0); err == nil {
+				t.Fatal("exec of a missing binary: no error")
+			}
+			// Output is bounded, and the process is not blocked by what we drop.
+			res, err = c.Exec(ctx, []string{"sh", "-c", "head -c 20000000 /dev/zero"}, 0)
+			if err != nil || len(res.Stdout) != MaxExecOutput || res.ExitCode != 0 {
+				t.Fatalf("large output: %d bytes, %v", len(res.Stdout), err)
+			}
+			// Failed and killed execs leave orphans in the container's PID
+			// namespace; unless the shim reaps them, the init cannot finish
+			// dying and delete fails.
+			if err := c.Delete(ctx); err != nil {
+				t.Fatalf("delete after execs: %v", err)
+			}
+		})
+	}
+}
+
+func TestShimReportsOOMKill(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, rt := range runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			limit := int64(16 << 20)
+			c, _, _ := spawnSpec(t, rt, func(s *specs.Spec) {
+				s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit, Swap: &limit}
+			}, "awk", `BEGIN { s = "a"; while (1) s = s s }`)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			st, err := c.Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Exit == nil || st.Exit.Reason != "OOMKilled" || st.Exit.Code == 0 {
+				t.Fatalf("exit: %+v", st.Exit)
+			}
+		})
+	}
+}
+
+// Rotation: kubelet renames the log and asks for a reopen; every line ends up
+// in exactly one of the two files, in order.
+func TestShimReopenLog(t *testing.T) {
+	testutil.RequireRoot(t)
+	rt := runtimes(t)[0]
+	c, _, logPath := spawn(t, rt, "sh", "-c", "i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo line$i; [ $((i % 50)) = 0 ] && sleep 0.05; done")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReopenLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, p := range []string{logPath + ".1", logPath} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if l != "" {
+				lines = append(lines, l[strings.LastIndex(l, " ")+1:])
+			}
+		}
+	}
+	if len(lines) != 400 {
+		t.Fatalf("%d lines across the rotation, want 400", len(lines))
+	}
+	for i, l := range lines {
+		if l != fmt.Sprintf("line%d", i+1) {
+			t.Fatalf("line %d is %q", i+1, l)
+		}
+	}
+	if b, _ := os.ReadFile(logPath); len(b) == 0 {
+		t.Fatal("nothing was written after the reopen")
 	}
 }

@@ -91,7 +91,13 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 		return 0, fmt.Errorf("exec into %s: %s", o.ID, msg.Message)
 	}
 	pid := msg.Pid
-	kill := func() { _ = unix.Kill(pid, unix.SIGKILL) }
+	kill := func() {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		// Reap it if we adopted it (as a subreaper): a zombie would keep
+		// the container's init from ever finishing its exit.
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+	}
 	if err := s.Cgroup.addProc(pid); err != nil {
 		kill()
 		return 0, err
@@ -106,7 +112,7 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 		return 0, err
 	}
 	if msg.Type != "ready" {
-		kill()
+		kill() // it has exited, or is about to: reap it
 		return 0, fmt.Errorf("exec into %s: %s", o.ID, msg.Message)
 	}
 	if o.PidFile != "" {

@@ -22,6 +22,16 @@ type Runtime struct {
 	Root string // --root
 	// Log is the runtime's --log file (JSON), read back to explain a failure.
 	Log string
+	// Run runs a command to completion; nil means cmd.Run. A subreaper that
+	// reaps orphans hooks it to know which children are not orphans.
+	Run func(cmd *exec.Cmd) error
+}
+
+func (r Runtime) exec(cmd *exec.Cmd) error {
+	if r.Run != nil {
+		return r.Run(cmd)
+	}
+	return cmd.Run()
 }
 
 func (r Runtime) command(ctx context.Context, args ...string) *exec.Cmd {
@@ -37,7 +47,7 @@ func (r Runtime) run(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := r.command(ctx, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	if err := r.exec(cmd); err != nil {
 		return nil, r.explain(args[0], err, stderr.String())
 	}
 	return stdout.Bytes(), nil
@@ -85,7 +95,7 @@ func (r Runtime) lastLogError() string {
 func (r Runtime) Create(ctx context.Context, id, bundle, pidFile string, stdin, stdout, stderr *os.File) error {
 	cmd := r.command(ctx, "create", "--bundle", bundle, "--pid-file", pidFile, id)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	if err := cmd.Run(); err != nil {
+	if err := r.exec(cmd); err != nil {
 		return r.explain("create", err, "")
 	}
 	return nil

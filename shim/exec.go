@@ -1,0 +1,129 @@
+package shim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// execSync runs args in the container as the container's own process runs
+// (its env, user, cwd, capabilities), through the runtime's "exec", and
+// returns the exit code and output. At the timeout the process is killed.
+func (s *server) execSync(ctx context.Context, args []string, timeout time.Duration) (*ExecResult, error) {
+	if len(args) == 0 {
+		return nil, errors.New("exec: no command")
+	}
+	select {
+	case <-s.exited:
+		return nil, errors.New("exec: the container is not running")
+	default:
+	}
+	b, err := os.ReadFile(filepath.Join(s.cfg.Bundle, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("exec: read bundle config: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("exec: bundle config: %w", err)
+	}
+	p := *spec.Process
+	p.Args = args
+	p.Terminal = false
+	p.OOMScoreAdj = nil // the container's already applies
+	dir, err := os.MkdirTemp(s.dir, "exec-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	procFile, pidFile := filepath.Join(dir, "process.json"), filepath.Join(dir, "pid")
+	pb, _ := json.Marshal(&p)
+	if err := os.WriteFile(procFile, pb, 0o600); err != nil {
+		return nil, err
+	}
+
+	cmd := exec.Command(s.rt.Path, "--root", s.rt.Root, "exec", "--process", procFile, "--pid-file", pidFile, s.cfg.ID)
+	var stdout, stderr boundedBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := s.reaper.start(cmd); err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.reaper.wait(cmd) }()
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	res := &ExecResult{}
+	select {
+	case err = <-done:
+	case <-deadline:
+		res.TimedOut = true
+		killExec(pidFile, cmd)
+		err = <-done
+	case <-ctx.Done():
+		killExec(pidFile, cmd)
+		<-done
+		return nil, ctx.Err()
+	}
+	res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		res.ExitCode = int32(ee.ExitCode())
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			res.ExitCode = 128 + int32(ws.Signal())
+		}
+	default:
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	if _, statErr := os.Stat(pidFile); statErr != nil && res.ExitCode != 0 && !res.TimedOut {
+		// No pid file: the runtime failed before the process started; its
+		// stderr says why.
+		return nil, fmt.Errorf("exec %s: %s", args[0], strings.TrimSpace(string(res.Stderr)))
+	}
+	return res, nil
+}
+
+// killExec kills the exec'd process (by its pid file) and the runtime's exec.
+func killExec(pidFile string, cmd *exec.Cmd) {
+	if b, err := os.ReadFile(pidFile); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	_ = cmd.Process.Kill()
+}
+
+// boundedBuffer keeps the first MaxExecOutput bytes written to it.
+type boundedBuffer struct {
+	b []byte
+}
+
+func (w *boundedBuffer) Write(p []byte) (int, error) {
+	if room := MaxExecOutput - len(w.b); room > 0 {
+		if len(p) > room {
+			w.b = append(w.b, p[:room]...)
+		} else {
+			w.b = append(w.b, p...)
+		}
+	}
+	return len(p), nil // keep draining, or the process blocks on a full pipe
+}
+
+func (w *boundedBuffer) Bytes() []byte { return w.b }
+
+var _ io.Writer = (*boundedBuffer)(nil)

@@ -1,0 +1,98 @@
+package shim
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// reaper reaps the orphans the shim adopts as a subreaper: processes of
+// "exec" whose runtime process died first, say. They must not stay zombies:
+// a dying container init waits until every process of its PID namespace has
+// been reaped. Children the shim started itself are left to os/exec, which
+// waits for them by PID: they are registered between Start and Wait, under
+// the same lock the reaper holds while it decides.
+type reaper struct {
+	mu    sync.Mutex
+	owned map[int]bool // PIDs someone else waits for: commands, and the init
+}
+
+func newReaper() *reaper { return &reaper{owned: map[int]bool{}} }
+
+// own marks pid as waited for by someone else.
+func (r *reaper) own(pid int) {
+	r.mu.Lock()
+	r.owned[pid] = true
+	r.mu.Unlock()
+}
+
+// run starts cmd, registered, and waits for it.
+func (r *reaper) run(cmd *exec.Cmd) error {
+	if err := r.start(cmd); err != nil {
+		return err
+	}
+	return r.wait(cmd)
+}
+
+func (r *reaper) start(cmd *exec.Cmd) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	r.owned[cmd.Process.Pid] = true
+	return nil
+}
+
+func (r *reaper) wait(cmd *exec.Cmd) error {
+	err := cmd.Wait()
+	r.mu.Lock()
+	delete(r.owned, cmd.Process.Pid)
+	r.mu.Unlock()
+	return err
+}
+
+// reapOrphans waits for every zombie child nobody else waits for.
+func (r *reaper) reapOrphans() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, pid := range children() {
+		if r.owned[pid] || !isZombie(pid) {
+			continue
+		}
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	}
+}
+
+// children lists our child processes, from every thread's children file.
+func children() []int {
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
+}
