@@ -468,3 +468,42 @@ func (s *Service) Recover(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ExecResult is what ExecSync's process did.
+type ExecResult = shim.ExecResult
+
+// ExecSync runs cmd in a running container and returns its exit code and
+// output; at the timeout (0: none) the process is killed and TimedOut set.
+func (s *Service) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*ExecResult, error) {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.State != store.ContainerRunning {
+		return nil, fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
+	}
+	if len(cmd) == 0 {
+		return nil, fmt.Errorf("exec in %s: empty command: %w", id, errdefs.ErrInvalidArgument)
+	}
+	res, err := s.client(rec).Exec(ctx, cmd, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// ReopenLog makes a running container's shim reopen its log file, after
+// kubelet has rotated it.
+func (s *Service) ReopenLog(ctx context.Context, id string) error {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return err
+	}
+	if rec.State != store.ContainerRunning {
+		return fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
+	}
+	if err := s.client(rec).ReopenLog(ctx); err != nil {
+		return fmt.Errorf("reopen log of %s: %w", id, err)
+	}
+	return nil
+}

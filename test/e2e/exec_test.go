@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+// startPod pulls busybox and runs one container with cmd in a fresh pod.
+func startPod(t *testing.T, d *daemon, name string, res *runtimeapi.LinuxContainerResources, cmd ...string) (podID, cid, logPath string) {
+	t.Helper()
+	ctx := context.Background()
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	logDir := filepath.Join(d.dir, "pods", name)
+	pod := podConfig(name, logDir)
+	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.rs.RemovePodSandbox(context.Background(), podID) })
+	cid, err = d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: name}, Image: &runtimeapi.ImageSpec{Image: ref},
+		Command: cmd, LogPath: name + ".log", Linux: &runtimeapi.LinuxContainerConfig{Resources: res},
+	}, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.rs.StartContainer(ctx, cid); err != nil {
+		t.Fatal(err)
+	}
+	return podID, cid, filepath.Join(logDir, name+".log")
+}
+
+func TestExecSync(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	_, cid, _ := startPod(t, d, "execsync", nil, "sleep", "600")
+	ctx := context.Background()
+
+	out, errOut, err := d.rs.ExecSync(ctx, cid, []string{"sh", "-c", "echo out; echo err >&2; hostname"}, 10*time.Second)
+	if err != nil || string(out) != "out\nexecsync\n" || string(errOut) != "err\n" {
+		t.Fatalf("ExecSync: %q %q %v", out, errOut, err)
+	}
+	_, _, err = d.rs.ExecSync(ctx, cid, []string{"sh", "-c", "exit 3"}, 10*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "exited with 3") {
+		t.Fatalf("ExecSync exit 3: %v", err)
+	}
+	// cri-client, like kubelet, turns DeadlineExceeded into its timeout error.
+	_, _, err = d.rs.ExecSync(ctx, cid, []string{"sleep", "30"}, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("ExecSync past its timeout: %v", err)
+	}
+	_, _, err = d.rs.ExecSync(ctx, "0123456789abcdef", []string{"true"}, time.Second)
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("ExecSync in an unknown container: %v", err)
+	}
+}
+
+func TestOOMKilledReason(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	_, cid, _ := startPod(t, d, "oom", &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20, MemorySwapLimitInBytes: 16 << 20},
+		"awk", `BEGIN { s = "a"; while (1) s = s s }`)
+	st := waitExited(t, d, cid)
+	if st.Reason != "OOMKilled" || st.ExitCode != 137 {
+		t.Fatalf("reason %q code %d, want OOMKilled 137", st.Reason, st.ExitCode)
+	}
+}
+
+func TestReopenContainerLog(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	_, cid, logPath := startPod(t, d, "rotate", nil, "sh", "-c", "echo before; while [ ! -e /tmp/go ]; do sleep 0.02; done; echo after; sleep 600")
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "before") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no output before rotation")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.rs.ReopenContainerLog(ctx, cid); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.rs.ExecSync(ctx, cid, []string{"touch", "/tmp/go"}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		b, _ := os.ReadFile(logPath)
+		if strings.Contains(string(b), "after") {
+			if strings.Contains(string(b), "before") {
+				t.Fatal("the new log repeats a line of the old one")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no output after rotation: %q", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	old, _ := os.ReadFile(logPath + ".1")
+	if !strings.Contains(string(old), "before") || strings.Contains(string(old), "after") {
+		t.Fatalf("rotated log: %q", old)
+	}
+}
