@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Version=$(
 BINARIES  := berthd berth-shim berth-runtime
 GOTESTFLAGS ?=
 
-.PHONY: all build install run deps test bench bench-runtime lint clean
+.PHONY: all build install run deps test bench bench-runtime bench-cri lint clean
 
 all: build
 
@@ -34,10 +34,14 @@ deps:
 test: build deps
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m $(GOTESTFLAGS) ./...
 
-bench: bench-runtime
+bench: bench-runtime bench-cri
 
 bench-runtime: build
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) run ./test/bench/runtime
+
+# berthd against containerd 1.6 through the CRI: pod start, ExecSync, memory.
+bench-cri: build deps
+	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench CRI -benchtime 1x ./test/bench/cri
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -23,6 +23,8 @@ var ErrShimGone = errors.New("shim is not running")
 // Client talks to one shim.
 type Client struct {
 	Socket string
+	// Pid is the shim's process ID when this client spawned it, else 0.
+	Pid int
 }
 
 // Spawn writes cfg into dir, starts the shim binary there and waits until it
@@ -72,7 +74,7 @@ func Spawn(ctx context.Context, shimBin, dir string, cfg Config) (*Client, error
 	case m := <-msg:
 		switch {
 		case m == "ok":
-			return &Client{Socket: cfg.Socket}, nil
+			return &Client{Socket: cfg.Socket, Pid: cmd.Process.Pid}, nil
 		case strings.HasPrefix(m, "error: "):
 			return nil, errors.New(strings.TrimPrefix(m, "error: "))
 		default:

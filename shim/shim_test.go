@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -57,7 +58,10 @@ func spawnSpec(t *testing.T, rt runtimeCase, mod func(*specs.Spec), args ...stri
 		t.Fatalf("spawn shim: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = c.Delete(context.Background())
+		if err := c.Delete(context.Background()); err != nil && !errors.Is(err, ErrShimGone) {
+			t.Errorf("delete: %v", err)
+			_ = syscall.Kill(c.Pid, syscall.SIGKILL)
+		}
 		_ = exec.Command(rt.Path, "--root", cfg.RuntimeRoot, "delete", "--force", id).Run()
 	})
 	return c, dir, logPath

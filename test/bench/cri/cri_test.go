@@ -1,0 +1,369 @@
+// Package cri benchmarks berthd against containerd 1.6 (Debian's, with its
+// CRI plugin), both driven through k8s.io/cri-client in one run, interleaved:
+// pod start (RunPodSandbox to the exit of an echo container), ExecSync of
+// `true`, and memory with idle pods (the daemon, and each shim).
+//
+//	make bench-cri   (go test -run '^$' -bench CRI -benchtime 1x ./test/bench/cri)
+package cri
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"go.opentelemetry.io/otel/trace/noop"
+	internalapi "k8s.io/cri-api/pkg/apis"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	remote "k8s.io/cri-client/pkg"
+
+	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+type target struct {
+	name     string
+	cmd      *exec.Cmd
+	dir      string
+	rs       internalapi.RuntimeService
+	is       internalapi.ImageManagerService
+	shimName string
+}
+
+func BenchmarkCRI(b *testing.B) {
+	testutil.RequireRoot(b)
+	testutil.RequireBinary(b, "containerd")
+	host := fixtures.Registry(b)
+	ref := fixtures.PushBusybox(b, host)
+	pause := fixtures.Push(b, fixtures.BusyboxImage(b, fixtures.ImageConfig{Entrypoint: []string{"sleep", "2147483647"}}), host, "pause:3.6")
+	base, err := os.MkdirTemp("", "berth-bench-cri-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	targets := []*target{startBerthd(b, base), startContainerd(b, base, host, pause)}
+	defer func() {
+		for _, t := range targets {
+			stopTarget(t)
+		}
+		testutil.RemoveCgroupOnCleanup(b, "/berth-bench")
+	}()
+	ctx := context.Background()
+	for _, t := range targets {
+		if _, err := t.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+			b.Fatalf("%s pull: %v", t.name, err)
+		}
+	}
+
+	// Pod start: RunPodSandbox → echo container exited, interleaved.
+	const rounds = 20
+	start := map[string][]time.Duration{}
+	for i := -1; i < rounds; i++ {
+		for _, t := range targets {
+			d := runEchoPod(b, t, ref, fmt.Sprintf("start-%d", i+1))
+			if i >= 0 {
+				start[t.name] = append(start[t.name], d)
+			}
+		}
+	}
+	report("pod start: RunPodSandbox to the exit of `echo hello`", rounds, targets, start)
+
+	// ExecSync of true into a running container, interleaved.
+	cids := map[string]string{}
+	for _, t := range targets {
+		_, cid := runSleeper(b, t, ref, "exec-target")
+		cids[t.name] = cid
+	}
+	const execs = 50
+	execT := map[string][]time.Duration{}
+	for i := -1; i < execs; i++ {
+		for _, t := range targets {
+			s := time.Now()
+			if _, _, err := t.rs.ExecSync(ctx, cids[t.name], []string{"true"}, 10*time.Second); err != nil {
+				b.Fatalf("%s ExecSync: %v", t.name, err)
+			}
+			if i >= 0 {
+				execT[t.name] = append(execT[t.name], time.Since(s))
+			}
+		}
+	}
+	report("ExecSync of `true`", execs, targets, execT)
+
+	// Memory with 10 idle one-container pods (plus the exec target).
+	for i := 0; i < 10; i++ {
+		for _, t := range targets {
+			runSleeper(b, t, ref, fmt.Sprintf("idle-%d", i))
+		}
+	}
+	time.Sleep(2 * time.Second)
+	fmt.Printf("\nmemory with 11 idle one-container pods\n")
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "runtime\tdaemon RSS\tshims\tshim RSS (median)\tshim PSS (median)\tall shims RSS\t")
+	for _, t := range targets {
+		shims := pidsNamed(t.shimName, t.dir)
+		var rss, pss []int
+		for _, p := range shims {
+			r, ps := memKB(p)
+			rss, pss = append(rss, r), append(pss, ps)
+		}
+		dr, _ := memKB(t.cmd.Process.Pid)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t\n", t.name, mb(dr), len(shims), mb(median(rss)), mb(median(pss)), mb(sum(rss)))
+	}
+	tw.Flush()
+}
+
+func mb(kb int) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
+
+func median(v []int) int {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func sum(v []int) int {
+	t := 0
+	for _, x := range v {
+		t += x
+	}
+	return t
+}
+
+// memKB reads a process's RSS and PSS in kB.
+func memKB(pid int) (rss, pss int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		n, _ := strconv.Atoi(f[1])
+		switch f[0] {
+		case "Rss:":
+			rss = n
+		case "Pss:":
+			pss = n
+		}
+	}
+	return rss, pss
+}
+
+// pidsNamed lists processes whose command line starts with a binary named
+// name and mentions dir (so only this bench's shims count).
+func pidsNamed(name, dir string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if filepath.Base(args[0]) == name && strings.Contains(string(b), dir) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p)]
+}
+
+func report(title string, n int, targets []*target, times map[string][]time.Duration) {
+	fmt.Printf("\n%s, %d rounds, interleaved\n", title, n)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "runtime\tmedian\tp90\tmedian/containerd\t")
+	base := times["containerd"]
+	for _, t := range targets {
+		d := times[t.name]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t\n", t.name, pct(d, .5).Round(100*time.Microsecond),
+			pct(d, .9).Round(100*time.Microsecond), float64(pct(d, .5))/float64(pct(base, .5)))
+	}
+	tw.Flush()
+}
+
+func podConfig(t *target, name string) *runtimeapi.PodSandboxConfig {
+	return &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Uid: name, Namespace: "bench"},
+		LogDirectory: filepath.Join(t.dir, "logs", name),
+		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			CgroupParent: "/berth-bench/" + t.name + "-" + name,
+			// Host network on both sides: berthd runs no CNI plugins yet and
+			// containerd insists on an IP, so neither sets up networking.
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+				NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE},
+			},
+		},
+	}
+}
+
+func runEchoPod(b *testing.B, t *target, ref, name string) time.Duration {
+	ctx := context.Background()
+	pod := podConfig(t, name)
+	s := time.Now()
+	podID, err := t.rs.RunPodSandbox(ctx, pod, "")
+	if err != nil {
+		b.Fatalf("%s RunPodSandbox: %v", t.name, err)
+	}
+	cid, err := t.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "echo"}, Image: &runtimeapi.ImageSpec{Image: ref},
+		Command: []string{"echo", "hello"}, LogPath: "echo.log",
+	}, pod)
+	if err != nil {
+		b.Fatalf("%s CreateContainer: %v", t.name, err)
+	}
+	if err := t.rs.StartContainer(ctx, cid); err != nil {
+		b.Fatalf("%s StartContainer: %v", t.name, err)
+	}
+	for {
+		st, err := t.rs.ContainerStatus(ctx, cid, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.Status.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	d := time.Since(s)
+	_ = t.rs.StopPodSandbox(ctx, podID)
+	_ = t.rs.RemovePodSandbox(ctx, podID)
+	return d
+}
+
+func runSleeper(b *testing.B, t *target, ref, name string) (string, string) {
+	ctx := context.Background()
+	pod := podConfig(t, name)
+	podID, err := t.rs.RunPodSandbox(ctx, pod, "")
+	if err != nil {
+		b.Fatalf("%s RunPodSandbox: %v", t.name, err)
+	}
+	cid, err := t.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"}, Image: &runtimeapi.ImageSpec{Image: ref},
+		Command: []string{"sleep", "3600"}, LogPath: "sleep.log",
+	}, pod)
+	if err != nil {
+		b.Fatalf("%s CreateContainer: %v", t.name, err)
+	}
+	if err := t.rs.StartContainer(ctx, cid); err != nil {
+		b.Fatalf("%s StartContainer: %v", t.name, err)
+	}
+	return podID, cid
+}
+
+func connect(b *testing.B, t *target, sock string) {
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			rs, err1 := remote.NewRemoteRuntimeService(ctx, "unix://"+sock, 30*time.Second, noop.NewTracerProvider(), false)
+			is, err2 := remote.NewRemoteImageService(ctx, "unix://"+sock, 30*time.Second, noop.NewTracerProvider(), false)
+			if err1 == nil && err2 == nil {
+				t.rs, t.is = rs, is
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s did not answer on %s", t.name, sock)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func startBerthd(b *testing.B, base string) *target {
+	dir := filepath.Join(base, "berth")
+	t := &target{name: "berthd", dir: dir, shimName: "berth-shim"}
+	sock := filepath.Join(dir, "berth.sock")
+	t.cmd = exec.Command(filepath.Join(testutil.Binaries(b), "berthd"), "--cri-socket", sock,
+		"--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--log-level", "warn")
+	start(b, t)
+	connect(b, t, sock)
+	return t
+}
+
+func startContainerd(b *testing.B, base, registry, pause string) *target {
+	dir := filepath.Join(base, "containerd")
+	t := &target{name: "containerd", dir: dir, shimName: "containerd-shim-runc-v2"}
+	sock := filepath.Join(dir, "containerd.sock")
+	cni := filepath.Join(dir, "cni")
+	os.MkdirAll(cni, 0o755)
+	// Loopback only, as berthd gives pods today: the same work on both sides.
+	os.WriteFile(filepath.Join(cni, "10-lo.conflist"), []byte(`{"cniVersion":"0.4.0","name":"lo","plugins":[{"type":"loopback"}]}`), 0o644)
+	cfg := fmt.Sprintf(`version = 2
+root = %q
+state = %q
+[grpc]
+  address = %q
+[plugins."io.containerd.internal.v1.opt"]
+  path = %q
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %q
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = %q
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors.%q]
+    endpoint = ["http://%s"]
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, filepath.Join(dir, "opt"), pause, cni, registry, registry)
+	os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644)
+	t.cmd = exec.Command("containerd", "--config", filepath.Join(dir, "config.toml"))
+	start(b, t)
+	connect(b, t, sock)
+	return t
+}
+
+func start(b *testing.B, t *target) {
+	os.MkdirAll(t.dir, 0o755)
+	logf, _ := os.Create(filepath.Join(t.dir, "daemon.log"))
+	t.cmd.Stdout, t.cmd.Stderr = logf, logf
+	if err := t.cmd.Start(); err != nil {
+		b.Fatalf("start %s: %v", t.name, err)
+	}
+}
+
+// stopTarget removes every pod, stops the daemon and kills its shims.
+func stopTarget(t *target) {
+	if t.rs != nil {
+		ctx := context.Background()
+		pods, _ := t.rs.ListPodSandbox(ctx, nil)
+		for _, p := range pods {
+			_ = t.rs.StopPodSandbox(ctx, p.Id)
+			_ = t.rs.RemovePodSandbox(ctx, p.Id)
+		}
+	}
+	_ = t.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = t.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = t.cmd.Process.Kill()
+	}
+	for _, p := range pidsNamed(t.shimName, t.dir) {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	out, _ := exec.Command("sh", "-c", "grep ' "+t.dir+"' /proc/self/mountinfo | awk '{print $5}' | sort -r").Output()
+	for _, m := range strings.Fields(string(out)) {
+		_ = syscall.Unmount(m, syscall.MNT_DETACH)
+	}
+}
