@@ -9,6 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-runtime/berth/oci/defaults"
 	"github.com/berth-runtime/berth/oci/linux"
 )
 
@@ -84,7 +85,7 @@ type ContainerConfig struct {
 // BuildSpec makes the runtime spec for a container of image img whose root
 // filesystem is mounted at rootfs (read for /etc/passwd and /etc/group).
 func BuildSpec(img ocispec.ImageConfig, c *ContainerConfig, rootfs string) (*specs.Spec, error) {
-	s := DefaultSpec()
+	s := defaults.DefaultSpec()
 	s.Root = &specs.Root{Path: rootfs, Readonly: c.ReadonlyRootfs}
 	s.Hostname = c.Hostname
 	s.Annotations = c.Annotations
@@ -185,13 +186,13 @@ func mergeEnv(image, extra []string) []string {
 		add(kv)
 	}
 	if _, ok := idx["PATH"]; !ok {
-		out = append([]string{DefaultPath}, out...)
+		out = append([]string{defaults.DefaultPath}, out...)
 	}
 	return out
 }
 
 func setCapabilities(p *specs.Process, c *ContainerConfig) error {
-	caps := slices.Clone(DefaultCapabilities)
+	caps := slices.Clone(defaults.DefaultCapabilities)
 	if c.Privileged {
 		caps = AllCapabilities()
 	}
@@ -285,7 +286,7 @@ func setResources(r *specs.LinuxResources, in Resources) {
 }
 
 func mounts(c *ContainerConfig) []specs.Mount {
-	ms := DefaultMounts()
+	ms := defaults.DefaultMounts()
 	taken := map[string]bool{}
 	var user []specs.Mount
 	for _, m := range c.Mounts {

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-runtime/berth/oci/defaults"
 )
 
 func TestProcessArgsFollowKubernetes(t *testing.T) {
@@ -31,7 +33,7 @@ func TestProcessArgsFollowKubernetes(t *testing.T) {
 
 func TestMergeEnv(t *testing.T) {
 	got := mergeEnv([]string{"A=1", "B=2"}, []string{"B=3", "C=4"})
-	want := []string{DefaultPath, "A=1", "B=3", "C=4"}
+	want := []string{defaults.DefaultPath, "A=1", "B=3", "C=4"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}

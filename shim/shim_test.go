@@ -15,7 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-runtime/berth/internal/testutil"
-	"github.com/berth-runtime/berth/oci"
+	"github.com/berth-runtime/berth/oci/defaults"
 )
 
 type runtimeCase = testutil.Runtime
@@ -37,7 +37,7 @@ func spawnSpec(t *testing.T, rt runtimeCase, mod func(*specs.Spec), args ...stri
 	bundle := filepath.Join(base, "bundle")
 	testutil.BusyboxRootfs(t, filepath.Join(bundle, "rootfs"))
 	id := fmt.Sprintf("shimtest-%s-%d", rt.Name, time.Now().UnixNano())
-	spec := oci.DefaultSpec()
+	spec := defaults.DefaultSpec()
 	spec.Process.Args = args
 	spec.Linux.CgroupsPath = "/berth-test/" + id
 	if mod != nil {
@@ -138,7 +138,7 @@ func TestShimKillAndCreateFailure(t *testing.T) {
 			base := t.TempDir()
 			bundle := filepath.Join(base, "bundle")
 			testutil.BusyboxRootfs(t, filepath.Join(bundle, "rootfs"))
-			spec := oci.DefaultSpec()
+			spec := defaults.DefaultSpec()
 			spec.Process.Args = []string{"/no/such/binary"}
 			id := fmt.Sprintf("shimfail-%d", time.Now().UnixNano())
 			spec.Linux.CgroupsPath = "/berth-test/" + id

@@ -21,7 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/version"
-	"github.com/berth-runtime/berth/oci"
+	"github.com/berth-runtime/berth/oci/defaults"
 	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/oci/linux/nsenter"
 )
@@ -378,7 +378,7 @@ func specCmd() *cobra.Command {
 			if _, err := os.Stat(p); err == nil {
 				return fmt.Errorf("%s exists: remove it first", p)
 			}
-			b, err := json.MarshalIndent(oci.DefaultSpec(), "", "\t")
+			b, err := json.MarshalIndent(defaults.DefaultSpec(), "", "\t")
 			if err != nil {
 				return err
 			}

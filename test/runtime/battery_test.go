@@ -17,7 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-runtime/berth/internal/testutil"
-	"github.com/berth-runtime/berth/oci"
+	"github.com/berth-runtime/berth/oci/defaults"
 )
 
 const cgroupParent = "/berth-battery"
@@ -40,7 +40,7 @@ func setup(t *testing.T, rt testutil.Runtime) *env {
 
 func (e *env) spec(t *testing.T, id string, script string, mod func(*specs.Spec)) {
 	t.Helper()
-	s := oci.DefaultSpec()
+	s := defaults.DefaultSpec()
 	s.Root.Path = "rootfs"
 	s.Process.Args = []string{"sh", "-c", script}
 	s.Linux.CgroupsPath = cgroupParent + "/" + id

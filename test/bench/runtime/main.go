@@ -19,7 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/berth-runtime/berth/oci"
+	"github.com/berth-runtime/berth/oci/defaults"
 )
 
 func main() {
@@ -56,7 +56,7 @@ func run(n int) error {
 	if err := busyboxRootfs(filepath.Join(bundle, "rootfs")); err != nil {
 		return err
 	}
-	spec := oci.DefaultSpec()
+	spec := defaults.DefaultSpec()
 	spec.Process.Args = []string{"/bin/true"}
 	spec.Hostname = ""
 	b, _ := json.Marshal(spec)

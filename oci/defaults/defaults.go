@@ -1,7 +1,7 @@
-// Package oci builds OCI runtime specs. Its subpackages hold the low-level
-// runtime itself (linux) and the driver for runtime binaries (runtimecli).
-// oci imports nothing from Berth above it and knows nothing of Kubernetes.
-package oci
+// Package defaults holds the runtime spec every container starts from. It is
+// apart from oci so that berth-runtime, which needs only this, does not link
+// (and initialise at every start) the image-spec packages oci.BuildSpec uses.
+package defaults
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
