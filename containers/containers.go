@@ -280,14 +280,32 @@ func (s *Service) monitor(rec store.Container) {
 		}
 		exit := st.Exit
 		if err != nil {
-			// The shim died: the exit file is what it left us.
+			// The shim is gone: the exit file is what it left us, if the
+			// container exited first; else the container runs on unmanaged.
 			if exit, err = shim.ReadExit(rec.Dir); err != nil {
-				exit = &shim.Exit{Code: 255, At: time.Now().UTC(), Reason: "Unknown"}
-				s.log.Error("container's shim is gone and left no exit status", slog.String("container", rec.ID))
+				exit = s.killOrphan(rec)
 			}
 		}
 		s.recordExit(rec.ID, exit)
 	}()
+}
+
+// killOrphan ends a container whose shim died before it: with nobody to reap
+// it, copy its output or hear its exit, it is killed and deleted through the
+// runtime, and reported exited with 255, as containerd does.
+func (s *Service) killOrphan(rec store.Container) *shim.Exit {
+	if _, err := s.db.Containers.Get(rec.ID); err != nil {
+		return &shim.Exit{Code: 255, At: time.Now().UTC(), Reason: "Unknown"} // removed meanwhile
+	}
+	s.log.Error("container's shim died; killing the container", slog.String("container", rec.ID))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
+	defer cancel()
+	rt := runtimecli.Runtime{Path: rec.Runtime, Root: rec.RuntimeRoot}
+	_ = rt.Kill(ctx, rec.ID, int(syscall.SIGKILL), true)
+	if err := rt.Delete(ctx, rec.ID, true); err != nil {
+		s.log.Error("delete orphaned container", slog.String("container", rec.ID), slog.Any("error", err))
+	}
+	return &shim.Exit{Code: 255, At: time.Now().UTC(), Reason: "Error", Message: "berth-shim died; the container was killed"}
 }
 
 func (s *Service) recordExit(id string, e *shim.Exit) {
@@ -296,6 +314,9 @@ func (s *Service) recordExit(id string, e *shim.Exit) {
 			return nil
 		}
 		c.State, c.ExitCode, c.FinishedAt, c.Reason = store.ContainerExited, e.Code, e.At, e.Reason
+		if e.Message != "" {
+			c.Message = e.Message
+		}
 		return nil
 	})
 	if err != nil && !errdefs.IsNotFound(err) {
@@ -463,7 +484,7 @@ func (s *Service) Recover(ctx context.Context) error {
 				_ = s.Remove(ctx, rec.ID)
 				continue
 			}
-			s.recordExit(rec.ID, &shim.Exit{Code: 255, At: time.Now().UTC(), Reason: "Unknown"})
+			s.recordExit(rec.ID, s.killOrphan(rec))
 		}
 	}
 	return nil

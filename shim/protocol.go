@@ -64,9 +64,10 @@ type Status struct {
 // Exit is a container's end, also written to the exit file before the shim
 // reports it, so that it survives the shim.
 type Exit struct {
-	Code   int32     `json:"code"`
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason"`
+	Code    int32     `json:"code"`
+	At      time.Time `json:"at"`
+	Reason  string    `json:"reason"`
+	Message string    `json:"message,omitempty"`
 }
 
 // Config is how berthd describes the container to its shim (shim.json in the shim's dir).

@@ -148,8 +148,9 @@ func processesMentioning(s string) []string {
 		if err != nil || e.Name() == "self" {
 			continue
 		}
-		if strings.Contains(string(b), s) {
-			out = append(out, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		cmdline := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.Contains(cmdline, s) {
+			out = append(out, e.Name()+": "+cmdline)
 		}
 	}
 	return out

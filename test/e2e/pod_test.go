@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -158,19 +160,21 @@ func TestTwoDaemons(t *testing.T) {
 	}
 }
 
-// A container keeps running through a kill -9 of berthd, and the restarted
-// daemon reports it, stops it and hears of its exit.
-func TestContainerOutlivesDaemon(t *testing.T) {
+// Ten containers keep running through a kill -9 of berthd; the restarted
+// daemon reports them, reads their logs, execs in them, stops them, and
+// hears of an exit that happened while it was down.
+func TestContainersOutliveDaemon(t *testing.T) {
 	d := startDaemon(t)
 	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e/survivor")
 	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	pod := podConfig("survivor", filepath.Join(d.dir, "pods", "survivor"))
+	logDir := filepath.Join(d.dir, "pods", "survivor")
+	pod := podConfig("survivor", logDir)
 	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +192,11 @@ func TestContainerOutlivesDaemon(t *testing.T) {
 		}
 		return cid
 	}
-	long := mk("long", "sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done")
+	var long []string
+	for i := 0; i < 10; i++ {
+		long = append(long, mk(fmt.Sprintf("long%d", i), "sh", "-c",
+			fmt.Sprintf("trap 'echo bye%d; exit 42' TERM; echo hello%d; while true; do sleep 0.1; done", i, i)))
+	}
 	short := mk("short", "sh", "-c", "sleep 1; exit 5")
 
 	_ = d.cmd.Process.Signal(syscall.SIGKILL)
@@ -197,20 +205,65 @@ func TestContainerOutlivesDaemon(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // "short" exits while berthd is down
 	d.start(testutil.Binaries(t))
 
-	st, err := d.rs.ContainerStatus(ctx, long, false)
-	if err != nil || st.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		t.Fatalf("long-running container after restart: %+v %v", st, err)
-	}
 	if s := waitExited(t, d, short); s.ExitCode != 5 {
 		t.Fatalf("exit while berthd was down: code %d, want 5", s.ExitCode)
 	}
-	if err := d.rs.StopContainer(ctx, long, 10); err != nil {
-		t.Fatal(err)
+	for i, cid := range long {
+		st, err := d.rs.ContainerStatus(ctx, cid, false)
+		if err != nil || st.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Fatalf("container %d after restart: %+v %v", i, st, err)
+		}
+		out, _, err := d.rs.ExecSync(ctx, cid, []string{"echo", fmt.Sprint("exec", i)}, 10*time.Second)
+		if err != nil || strings.TrimSpace(string(out)) != fmt.Sprint("exec", i) {
+			t.Fatalf("exec in container %d after restart: %q %v", i, out, err)
+		}
 	}
-	if s := waitExited(t, d, long); s.ExitCode != 42 {
-		t.Fatalf("stopped container: code %d, want 42 (its TERM trap)", s.ExitCode)
+	for i, cid := range long {
+		if err := d.rs.StopContainer(ctx, cid, 10); err != nil {
+			t.Fatal(err)
+		}
+		if s := waitExited(t, d, cid); s.ExitCode != 42 {
+			t.Fatalf("container %d stopped with %d, want 42 (its TERM trap)", i, s.ExitCode)
+		}
+		// The log holds what it said before and after the restart.
+		b, _ := os.ReadFile(filepath.Join(logDir, fmt.Sprintf("long%d.log", i)))
+		if !strings.Contains(string(b), fmt.Sprintf("stdout F hello%d\n", i)) || !strings.Contains(string(b), fmt.Sprintf("stdout F bye%d\n", i)) {
+			t.Fatalf("log of container %d: %q", i, b)
+		}
 	}
 	if err := d.rs.StopPodSandbox(ctx, podID); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.rs.RemovePodSandbox(ctx, podID); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, d)
+}
+
+// A shim killed under a running container: berthd reports the container
+// exited (it kills it: nobody could reap it or carry its output) and cleans up.
+func TestShimCrash(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	podID, cid, _ := startPod(t, d, "shimcrash", nil, "sleep", "600")
+	ctx := context.Background()
+	shims := processesMentioning("berth-shim --dir " + filepath.Join(d.state, "containers", cid))
+	if len(shims) != 1 {
+		t.Fatalf("shims of %s: %v", cid, shims)
+	}
+	pid, _, _ := strings.Cut(shims[0], ":")
+	n, _ := strconv.Atoi(pid)
+	if err := syscall.Kill(n, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	st := waitExited(t, d, cid)
+	if st.ExitCode != 255 || !strings.Contains(st.Message, "shim died") {
+		t.Fatalf("after the shim died: code %d reason %q message %q", st.ExitCode, st.Reason, st.Message)
+	}
+	if p := processesMentioning("sleep 600"); len(p) > 0 {
+		t.Fatalf("the container still runs: %v", p)
+	}
+	if err := d.rs.RemoveContainer(ctx, cid); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.rs.RemovePodSandbox(ctx, podID); err != nil {
