@@ -528,3 +528,15 @@ func (s *Service) ReopenLog(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// ImageInUse reports a container (in any state) that uses the image: its
+// root filesystem stands on the image's layers until it is removed.
+func (s *Service) ImageInUse(imageID string) (string, bool) {
+	all, _ := s.db.Containers.List()
+	for _, c := range all {
+		if c.ImageID == imageID {
+			return c.ID, true
+		}
+	}
+	return "", false
+}

@@ -40,6 +40,10 @@ type Service struct {
 	log       *slog.Logger
 	// pullMu serialises the metadata step of pulls (tags move between images).
 	pullMu sync.Mutex
+	// gcMu: pulls hold it shared from their first look at the layers to
+	// their record; garbage collection holds it alone, so it never deletes
+	// a layer a pull has found and is about to record.
+	gcMu sync.RWMutex
 }
 
 // New opens the image service over root/content and root/snapshots.
@@ -95,6 +99,8 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (store.Image
 		})))
 	}
 	start := time.Now()
+	s.gcMu.RLock()
+	defer s.gcMu.RUnlock()
 	desc, err := remote.Get(nref, opts...)
 	if err != nil {
 		return store.Image{}, fmt.Errorf("pull %s: %w", named, err)
@@ -122,12 +128,18 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (store.Image
 	}
 	chainIDs := ChainIDs(diffIDs)
 	size := int64(len(rawCfg))
+	blobs := []string{cfgDigest.String()}
 	for _, l := range layers {
 		n, err := l.Size()
 		if err != nil {
 			return store.Image{}, err
 		}
 		size += n
+		h, err := l.Digest()
+		if err != nil {
+			return store.Image{}, err
+		}
+		blobs = append(blobs, h.String())
 	}
 	if err := s.fetchLayers(ctx, named.String(), layers, diffIDs, chainIDs); err != nil {
 		return store.Image{}, err
@@ -138,7 +150,7 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (store.Image
 	repoDigest := named.Name() + "@" + desc.Digest.String()
 	rec := store.Image{
 		ID: cfgDigest.String(), Manifest: desc.Digest.String(), Layers: toStrings(diffIDs),
-		ChainIDs: toStrings(chainIDs), Size: size, CreatedAt: time.Now().UTC(), Config: rawCfg,
+		ChainIDs: toStrings(chainIDs), Blobs: blobs, Size: size, CreatedAt: time.Now().UTC(), Config: rawCfg,
 	}
 	if _, isDigest := named.(reference.Digested); !isDigest {
 		rec.RepoTags = []string{named.String()}

@@ -126,3 +126,25 @@ func (s *Store) Put(d digest.Digest, b []byte) error {
 func (s *Store) Open(d digest.Digest) (io.ReadCloser, error) {
 	return os.Open(s.Path(d))
 }
+
+// List returns the digests of every stored blob.
+func (s *Store) List() ([]digest.Digest, error) {
+	var out []digest.Digest
+	algos, err := os.ReadDir(filepath.Join(s.root, "blobs"))
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range algos {
+		ents, err := os.ReadDir(filepath.Join(s.root, "blobs", a.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			d := digest.NewDigestFromEncoded(digest.Algorithm(a.Name()), e.Name())
+			if d.Validate() == nil {
+				out = append(out, d)
+			}
+		}
+	}
+	return out, nil
+}

@@ -171,3 +171,19 @@ func du(dir string) (Usage, error) {
 	})
 	return u, err
 }
+
+// Layers lists the chain IDs of the unpacked layers.
+func (s *Snapshotter) Layers() ([]digest.Digest, error) {
+	ents, err := os.ReadDir(filepath.Join(s.root, "layers"))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]digest.Digest, 0, len(ents))
+	for _, e := range ents {
+		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
+		if d.Validate() == nil {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}

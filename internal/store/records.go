@@ -92,6 +92,9 @@ type Image struct {
 	Layers []string `json:"layers"`
 	// ChainIDs name the unpacked layer snapshots, bottom first.
 	ChainIDs []string `json:"chainIds"`
+	// Blobs are the content-store digests the image holds: its config and
+	// compressed layers.
+	Blobs []string `json:"blobs,omitempty"`
 	// Size is the sum of the compressed layers and config, as registries report.
 	Size      int64     `json:"size"`
 	CreatedAt time.Time `json:"createdAt"`

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/internal/testutil"
@@ -107,6 +109,9 @@ func TestEchoPod(t *testing.T) {
 	if err := d.rs.StopContainer(ctx, cid, 10); err != nil {
 		t.Fatalf("StopContainer of an exited container: %v", err)
 	}
+	if err := d.is.RemoveImage(ctx, &runtimeapi.ImageSpec{Image: imageID}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("RemoveImage of an image a container uses: %v", err)
+	}
 	if err := d.rs.RemoveContainer(ctx, cid); err != nil {
 		t.Fatalf("RemoveContainer: %v", err)
 	}
@@ -122,6 +127,17 @@ func TestEchoPod(t *testing.T) {
 	}
 	if err := d.rs.StopPodSandbox(ctx, podID); err != nil {
 		t.Fatalf("second StopPodSandbox: %v", err)
+	}
+	if err := d.is.RemoveImage(ctx, &runtimeapi.ImageSpec{Image: imageID}); err != nil {
+		t.Fatalf("RemoveImage: %v", err)
+	}
+	if st, err := d.is.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref}, false); err != nil || st.Image != nil {
+		t.Fatalf("ImageStatus after RemoveImage: %+v %v", st, err)
+	}
+	for _, sub := range []string{"snapshots/layers", "snapshots/containers", "content/blobs/sha256"} {
+		if ents, _ := os.ReadDir(filepath.Join(d.root, sub)); len(ents) != 0 {
+			t.Errorf("%s holds %d entries after removing everything", sub, len(ents))
+		}
 	}
 	assertNothingLeft(t, d)
 	dirs, _ := linux.CgroupDirs("/berth-e2e/echo")
