@@ -2,9 +2,11 @@ package linux
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -69,7 +71,7 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 	cmd := &exec.Cmd{
 		Path:       self,
 		Args:       []string{"berth-runtime", InitArg},
-		Env:        []string{initSyncEnv + "=3", "_BERTH_NSENTER=" + joins},
+		Env:        []string{initSyncEnv + "=3", "_BERTH_NSENTER=" + joins, "_BERTH_EXEC_PLAN=1"},
 		Stdin:      o.Stdin,
 		Stdout:     o.Stdout,
 		Stderr:     o.Stderr,
@@ -102,17 +104,22 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 		kill()
 		return 0, err
 	}
-	ic := initConfig{ID: o.ID, Exec: true, Process: o.Process}
-	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
-		kill()
-		return 0, fmt.Errorf("send process to exec: %w", err)
-	}
-	if msg, err = waitSyncDecoder(ctx, dec); err != nil {
+	plan, err := execPlan(o.Process)
+	if err != nil {
 		kill()
 		return 0, err
 	}
-	if msg.Type != "ready" {
+	if _, err := parentSock.Write(plan); err != nil {
+		kill()
+		return 0, fmt.Errorf("send exec plan: %w", err)
+	}
+	// The socket closes on exec: EOF means the process runs; anything else
+	// is the reason it does not.
+	if msg, err = waitSyncDecoder(ctx, dec); err == nil || !errors.Is(err, io.EOF) {
 		kill() // it has exited, or is about to: reap it
+		if err != nil {
+			return 0, err
+		}
 		return 0, fmt.Errorf("exec into %s: %s", o.ID, msg.Message)
 	}
 	if o.PidFile != "" {
@@ -121,6 +128,61 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 		}
 	}
 	return pid, nil
+}
+
+// execPlan encodes what the exec child does in C before execve (see
+// nsenter/execplan.h for the layout): credentials, capabilities, rlimits,
+// cwd, umask, no_new_privs, argv and env.
+func execPlan(p *specs.Process) ([]byte, error) {
+	caps, err := parseCaps(p.Capabilities)
+	if err != nil {
+		return nil, err
+	}
+	var f []string
+	add := func(v ...string) { f = append(f, v...) }
+	num := func(n uint64) string { return strconv.FormatUint(n, 10) }
+	umask := "-1"
+	if p.User.Umask != nil {
+		umask = num(uint64(*p.User.Umask))
+	}
+	nnp := "0"
+	if p.NoNewPrivileges {
+		nnp = "1"
+	}
+	cwd := p.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	add(num(uint64(p.User.UID)), num(uint64(p.User.GID)), umask, nnp, cwd)
+	for _, c := range []capSet{caps.bounding, caps.effective, caps.permitted, caps.inheritable, caps.ambient} {
+		add(strconv.FormatUint(uint64(c), 16))
+	}
+	add(num(uint64(len(p.User.AdditionalGids))))
+	for _, g := range p.User.AdditionalGids {
+		add(num(uint64(g)))
+	}
+	add(num(uint64(len(p.Rlimits))))
+	for _, rl := range p.Rlimits {
+		res, ok := rlimitNames[rl.Type]
+		if !ok {
+			return nil, fmt.Errorf("process.rlimits: unknown type %q", rl.Type)
+		}
+		add(num(uint64(res)), num(rl.Soft), num(rl.Hard))
+	}
+	add(num(uint64(len(p.Args))))
+	add(p.Args...)
+	add(num(uint64(len(p.Env))))
+	add(p.Env...)
+	var body []byte
+	for _, v := range f {
+		if strings.IndexByte(v, 0) >= 0 {
+			return nil, fmt.Errorf("exec: %q contains a NUL byte", v)
+		}
+		body = append(append(body, v...), 0)
+	}
+	out := make([]byte, 4, 4+len(body))
+	binary.LittleEndian.PutUint32(out, uint32(len(body)))
+	return append(out, body...), nil
 }
 
 // namespacesOf lists the namespaces of pid that differ from ours, as nsenter reads them.
@@ -156,6 +218,9 @@ func waitSyncDecoder(ctx context.Context, dec *json.Decoder) (syncMsg, error) {
 	}()
 	select {
 	case r := <-ch:
+		if errors.Is(r.err, io.EOF) {
+			return r.m, r.err
+		}
 		if r.err != nil {
 			return r.m, fmt.Errorf("container process died before it was set up: %w", r.err)
 		}

@@ -6,8 +6,6 @@ import (
 	"os"
 	"strconv"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-
 	"golang.org/x/sys/unix"
 )
 
@@ -39,9 +37,6 @@ func Init() error {
 			return ReportedError{err}
 		}
 		return err
-	}
-	if ic.Exec {
-		return execProcess(sock, ic.Process, fail)
 	}
 	execPath, fifo, err := setupContainer(&ic)
 	if err != nil {
@@ -114,28 +109,4 @@ func closeInheritedFds() error {
 		}
 	}
 	return nil
-}
-
-// execProcess is the exec side of Init: nsenter has put us in the
-// container's namespaces and the parent in its cgroup; become the process.
-func execProcess(sock *os.File, p *specs.Process, fail func(error) error) error {
-	if p == nil || len(p.Args) == 0 {
-		return fail(fmt.Errorf("exec: process.args must not be empty"))
-	}
-	if err := setupProcess(p); err != nil {
-		return fail(err)
-	}
-	path, err := lookPath(p.Args[0], p.Env)
-	if err != nil {
-		return fail(err)
-	}
-	if err := closeInheritedFds(); err != nil {
-		return fail(err)
-	}
-	if err := json.NewEncoder(sock).Encode(syncMsg{Type: "ready"}); err != nil {
-		return err
-	}
-	sock.Close()
-	err = unix.Exec(path, p.Args, p.Env)
-	return fmt.Errorf("exec %s: %w", p.Args[0], err)
 }

@@ -24,15 +24,12 @@ type initConfig struct {
 	NewCgroupNS bool `json:"newCgroupNS"`
 	// CgroupPaths lets the init bind the container's own cgroups into /sys/fs/cgroup.
 	Cgroup CgroupPaths `json:"cgroup"`
-	// Exec: this is "exec" into a running container, not its creation:
-	// namespaces were joined by nsenter; run Process and nothing else.
-	Exec    bool           `json:"exec,omitempty"`
-	Process *specs.Process `json:"process,omitempty"`
 }
 
-// For exec the order is: nsenter (C) → parent: syncMsg{Type: "pid"}; parent
-// places the PID in the container's cgroup, then sends initConfig{Exec: true};
-// the Go side answers "ready" or "error" and execs.
+// For exec the order is: nsenter (C) → parent: syncMsg{Type: "pid"}; the
+// parent places the PID in the container's cgroup and sends the exec plan
+// (execPlan); the C side answers with an "error", or execs, which closes the
+// socket (EOF).
 type syncMsg struct {
 	Type    string `json:"type"` // "pid", "ready" or "error"
 	Message string `json:"message,omitempty"`

@@ -1,0 +1,155 @@
+// execplan.h: the exec child's last steps, in C (see exec_linux.go, which
+// writes the plan). Included once, by nsenter.c.
+//
+// The plan arrives on the sync socket as a 4-byte little-endian length and
+// then NUL-terminated fields, in this order:
+//   uid gid umask(-1: keep) no_new_privs cwd
+//   bounding effective permitted inheritable ambient   (hex bitmasks)
+//   n_groups group...   n_rlimits (resource soft hard)...   n_args arg...   n_env env...
+// On success the process execs and the socket, close-on-exec, reaches EOF;
+// on failure an error message in JSON is written and the child exits 127.
+
+static int plan_sync = -1;
+
+static void plan_fail(const char *what, const char *detail) {
+	char msg[768];
+	int n = snprintf(msg, sizeof msg, "{\"type\":\"error\",\"message\":\"exec: %s %s: %s\"}\n", what, detail, strerror(errno));
+	if (n > 0)
+		(void)!write(plan_sync, msg, (size_t)n);
+	_exit(127);
+}
+
+static char *plan_buf, *plan_pos, *plan_end;
+
+static const char *next_field(void) {
+	if (plan_pos >= plan_end) {
+		errno = EINVAL;
+		plan_fail("malformed plan", "");
+	}
+	char *f = plan_pos;
+	plan_pos += strlen(f) + 1;
+	return f;
+}
+
+static unsigned long long next_num(int base) { return strtoull(next_field(), NULL, base); }
+
+static void read_full(int fd, void *buf, size_t n) {
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			errno = r == 0 ? EPIPE : errno;
+			plan_fail("read plan", "");
+		}
+		got += (size_t)r;
+	}
+}
+
+static void run_exec_plan(int sync) {
+	plan_sync = sync;
+	uint8_t lenb[4];
+	read_full(sync, lenb, 4);
+	size_t len = (size_t)lenb[0] | (size_t)lenb[1] << 8 | (size_t)lenb[2] << 16 | (size_t)lenb[3] << 24;
+	plan_buf = malloc(len + 1);
+	if (plan_buf == NULL)
+		plan_fail("malloc", "");
+	read_full(sync, plan_buf, len);
+	plan_buf[len] = '\0';
+	plan_pos = plan_buf;
+	plan_end = plan_buf + len;
+
+	uid_t uid = (uid_t)next_num(10);
+	gid_t gid = (gid_t)next_num(10);
+	long umask_v = strtol(next_field(), NULL, 10);
+	int nnp = (int)next_num(10);
+	const char *cwd = next_field();
+	uint64_t bnd = next_num(16), eff = next_num(16), perm = next_num(16), inh = next_num(16), amb = next_num(16);
+	size_t ngroups = (size_t)next_num(10);
+	gid_t *groups = calloc(ngroups + 1, sizeof(gid_t));
+	for (size_t i = 0; i < ngroups; i++)
+		groups[i] = (gid_t)next_num(10);
+	size_t nrl = (size_t)next_num(10);
+	for (size_t i = 0; i < nrl; i++) {
+		int res = (int)next_num(10);
+		struct rlimit rl = {.rlim_cur = next_num(10), .rlim_max = next_num(10)};
+		if (setrlimit(res, &rl) < 0)
+			plan_fail("setrlimit", "");
+	}
+	size_t nargs = (size_t)next_num(10);
+	char **argv = calloc(nargs + 1, sizeof(char *));
+	for (size_t i = 0; i < nargs; i++)
+		argv[i] = (char *)next_field();
+	size_t nenv = (size_t)next_num(10);
+	char **envp = calloc(nenv + 1, sizeof(char *));
+	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	for (size_t i = 0; i < nenv; i++) {
+		envp[i] = (char *)next_field();
+		if (strncmp(envp[i], "PATH=", 5) == 0)
+			path = envp[i] + 5;
+	}
+	if (nargs == 0) {
+		errno = EINVAL;
+		plan_fail("no command", "");
+	}
+
+	if (chdir(cwd) < 0)
+		plan_fail("chdir", cwd);
+	if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		plan_fail("no_new_privs", "");
+	int last = 40;
+	FILE *lc = fopen("/proc/sys/kernel/cap_last_cap", "re");
+	if (lc != NULL) {
+		if (fscanf(lc, "%d", &last) != 1)
+			last = 40;
+		fclose(lc);
+	}
+	for (int c = 0; c <= last; c++)
+		if (!(bnd >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			plan_fail("drop bounding capability", "");
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		plan_fail("keepcaps", "");
+	// Raw system calls: glibc's wrappers would try to change every thread,
+	// and there is only this one.
+	if (syscall(SYS_setgroups, ngroups, groups) < 0)
+		plan_fail("setgroups", "");
+	if (syscall(SYS_setresgid, gid, gid, gid) < 0)
+		plan_fail("setresgid", "");
+	if (syscall(SYS_setresuid, uid, uid, uid) < 0)
+		plan_fail("setresuid", "");
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		plan_fail("keepcaps", "");
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2] = {
+		{.effective = (uint32_t)eff, .permitted = (uint32_t)perm, .inheritable = (uint32_t)inh},
+		{.effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(perm >> 32), .inheritable = (uint32_t)(inh >> 32)},
+	};
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		plan_fail("capset", "");
+	for (int c = 0; c <= last; c++)
+		if (amb >> c & 1)
+			(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0); // as runc 1.2: best effort
+	if (umask_v >= 0)
+		umask((mode_t)umask_v);
+	// Nothing of ours may leak into the process but stdio and the sync
+	// socket, which closes on exec and so tells the parent it succeeded.
+	(void)syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+	fcntl(sync, F_SETFD, FD_CLOEXEC);
+
+	if (strchr(argv[0], '/') != NULL) {
+		execve(argv[0], argv, envp);
+		plan_fail("exec", argv[0]);
+	}
+	char *dirs = strdup(path), *save = NULL;
+	int saved = ENOENT;
+	for (char *dir = strtok_r(dirs, ":", &save); dir != NULL; dir = strtok_r(NULL, ":", &save)) {
+		char full[4096];
+		snprintf(full, sizeof full, "%s/%s", *dir ? dir : ".", argv[0]);
+		execve(full, argv, envp);
+		if (errno != ENOENT && errno != ENOTDIR)
+			saved = errno;
+	}
+	errno = saved;
+	plan_fail("executable file not found in $PATH:", argv[0]);
+}
