@@ -127,8 +127,7 @@ func newRootCmd(g *globals) *cobra.Command {
 func createFlags(cmd *cobra.Command, o *linux.CreateOpts) {
 	cmd.Flags().StringVarP(&o.Bundle, "bundle", "b", ".", "path to the bundle directory")
 	cmd.Flags().StringVar(&o.PidFile, "pid-file", "", "write the init's PID to this file")
-	var consoleSocket string
-	cmd.Flags().StringVar(&consoleSocket, "console-socket", "", "unix socket to send the pty master to (process.terminal)")
+	cmd.Flags().StringVar(&o.ConsoleSocket, "console-socket", "", "unix socket to send the pty master to (process.terminal)")
 	cmd.Flags().Bool("no-pivot", false, "accepted for runc compatibility; pivot_root is always used")
 	cmd.Flags().Bool("no-new-keyring", false, "accepted for runc compatibility")
 }
@@ -408,13 +407,16 @@ the process described by --process.`,
 			if preserveFds > 0 {
 				return errors.New("--preserve-fds is not supported yet")
 			}
-			if consoleSocket != "" || tty {
-				return errors.New("--tty and --console-socket are not supported by berth-runtime yet")
+			if tty && consoleSocket == "" {
+				return errors.New("--tty needs --console-socket to send the pty master to")
 			}
 			id := args[0]
 			p, err := execProcess(g.root, id, processFile, args[1:], cwd, user, env, caps, gids, noNewPrivs)
 			if err != nil {
 				return err
+			}
+			if tty {
+				p.Terminal = true
 			}
 			if !detach {
 				// The process is forked by an intermediate that exits: adopt it.
@@ -423,7 +425,7 @@ the process described by --process.`,
 				}
 			}
 			pid, err := linux.Exec(cmd.Context(), linux.ExecOpts{
-				Root: g.root, ID: id, Process: p, PidFile: pidFile, NsenterLinked: nsenter.Enabled,
+				Root: g.root, ID: id, Process: p, PidFile: pidFile, NsenterLinked: nsenter.Enabled, ConsoleSocket: consoleSocket,
 				Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 			})
 			if err != nil || detach {
@@ -443,7 +445,7 @@ the process described by --process.`,
 	f.StringArrayVarP(&env, "env", "e", nil, "KEY=VALUE to set (repeatable)")
 	f.StringArrayVarP(&caps, "cap", "c", nil, "capability to add (repeatable)")
 	f.Var(newUint32Slice(&gids), "additional-gids", "additional group IDs (repeatable)")
-	f.BoolVarP(&tty, "tty", "t", false, "allocate a pseudo-TTY (not supported yet)")
+	f.BoolVarP(&tty, "tty", "t", false, "allocate a pseudo-TTY (its master goes to --console-socket)")
 	f.BoolVarP(&detach, "detach", "d", false, "do not wait for the process")
 	f.BoolVar(&noNewPrivs, "no-new-privs", false, "set no_new_privs")
 	f.IntVar(&preserveFds, "preserve-fds", 0, "pass this many extra fds (not supported yet)")

@@ -31,6 +31,8 @@ type CreateOpts struct {
 	ID      string
 	Bundle  string
 	PidFile string
+	// ConsoleSocket receives the pty master when process.terminal is set.
+	ConsoleSocket string
 	// Self is the berth-runtime binary to re-execute as init; "" means /proc/self/exe.
 	Self string
 	// Stdin, Stdout, Stderr become the container's stdio. nil means /dev/null.
@@ -70,8 +72,6 @@ func validateSpec(s *specs.Spec) error {
 	case s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+
 		len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0:
 		return fmt.Errorf("hooks: %w in berth-runtime yet", errdefs.ErrUnimplemented)
-	case s.Process.Terminal:
-		return fmt.Errorf("process.terminal: %w in berth-runtime yet", errdefs.ErrUnimplemented)
 	case len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0:
 		return fmt.Errorf("linux.uidMappings: user namespaces are %w in berth-runtime yet", errdefs.ErrUnimplemented)
 	}
@@ -169,6 +169,18 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: plan.cloneFlags,
 		},
+	}
+	switch {
+	case spec.Process.Terminal && o.ConsoleSocket == "":
+		return errors.New("process.terminal needs --console-socket to send the pty master to")
+	case spec.Process.Terminal:
+		console, err := dialConsole(o.ConsoleSocket)
+		if err != nil {
+			return err
+		}
+		defer console.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, console)
+		cmd.Env = append(cmd.Env, consoleEnv+"=4")
 	}
 	if err := startInNamespaces(plan.join, cmd.Start); err != nil {
 		cmd = nil

@@ -32,6 +32,8 @@ type ExecOpts struct {
 	Stdin, Stdout, Stderr *os.File
 	// NsenterLinked says the nsenter constructor is in the binary.
 	NsenterLinked bool
+	// ConsoleSocket receives the pty master when Process.Terminal is set.
+	ConsoleSocket string
 }
 
 // Exec starts a process in a running container and returns its PID. The
@@ -50,8 +52,8 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 	if o.Process == nil || len(o.Process.Args) == 0 {
 		return 0, fmt.Errorf("exec: process.args must not be empty: %w", errdefs.ErrInvalidArgument)
 	}
-	if o.Process.Terminal {
-		return 0, fmt.Errorf("exec: process.terminal: %w in berth-runtime yet", errdefs.ErrUnimplemented)
+	if o.Process.Terminal && o.ConsoleSocket == "" {
+		return 0, errors.New("exec: process.terminal needs --console-socket to send the pty master to")
 	}
 	joins, err := namespacesOf(s.Pid)
 	if err != nil {
@@ -76,6 +78,15 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 		Stdout:     o.Stdout,
 		Stderr:     o.Stderr,
 		ExtraFiles: []*os.File{childSock},
+	}
+	if o.Process.Terminal {
+		console, err := dialConsole(o.ConsoleSocket)
+		if err != nil {
+			childSock.Close()
+			return 0, err
+		}
+		defer console.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, console) // fd 4: CONSOLE_FD in execplan.h
 	}
 	if err := cmd.Start(); err != nil {
 		childSock.Close()
@@ -153,7 +164,14 @@ func execPlan(p *specs.Process) ([]byte, error) {
 	if cwd == "" {
 		cwd = "/"
 	}
-	add(num(uint64(p.User.UID)), num(uint64(p.User.GID)), umask, nnp, cwd)
+	tty, rows, cols := "0", "0", "0"
+	if p.Terminal {
+		tty = "1"
+		if p.ConsoleSize != nil {
+			rows, cols = num(uint64(p.ConsoleSize.Height)), num(uint64(p.ConsoleSize.Width))
+		}
+	}
+	add(num(uint64(p.User.UID)), num(uint64(p.User.GID)), umask, nnp, cwd, tty, rows, cols)
 	for _, c := range []capSet{caps.bounding, caps.effective, caps.permitted, caps.inheritable, caps.ambient} {
 		add(strconv.FormatUint(uint64(c), 16))
 	}

@@ -86,6 +86,16 @@ func setupContainer(ic *initConfig) (string, *os.File, error) {
 	if err := setupRootfs(ic); err != nil {
 		return "", nil, err
 	}
+	// After the rootfs: the pty must come from the container's devpts.
+	if s.Process.Terminal {
+		fd, err := strconv.Atoi(os.Getenv(consoleEnv))
+		if err != nil {
+			return "", nil, fmt.Errorf("process.terminal: no console socket")
+		}
+		if err := setupTerminal(os.NewFile(uintptr(fd), "console"), s.Process.ConsoleSize); err != nil {
+			return "", nil, err
+		}
+	}
 	if err := setupProcess(s.Process); err != nil {
 		return "", nil, err
 	}

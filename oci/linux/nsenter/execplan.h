@@ -3,13 +3,16 @@
 //
 // The plan arrives on the sync socket as a 4-byte little-endian length and
 // then NUL-terminated fields, in this order:
-//   uid gid umask(-1: keep) no_new_privs cwd
+//   uid gid umask(-1: keep) no_new_privs cwd tty rows cols
 //   bounding effective permitted inheritable ambient   (hex bitmasks)
 //   n_groups group...   n_rlimits (resource soft hard)...   n_args arg...   n_env env...
 // On success the process execs and the socket, close-on-exec, reaches EOF;
 // on failure an error message in JSON is written and the child exits 127.
 
 static int plan_sync = -1;
+
+// The console socket, when the process gets a terminal, is this fd.
+#define CONSOLE_FD 4
 
 static void plan_fail(const char *what, const char *detail) {
 	char msg[768];
@@ -47,6 +50,51 @@ static void read_full(int fd, void *buf, size_t n) {
 	}
 }
 
+// plan_terminal makes a pty in the container's devpts, sends the master over
+// the console socket with the pty's name (as runc does), and makes the
+// slave our controlling terminal and stdio.
+static void plan_terminal(unsigned short rows, unsigned short cols) {
+	int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		plan_fail("open", "/dev/ptmx");
+	int unlock = 0;
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		plan_fail("unlock pty", "");
+	unsigned int n;
+	if (ioctl(master, TIOCGPTN, &n) < 0)
+		plan_fail("pty number", "");
+	char name[64];
+	snprintf(name, sizeof name, "/dev/pts/%u", n);
+	int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0)
+		plan_fail("open", name);
+	if (rows || cols) {
+		struct winsize ws = {.ws_row = rows, .ws_col = cols};
+		(void)ioctl(master, TIOCSWINSZ, &ws);
+	}
+	struct iovec iov = {.iov_base = name, .iov_len = strlen(name)};
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	memset(cbuf, 0, sizeof cbuf);
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &master, sizeof(int));
+	if (sendmsg(CONSOLE_FD, &msg, 0) < 0)
+		plan_fail("send pty master", "");
+	close(master);
+	close(CONSOLE_FD);
+	if (setsid() < 0)
+		plan_fail("setsid", "");
+	if (ioctl(slave, TIOCSCTTY, 0) < 0)
+		plan_fail("set controlling tty", name);
+	for (int fd = 0; fd <= 2; fd++)
+		if (dup3(slave, fd, 0) < 0)
+			plan_fail("dup pty", name);
+	close(slave);
+}
+
 static void run_exec_plan(int sync) {
 	plan_sync = sync;
 	uint8_t lenb[4];
@@ -65,6 +113,8 @@ static void run_exec_plan(int sync) {
 	long umask_v = strtol(next_field(), NULL, 10);
 	int nnp = (int)next_num(10);
 	const char *cwd = next_field();
+	int tty = (int)next_num(10);
+	unsigned short rows = (unsigned short)next_num(10), cols = (unsigned short)next_num(10);
 	uint64_t bnd = next_num(16), eff = next_num(16), perm = next_num(16), inh = next_num(16), amb = next_num(16);
 	size_t ngroups = (size_t)next_num(10);
 	gid_t *groups = calloc(ngroups + 1, sizeof(gid_t));
@@ -96,6 +146,9 @@ static void run_exec_plan(int sync) {
 
 	if (chdir(cwd) < 0)
 		plan_fail("chdir", cwd);
+	// As root, before the credentials change: /dev/ptmx may need it.
+	if (tty)
+		plan_terminal(rows, cols);
 	if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		plan_fail("no_new_privs", "");
 	int last = 40;
