@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,6 +153,87 @@ func (c *Client) Exec(ctx context.Context, args []string, timeout time.Duration)
 		return nil, fmt.Errorf("shim exec: %s", resp.Error)
 	}
 	return resp.Exec, nil
+}
+
+// StreamOpts are an interactive exec's streams. Stdin may be nil; with Tty,
+// the terminal's output all comes on Stdout.
+type StreamOpts struct {
+	Args           []string
+	Tty            bool
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Resize delivers terminal sizes; the first, if any, is the initial one.
+	Resize <-chan Size
+}
+
+// ExecStream runs a process in the container with its streams wired to o's,
+// and returns its exit code when it ends.
+func (c *Client) ExecStream(ctx context.Context, o StreamOpts) (int32, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.Socket)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrShimGone, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	req := Request{Version: ProtocolVersion, Op: OpExecStream, Args: o.Args, Tty: o.Tty, Stdin: o.Stdin != nil}
+	if o.Resize != nil && o.Tty {
+		select {
+		case sz := <-o.Resize:
+			req.Size = &sz
+		default:
+		}
+	}
+	b, err := json.Marshal(req) // no trailing newline: frames follow at once
+	if err != nil {
+		return 0, err
+	}
+	if _, err := conn.Write(b); err != nil {
+		return 0, fmt.Errorf("shim exec-stream: %w", err)
+	}
+	fw := &frameWriter{w: conn}
+	if o.Stdin != nil {
+		go func() {
+			_, _ = io.Copy(streamWriter{fw, frameStdin}, o.Stdin)
+			_ = fw.write(frameStdinClose, nil)
+		}()
+	}
+	if o.Resize != nil {
+		go func() {
+			for sz := range o.Resize {
+				if fw.write(frameResize, resizePayload(sz)) != nil {
+					return
+				}
+			}
+		}()
+	}
+	for {
+		typ, p, err := readFrame(conn)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			return 0, fmt.Errorf("shim exec-stream: %w: %v", ErrShimGone, err)
+		}
+		switch typ {
+		case frameStdout:
+			if o.Stdout != nil {
+				_, _ = o.Stdout.Write(p)
+			}
+		case frameStderr:
+			if o.Stderr != nil {
+				_, _ = o.Stderr.Write(p)
+			}
+		case frameExit:
+			if len(p) != 4 {
+				return 0, errors.New("shim exec-stream: bad exit frame")
+			}
+			return int32(binary.BigEndian.Uint32(p)), nil
+		case frameError:
+			return 0, fmt.Errorf("shim exec-stream: %s", p)
+		}
+	}
 }
 
 // ReopenLog makes the shim reopen the container's log file.

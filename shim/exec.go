@@ -29,28 +29,11 @@ func (s *server) execSync(ctx context.Context, args []string, timeout time.Durat
 		return nil, errors.New("exec: the container is not running")
 	default:
 	}
-	b, err := os.ReadFile(filepath.Join(s.cfg.Bundle, "config.json"))
-	if err != nil {
-		return nil, fmt.Errorf("exec: read bundle config: %w", err)
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return nil, fmt.Errorf("exec: bundle config: %w", err)
-	}
-	p := *spec.Process
-	p.Args = args
-	p.Terminal = false
-	p.OOMScoreAdj = nil // the container's already applies
-	dir, err := os.MkdirTemp(s.dir, "exec-")
+	dir, procFile, pidFile, err := s.prepareExec(args, false, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	procFile, pidFile := filepath.Join(dir, "process.json"), filepath.Join(dir, "pid")
-	pb, _ := json.Marshal(&p)
-	if err := os.WriteFile(procFile, pb, 0o600); err != nil {
-		return nil, err
-	}
 
 	cmd := exec.Command(s.rt.Path, "--root", s.rt.Root, "exec", "--process", procFile, "--pid-file", pidFile, s.cfg.ID)
 	var stdout, stderr boundedBuffer
@@ -96,6 +79,38 @@ func (s *server) execSync(ctx context.Context, args []string, timeout time.Durat
 		return nil, fmt.Errorf("exec %s: %s", args[0], strings.TrimSpace(string(res.Stderr)))
 	}
 	return res, nil
+}
+
+// prepareExec writes, in a fresh directory, the process an exec runs: the
+// container's own (env, user, cwd, capabilities) with args and, maybe, a
+// terminal. It returns the directory, the process file and the pid file.
+func (s *server) prepareExec(args []string, tty bool, size *Size) (dir, procFile, pidFile string, err error) {
+	b, err := os.ReadFile(filepath.Join(s.cfg.Bundle, "config.json"))
+	if err != nil {
+		return "", "", "", fmt.Errorf("exec: read bundle config: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return "", "", "", fmt.Errorf("exec: bundle config: %w", err)
+	}
+	p := *spec.Process
+	p.Args = args
+	p.Terminal = tty
+	p.ConsoleSize = nil
+	if tty && size != nil {
+		p.ConsoleSize = &specs.Box{Height: uint(size.Height), Width: uint(size.Width)}
+	}
+	p.OOMScoreAdj = nil // the container's already applies
+	if dir, err = os.MkdirTemp(s.dir, "exec-"); err != nil {
+		return "", "", "", err
+	}
+	procFile, pidFile = filepath.Join(dir, "process.json"), filepath.Join(dir, "pid")
+	pb, _ := json.Marshal(&p)
+	if err := os.WriteFile(procFile, pb, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return "", "", "", err
+	}
+	return dir, procFile, pidFile, nil
 }
 
 // killExec kills the exec'd process (by its pid file) and the runtime's exec.

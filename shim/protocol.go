@@ -20,6 +20,9 @@ const (
 	OpExec = "exec"
 	// OpReopenLog reopens the CRI log file after kubelet rotated it.
 	OpReopenLog = "reopen-log"
+	// OpExecStream runs a process with streams (stream.go): stdin, stdout,
+	// stderr or a terminal, resizes, and its exit code at the end.
+	OpExecStream = "exec-stream"
 )
 
 // MaxExecOutput bounds what OpExec returns of each stream; the rest is dropped.
@@ -34,6 +37,10 @@ type Request struct {
 	// Args and Timeout are OpExec's: the command, and how long it may run (0: no limit).
 	Args    []string      `json:"args,omitempty"`
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Stream options (OpExecStream): a terminal, and whether stdin is attached.
+	Tty   bool  `json:"tty,omitempty"`
+	Stdin bool  `json:"stdin,omitempty"`
+	Size  *Size `json:"size,omitempty"`
 }
 
 // Response is what the shim answers; Error is set when the call failed.

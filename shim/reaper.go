@@ -20,6 +20,30 @@ import (
 type reaper struct {
 	mu    sync.Mutex
 	owned map[int]bool // PIDs someone else waits for: commands, and the init
+	// holds > 0 pauses reaping: a detached exec's process becomes our child
+	// before we know its PID (from the pid file) and can own it.
+	holds int
+}
+
+// hold pauses reaping until the matching release.
+func (r *reaper) hold() {
+	r.mu.Lock()
+	r.holds++
+	r.mu.Unlock()
+}
+
+func (r *reaper) release() {
+	r.mu.Lock()
+	r.holds--
+	r.mu.Unlock()
+	r.reapOrphans()
+}
+
+// disown hands pid back to the reaper once its owner has waited for it.
+func (r *reaper) disown(pid int) {
+	r.mu.Lock()
+	delete(r.owned, pid)
+	r.mu.Unlock()
 }
 
 func newReaper() *reaper { return &reaper{owned: map[int]bool{}} }
@@ -61,6 +85,9 @@ func (r *reaper) wait(cmd *exec.Cmd) error {
 func (r *reaper) reapOrphans() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.holds > 0 {
+		return
+	}
 	for _, pid := range children() {
 		if r.owned[pid] || !isZombie(pid) {
 			continue

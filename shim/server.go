@@ -1,10 +1,12 @@
 package shim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -240,7 +242,23 @@ func (s *server) serve(ctx context.Context) error {
 func (s *server) handle(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	var req Request
-	if err := json.NewDecoder(c).Decode(&req); err != nil {
+	dec := json.NewDecoder(c)
+	if err := dec.Decode(&req); err != nil {
+		return
+	}
+	if req.Op == OpExecStream {
+		// From here on the connection carries frames (stream.go); what the
+		// decoder read ahead belongs to them.
+		fw := &frameWriter{w: c}
+		if req.Version > ProtocolVersion || len(req.Args) == 0 {
+			_ = fw.write(frameError, []byte("bad exec-stream request"))
+			return
+		}
+		ahead, _ := io.ReadAll(dec.Buffered())
+		in := io.MultiReader(bytes.NewReader(bytes.TrimLeft(ahead, " \t\r\n")), c)
+		if err := s.execStream(ctx, in, fw, req); err != nil {
+			_ = fw.write(frameError, []byte(err.Error()))
+		}
 		return
 	}
 	resp := s.dispatch(ctx, req)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -272,5 +274,91 @@ func TestShimReopenLog(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(logPath); len(b) == 0 {
 		t.Fatal("nothing was written after the reopen")
+	}
+}
+
+func TestShimExecStream(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, rt := range runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			c, _, _ := spawn(t, rt, "sleep", "600")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Pipes: stdin in, stdout and stderr apart, the exit code.
+			var out, errOut strings.Builder
+			code, err := c.ExecStream(ctx, StreamOpts{
+				Args:  []string{"sh", "-c", "read line; echo got:$line; echo oops >&2; exit 7"},
+				Stdin: strings.NewReader("hello\n"), Stdout: &out, Stderr: &errOut,
+			})
+			if err != nil || code != 7 || out.String() != "got:hello\n" || errOut.String() != "oops\n" {
+				t.Fatalf("pipes: code %d out %q err %q: %v", code, out.String(), errOut.String(), err)
+			}
+			// A terminal: its size, a resize, input echoed, the exit code.
+			resize := make(chan Size, 2)
+			resize <- Size{Height: 20, Width: 70}
+			pr, pw := io.Pipe()
+			var tout syncBuilder
+			done := make(chan error, 1)
+			go func() {
+				code, err := c.ExecStream(ctx, StreamOpts{
+					Args: []string{"sh", "-c", "stty size; read x; stty size; echo tty-says:$x; exit 3"},
+					Tty:  true, Stdin: pr, Stdout: &tout, Resize: resize,
+				})
+				if err == nil && code != 3 {
+					err = fmt.Errorf("exit code %d, want 3", code)
+				}
+				done <- err
+			}()
+			waitFor(t, &tout, "20 70")
+			resize <- Size{Height: 40, Width: 120}
+			time.Sleep(100 * time.Millisecond) // let the resize land before the read returns
+			pw.Write([]byte("hi\n"))
+			if err := <-done; err != nil {
+				t.Fatalf("tty exec: %v; output %q", err, tout.String())
+			}
+			for _, want := range []string{"40 120", "tty-says:hi"} {
+				if !strings.Contains(tout.String(), want) {
+					t.Errorf("tty output %q lacks %q", tout.String(), want)
+				}
+			}
+			if _, err := c.ExecStream(ctx, StreamOpts{Args: []string{"/no/such/binary"}}); err == nil {
+				t.Error("exec-stream of a missing binary: no error")
+			}
+			if err := c.Delete(ctx); err != nil {
+				t.Fatalf("delete after stream execs: %v", err)
+			}
+		})
+	}
+}
+
+// syncBuilder is a strings.Builder safe for one writer and one reader.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitFor(t *testing.T, b *syncBuilder, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(b.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in %q", s, b.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
