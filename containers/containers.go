@@ -540,3 +540,22 @@ func (s *Service) ImageInUse(imageID string) (string, bool) {
 	}
 	return "", false
 }
+
+// StreamOpts are an interactive exec's streams; Size a terminal's size.
+type (
+	StreamOpts = shim.StreamOpts
+	Size       = shim.Size
+)
+
+// ExecStream runs a process in a running container with its streams wired
+// to o's, and returns its exit code.
+func (s *Service) ExecStream(ctx context.Context, id string, o StreamOpts) (int32, error) {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return 0, err
+	}
+	if rec.State != store.ContainerRunning {
+		return 0, fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
+	}
+	return s.client(rec).ExecStream(ctx, o)
+}

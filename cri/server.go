@@ -21,13 +21,14 @@ type Server struct {
 	containers *containers.Service
 	sandboxes  *sandbox.Service
 	images     *images.Service
+	streaming  *Streaming
 	log        *slog.Logger
 	version    string
 }
 
 // New returns a CRI server over the services.
-func New(c *containers.Service, sb *sandbox.Service, img *images.Service, log *slog.Logger, version string) *Server {
-	return &Server{containers: c, sandboxes: sb, images: img, log: log, version: version}
+func New(c *containers.Service, sb *sandbox.Service, img *images.Service, st *Streaming, log *slog.Logger, version string) *Server {
+	return &Server{containers: c, sandboxes: sb, images: img, streaming: st, log: log, version: version}
 }
 
 // Register adds both services to g.

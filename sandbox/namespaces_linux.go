@@ -114,3 +114,16 @@ func unpinNamespaces(paths map[string]string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// enterNetns moves the calling (locked) thread into the network namespace at path.
+func enterNetns(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open network namespace %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("enter network namespace %s: %w", path, err)
+	}
+	return nil
+}

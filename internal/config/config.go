@@ -26,6 +26,9 @@ type Config struct {
 	State string `toml:"state"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log_level"`
+	// StreamingAddress is where the CRI streaming server (exec, attach,
+	// port-forward) listens; port 0 picks a free one.
+	StreamingAddress string `toml:"streaming_address"`
 	// ShimPath is the berth-shim binary; "" finds it beside berthd, then on PATH.
 	ShimPath string `toml:"shim_path"`
 	// DefaultRuntime is the handler used when a pod names none.
@@ -43,11 +46,12 @@ type Runtime struct {
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
-		CRISocket:      "/run/berth/berth.sock",
-		Root:           "/var/lib/berth",
-		State:          "/run/berth",
-		LogLevel:       "info",
-		DefaultRuntime: "berth",
+		CRISocket:        "/run/berth/berth.sock",
+		Root:             "/var/lib/berth",
+		State:            "/run/berth",
+		LogLevel:         "info",
+		StreamingAddress: "127.0.0.1:0",
+		DefaultRuntime:   "berth",
 		Runtimes: map[string]Runtime{
 			"berth": {}, "runc": {}, "crun": {},
 		},

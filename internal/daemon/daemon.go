@@ -67,8 +67,18 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("recover containers: %w", err)
 	}
 
+	st, err := cri.NewStreaming(cfg.StreamingAddress, ctr, sb, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	go func() {
+		if err := st.Serve(); err != nil {
+			log.Error("streaming server", slog.Any("error", err))
+		}
+	}()
 	g := grpc.NewServer(grpc.ChainUnaryInterceptor(cri.LogInterceptor(log)), grpc.MaxRecvMsgSize(16<<20))
-	cri.New(ctr, sb, img, log, version.Version).Register(g)
+	cri.New(ctr, sb, img, st, log, version.Version).Register(g)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
 	log.Info("berthd serving", slog.String("cri", cfg.CRISocket), slog.String("root", cfg.Root),

@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/internal/testutil"
+)
+
+// wsDial opens the streaming URL as a websocket with the given subprotocol,
+// as kubectl does with current API servers.
+func wsDial(t *testing.T, rawURL, protocol string) *websocket.Conn {
+	t.Helper()
+	u := strings.Replace(rawURL, "http://", "ws://", 1)
+	d := websocket.Dialer{Subprotocols: []string{protocol}, HandshakeTimeout: 10 * time.Second}
+	c, resp, err := d.Dial(u, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v (%v)", u, err, resp)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestStreamingExec: the CRI Exec call's URL, spoken to over websockets
+// (v4.channel.k8s.io: channel byte, then data; 3 carries the final status).
+func TestStreamingExec(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	_, cid, _ := startPod(t, d, "stream", nil, "sleep", "600")
+	resp, err := d.rs.Exec(context.Background(), &runtimeapi.ExecRequest{
+		ContainerId: cid, Cmd: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, Stdout: true, Stderr: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := wsDial(t, resp.Url, "v4.channel.k8s.io")
+	var out, errOut, status bytes.Buffer
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			break
+		}
+		if len(msg) == 0 {
+			continue
+		}
+		switch msg[0] {
+		case 1:
+			out.Write(msg[1:])
+		case 2:
+			errOut.Write(msg[1:])
+		case 3:
+			status.Write(msg[1:])
+		}
+	}
+	if out.String() != "out\n" || errOut.String() != "err\n" {
+		t.Fatalf("stdout %q stderr %q", out.String(), errOut.String())
+	}
+	if !strings.Contains(status.String(), "NonZeroExitCode") || !strings.Contains(status.String(), `"message":"3"`) {
+		t.Fatalf("status %s, want exit code 3", status.String())
+	}
+}
+
+// TestPortForward reaches a server on the pod's own loopback, which nothing
+// outside the pod's network namespace can.
+func TestPortForward(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	podID, _, _ := startPod(t, d, "pf", nil, "sh", "-c", "mkdir -p /www && echo pong > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www")
+	time.Sleep(300 * time.Millisecond) // httpd binds
+	resp, err := d.rs.PortForward(context.Background(), &runtimeapi.PortForwardRequest{PodSandboxId: podID, Port: []int32{8080}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := wsDial(t, resp.Url+"?port=8080", "v4.channel.k8s.io")
+	// Channel 0 carries data, 1 errors; the server begins each with the port.
+	req := append([]byte{0}, []byte("GET / HTTP/1.0\r\n\r\n")...)
+	if err := c.WriteMessage(websocket.BinaryMessage, req); err != nil {
+		t.Fatal(err)
+	}
+	var data bytes.Buffer
+	seen := map[byte]bool{}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !strings.Contains(data.String(), "pong") {
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("read: %v (got %q)", err, data.String())
+		}
+		if len(msg) == 0 {
+			continue
+		}
+		ch, body := msg[0], msg[1:]
+		if !seen[ch] {
+			seen[ch] = true
+			if len(body) < 2 || binary.LittleEndian.Uint16(body) != 8080 {
+				t.Fatalf("channel %d does not begin with the port: %q", ch, body)
+			}
+			body = body[2:]
+		}
+		switch ch {
+		case 0:
+			data.Write(body)
+		case 1:
+			if len(body) > 0 {
+				t.Fatalf("port-forward error: %q", body)
+			}
+		}
+	}
+}
