@@ -95,6 +95,9 @@ type CreateRequest struct {
 	LogPath     string // relative to the sandbox's log directory, as CRI says
 	Config      []byte // the front end's record (CRI protobuf)
 	Container   oci.ContainerConfig
+	// Stdin keeps the process's stdin open for Attach; StdinOnce closes it
+	// after the first attach ends.
+	Stdin, StdinOnce bool
 }
 
 func (s *Service) containerDir(id string) string {
@@ -180,7 +183,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 	}
 	client, err := shim.Spawn(ctx, s.cfg.ShimPath, dir, shim.Config{
 		ID: id, Bundle: filepath.Join(dir, "bundle"), Runtime: rt.Path, RuntimeRoot: rec.RuntimeRoot,
-		LogPath: logPath, Socket: rec.Socket,
+		LogPath: logPath, Socket: rec.Socket, Stdin: r.Stdin, StdinOnce: r.StdinOnce, Tty: r.Container.Tty,
 	})
 	if err != nil {
 		return rec, fmt.Errorf("create container %q: %w", r.Name, err)
@@ -558,4 +561,17 @@ func (s *Service) ExecStream(ctx context.Context, id string, o StreamOpts) (int3
 		return 0, fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
 	}
 	return s.client(rec).ExecStream(ctx, o)
+}
+
+// Attach streams a running container's output to o's writers and o.Stdin to
+// its stdin (if it was created with one) until it exits; it returns the exit code.
+func (s *Service) Attach(ctx context.Context, id string, o StreamOpts) (int32, error) {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return 0, err
+	}
+	if rec.State != store.ContainerRunning {
+		return 0, fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
+	}
+	return s.client(rec).Attach(ctx, o)
 }

@@ -19,9 +19,6 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 	if r.PodSandboxId == "" || c == nil || c.GetMetadata().GetName() == "" || c.GetImage().GetImage() == "" {
 		return nil, invalid("CreateContainer: pod_sandbox_id, config.metadata.name and config.image.image are required")
 	}
-	if c.Tty || c.Stdin {
-		return nil, status.Error(codes.Unimplemented, "CreateContainer: tty and stdin are not supported by berth yet")
-	}
 	sbID, err := s.sandboxID(r.PodSandboxId)
 	if err != nil {
 		return nil, toStatus(err)
@@ -37,7 +34,7 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 	rec, err := s.containers.Create(ctx, containers.CreateRequest{
 		SandboxID: sbID, Name: c.Metadata.Name, Attempt: c.Metadata.Attempt,
 		Labels: c.Labels, Annotations: c.Annotations, Image: c.Image.Image, LogPath: c.LogPath,
-		Config: raw, Container: cc,
+		Config: raw, Container: cc, Stdin: c.Stdin, StdinOnce: c.StdinOnce,
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -48,7 +45,7 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 // containerConfig translates CRI's ContainerConfig into Berth's.
 func containerConfig(c *runtimeapi.ContainerConfig) (oci.ContainerConfig, error) {
 	cc := oci.ContainerConfig{
-		Command: c.Command, Args: c.Args, WorkingDir: c.WorkingDir, Annotations: c.Annotations,
+		Command: c.Command, Args: c.Args, WorkingDir: c.WorkingDir, Annotations: c.Annotations, Tty: c.Tty,
 	}
 	for _, kv := range c.Envs {
 		cc.Env = append(cc.Env, kv.Key+"="+string(kv.Value))

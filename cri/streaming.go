@@ -82,7 +82,17 @@ func (r *streamRuntime) Exec(ctx context.Context, id string, cmd []string, in io
 }
 
 func (r *streamRuntime) Attach(ctx context.Context, id string, in io.Reader, out, errOut io.WriteCloser, tty bool, resize <-chan remotecommandserver.TerminalSize) error {
-	return fmt.Errorf("attach is not supported by berth yet")
+	o := containers.StreamOpts{Tty: tty, Stdin: in, Resize: sizes(resize)}
+	if out != nil {
+		o.Stdout = out
+	}
+	if errOut != nil {
+		o.Stderr = errOut
+	}
+	// The session ends when the process does; its exit code is the
+	// container's status, not an attach error (as with containerd).
+	_, err := r.containers.Attach(ctx, id, o)
+	return err
 }
 
 func (r *streamRuntime) PortForward(ctx context.Context, podSandboxID string, port int32, stream io.ReadWriteCloser) error {
@@ -121,6 +131,25 @@ func (s *Server) Exec(ctx context.Context, r *runtimeapi.ExecRequest) (*runtimea
 	}
 	r.ContainerId = id
 	return s.streaming.srv.GetExec(r)
+}
+
+// Attach answers with the URL of a session attached to the container's process.
+func (s *Server) Attach(ctx context.Context, r *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
+	if r.ContainerId == "" {
+		return nil, invalid("Attach: container_id is required")
+	}
+	if !r.Stdin && !r.Stdout && !r.Stderr {
+		return nil, invalid("Attach: one of stdin, stdout and stderr must be set")
+	}
+	id, err := s.containerID(r.ContainerId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if _, err := s.containers.Get(id); err != nil {
+		return nil, toStatus(err)
+	}
+	r.ContainerId = id
+	return s.streaming.srv.GetAttach(r)
 }
 
 // PortForward answers with the URL of a port-forward session into the pod.

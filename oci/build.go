@@ -80,6 +80,8 @@ type ContainerConfig struct {
 	ShmPath string
 	// EtcFiles binds files such as /etc/hosts and /etc/resolv.conf (container path → host path).
 	EtcFiles map[string]string
+	// Tty gives the process a terminal.
+	Tty bool
 }
 
 // BuildSpec makes the runtime spec for a container of image img whose root
@@ -91,6 +93,7 @@ func BuildSpec(img ocispec.ImageConfig, c *ContainerConfig, rootfs string) (*spe
 	s.Annotations = c.Annotations
 	p := s.Process
 	p.NoNewPrivileges = c.NoNewPrivileges
+	p.Terminal = c.Tty
 
 	p.Args = processArgs(img, c)
 	if len(p.Args) == 0 {

@@ -166,9 +166,19 @@ type StreamOpts struct {
 	Resize <-chan Size
 }
 
+// Attach streams the main process's output to o's writers and o.Stdin to its
+// stdin, until it exits (returning its exit code) or ctx ends.
+func (c *Client) Attach(ctx context.Context, o StreamOpts) (int32, error) {
+	return c.stream(ctx, Request{Op: OpAttach}, o)
+}
+
 // ExecStream runs a process in the container with its streams wired to o's,
 // and returns its exit code when it ends.
 func (c *Client) ExecStream(ctx context.Context, o StreamOpts) (int32, error) {
+	return c.stream(ctx, Request{Op: OpExecStream, Args: o.Args, Tty: o.Tty}, o)
+}
+
+func (c *Client) stream(ctx context.Context, req Request, o StreamOpts) (int32, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.Socket)
 	if err != nil {
@@ -177,8 +187,8 @@ func (c *Client) ExecStream(ctx context.Context, o StreamOpts) (int32, error) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	req := Request{Version: ProtocolVersion, Op: OpExecStream, Args: o.Args, Tty: o.Tty, Stdin: o.Stdin != nil}
-	if o.Resize != nil && o.Tty {
+	req.Version, req.Stdin = ProtocolVersion, o.Stdin != nil
+	if o.Resize != nil && o.Tty && req.Op == OpExecStream {
 		select {
 		case sz := <-o.Resize:
 			req.Size = &sz
@@ -190,7 +200,7 @@ func (c *Client) ExecStream(ctx context.Context, o StreamOpts) (int32, error) {
 		return 0, err
 	}
 	if _, err := conn.Write(b); err != nil {
-		return 0, fmt.Errorf("shim exec-stream: %w", err)
+		return 0, fmt.Errorf("shim %s: %w", req.Op, err)
 	}
 	fw := &frameWriter{w: conn}
 	if o.Stdin != nil {
@@ -214,7 +224,7 @@ func (c *Client) ExecStream(ctx context.Context, o StreamOpts) (int32, error) {
 			if ctx.Err() != nil {
 				return 0, ctx.Err()
 			}
-			return 0, fmt.Errorf("shim exec-stream: %w: %v", ErrShimGone, err)
+			return 0, fmt.Errorf("shim %s: %w: %v", req.Op, ErrShimGone, err)
 		}
 		switch typ {
 		case frameStdout:
@@ -227,11 +237,11 @@ func (c *Client) ExecStream(ctx context.Context, o StreamOpts) (int32, error) {
 			}
 		case frameExit:
 			if len(p) != 4 {
-				return 0, errors.New("shim exec-stream: bad exit frame")
+				return 0, fmt.Errorf("shim %s: bad exit frame", req.Op)
 			}
 			return int32(binary.BigEndian.Uint32(p)), nil
 		case frameError:
-			return 0, fmt.Errorf("shim exec-stream: %s", p)
+			return 0, fmt.Errorf("shim %s: %s", req.Op, p)
 		}
 	}
 }

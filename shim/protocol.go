@@ -23,6 +23,9 @@ const (
 	// OpExecStream runs a process with streams (stream.go): stdin, stdout,
 	// stderr or a terminal, resizes, and its exit code at the end.
 	OpExecStream = "exec-stream"
+	// OpAttach streams the main process's output (as it is written to the
+	// log) and, if it has one, feeds its stdin, until it exits.
+	OpAttach = "attach"
 )
 
 // MaxExecOutput bounds what OpExec returns of each stream; the rest is dropped.
@@ -88,6 +91,11 @@ type Config struct {
 	LogPath string `json:"logPath,omitempty"`
 	// Socket is where the shim listens.
 	Socket string `json:"socket"`
+	// Stdin keeps the main process's stdin open for attach; StdinOnce closes
+	// it when the first attached client detaches. Tty gives it a terminal.
+	Stdin     bool `json:"stdin,omitempty"`
+	StdinOnce bool `json:"stdinOnce,omitempty"`
+	Tty       bool `json:"tty,omitempty"`
 }
 
 // Files in the shim's directory.

@@ -48,6 +48,13 @@ type server struct {
 
 	// memCgroup is the container's memory cgroup, read for OOM kills at exit.
 	memCgroup string
+	// attached fans output to attach clients; stdin is the main process's
+	// stdin (a pipe, or the pty master with a terminal), nil without one.
+	attached  *hub
+	master    *os.File
+	stdinMu   sync.Mutex
+	stdin     *os.File
+	stdinUsed bool // for StdinOnce
 
 	mu      sync.Mutex
 	pid     int
@@ -62,7 +69,7 @@ func newServer(ctx context.Context, dir string) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read shim config: %w", err)
 	}
-	s := &server{dir: dir, exited: make(chan struct{}), done: make(chan struct{}), reaper: newReaper()}
+	s := &server{dir: dir, exited: make(chan struct{}), done: make(chan struct{}), reaper: newReaper(), attached: newHub()}
 	if err := json.Unmarshal(b, &s.cfg); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", ConfigFile, err)
 	}
@@ -97,23 +104,68 @@ func (s *server) create(ctx context.Context) error {
 		return err
 	}
 	defer devnull.Close()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
 	pidFile := filepath.Join(s.dir, PidFile)
-	err = s.rt.Create(ctx, s.cfg.ID, s.cfg.Bundle, pidFile, devnull, outW, errW)
-	// Only the container holds the write ends now: EOF means it and every
+	var (
+		outputs               []*os.File // read ends: stdout, stderr (or the pty master)
+		closeAfter            []*os.File // ends only the container keeps
+		stdin, stdout, stderr = devnull, devnull, devnull
+		consolePath           string
+		console               *consoleListener
+		masterCh              = make(chan error, 1)
+	)
+	if s.cfg.Tty {
+		if console, err = newConsoleListener(); err != nil {
+			return err
+		}
+		defer console.close()
+		consolePath = console.path()
+		go func() {
+			m, err := console.receive()
+			s.master = m
+			masterCh <- err
+		}()
+	} else {
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		errR, errW, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		outputs = []*os.File{outR, errR}
+		stdout, stderr = outW, errW
+		closeAfter = append(closeAfter, outW, errW)
+		if s.cfg.Stdin {
+			inR, inW, err := os.Pipe()
+			if err != nil {
+				return err
+			}
+			stdin, s.stdin = inR, inW
+			closeAfter = append(closeAfter, inR)
+		}
+	}
+	err = s.rt.Create(ctx, s.cfg.ID, s.cfg.Bundle, pidFile, consolePath, stdin, stdout, stderr)
+	// Only the container holds its ends now: EOF means it and every
 	// process sharing its stdio are gone.
-	outW.Close()
-	errW.Close()
+	for _, f := range closeAfter {
+		f.Close()
+	}
+	if err == nil && console != nil {
+		select {
+		case err = <-masterCh:
+		case <-time.After(10 * time.Second):
+			err = errors.New("the runtime sent no pty master to the console socket")
+		}
+		if err == nil {
+			outputs = []*os.File{s.master}
+			s.stdin = s.master
+		}
+	}
 	if err != nil {
-		outR.Close()
-		errR.Close()
+		for _, f := range outputs {
+			f.Close()
+		}
 		_ = s.rt.Delete(context.WithoutCancel(ctx), s.cfg.ID, true)
 		return err
 	}
@@ -128,9 +180,21 @@ func (s *server) create(ctx context.Context) error {
 	if s.memCgroup, err = linux.MemoryCgroupOf(s.pid); err != nil {
 		slog.Warn("OOM kills will not be reported", slog.Any("error", err))
 	}
-	s.copying.Add(2)
-	go func() { defer s.copying.Done(); s.log.copyStream("stdout", outR); outR.Close() }()
-	go func() { defer s.copying.Done(); s.log.copyStream("stderr", errR); errR.Close() }()
+	for i, f := range outputs {
+		stream, typ := "stdout", byte(frameStdout)
+		if i == 1 {
+			stream, typ = "stderr", frameStderr
+		}
+		s.copying.Add(1)
+		go func() {
+			defer s.copying.Done()
+			// The log gets every byte; attached clients a copy as it passes.
+			s.log.copyStream(stream, io.TeeReader(f, s.attached.writer(typ)))
+			if f != s.master {
+				f.Close()
+			}
+		}()
+	}
 	return nil
 }
 
@@ -178,6 +242,7 @@ func (s *server) reap() {
 	s.mu.Lock()
 	s.exit = e
 	s.mu.Unlock()
+	s.attached.exit(e.Code)
 	close(s.exited)
 }
 
@@ -193,6 +258,60 @@ func (s *server) reapOrphans() {
 			return
 		}
 	}
+}
+
+// attach feeds the client's stdin frames to the main process and streams
+// its output until it exits or the client goes.
+func (s *server) attach(in io.Reader, fw *frameWriter) {
+	select {
+	case <-s.exited:
+		_ = fw.write(frameError, []byte("the container has exited"))
+		return
+	default:
+	}
+	done := s.attached.add(fw)
+	defer s.attached.remove(fw)
+	go func() {
+		defer s.attached.remove(fw) // the client went: stop sending it output
+		for {
+			typ, p, err := readFrame(in)
+			if err != nil {
+				s.detachStdin()
+				return
+			}
+			switch typ {
+			case frameStdin:
+				s.stdinMu.Lock()
+				if s.stdin != nil {
+					_, _ = s.stdin.Write(p)
+				}
+				s.stdinMu.Unlock()
+			case frameStdinClose:
+				s.detachStdin()
+			case frameResize:
+				if sz, err := parseResize(p); err == nil && s.master != nil {
+					_ = resizePty(s.master, sz)
+				}
+			}
+		}
+	}()
+	<-done
+}
+
+// detachStdin is called when an attached client's input ends: with
+// StdinOnce the container's stdin closes for good, as the CRI says.
+func (s *server) detachStdin() {
+	s.stdinMu.Lock()
+	defer s.stdinMu.Unlock()
+	if !s.cfg.StdinOnce || s.stdin == nil {
+		return
+	}
+	if s.stdin == s.master {
+		_, _ = s.master.Write([]byte{4}) // ^D: end of input on a terminal
+	} else {
+		s.stdin.Close()
+	}
+	s.stdin = nil
 }
 
 func writeJSONAtomic(path string, v any) error {
@@ -244,6 +363,12 @@ func (s *server) handle(ctx context.Context, c net.Conn) {
 	var req Request
 	dec := json.NewDecoder(c)
 	if err := dec.Decode(&req); err != nil {
+		return
+	}
+	if req.Op == OpAttach {
+		fw := &frameWriter{w: c}
+		ahead, _ := io.ReadAll(dec.Buffered())
+		s.attach(io.MultiReader(bytes.NewReader(bytes.TrimLeft(ahead, " \t\r\n")), c), fw)
 		return
 	}
 	if req.Op == OpExecStream {

@@ -35,6 +35,11 @@ func spawn(t *testing.T, rt runtimeCase, args ...string) (*Client, string, strin
 
 func spawnSpec(t *testing.T, rt runtimeCase, mod func(*specs.Spec), args ...string) (*Client, string, string) {
 	t.Helper()
+	return spawnWith(t, rt, mod, nil, args...)
+}
+
+func spawnWith(t *testing.T, rt runtimeCase, mod func(*specs.Spec), cfgMod func(*Config), args ...string) (*Client, string, string) {
+	t.Helper()
 	base := t.TempDir()
 	bundle := filepath.Join(base, "bundle")
 	testutil.BusyboxRootfs(t, filepath.Join(bundle, "rootfs"))
@@ -53,6 +58,9 @@ func spawnSpec(t *testing.T, rt runtimeCase, mod func(*specs.Spec), args ...stri
 	logPath := filepath.Join(base, "c.log")
 	cfg := Config{ID: id, Bundle: bundle, Runtime: rt.Path, RuntimeRoot: filepath.Join(base, "rtroot"),
 		LogPath: logPath, Socket: filepath.Join(dir, "s.sock")}
+	if cfgMod != nil {
+		cfgMod(&cfg)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := Spawn(ctx, filepath.Join(testutil.Binaries(t), "berth-shim"), dir, cfg)
@@ -360,5 +368,60 @@ func waitFor(t *testing.T, b *syncBuilder, s string) {
 			t.Fatalf("no %q in %q", s, b.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestShimAttach(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, rt := range runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			// Pipes: stdin reaches the main process; StdinOnce closes it
+			// when the client's input ends; output and exit code come back.
+			c, _, logPath := spawnWith(t, rt, nil, func(c *Config) { c.Stdin, c.StdinOnce = true, true },
+				"sh", "-c", "read x; echo got:$x; cat; echo eof; exit 4")
+			if _, err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var out syncBuilder
+			code, err := c.Attach(ctx, StreamOpts{Stdin: strings.NewReader("hello\nmore\n"), Stdout: &out, Stderr: &out})
+			if err != nil || code != 4 || out.String() != "got:hello\nmore\neof\n" {
+				t.Fatalf("attach: code %d output %q: %v", code, out.String(), err)
+			}
+			if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "stdout F got:hello") {
+				t.Fatalf("the log lacks what attach saw: %q", b)
+			}
+
+			// A terminal: resize, input, output through the pty.
+			tc, _, _ := spawnWith(t, rt, func(s *specs.Spec) { s.Process.Terminal = true },
+				func(c *Config) { c.Stdin, c.Tty = true, true },
+				"sh", "-c", "read x; stty size; echo tty:$x; exit 2")
+			if _, err := tc.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			resize := make(chan Size, 1)
+			resize <- Size{Height: 33, Width: 99}
+			pr, pw := io.Pipe()
+			var tout syncBuilder
+			done := make(chan error, 1)
+			go func() {
+				code, err := tc.Attach(ctx, StreamOpts{Tty: true, Stdin: pr, Stdout: &tout, Resize: resize})
+				if err == nil && code != 2 {
+					err = fmt.Errorf("exit code %d, want 2", code)
+				}
+				done <- err
+			}()
+			time.Sleep(200 * time.Millisecond) // the resize lands first
+			pw.Write([]byte("typed\n"))
+			if err := <-done; err != nil {
+				t.Fatalf("tty attach: %v; output %q", err, tout.String())
+			}
+			for _, want := range []string{"33 99", "tty:typed"} {
+				if !strings.Contains(tout.String(), want) {
+					t.Errorf("tty output %q lacks %q", tout.String(), want)
+				}
+			}
+		})
 	}
 }

@@ -91,9 +91,15 @@ func (r Runtime) lastLogError() string {
 	return last
 }
 
-// Create runs "create"; stdio become the container's stdin, stdout and stderr.
-func (r Runtime) Create(ctx context.Context, id, bundle, pidFile string, stdin, stdout, stderr *os.File) error {
-	cmd := r.command(ctx, "create", "--bundle", bundle, "--pid-file", pidFile, id)
+// Create runs "create"; stdio become the container's stdin, stdout and
+// stderr, unless consoleSocket is set (process.terminal), which receives the
+// container's pty master.
+func (r Runtime) Create(ctx context.Context, id, bundle, pidFile, consoleSocket string, stdin, stdout, stderr *os.File) error {
+	args := []string{"create", "--bundle", bundle, "--pid-file", pidFile}
+	if consoleSocket != "" {
+		args = append(args, "--console-socket", consoleSocket)
+	}
+	cmd := r.command(ctx, append(args, id)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	if err := r.exec(cmd); err != nil {
 		return r.explain("create", err, "")

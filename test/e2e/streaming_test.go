@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 // wsDial opens the streaming URL as a websocket with the given subprotocol,
@@ -112,5 +114,61 @@ func TestPortForward(t *testing.T) {
 				t.Fatalf("port-forward error: %q", body)
 			}
 		}
+	}
+}
+
+// TestStreamingAttach: stdin reaches a container created with stdin, its
+// output comes back, and so does its exit code.
+func TestStreamingAttach(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ctx := context.Background()
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	pod := podConfig("attach", filepath.Join(d.dir, "pods", "attach"))
+	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.rs.RemovePodSandbox(context.Background(), podID) })
+	cid, err := d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "attach"}, Image: &runtimeapi.ImageSpec{Image: ref},
+		Command: []string{"sh", "-c", "read x; echo got:$x; exit 6"}, Stdin: true, StdinOnce: true, LogPath: "attach.log",
+	}, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.rs.StartContainer(ctx, cid); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := d.rs.Attach(ctx, &runtimeapi.AttachRequest{ContainerId: cid, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := wsDial(t, resp.Url, "v4.channel.k8s.io")
+	if err := c.WriteMessage(websocket.BinaryMessage, append([]byte{0}, []byte("hello\n")...)); err != nil {
+		t.Fatal(err)
+	}
+	var out, status bytes.Buffer
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			break
+		}
+		if len(msg) > 0 && msg[0] == 1 {
+			out.Write(msg[1:])
+		}
+		if len(msg) > 0 && msg[0] == 3 {
+			status.Write(msg[1:])
+		}
+	}
+	if out.String() != "got:hello\n" || strings.Contains(status.String(), "Failure") {
+		t.Fatalf("attach: stdout %q status %s", out.String(), status.String())
+	}
+	if st := waitExited(t, d, cid); st.ExitCode != 6 {
+		t.Fatalf("exit code %d", st.ExitCode)
 	}
 }
