@@ -350,3 +350,35 @@ func RemoveCgroup(cgroupsPath string) error {
 	}
 	return l.paths(cgroupsPath).destroyWithin(0)
 }
+
+// freeze freezes (or thaws) every process of the cgroup and waits until the
+// kernel says it is done.
+func (p CgroupPaths) freeze(on bool) error {
+	file, want, val := "", "", ""
+	var dir string
+	switch {
+	case p.Unified != "":
+		dir, file, val = p.Unified, "cgroup.freeze", map[bool]string{true: "1", false: "0"}[on]
+	case p.V1["freezer"] != "":
+		dir, file = p.V1["freezer"], "freezer.state"
+		val = map[bool]string{true: "FROZEN", false: "THAWED"}[on]
+		want = val
+	default:
+		return errors.New("cgroup: no freezer on this host")
+	}
+	if err := writeCgroupFile(dir, file, val); err != nil {
+		return err
+	}
+	for i := 0; i < 1000; i++ {
+		if p.Unified != "" {
+			ev, _ := readCgroupFile(dir, "cgroup.events")
+			if strings.Contains(ev, "frozen "+val) {
+				return nil
+			}
+		} else if st, _ := readCgroupFile(dir, file); st == want {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("cgroup: %s did not reach %s", dir, val)
+}

@@ -171,3 +171,39 @@ func Pids(root, id string) ([]int, error) {
 	}
 	return p, err
 }
+
+// Pause freezes a running container.
+func Pause(root, id string) error {
+	s, err := Load(root, id)
+	if err != nil {
+		return err
+	}
+	if st := s.Status(root); st != specs.StateRunning {
+		return fmt.Errorf("container %s is %s, not running: %w", id, st, errdefs.ErrFailedPrecondition)
+	}
+	return s.Cgroup.freeze(true)
+}
+
+// Resume thaws a paused container.
+func Resume(root, id string) error {
+	s, err := Load(root, id)
+	if err != nil {
+		return err
+	}
+	if st := s.Status(root); st != statePaused {
+		return fmt.Errorf("container %s is %s, not paused: %w", id, st, errdefs.ErrFailedPrecondition)
+	}
+	return s.Cgroup.freeze(false)
+}
+
+// Update changes a live container's cgroup limits; only the fields r sets.
+func Update(root, id string, r *specs.LinuxResources) error {
+	s, err := Load(root, id)
+	if err != nil {
+		return err
+	}
+	if s.Status(root) == specs.StateStopped {
+		return fmt.Errorf("container %s is stopped: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	return s.Cgroup.set(r)
+}

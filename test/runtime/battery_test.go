@@ -254,3 +254,54 @@ func TestLifecycle(t *testing.T) {
 		})
 	}
 }
+
+func TestPauseResumeUpdate(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range testutil.Runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			e := setup(t, rt)
+			id := e.id("pause")
+			e.spec(t, id, "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.01; done", func(s *specs.Spec) {
+				s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: i64(64 << 20)}
+			})
+			devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			defer devnull.Close()
+			c := e.cmd("run", "--detach", "--bundle", e.bundle, id)
+			c.Stdin, c.Stdout, c.Stderr = devnull, devnull, devnull
+			if err := c.Run(); err != nil {
+				t.Fatalf("run -d: %v", err)
+			}
+			t.Cleanup(func() { _ = e.cmd("delete", "--force", id).Run() })
+			count := func() string {
+				out, _ := exec.Command("sh", "-c", fmt.Sprintf("cat /proc/$(%s --root %s state %s | grep '\"pid\"' | grep -o '[0-9]*')/root/tmp/count", e.rt.Path, e.root, id)).Output()
+				return strings.TrimSpace(string(out))
+			}
+			if out, err := e.cmd("pause", id).CombinedOutput(); err != nil {
+				t.Fatalf("pause: %v %s", err, out)
+			}
+			if out, _ := e.cmd("state", id).Output(); !strings.Contains(string(out), "paused") {
+				t.Fatalf("state after pause: %s", out)
+			}
+			before := count()
+			time.Sleep(200 * time.Millisecond)
+			if after := count(); after != before {
+				t.Fatalf("a paused container kept running: %s then %s", before, after)
+			}
+			if out, err := e.cmd("resume", id).CombinedOutput(); err != nil {
+				t.Fatalf("resume: %v %s", err, out)
+			}
+			time.Sleep(200 * time.Millisecond)
+			if after := count(); after == before {
+				t.Fatal("the container did not run again after resume")
+			}
+			if out, err := e.cmd("update", "--memory", "134217728", "--memory-swap", "134217728", "--pids-limit", "77", id).CombinedOutput(); err != nil {
+				t.Fatalf("update: %v %s", err, out)
+			}
+			out, err := e.cmd("exec", id, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "134217728") || !strings.Contains(string(out), "77") {
+				t.Fatalf("limits after update: %q %v", out, err)
+			}
+		})
+	}
+}
