@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -574,4 +575,23 @@ func (s *Service) Attach(ctx context.Context, id string, o StreamOpts) (int32, e
 		return 0, fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
 	}
 	return s.client(rec).Attach(ctx, o)
+}
+
+// Update changes a running or created container's cgroup limits.
+func (s *Service) Update(ctx context.Context, id string, r oci.Resources) error {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return err
+	}
+	if rec.State != store.ContainerRunning && rec.State != store.ContainerCreated {
+		return fmt.Errorf("container %s is %s: %w", id, rec.State, errdefs.ErrFailedPrecondition)
+	}
+	b, err := json.Marshal(oci.LinuxResources(r))
+	if err != nil {
+		return err
+	}
+	if err := s.client(rec).Update(ctx, b); err != nil {
+		return fmt.Errorf("update container %s: %w", id, err)
+	}
+	return nil
 }

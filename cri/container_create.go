@@ -71,17 +71,7 @@ func containerConfig(c *runtimeapi.ContainerConfig) (oci.ContainerConfig, error)
 		return cc, nil
 	}
 	if res := l.Resources; res != nil {
-		cc.Resources = oci.Resources{
-			CPUPeriod: res.CpuPeriod, CPUQuota: res.CpuQuota, CPUShares: res.CpuShares,
-			MemoryLimit: res.MemoryLimitInBytes, MemorySwapLimit: res.MemorySwapLimitInBytes,
-			CpusetCpus: res.CpusetCpus, CpusetMems: res.CpusetMems, Unified: res.Unified,
-		}
-		for _, h := range res.HugepageLimits {
-			if cc.Resources.HugepageLimits == nil {
-				cc.Resources.HugepageLimits = map[string]uint64{}
-			}
-			cc.Resources.HugepageLimits[h.PageSize] = h.Limit
-		}
+		cc.Resources = resources(res)
 		if res.OomScoreAdj != 0 {
 			v := int(res.OomScoreAdj)
 			cc.OOMScoreAdj = &v
@@ -118,4 +108,20 @@ func containerConfig(c *runtimeapi.ContainerConfig) (oci.ContainerConfig, error)
 		return cc, status.Errorf(codes.Unimplemented, "CreateContainer: seccomp profile %s is not supported by berth yet (use Unconfined)", p.ProfileType)
 	}
 	return cc, nil
+}
+
+// resources translates CRI's container resources.
+func resources(res *runtimeapi.LinuxContainerResources) oci.Resources {
+	r := oci.Resources{
+		CPUPeriod: res.CpuPeriod, CPUQuota: res.CpuQuota, CPUShares: res.CpuShares,
+		MemoryLimit: res.MemoryLimitInBytes, MemorySwapLimit: res.MemorySwapLimitInBytes,
+		CpusetCpus: res.CpusetCpus, CpusetMems: res.CpusetMems, Unified: res.Unified,
+	}
+	for _, h := range res.HugepageLimits {
+		if r.HugepageLimits == nil {
+			r.HugepageLimits = map[string]uint64{}
+		}
+		r.HugepageLimits[h.PageSize] = h.Limit
+	}
+	return r
 }

@@ -254,6 +254,13 @@ func namespaces(n Namespaces) []specs.LinuxNamespace {
 	return ns
 }
 
+// LinuxResources converts Berth's resources to the spec's, for a live update.
+func LinuxResources(in Resources) *specs.LinuxResources {
+	r := &specs.LinuxResources{}
+	setResources(r, in)
+	return r
+}
+
 func setResources(r *specs.LinuxResources, in Resources) {
 	if in.MemoryLimit > 0 || in.MemorySwapLimit > 0 {
 		r.Memory = &specs.LinuxMemory{}

@@ -246,6 +246,24 @@ func (c *Client) stream(ctx context.Context, req Request, o StreamOpts) (int32, 
 	}
 }
 
+// Update changes the container's limits (LinuxResources JSON).
+func (c *Client) Update(ctx context.Context, resources []byte) error {
+	_, err := c.call(ctx, Request{Op: OpUpdate, Resources: resources})
+	return err
+}
+
+// Pause freezes the container.
+func (c *Client) Pause(ctx context.Context) error {
+	_, err := c.call(ctx, Request{Op: OpPause})
+	return err
+}
+
+// Resume thaws the container.
+func (c *Client) Resume(ctx context.Context) error {
+	_, err := c.call(ctx, Request{Op: OpResume})
+	return err
+}
+
 // ReopenLog makes the shim reopen the container's log file.
 func (c *Client) ReopenLog(ctx context.Context) error {
 	_, err := c.call(ctx, Request{Op: OpReopenLog})

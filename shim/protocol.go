@@ -1,6 +1,9 @@
 package shim
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // ProtocolVersion is sent in every request. A shim refuses a request of a
 // newer version than its own, so a new berthd can tell an old shim apart.
@@ -23,6 +26,11 @@ const (
 	// OpExecStream runs a process with streams (stream.go): stdin, stdout,
 	// stderr or a terminal, resizes, and its exit code at the end.
 	OpExecStream = "exec-stream"
+	// OpUpdate changes the container's limits (Resources: LinuxResources JSON);
+	// OpPause and OpResume freeze and thaw it.
+	OpUpdate = "update"
+	OpPause  = "pause"
+	OpResume = "resume"
 	// OpAttach streams the main process's output (as it is written to the
 	// log) and, if it has one, feeds its stdin, until it exits.
 	OpAttach = "attach"
@@ -44,6 +52,8 @@ type Request struct {
 	Tty   bool  `json:"tty,omitempty"`
 	Stdin bool  `json:"stdin,omitempty"`
 	Size  *Size `json:"size,omitempty"`
+	// Resources are OpUpdate's: LinuxResources as JSON.
+	Resources json.RawMessage `json:"resources,omitempty"`
 }
 
 // Response is what the shim answers; Error is set when the call failed.

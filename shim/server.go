@@ -439,6 +439,12 @@ func (s *server) dispatch(ctx context.Context, req Request) Response {
 		}
 	case OpReopenLog:
 		err = s.log.reopen(s.cfg.LogPath)
+	case OpUpdate:
+		err = s.rt.Update(ctx, s.cfg.ID, req.Resources)
+	case OpPause:
+		err = s.rt.Pause(ctx, s.cfg.ID)
+	case OpResume:
+		err = s.rt.Resume(ctx, s.cfg.ID)
 	default:
 		err = fmt.Errorf("unknown op %q", req.Op)
 	}

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -421,6 +422,42 @@ func TestShimAttach(t *testing.T) {
 				if !strings.Contains(tout.String(), want) {
 					t.Errorf("tty output %q lacks %q", tout.String(), want)
 				}
+			}
+		})
+	}
+}
+
+func TestShimPauseResume(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, rt := range runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			c, dir, _ := spawn(t, rt, "sleep", "600")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var cfg Config
+			b, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
+			json.Unmarshal(b, &cfg)
+			state := func() string {
+				out, _ := exec.Command(rt.Path, "--root", cfg.RuntimeRoot, "state", cfg.ID).Output()
+				return string(out)
+			}
+			if err := c.Pause(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(state(), "paused") {
+				t.Fatalf("state after pause: %s", state())
+			}
+			if err := c.Resume(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(state(), "running") {
+				t.Fatalf("state after resume: %s", state())
+			}
+			if err := c.Update(ctx, []byte(`{"pids":{"limit":42}}`)); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}

@@ -145,3 +145,27 @@ func (r Runtime) State(ctx context.Context, id string) (specs.State, error) {
 	}
 	return s, nil
 }
+
+// Update changes a container's limits: resources is LinuxResources JSON.
+func (r Runtime) Update(ctx context.Context, id string, resources []byte) error {
+	cmd := r.command(ctx, "update", "--resources", "-", id)
+	cmd.Stdin = bytes.NewReader(resources)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := r.exec(cmd); err != nil {
+		return r.explain("update", err, stderr.String())
+	}
+	return nil
+}
+
+// Pause freezes the container; Resume thaws it.
+func (r Runtime) Pause(ctx context.Context, id string) error {
+	_, err := r.run(ctx, "pause", id)
+	return err
+}
+
+// Resume thaws a paused container.
+func (r Runtime) Resume(ctx context.Context, id string) error {
+	_, err := r.run(ctx, "resume", id)
+	return err
+}

@@ -122,3 +122,29 @@ func TestReopenContainerLog(t *testing.T) {
 		t.Fatalf("rotated log: %q", old)
 	}
 }
+
+func TestUpdateContainerResources(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	_, cid, _ := startPod(t, d, "resize", &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20}, "sleep", "600")
+	ctx := context.Background()
+	read := func() string {
+		out, _, err := d.rs.ExecSync(ctx, cid, []string{"sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"}, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := read(); got != "67108864" {
+		t.Fatalf("limit before: %s", got)
+	}
+	if err := d.rs.UpdateContainerResources(ctx, cid, &runtimeapi.ContainerResources{Linux: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 128 << 20, CpuShares: 512}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != "134217728" {
+		t.Fatalf("limit after: %s", got)
+	}
+	if err := d.rs.UpdateContainerResources(ctx, "0123456789abcdef", &runtimeapi.ContainerResources{Linux: &runtimeapi.LinuxContainerResources{}}); status.Code(err) != codes.NotFound {
+		t.Fatalf("update of an unknown container: %v", err)
+	}
+}
