@@ -55,12 +55,13 @@ type Service struct {
 	ctx      context.Context
 	monitors sync.WaitGroup
 	// locks serialise lifecycle calls per container.
-	locks sync.Map
+	locks  sync.Map
+	events events
 }
 
 // New returns the service; Recover must run before it serves calls.
 func New(ctx context.Context, cfg Config, db *store.DB, img *images.Service, sb *sandbox.Service, log *slog.Logger) *Service {
-	return &Service{cfg: cfg, db: db, images: img, sandboxes: sb, oom: newOOMClamp(log), log: log, ctx: ctx}
+	return &Service{cfg: cfg, db: db, images: img, sandboxes: sb, oom: newOOMClamp(log), log: log, ctx: ctx, events: events{log: log}}
 }
 
 // Wait blocks until the exit monitors have ended (after the service's context).
@@ -200,6 +201,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 		return rec, err
 	}
 	s.monitor(rec)
+	s.publish(EventCreated, id, sb.ID)
 	s.log.Info("container created", slog.String("container", id), slog.String("name", r.Name), slog.String("sandbox", sb.ID))
 	return rec, nil
 }
@@ -268,6 +270,9 @@ func (s *Service) Start(ctx context.Context, id string) error {
 		c.StartedAt = st.Started
 		return nil
 	})
+	if err == nil {
+		s.publish(EventStarted, id, rec.SandboxID)
+	}
 	return err
 }
 
@@ -282,6 +287,9 @@ func (s *Service) monitor(rec store.Container) {
 		if s.ctx.Err() != nil {
 			return // berthd is stopping; the shim keeps the exit for the next one
 		}
+		// After any Start, Stop or Remove under way: a quick exit must not be
+		// recorded (and published) before the start that preceded it.
+		defer s.lock(rec.ID)()
 		exit := st.Exit
 		if err != nil {
 			// The shim is gone: the exit file is what it left us, if the
@@ -313,10 +321,12 @@ func (s *Service) killOrphan(rec store.Container) *shim.Exit {
 }
 
 func (s *Service) recordExit(id string, e *shim.Exit) {
-	_, err := s.db.Containers.Update(id, func(c *store.Container) error {
+	changed := false
+	rec, err := s.db.Containers.Update(id, func(c *store.Container) error {
 		if c.State == store.ContainerExited {
 			return nil
 		}
+		changed = true
 		c.State, c.ExitCode, c.FinishedAt, c.Reason = store.ContainerExited, e.Code, e.At, e.Reason
 		if e.Message != "" {
 			c.Message = e.Message
@@ -327,7 +337,10 @@ func (s *Service) recordExit(id string, e *shim.Exit) {
 		s.log.Error("record container exit", slog.String("container", id), slog.Any("error", err))
 		return
 	}
-	s.log.Info("container exited", slog.String("container", id), slog.Int("code", int(e.Code)))
+	if changed {
+		s.publish(EventStopped, id, rec.SandboxID)
+		s.log.Info("container exited", slog.String("container", id), slog.Int("code", int(e.Code)))
+	}
 }
 
 // Stop sends the stop signal, then SIGKILL after timeout. Stopping a stopped
@@ -408,7 +421,11 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	}
 	_ = os.Remove(rec.Socket)
 	s.locks.Delete(id)
-	return s.db.Containers.Delete(id)
+	if err := s.db.Containers.Delete(id); err != nil {
+		return err
+	}
+	s.publish(EventDeleted, id, rec.SandboxID)
+	return nil
 }
 
 // Get returns a container's record.

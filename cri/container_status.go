@@ -21,6 +21,10 @@ func (s *Server) ContainerStatus(ctx context.Context, r *runtimeapi.ContainerSta
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	return &runtimeapi.ContainerStatusResponse{Status: containerStatus(rec)}, nil
+}
+
+func containerStatus(rec store.Container) *runtimeapi.ContainerStatus {
 	st := &runtimeapi.ContainerStatus{
 		Id:          rec.ID,
 		Metadata:    &runtimeapi.ContainerMetadata{Name: rec.Name, Attempt: rec.Attempt},
@@ -42,7 +46,7 @@ func (s *Server) ContainerStatus(ctx context.Context, r *runtimeapi.ContainerSta
 		st.FinishedAt = rec.FinishedAt.UnixNano()
 		st.ExitCode = rec.ExitCode
 	}
-	return &runtimeapi.ContainerStatusResponse{Status: st}, nil
+	return st
 }
 
 func containerState(s store.ContainerState) runtimeapi.ContainerState {

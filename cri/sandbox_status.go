@@ -21,7 +21,11 @@ func (s *Server) PodSandboxStatus(ctx context.Context, r *runtimeapi.PodSandboxS
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	st := &runtimeapi.PodSandboxStatus{
+	return &runtimeapi.PodSandboxStatusResponse{Status: sandboxStatus(rec)}, nil
+}
+
+func sandboxStatus(rec store.Sandbox) *runtimeapi.PodSandboxStatus {
+	return &runtimeapi.PodSandboxStatus{
 		Id:          rec.ID,
 		Metadata:    sandboxMetadata(rec),
 		State:       sandboxState(rec),
@@ -34,7 +38,6 @@ func (s *Server) PodSandboxStatus(ctx context.Context, r *runtimeapi.PodSandboxS
 		}}},
 		RuntimeHandler: rec.RuntimeHandler,
 	}
-	return &runtimeapi.PodSandboxStatusResponse{Status: st}, nil
 }
 
 func nsMode(path string) runtimeapi.NamespaceMode {

@@ -148,3 +148,45 @@ func TestUpdateContainerResources(t *testing.T) {
 		t.Fatalf("update of an unknown container: %v", err)
 	}
 }
+
+// TestContainerEvents: a container's life arrives as events, in order,
+// pushed as it happens.
+func TestContainerEvents(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	evs := make(chan *runtimeapi.ContainerEventResponse, 64)
+	connected := make(chan struct{})
+	go func() {
+		_ = d.rs.GetContainerEvents(ctx, evs, func(runtimeapi.RuntimeService_GetContainerEventsClient) { close(connected) })
+	}()
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event stream")
+	}
+	time.Sleep(100 * time.Millisecond) // the server has subscribed
+	podID, cid, _ := startPod(t, d, "events", nil, "echo", "hi")
+	waitExited(t, d, cid)
+	if err := d.rs.RemoveContainer(ctx, cid); err != nil {
+		t.Fatal(err)
+	}
+	want := []runtimeapi.ContainerEventType{
+		runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT,
+		runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT,
+	}
+	for i, w := range want {
+		select {
+		case ev := <-evs:
+			if ev.ContainerId != cid || ev.ContainerEventType != w || ev.PodSandboxStatus.GetId() != podID {
+				t.Fatalf("event %d: %v for %s in %s, want %v", i, ev.ContainerEventType, ev.ContainerId, ev.PodSandboxStatus.GetId(), w)
+			}
+			if w == runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT && (len(ev.ContainersStatuses) != 1 || ev.ContainersStatuses[0].State != runtimeapi.ContainerState_CONTAINER_EXITED) {
+				t.Fatalf("stopped event's statuses: %v", ev.ContainersStatuses)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no event %d (%v)", i, w)
+		}
+	}
+}
