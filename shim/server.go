@@ -408,9 +408,12 @@ func (s *server) dispatch(ctx context.Context, req Request) Response {
 			break
 		}
 		s.mu.Unlock()
+		// Stamped before the call: a quick process can exit, and be stamped
+		// exited, before "start" returns.
+		at := time.Now().UTC()
 		if err = s.rt.Start(ctx, s.cfg.ID); err == nil {
 			s.mu.Lock()
-			s.started = time.Now().UTC()
+			s.started = at
 			s.mu.Unlock()
 		}
 	case OpKill:
