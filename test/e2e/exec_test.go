@@ -190,3 +190,65 @@ func TestContainerEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestStopSemantics: the image's StopSignal; SIGKILL once the timeout passes;
+// RemoveContainer kills a running container first.
+func TestStopSemantics(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ctx := context.Background()
+	host := fixtures.Registry(t)
+	usr1 := fixtures.Push(t, fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}, StopSignal: "SIGUSR1"}), host, "library/usr1:1")
+	ref := fixtures.PushBusybox(t, host)
+	for _, r := range []string{usr1, ref} {
+		if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: r}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := podConfig("stops", filepath.Join(d.dir, "pods", "stops"))
+	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.rs.RemovePodSandbox(context.Background(), podID) })
+	run := func(name, image string, cmd ...string) string {
+		cid, err := d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: name}, Image: &runtimeapi.ImageSpec{Image: image}, Command: cmd,
+		}, pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.rs.StartContainer(ctx, cid); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // the traps are set
+		return cid
+	}
+	// The image says SIGUSR1: the trap for it decides the exit code.
+	c1 := run("usr1", usr1, "sh", "-c", "trap 'exit 10' USR1; trap 'exit 20' TERM; while true; do sleep 0.05; done")
+	if err := d.rs.StopContainer(ctx, c1, 10); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExited(t, d, c1); st.ExitCode != 10 {
+		t.Fatalf("stop with the image's StopSignal: exit %d, want 10", st.ExitCode)
+	}
+	// A process that ignores SIGTERM (sh as PID 1 does) is killed at the timeout.
+	c2 := run("stubborn", ref, "sh", "-c", "while true; do sleep 0.05; done")
+	if err := d.rs.StopContainer(ctx, c2, 1); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExited(t, d, c2); st.ExitCode != 137 {
+		t.Fatalf("stop past the timeout: exit %d, want 137", st.ExitCode)
+	}
+	// Removing a running container kills it.
+	c3 := run("removed", ref, "sleep", "600")
+	if err := d.rs.RemoveContainer(ctx, c3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.rs.ContainerStatus(ctx, c3, false); status.Code(err) != codes.NotFound {
+		t.Fatalf("status after remove: %v", err)
+	}
+	if p := processesMentioning("sleep 600"); len(p) > 0 {
+		t.Fatalf("the removed container still runs: %v", p)
+	}
+}

@@ -1,0 +1,126 @@
+package linux
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func parseLayout(t *testing.T, mountinfo string) cgroupLayout {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "mountinfo")
+	os.WriteFile(p, []byte(mountinfo), 0o644)
+	f, _ := os.Open(p)
+	defer f.Close()
+	l, err := parseCgroupLayout(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestCgroupLayout(t *testing.T) {
+	hybrid := parseLayout(t, `25 30 0:22 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+26 25 0:23 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
+28 25 0:25 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:12 - cgroup cgroup rw,cpu,cpuacct
+29 25 0:26 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:13 - cgroup cgroup rw,memory
+30 25 0:27 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,xattr,name=systemd
+`)
+	if hybrid.Unified != "" || hybrid.V1["cpu"] != "/sys/fs/cgroup/cpu,cpuacct" || hybrid.V1["cpuacct"] != hybrid.V1["cpu"] || hybrid.V1["name=systemd"] == "" {
+		t.Fatalf("hybrid host: %+v", hybrid)
+	}
+	p := hybrid.paths("/kubepods/pod1/c1")
+	if dirs := p.dirs(); len(dirs) != 3 {
+		t.Fatalf("co-mounted cpu,cpuacct counted twice: %v", dirs)
+	}
+	v2 := parseLayout(t, `35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+`)
+	if v2.Unified != "/sys/fs/cgroup" || v2.V1 != nil {
+		t.Fatalf("v2 host: %+v", v2)
+	}
+	if got := v2.paths("/kubepods/pod1/c1").Unified; got != "/sys/fs/cgroup/kubepods/pod1/c1" {
+		t.Fatalf("v2 path: %s", got)
+	}
+}
+
+func i64(v int64) *int64   { return &v }
+func u64(v uint64) *uint64 { return &v }
+func u16(v uint16) *uint16 { return &v }
+func readF(t *testing.T, dir, f string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, f))
+	if err != nil {
+		t.Fatalf("%s not written: %v", f, err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+var testResources = &specs.LinuxResources{
+	Memory:  &specs.LinuxMemory{Limit: i64(256 << 20), Reservation: i64(128 << 20), Swap: i64(512 << 20)},
+	CPU:     &specs.LinuxCPU{Shares: u64(1024), Quota: i64(50000), Period: u64(100000), Cpus: "0-1"},
+	Pids:    &specs.LinuxPids{Limit: 100},
+	BlockIO: &specs.LinuxBlockIO{Weight: u16(500)},
+	Unified: map[string]string{"memory.high": "200000000"},
+}
+
+// The v2 files as the kernel expects them, on a fake cgroup2 directory.
+func TestSetV2(t *testing.T) {
+	dir := t.TempDir()
+	if err := setV2(dir, testResources); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]string{
+		"memory.max": "268435456", "memory.low": "134217728", "memory.swap.max": "268435456",
+		"cpu.weight": "39", "cpu.max": "50000 100000", "cpuset.cpus": "0-1", "pids.max": "100",
+		"io.weight": "default 4950", "memory.high": "200000000",
+	} {
+		if got := readF(t, dir, f); got != want {
+			t.Errorf("%s = %q, want %q", f, got, want)
+		}
+	}
+	// Swap below the limit is a contradiction, named.
+	bad := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(100), Swap: i64(50)}}
+	if err := setV2(t.TempDir(), bad); err == nil {
+		t.Error("swap below limit accepted")
+	}
+}
+
+// The v1 files, each in its controller's directory, on fake hierarchies.
+func TestSetV1(t *testing.T) {
+	base := t.TempDir()
+	dirs := map[string]string{}
+	for _, c := range []string{"memory", "cpu", "cpuset", "pids", "blkio", "devices"} {
+		dirs[c] = filepath.Join(base, c)
+		os.MkdirAll(dirs[c], 0o755)
+	}
+	r := *testResources
+	r.Unified = nil
+	r.Devices = []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+	if err := setV1(dirs, &r); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]string{
+		"memory/memory.limit_in_bytes": "268435456", "memory/memory.soft_limit_in_bytes": "134217728",
+		"memory/memory.memsw.limit_in_bytes": "536870912", "cpu/cpu.shares": "1024", "cpu/cpu.cfs_quota_us": "50000",
+		"cpu/cpu.cfs_period_us": "100000", "cpuset/cpuset.cpus": "0-1", "pids/pids.max": "100", "blkio/blkio.weight": "500",
+	} {
+		if got := readF(t, base, f); got != want {
+			t.Errorf("%s = %q, want %q", f, got, want)
+		}
+	}
+	// A limit for a controller the host lacks is an error naming it.
+	if err := setV1(map[string]string{}, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: 1}}); err == nil || !strings.Contains(err.Error(), "pids") {
+		t.Errorf("missing controller: %v", err)
+	}
+}
+
+func TestSharesToWeight(t *testing.T) {
+	for shares, want := range map[uint64]uint64{2: 1, 1024: 39, 262144: 10000} {
+		if got := sharesToWeight(shares); got != want {
+			t.Errorf("shares %d: weight %d, want %d", shares, got, want)
+		}
+	}
+}
