@@ -462,3 +462,34 @@ func TestShimPauseResume(t *testing.T) {
 		})
 	}
 }
+
+// A container that floods its output, in lines far longer than a log line,
+// costs the shim bounded memory: 100 MB pass through and its peak RSS stays small.
+func TestShimMemoryBoundedUnderFlood(t *testing.T) {
+	testutil.RequireRoot(t)
+	rt := runtimes(t)[0]
+	c, _, logPath := spawn(t, rt, "sh", "-c", "head -c 100000000 /dev/zero | tr '\\0' x")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Pid))
+	var hwm int
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &hwm)
+		}
+	}
+	if hwm == 0 || hwm > 32*1024 {
+		t.Fatalf("shim peak RSS %d kB after 100 MB of output", hwm)
+	}
+	fi, err := os.Stat(logPath)
+	if err != nil || fi.Size() < 100000000 {
+		t.Fatalf("log holds %v bytes: %v", fi.Size(), err)
+	}
+	t.Logf("shim peak RSS %d kB after 100 MB of output", hwm)
+}
