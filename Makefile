@@ -6,11 +6,15 @@ LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Version=$(
 BINARIES  := berthd berth-shim berth-runtime
 GOTESTFLAGS ?=
 
-.PHONY: all build install run deps test bench bench-runtime bench-cri lint clean
+.PHONY: all build build-deps install run deps test bench bench-runtime bench-cri lint clean
 
 all: build
 
-build:
+# berth-runtime links libseccomp statically (cgo): its headers and archive come from libseccomp-dev.
+build-deps:
+	@pkg-config --exists libseccomp 2>/dev/null || ./test/install-deps.sh build
+
+build: build-deps
 	@mkdir -p bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/berthd ./cmd/berth-shim
 	@# berth-runtime links a small C constructor (oci/linux/nsenter) for exec.
@@ -31,7 +35,7 @@ deps:
 	@./test/install-deps.sh
 
 # Tests need root (namespaces, mounts, cgroups); they find the binaries in ./bin.
-test: build deps
+test: deps build
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m $(GOTESTFLAGS) ./...
 
 bench: bench-runtime bench-cri

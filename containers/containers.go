@@ -218,6 +218,16 @@ func (s *Service) buildSpec(img specsImageConfig, sb store.Sandbox, c *oci.Conta
 	c.Namespaces.UTS = sb.Namespaces["uts"]
 	c.Namespaces.HostNetwork = c.Namespaces.Network == ""
 	c.Namespaces.HostIPC = c.Namespaces.IPC == ""
+	switch {
+	case c.Namespaces.TargetPID != "":
+		target, err := s.db.Containers.Get(c.Namespaces.TargetPID)
+		if err != nil || target.SandboxID != sb.ID || target.State != store.ContainerRunning {
+			return nil, fmt.Errorf("PID namespace target %q is not a running container of this pod: %w", c.Namespaces.TargetPID, errdefs.ErrFailedPrecondition)
+		}
+		c.Namespaces.PID = fmt.Sprintf("/proc/%d/ns/pid", target.Pid)
+	case c.Namespaces.PodPID && sb.Namespaces["pid"] != "":
+		c.Namespaces.PID = sb.Namespaces["pid"]
+	}
 	if sb.Namespaces["ipc"] != "" {
 		c.ShmPath = filepath.Join(sb.Dir, sandbox.ShmDir)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -47,6 +45,8 @@ func containerConfig(c *runtimeapi.ContainerConfig) (oci.ContainerConfig, error)
 	cc := oci.ContainerConfig{
 		Command: c.Command, Args: c.Args, WorkingDir: c.WorkingDir, Annotations: c.Annotations, Tty: c.Tty,
 	}
+	// POD is the CRI's zero value for the PID namespace mode.
+	cc.Namespaces.PodPID = true
 	for _, kv := range c.Envs {
 		cc.Env = append(cc.Env, kv.Key+"="+string(kv.Value))
 	}
@@ -98,14 +98,27 @@ func containerConfig(c *runtimeapi.ContainerConfig) (oci.ContainerConfig, error)
 	if caps := sc.Capabilities; caps != nil {
 		cc.AddCapabilities, cc.DropCapabilities = caps.AddCapabilities, caps.DropCapabilities
 	}
-	switch sc.GetNamespaceOptions().GetPid() {
+	switch ns := sc.GetNamespaceOptions(); ns.GetPid() {
+	case runtimeapi.NamespaceMode_CONTAINER:
+		cc.Namespaces.PodPID = false
 	case runtimeapi.NamespaceMode_NODE:
-		cc.Namespaces.HostPID = true
-	case runtimeapi.NamespaceMode_POD, runtimeapi.NamespaceMode_TARGET:
-		return cc, status.Error(codes.Unimplemented, "CreateContainer: sharing a PID namespace across the pod is not supported by berth yet")
+		cc.Namespaces.HostPID, cc.Namespaces.PodPID = true, false
+	case runtimeapi.NamespaceMode_TARGET:
+		cc.Namespaces.PodPID = false
+		if ns.TargetId == "" {
+			return cc, invalid("CreateContainer: PID namespace mode TARGET needs target_id")
+		}
+		cc.Namespaces.TargetPID = ns.TargetId
 	}
-	if p := sc.Seccomp; p != nil && p.ProfileType != runtimeapi.SecurityProfile_Unconfined {
-		return cc, status.Errorf(codes.Unimplemented, "CreateContainer: seccomp profile %s is not supported by berth yet (use Unconfined)", p.ProfileType)
+	switch p := sc.Seccomp; {
+	case p == nil || p.ProfileType == runtimeapi.SecurityProfile_Unconfined:
+	case p.ProfileType == runtimeapi.SecurityProfile_RuntimeDefault:
+		cc.Seccomp = "runtime/default"
+	case p.ProfileType == runtimeapi.SecurityProfile_Localhost:
+		if p.LocalhostRef == "" {
+			return cc, invalid("CreateContainer: a Localhost seccomp profile needs localhost_ref")
+		}
+		cc.Seccomp = "localhost/" + p.LocalhostRef
 	}
 	return cc, nil
 }

@@ -34,6 +34,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 		ns := l.GetSecurityContext().GetNamespaceOptions()
 		req.HostNetwork = ns.GetNetwork() == runtimeapi.NamespaceMode_NODE
 		req.HostIPC = ns.GetIpc() == runtimeapi.NamespaceMode_NODE
+		req.SharedPID = ns.GetPid() == runtimeapi.NamespaceMode_POD
+	} else {
+		req.SharedPID = true // POD is the CRI's zero value
 	}
 	rec, err := s.containers.RunPod(ctx, req)
 	if err != nil {

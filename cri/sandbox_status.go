@@ -34,10 +34,17 @@ func sandboxStatus(rec store.Sandbox) *runtimeapi.PodSandboxStatus {
 		Labels:      rec.Labels,
 		Annotations: rec.Annotations,
 		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
-			Network: nsMode(rec.Namespaces["net"]), Ipc: nsMode(rec.Namespaces["ipc"]), Pid: runtimeapi.NamespaceMode_CONTAINER,
+			Network: nsMode(rec.Namespaces["net"]), Ipc: nsMode(rec.Namespaces["ipc"]), Pid: pidMode(rec),
 		}}},
 		RuntimeHandler: rec.RuntimeHandler,
 	}
+}
+
+func pidMode(rec store.Sandbox) runtimeapi.NamespaceMode {
+	if rec.Namespaces["pid"] != "" {
+		return runtimeapi.NamespaceMode_POD
+	}
+	return runtimeapi.NamespaceMode_CONTAINER
 }
 
 func nsMode(path string) runtimeapi.NamespaceMode {

@@ -1,7 +1,9 @@
 package oci
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -44,6 +46,10 @@ type Namespaces struct {
 	// PID is a path to join, or "" for a new PID namespace unless HostPID.
 	PID                           string
 	HostNetwork, HostIPC, HostPID bool
+	// PodPID asks for the pod's shared PID namespace, when it has one;
+	// TargetPID for the PID namespace of another container (by ID).
+	PodPID    bool
+	TargetPID string
 }
 
 // ContainerConfig is everything about a container that is not in its image,
@@ -82,6 +88,9 @@ type ContainerConfig struct {
 	EtcFiles map[string]string
 	// Tty gives the process a terminal.
 	Tty bool
+	// Seccomp is "" or "unconfined" (no filter), "runtime/default" (Berth's
+	// profile) or "localhost/<path>" (an OCI LinuxSeccomp JSON file).
+	Seccomp string
 }
 
 // BuildSpec makes the runtime spec for a container of image img whose root
@@ -129,6 +138,9 @@ func BuildSpec(img ocispec.ImageConfig, c *ContainerConfig, rootfs string) (*spe
 	}
 	if c.ReadonlyPaths != nil {
 		l.ReadonlyPaths = c.ReadonlyPaths
+	}
+	if l.Seccomp, err = seccompProfile(c.Seccomp, c.Privileged); err != nil {
+		return nil, err
 	}
 	if c.Privileged {
 		l.MaskedPaths, l.ReadonlyPaths = nil, nil
@@ -345,4 +357,30 @@ func mounts(c *ContainerConfig) []specs.Mount {
 		return strings.Count(filepath.Clean(a.Destination), "/") - strings.Count(filepath.Clean(b.Destination), "/")
 	})
 	return all
+}
+
+// seccompProfile resolves ContainerConfig.Seccomp; privileged containers run
+// unconfined, as in Docker and containerd.
+func seccompProfile(p string, privileged bool) (*specs.LinuxSeccomp, error) {
+	switch {
+	case privileged || p == "" || p == "unconfined":
+		return nil, nil
+	case p == "runtime/default":
+		return defaults.Seccomp(), nil
+	case strings.HasPrefix(p, "localhost/"):
+		path := strings.TrimPrefix(p, "localhost/")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("seccomp profile %s: %w", path, err)
+		}
+		var s specs.LinuxSeccomp
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, fmt.Errorf("seccomp profile %s: %w", path, err)
+		}
+		if s.DefaultAction == "" {
+			return nil, fmt.Errorf("seccomp profile %s: no defaultAction", path)
+		}
+		return &s, nil
+	}
+	return nil, fmt.Errorf("seccomp profile %q: want unconfined, runtime/default or localhost/<path>", p)
 }

@@ -22,12 +22,14 @@ import (
 type Service struct {
 	db       *store.DB
 	stateDir string // <state>/sandboxes
+	// pauseBin is berth-runtime, whose pause mode holds a pod's shared PID namespace.
+	pauseBin string
 	log      *slog.Logger
 }
 
 // New returns a sandbox service keeping its files under stateDir/sandboxes.
-func New(db *store.DB, stateDir string, log *slog.Logger) *Service {
-	return &Service{db: db, stateDir: filepath.Join(stateDir, "sandboxes"), log: log}
+func New(db *store.DB, stateDir, pauseBin string, log *slog.Logger) *Service {
+	return &Service{db: db, stateDir: filepath.Join(stateDir, "sandboxes"), pauseBin: pauseBin, log: log}
 }
 
 // DNS is the pod's resolver configuration; nil means the host's.
@@ -46,8 +48,11 @@ type Request struct {
 	DNS                  *DNS
 	// HostNetwork shares the node's network and UTS namespaces; HostIPC its IPC namespace.
 	HostNetwork, HostIPC bool
-	RuntimeHandler       string
-	Sysctls              map[string]string
+	// SharedPID gives the pod one PID namespace for its containers (CRI's
+	// POD mode, the default; kubelet asks it for shareProcessNamespace).
+	SharedPID      bool
+	RuntimeHandler string
+	Sysctls        map[string]string
 	// Config is the front end's own record of the request (CRI protobuf).
 	Config []byte
 }
@@ -121,6 +126,15 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 		if err := linux.CreateCgroup(rec.CgroupParent); err != nil {
 			return rec, fmt.Errorf("sandbox %s: pod cgroup: %w", id, err)
 		}
+	}
+	if r.SharedPID {
+		if rec.PausePid, rec.PauseStart, err = startPause(s.pauseBin, dir, rec.Namespaces); err != nil {
+			return rec, fmt.Errorf("sandbox %s: %w", id, err)
+		}
+		if rec.Namespaces == nil {
+			rec.Namespaces = map[string]string{}
+		}
+		rec.Namespaces["pid"] = fmt.Sprintf("/proc/%d/ns/pid", rec.PausePid)
 	}
 	if !r.HostIPC {
 		shm := filepath.Join(dir, ShmDir)
@@ -198,7 +212,14 @@ func (s *Service) Stop(ctx context.Context, id string) error {
 // release unpins namespaces and unmounts shm; doing it twice is harmless.
 func (s *Service) release(rec store.Sandbox) error {
 	var errs []error
-	if err := unpinNamespaces(rec.Namespaces); err != nil {
+	stopPause(rec.PausePid, rec.PauseStart)
+	pinned := map[string]string{}
+	for k, p := range rec.Namespaces {
+		if k != "pid" { // the pause's, not a pinned file
+			pinned[k] = p
+		}
+	}
+	if err := unpinNamespaces(pinned); err != nil {
 		errs = append(errs, err)
 	}
 	shm := filepath.Join(rec.Dir, ShmDir)

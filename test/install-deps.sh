@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs, on Debian, what Berth's tests use: busybox-static for the test
-# images, runc and crun to compare against, containerd for benchmarks, and
-# the CNI plugins, skopeo, umoci and docker-registry for later suites.
+# Installs, on Debian, what Berth's build and tests use: libseccomp-dev for
+# berth-runtime; busybox-static for the test images, runc and crun to compare
+# against, containerd for benchmarks, and the CNI plugins, skopeo, umoci and
+# docker-registry for later suites.
 # Quick when everything is there; never fatal where apt is not available.
 set -u
-pkgs=(busybox-static runc crun containerd containernetworking-plugins iptables iproute2 skopeo umoci docker-registry file)
+build=(libseccomp-dev pkg-config gcc libc6-dev)
+pkgs=("${build[@]}" busybox-static runc crun containerd containernetworking-plugins iptables iproute2 skopeo umoci docker-registry file)
+# "install-deps.sh build": only what building needs (make build, make run).
+[ "${1:-}" = build ] && pkgs=("${build[@]}")
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

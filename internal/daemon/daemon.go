@@ -57,7 +57,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	sb := sandbox.New(db, cfg.State, log)
+	pauseBin, err := findBinary("", "berth-runtime")
+	if err != nil {
+		return err
+	}
+	sb := sandbox.New(db, cfg.State, pauseBin, log)
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	ctr := containers.New(svcCtx, containers.Config{
 		StateDir: cfg.State, ShimPath: shimPath, Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,

@@ -35,6 +35,10 @@ type Sandbox struct {
 	IP           string            `json:"ip,omitempty"`
 	// Sysctls are the pod's namespaced sysctls, applied in every container.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// PausePid and PauseStart name PID 1 of the pod's shared PID namespace,
+	// when the pod has one (Namespaces["pid"]).
+	PausePid   int    `json:"pausePid,omitempty"`
+	PauseStart uint64 `json:"pauseStart,omitempty"`
 }
 
 // ContainerState is a container's lifecycle state.

@@ -67,8 +67,6 @@ func validateSpec(s *specs.Spec) error {
 		return errors.New("process.args must not be empty")
 	case s.Linux == nil:
 		return errors.New("linux is required")
-	case s.Linux.Seccomp != nil:
-		return fmt.Errorf("linux.seccomp: %w in berth-runtime yet (use runc or crun)", errdefs.ErrUnimplemented)
 	case s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+
 		len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0:
 		return fmt.Errorf("hooks: %w in berth-runtime yet", errdefs.ErrUnimplemented)
@@ -93,6 +91,10 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		return err
 	}
 	plan, err := planNamespaces(spec.Linux.Namespaces)
+	if err != nil {
+		return err
+	}
+	filter, err := compileSeccomp(spec.Linux.Seccomp)
 	if err != nil {
 		return err
 	}
@@ -198,7 +200,7 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		return err
 	}
 
-	ic := initConfig{ID: o.ID, Spec: spec, Rootfs: rootfs, Fifo: fifo, NewCgroupNS: plan.newCgroup, Cgroup: cg}
+	ic := initConfig{ID: o.ID, Spec: spec, Rootfs: rootfs, Fifo: fifo, NewCgroupNS: plan.newCgroup, Cgroup: cg, Seccomp: filter}
 	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
 	}

@@ -3,6 +3,7 @@ package linux
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,6 +59,13 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 	joins, err := namespacesOf(s.Pid)
 	if err != nil {
 		return 0, err
+	}
+	// The container's seccomp filter binds its exec'd processes too.
+	var filter *seccompFilter
+	if spec, err := LoadSpec(s.Bundle); err == nil {
+		if filter, err = compileSeccomp(spec.Linux.Seccomp); err != nil {
+			return 0, err
+		}
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -115,7 +123,7 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 		kill()
 		return 0, err
 	}
-	plan, err := execPlan(o.Process)
+	plan, err := execPlan(o.Process, filter)
 	if err != nil {
 		kill()
 		return 0, err
@@ -144,7 +152,7 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 // execPlan encodes what the exec child does in C before execve (see
 // nsenter/execplan.h for the layout): credentials, capabilities, rlimits,
 // cwd, umask, no_new_privs, argv and env.
-func execPlan(p *specs.Process) ([]byte, error) {
+func execPlan(p *specs.Process, filter *seccompFilter) ([]byte, error) {
 	caps, err := parseCaps(p.Capabilities)
 	if err != nil {
 		return nil, err
@@ -172,6 +180,11 @@ func execPlan(p *specs.Process) ([]byte, error) {
 		}
 	}
 	add(num(uint64(p.User.UID)), num(uint64(p.User.GID)), umask, nnp, cwd, tty, rows, cols)
+	if filter != nil {
+		add(hex.EncodeToString(filter.Program), num(uint64(filter.Flags)))
+	} else {
+		add("", "0")
+	}
 	for _, c := range []capSet{caps.bounding, caps.effective, caps.permitted, caps.inheritable, caps.ambient} {
 		add(strconv.FormatUint(uint64(c), 16))
 	}

@@ -62,6 +62,14 @@ func Init() error {
 		return err
 	}
 	p := ic.Spec.Process
+	// With no_new_privs the filter goes on last, so that it cannot stop
+	// the init's own steps; without, setupProcess loaded it while the init
+	// still had CAP_SYS_ADMIN, which loading needs.
+	if p.NoNewPrivileges {
+		if err := loadSeccomp(ic.Seccomp); err != nil {
+			return err
+		}
+	}
 	err = unix.Exec(execPath, p.Args, p.Env)
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)
 }
@@ -96,7 +104,11 @@ func setupContainer(ic *initConfig) (string, *os.File, error) {
 			return "", nil, err
 		}
 	}
-	if err := setupProcess(s.Process); err != nil {
+	var early *seccompFilter
+	if !s.Process.NoNewPrivileges {
+		early = ic.Seccomp
+	}
+	if err := setupProcess(s.Process, early); err != nil {
 		return "", nil, err
 	}
 	path, err := lookPath(s.Process.Args[0], s.Process.Env)

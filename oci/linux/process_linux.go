@@ -61,7 +61,7 @@ var rlimitNames = map[string]int{
 
 // setupProcess applies process attributes, ending with the switch to the
 // container's user and capabilities: after that it can no longer change them.
-func setupProcess(p *specs.Process) error {
+func setupProcess(p *specs.Process, seccompEarly *seccompFilter) error {
 	for _, rl := range p.Rlimits {
 		res, ok := rlimitNames[rl.Type]
 		if !ok {
@@ -96,6 +96,9 @@ func setupProcess(p *specs.Process) error {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("process.noNewPrivileges: %w", err)
 		}
+	}
+	if err := loadSeccomp(seccompEarly); err != nil {
+		return err
 	}
 	if err := switchUser(p.User, p.Capabilities); err != nil {
 		return err

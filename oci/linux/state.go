@@ -174,3 +174,13 @@ func List(root string) ([]*State, error) {
 	}
 	return out, nil
 }
+
+// ProcessStartTime returns a process's start time (field 22 of its stat):
+// with the PID it names a process, whatever later reuses the PID.
+func ProcessStartTime(pid int) (uint64, error) {
+	st, _, err := processStartTime(pid)
+	return st, err
+}
+
+// ProcessAlive reports whether pid is the process that started at start and has not exited.
+func ProcessAlive(pid int, start uint64) bool { return processAlive(pid, start) }

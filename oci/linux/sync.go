@@ -24,6 +24,8 @@ type initConfig struct {
 	NewCgroupNS bool `json:"newCgroupNS"`
 	// CgroupPaths lets the init bind the container's own cgroups into /sys/fs/cgroup.
 	Cgroup CgroupPaths `json:"cgroup"`
+	// Seccomp is the compiled linux.seccomp, loaded just before exec.
+	Seccomp *seccompFilter `json:"seccomp,omitempty"`
 }
 
 // For exec the order is: nsenter (C) → parent: syncMsg{Type: "pid"}; the

@@ -170,7 +170,8 @@ func (d *daemon) killLeftovers() {
 			_ = exec.Command(rt.Path, "--root", root, "delete", "--force", e.Name()).Run()
 		}
 	}
-	for _, p := range processesMentioning("berth-shim --dir " + d.state) {
+	leftovers := append(processesMentioning("berth-shim --dir "+d.state), processesMentioning("berth-pause "+d.state)...)
+	for _, p := range leftovers {
 		pid, _, _ := strings.Cut(p, ":")
 		if n, err := strconv.Atoi(pid); err == nil {
 			_ = syscall.Kill(n, syscall.SIGKILL)

@@ -40,6 +40,9 @@ func runEcho(t *testing.T, d *daemon, ref, podName, handler string, cmd ...strin
 		Command:  cmd,
 		Envs:     []*runtimeapi.KeyValue{{Key: "GREETING", Value: []byte("hi")}},
 		LogPath:  "c.log",
+		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+		}},
 	}, pod)
 	if err != nil {
 		t.Fatalf("CreateContainer(%s): %v", handler, err)
@@ -265,6 +268,107 @@ func TestShimCrash(t *testing.T) {
 	}
 	if err := d.rs.RemoveContainer(ctx, cid); err != nil {
 		t.Fatal(err)
+	}
+	if err := d.rs.RemovePodSandbox(ctx, podID); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, d)
+}
+
+// RuntimeDefault seccomp stops what capabilities alone do not: creating a
+// user namespace needs none. Every runtime handler applies the profile.
+func TestSeccompRuntimeDefault(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ctx := context.Background()
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range testutil.Runtimes(t) {
+		handler := rt.Name
+		if handler == "berth-runtime" {
+			handler = ""
+		}
+		for _, profile := range []runtimeapi.SecurityProfile_ProfileType{runtimeapi.SecurityProfile_Unconfined, runtimeapi.SecurityProfile_RuntimeDefault} {
+			name := fmt.Sprintf("sc-%s-%d", rt.Name, profile)
+			t.Run(name, func(t *testing.T) {
+				logDir := filepath.Join(d.dir, "pods", name)
+				pod := podConfig(name, logDir)
+				podID, err := d.rs.RunPodSandbox(ctx, pod, handler)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer d.rs.RemovePodSandbox(ctx, podID)
+				cid, err := d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+					Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: ref},
+					Command: []string{"sh", "-c", "unshare -U true && echo userns-allowed || echo userns-denied"}, LogPath: "c.log",
+					Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+						Seccomp: &runtimeapi.SecurityProfile{ProfileType: profile},
+					}},
+				}, pod)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := d.rs.StartContainer(ctx, cid); err != nil {
+					t.Fatal(err)
+				}
+				waitExited(t, d, cid)
+				b, _ := os.ReadFile(filepath.Join(logDir, "c.log"))
+				want := "userns-allowed"
+				if profile == runtimeapi.SecurityProfile_RuntimeDefault {
+					want = "userns-denied"
+				}
+				if !strings.Contains(string(b), want) {
+					t.Fatalf("log %q lacks %q", b, want)
+				}
+			})
+		}
+	}
+}
+
+// A pod's shared PID namespace (CRI's default POD mode): two containers see
+// each other's processes; PID 1 is the pod's pause, which berthd ends with
+// the pod.
+func TestSharedPIDNamespace(t *testing.T) {
+	d := startDaemon(t)
+	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ctx := context.Background()
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	pod := podConfig("sharedpid", filepath.Join(d.dir, "pods", "sharedpid"))
+	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string, cmd ...string) string {
+		cid, err := d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: name}, Image: &runtimeapi.ImageSpec{Image: ref}, Command: cmd,
+		}, pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.rs.StartContainer(ctx, cid); err != nil {
+			t.Fatal(err)
+		}
+		return cid
+	}
+	mk("sleeper", "sleep", "12345")
+	other := mk("looker", "sleep", "600")
+	out, _, err := d.rs.ExecSync(ctx, other, []string{"sh", "-c", "ps -o pid,args; cat /proc/1/cmdline"}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "sleep 12345") || !strings.Contains(string(out), "berth-pause") {
+		t.Fatalf("the pod's processes are not shared:\n%s", out)
+	}
+	if err := d.rs.StopPodSandbox(ctx, podID); err != nil {
+		t.Fatal(err)
+	}
+	if p := processesMentioning("berth-pause " + d.state); len(p) > 0 {
+		t.Fatalf("pause left after StopPodSandbox: %v", p)
 	}
 	if err := d.rs.RemovePodSandbox(ctx, podID); err != nil {
 		t.Fatal(err)

@@ -137,7 +137,21 @@ var checks = []check{
 	{name: "bind mount ro", script: "cat /mnt/hello; touch /mnt/x 2>/dev/null; echo rc=$?", mod: func(s *specs.Spec) {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: hostDir, Options: []string{"rbind", "ro"}})
 	}, want: []string{"from-host\nrc=1"}},
+	{name: "seccomp denies", script: "mkdir /tmp/x 2>&1; echo rc=$?", mod: denyMkdir(true), want: []string{"Operation not permitted", "rc=1"}},
+	{name: "seccomp without no_new_privs", script: "mkdir /tmp/x 2>&1; echo rc=$?; touch /tmp/y && echo touched", mod: denyMkdir(false), want: []string{"Operation not permitted", "rc=1", "touched"}},
 	{name: "missing binary", script: "", mod: func(s *specs.Spec) { s.Process.Args = []string{"/no/such/binary"} }, code: -1},
+}
+
+// denyMkdir gives the container a filter that fails mkdir and mkdirat with EPERM.
+func denyMkdir(nnp bool) func(*specs.Spec) {
+	return func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = nnp
+		s.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction: specs.ActAllow,
+			Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
+			Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
+		}
+	}
 }
 
 // hostDir is a host directory the bind-mount check binds into containers.
@@ -193,7 +207,7 @@ func TestLifecycle(t *testing.T) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			id := e.id("life")
-			e.spec(t, id, "trap 'exit 0' TERM; echo started; while true; do sleep 0.05; done", nil)
+			e.spec(t, id, "trap 'exit 0' TERM; echo started; while true; do sleep 0.05; done", denyMkdir(true))
 			logf, _ := os.Create(filepath.Join(t.TempDir(), "out"))
 			defer logf.Close()
 			c := e.cmd("create", "--bundle", e.bundle, id)
@@ -220,6 +234,10 @@ func TestLifecycle(t *testing.T) {
 			}
 			if s := state(); !strings.Contains(s, "running") {
 				t.Fatalf("after start: %s", s)
+			}
+			// The container's seccomp filter binds exec'd processes too.
+			if out, _ := e.cmd("exec", id, "sh", "-c", "mkdir /tmp/z 2>&1; echo rc=$?").CombinedOutput(); !strings.Contains(string(out), "rc=1") {
+				t.Fatalf("exec escaped the seccomp filter: %q", out)
 			}
 			out, err := e.cmd("exec", id, "sh", "-c", "echo exec-pid=$$; exit 3").CombinedOutput()
 			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 || !strings.Contains(string(out), "exec-pid=") {

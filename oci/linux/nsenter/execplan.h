@@ -4,6 +4,7 @@
 // The plan arrives on the sync socket as a 4-byte little-endian length and
 // then NUL-terminated fields, in this order:
 //   uid gid umask(-1: keep) no_new_privs cwd tty rows cols
+//   seccomp(hex BPF, "" for none) seccomp_flags
 //   bounding effective permitted inheritable ambient   (hex bitmasks)
 //   n_groups group...   n_rlimits (resource soft hard)...   n_args arg...   n_env env...
 // On success the process execs and the socket, close-on-exec, reaches EOF;
@@ -95,6 +96,27 @@ static void plan_terminal(unsigned short rows, unsigned short cols) {
 	close(slave);
 }
 
+// load_filter installs the container's seccomp filter, given as hex BPF.
+static void load_filter(const char *hex, unsigned long flags) {
+	size_t n = strlen(hex) / 2;
+	if (n == 0)
+		return;
+	unsigned char *prog = malloc(n);
+	if (prog == NULL)
+		plan_fail("malloc", "");
+	for (size_t i = 0; i < n; i++) {
+		unsigned int b;
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1) {
+			errno = EINVAL;
+			plan_fail("seccomp filter", "malformed");
+		}
+		prog[i] = (unsigned char)b;
+	}
+	struct sock_fprog fprog = {.len = (unsigned short)(n / sizeof(struct sock_filter)), .filter = (struct sock_filter *)prog};
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog) < 0)
+		plan_fail("load seccomp filter", "");
+}
+
 static void run_exec_plan(int sync) {
 	plan_sync = sync;
 	uint8_t lenb[4];
@@ -115,6 +137,8 @@ static void run_exec_plan(int sync) {
 	const char *cwd = next_field();
 	int tty = (int)next_num(10);
 	unsigned short rows = (unsigned short)next_num(10), cols = (unsigned short)next_num(10);
+	const char *filter_hex = next_field();
+	unsigned long filter_flags = (unsigned long)next_num(10);
 	uint64_t bnd = next_num(16), eff = next_num(16), perm = next_num(16), inh = next_num(16), amb = next_num(16);
 	size_t ngroups = (size_t)next_num(10);
 	gid_t *groups = calloc(ngroups + 1, sizeof(gid_t));
@@ -161,6 +185,9 @@ static void run_exec_plan(int sync) {
 	for (int c = 0; c <= last; c++)
 		if (!(bnd >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 			plan_fail("drop bounding capability", "");
+	// Without no_new_privs, loading needs CAP_SYS_ADMIN: load while we have it.
+	if (!nnp)
+		load_filter(filter_hex, filter_flags);
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		plan_fail("keepcaps", "");
 	// Raw system calls: glibc's wrappers would try to change every thread,
@@ -189,6 +216,8 @@ static void run_exec_plan(int sync) {
 	// socket, which closes on exec and so tells the parent it succeeded.
 	(void)syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
 	fcntl(sync, F_SETFD, FD_CLOEXEC);
+	if (nnp)
+		load_filter(filter_hex, filter_flags);
 
 	if (strchr(argv[0], '/') != NULL) {
 		execve(argv[0], argv, envp);
