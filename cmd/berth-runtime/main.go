@@ -121,7 +121,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	pf.BoolVar(&g.debug, "debug", false, "log debug output")
 	pf.BoolVar(&g.systemd, "systemd-cgroup", false, "use the systemd cgroup driver (not supported)")
 	root.AddCommand(createCmd(g), startCmd(g), runCmd(g), stateCmd(g), killCmd(g), deleteCmd(g), listCmd(g), psCmd(g), specCmd(), execCmd(g),
-		pauseCmd(g), resumeCmd(g), updateCmd(g))
+		pauseCmd(g), resumeCmd(g), updateCmd(g), featuresCmd())
 	return root
 }
 
@@ -669,4 +669,15 @@ func updateCmd(g *globals) *cobra.Command {
 	f.Int64Var(&pidsLimit, "pids-limit", 0, "maximum number of processes")
 	f.Uint16Var(&blkioWeight, "blkio-weight", 0, "block IO weight (10 to 1000)")
 	return cmd
+}
+
+func featuresCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "features",
+		Short: "Print what this runtime implements, as the OCI features JSON",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return printJSON(cmd.OutOrStdout(), linux.Features())
+		},
+	}
 }
