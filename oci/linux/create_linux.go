@@ -67,9 +67,6 @@ func validateSpec(s *specs.Spec) error {
 		return errors.New("process.args must not be empty")
 	case s.Linux == nil:
 		return errors.New("linux is required")
-	case s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+
-		len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop)) > 0:
-		return fmt.Errorf("hooks: %w in berth-runtime yet", errdefs.ErrUnimplemented)
 	case len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0:
 		return fmt.Errorf("linux.uidMappings: user namespaces are %w in berth-runtime yet", errdefs.ErrUnimplemented)
 	}
@@ -200,13 +197,33 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		return err
 	}
 
-	ic := initConfig{ID: o.ID, Spec: spec, Rootfs: rootfs, Fifo: fifo, NewCgroupNS: plan.newCgroup, Cgroup: cg, Seccomp: filter}
+	ic := initConfig{ID: o.ID, Bundle: bundle, Spec: spec, Rootfs: rootfs, Fifo: fifo, NewCgroupNS: plan.newCgroup, Cgroup: cg, Seccomp: filter}
 	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
 	}
-	msg, err := waitSync(ctx, parentSock)
+	dec := json.NewDecoder(parentSock)
+	msg, err := waitSyncDecoder(ctx, dec)
 	if err != nil {
 		return err
+	}
+	if msg.Type == "hooks" {
+		// The namespaces and mounts exist, pivot_root has not happened:
+		// the runtime-namespace hooks run now, and the init waits for them.
+		if h := spec.Hooks; h != nil {
+			st := hookState(o.ID, bundle, cmd.Process.Pid, specs.StateCreating, spec.Annotations)
+			if err := runHooks("prestart", h.Prestart, st); err != nil {
+				return err
+			}
+			if err := runHooks("createRuntime", h.CreateRuntime, st); err != nil {
+				return err
+			}
+		}
+		if err := json.NewEncoder(parentSock).Encode(syncMsg{Type: "resume"}); err != nil {
+			return fmt.Errorf("resume init: %w", err)
+		}
+		if msg, err = waitSyncDecoder(ctx, dec); err != nil {
+			return err
+		}
 	}
 	if msg.Type != "ready" {
 		return fmt.Errorf("container init: %s", msg.Message)

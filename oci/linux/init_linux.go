@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -38,7 +40,7 @@ func Init() error {
 		}
 		return err
 	}
-	execPath, fifo, err := setupContainer(&ic)
+	execPath, fifo, err := setupContainer(&ic, sock)
 	if err != nil {
 		return fail(err)
 	}
@@ -52,6 +54,14 @@ func Init() error {
 	w, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(fifo.Fd())), os.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	// startContainer hooks run before the byte that lets "start" return, so
+	// that its poststart hooks follow them, as the spec orders.
+	if h := ic.Spec.Hooks; h != nil && len(h.StartContainer) > 0 {
+		st := hookState(ic.ID, ic.Bundle, os.Getpid(), specs.StateRunning, ic.Spec.Annotations)
+		if err := runHooks("startContainer", h.StartContainer, st); err != nil {
+			return err
+		}
 	}
 	if _, err := w.Write([]byte{0}); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
@@ -76,7 +86,7 @@ func Init() error {
 
 // setupContainer does everything between clone and exec. It returns the
 // resolved executable and the FIFO (an O_PATH fd opened before pivot_root).
-func setupContainer(ic *initConfig) (string, *os.File, error) {
+func setupContainer(ic *initConfig, sock *os.File) (string, *os.File, error) {
 	s := ic.Spec
 	if ic.NewCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
@@ -91,7 +101,7 @@ func setupContainer(ic *initConfig) (string, *os.File, error) {
 		return "", nil, fmt.Errorf("open exec fifo %s: %w", ic.Fifo, err)
 	}
 	fifo := os.NewFile(uintptr(fifoFd), "exec.fifo")
-	if err := setupRootfs(ic); err != nil {
+	if err := setupRootfs(ic, func() error { return hookPoint(ic, sock) }); err != nil {
 		return "", nil, err
 	}
 	// After the rootfs: the pty must come from the container's devpts.
@@ -131,4 +141,26 @@ func closeInheritedFds() error {
 		}
 	}
 	return nil
+}
+
+// hookPoint runs between the mounts and pivot_root: the parent's hooks
+// (prestart, createRuntime) in the runtime's namespaces, then this side's
+// createContainer hooks, in the container's namespaces but with the
+// runtime's paths, as the spec says.
+func hookPoint(ic *initConfig, sock *os.File) error {
+	h := ic.Spec.Hooks
+	if h == nil {
+		return nil
+	}
+	if len(h.Prestart)+len(h.CreateRuntime) > 0 {
+		if err := json.NewEncoder(sock).Encode(syncMsg{Type: "hooks"}); err != nil {
+			return err
+		}
+		var m syncMsg
+		if err := json.NewDecoder(sock).Decode(&m); err != nil || m.Type != "resume" {
+			return fmt.Errorf("waiting for the runtime's hooks: %v", err)
+		}
+	}
+	st := hookState(ic.ID, ic.Bundle, os.Getpid(), specs.StateCreating, ic.Spec.Annotations)
+	return runHooks("createContainer", h.CreateContainer, st)
 }

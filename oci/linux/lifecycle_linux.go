@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,7 +58,17 @@ func Start(ctx context.Context, root, id string) error {
 			return fmt.Errorf("start %s: %w", id, err)
 		}
 	}
-	return os.Remove(fifo)
+	if err := os.Remove(fifo); err != nil {
+		return err
+	}
+	// poststart failures are warnings: the container runs (the spec).
+	if spec, err := LoadSpec(s.Bundle); err == nil && spec.Hooks != nil && len(spec.Hooks.Poststart) > 0 {
+		st := hookState(id, s.Bundle, s.Pid, specs.StateRunning, s.Annotations)
+		if err := runHooks("poststart", spec.Hooks.Poststart, st); err != nil {
+			slog.Warn("poststart hook failed", slog.String("container", id), slog.Any("error", err))
+		}
+	}
+	return nil
 }
 
 // ParseSignal accepts "KILL", "SIGKILL" or "9".
@@ -140,7 +151,17 @@ func Delete(root, id string, force bool) error {
 	if err := s.Cgroup.destroy(); err != nil {
 		return err
 	}
-	return os.RemoveAll(stateDir(root, id))
+	if err := os.RemoveAll(stateDir(root, id)); err != nil {
+		return err
+	}
+	// poststop failures are warnings: the container is gone either way.
+	if spec, err := LoadSpec(s.Bundle); err == nil && spec.Hooks != nil && len(spec.Hooks.Poststop) > 0 {
+		st := hookState(id, s.Bundle, 0, specs.StateStopped, s.Annotations)
+		if err := runHooks("poststop", spec.Hooks.Poststop, st); err != nil {
+			slog.Warn("poststop hook failed", slog.String("container", id), slog.Any("error", err))
+		}
+	}
+	return nil
 }
 
 func killAndWait(s *State) error {

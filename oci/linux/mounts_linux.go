@@ -63,7 +63,8 @@ func parseMountOptions(opts []string) (flags uintptr, prop []uintptr, data strin
 }
 
 // setupRootfs builds the container's root filesystem and pivots into it.
-func setupRootfs(ic *initConfig) error {
+// beforePivot runs once the mounts are made, before pivot_root (hooks).
+func setupRootfs(ic *initConfig, beforePivot func() error) error {
 	s := ic.Spec
 	unix.Umask(0)
 	defer unix.Umask(0o022)
@@ -101,6 +102,9 @@ func setupRootfs(ic *initConfig) error {
 		if err := makeDevice(ic.Rootfs, d); err != nil {
 			return fmt.Errorf("linux.devices %s: %w", d.Path, err)
 		}
+	}
+	if err := beforePivot(); err != nil {
+		return err
 	}
 	if err := pivotRoot(ic.Rootfs); err != nil {
 		return err

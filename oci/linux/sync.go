@@ -15,6 +15,7 @@ import (
 // initConfig is everything the init process needs; it never reads the bundle itself.
 type initConfig struct {
 	ID     string      `json:"id"`
+	Bundle string      `json:"bundle"`
 	Spec   *specs.Spec `json:"spec"`
 	Rootfs string      `json:"rootfs"`
 	// Fifo is the exec FIFO's path on the host, opened before pivot_root.
@@ -28,12 +29,16 @@ type initConfig struct {
 	Seccomp *seccompFilter `json:"seccomp,omitempty"`
 }
 
+// With prestart or createRuntime hooks, the init stops once its mounts are
+// made, before pivot_root: init → parent: syncMsg{Type: "hooks"}; the parent
+// runs them and answers syncMsg{Type: "resume"}.
+//
 // For exec the order is: nsenter (C) → parent: syncMsg{Type: "pid"}; the
 // parent places the PID in the container's cgroup and sends the exec plan
 // (execPlan); the C side answers with an "error", or execs, which closes the
 // socket (EOF).
 type syncMsg struct {
-	Type    string `json:"type"` // "pid", "ready" or "error"
+	Type    string `json:"type"` // "pid", "hooks", "resume", "ready" or "error"
 	Message string `json:"message,omitempty"`
 	Pid     int    `json:"pid,omitempty"`
 }

@@ -323,3 +323,5 @@ func TestPauseResumeUpdate(t *testing.T) {
 		})
 	}
 }
+
+func sleep() { time.Sleep(10 * time.Millisecond) }
