@@ -67,10 +67,27 @@ func validateSpec(s *specs.Spec) error {
 		return errors.New("process.args must not be empty")
 	case s.Linux == nil:
 		return errors.New("linux is required")
-	case len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0:
-		return fmt.Errorf("linux.uidMappings: user namespaces are %w in berth-runtime yet", errdefs.ErrUnimplemented)
+	}
+	newUserNS := false
+	for _, n := range s.Linux.Namespaces {
+		newUserNS = newUserNS || (n.Type == specs.UserNamespace && n.Path == "")
+	}
+	hasMaps := len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0
+	switch {
+	case hasMaps && !newUserNS:
+		return errors.New("linux.uidMappings: mappings need a new user namespace in linux.namespaces")
+	case newUserNS && (len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0):
+		return errors.New("linux.namespaces: a new user namespace needs linux.uidMappings and linux.gidMappings")
 	}
 	return nil
+}
+
+func idMaps(in []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(in))
+	for i, m := range in {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)}
+	}
+	return out
 }
 
 // Create creates the container: its init process waits, fully set up, for Start.
@@ -167,7 +184,17 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		ExtraFiles: []*os.File{childSock},
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: plan.cloneFlags,
+			// Written by Go between clone and exec, from this (root) process:
+			// setgroups stays allowed inside, as the spec's users expect.
+			UidMappings:                idMaps(spec.Linux.UIDMappings),
+			GidMappings:                idMaps(spec.Linux.GIDMappings),
+			GidMappingsEnableSetgroups: len(spec.Linux.GIDMappings) > 0,
 		},
+	}
+	if len(spec.Linux.UIDMappings) > 0 {
+		// Become the namespace's root before exec: an unmapped uid would
+		// lose, at execve, the capabilities the new namespace grants.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	switch {
 	case spec.Process.Terminal && o.ConsoleSocket == "":

@@ -22,7 +22,7 @@ func Features() *features.Features {
 	slices.Sort(opts)
 	var ns []string
 	for n := range nsFlags {
-		if n != specs.UserNamespace && n != specs.TimeNamespace {
+		if n != specs.TimeNamespace {
 			ns = append(ns, string(n))
 		}
 	}

@@ -5,14 +5,14 @@ import (
 	"testing"
 )
 
-// features must claim only what works: every hook, no user namespaces yet;
+// features must claim only what works: every hook, user namespaces;
 // seccomp when built with libseccomp; both cgroup versions.
 func TestFeaturesClaimOnlyWhatWorks(t *testing.T) {
 	f := Features()
 	if len(f.Hooks) != 6 || !slices.Contains(f.Hooks, "createContainer") {
 		t.Errorf("hooks: %v", f.Hooks)
 	}
-	if slices.Contains(f.Linux.Namespaces, "user") || !slices.Contains(f.Linux.Namespaces, "pid") {
+	if !slices.Contains(f.Linux.Namespaces, "user") || !slices.Contains(f.Linux.Namespaces, "pid") {
 		t.Errorf("namespaces: %v", f.Linux.Namespaces)
 	}
 	if *f.Linux.Seccomp.Enabled != SeccompSupported {

@@ -325,3 +325,54 @@ func TestPauseResumeUpdate(t *testing.T) {
 }
 
 func sleep() { time.Sleep(10 * time.Millisecond) }
+
+// userns maps the container's root to an unprivileged host range.
+func userns(s *specs.Spec) {
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+	s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+}
+
+func TestUserNamespace(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range testutil.Runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			e := setup(t, rt)
+			// The mapped root is an unprivileged host user: the bundle's
+			// directories must be traversable by it, as a real bundle's are.
+			for d := e.bundle; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+				os.Chmod(d, 0o755)
+			}
+			out, code := e.run(t, "userns", "id -u; cat /proc/self/uid_map; grep CapEff /proc/self/status; hostname", func(s *specs.Spec) {
+				userns(s)
+				s.Hostname = "inuserns"
+			})
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, out)
+			}
+			fields := strings.Fields(out)
+			if len(fields) < 4 || fields[0] != "0" || fields[1] != "0" || fields[2] != "200000" || fields[3] != "65536" {
+				t.Fatalf("not root in a user namespace mapped to 200000: %q", out)
+			}
+			if !strings.Contains(out, "inuserns") || !strings.Contains(out, "CapEff:\t00000000a80425fb") {
+				t.Fatalf("hostname or capabilities in the user namespace: %q", out)
+			}
+			// exec joins the user namespace too.
+			id := e.id("userns-exec")
+			e.spec(t, id, "sleep 600", userns)
+			devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			defer devnull.Close()
+			c := e.cmd("run", "--detach", "--bundle", e.bundle, id)
+			c.Stdin, c.Stdout, c.Stderr = devnull, devnull, devnull
+			if err := c.Run(); err != nil {
+				t.Fatalf("run -d: %v", err)
+			}
+			defer e.cmd("delete", "--force", id).Run()
+			eout, err := e.cmd("exec", id, "sh", "-c", "id -u; cat /proc/self/uid_map").CombinedOutput()
+			if f := strings.Fields(string(eout)); err != nil || len(f) < 3 || f[0] != "0" || f[2] != "200000" {
+				t.Fatalf("exec into the user namespace: %q %v", eout, err)
+			}
+		})
+	}
+}
