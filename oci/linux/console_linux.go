@@ -52,6 +52,11 @@ func setupTerminal(console *os.File, size *specs.Box) error {
 	if size != nil {
 		_ = unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)})
 	}
+	// /dev/console is the terminal too, as in runc (after pivot_root: the
+	// tmpfs /dev is the container's).
+	if err := mkMountpoint("/dev/console", false); err == nil {
+		_ = unix.Mount(name, "/dev/console", "", unix.MS_BIND, "")
+	}
 	if err := unix.Sendmsg(int(console.Fd()), []byte(name), unix.UnixRights(master), nil, 0); err != nil {
 		return fmt.Errorf("process.terminal: send pty master: %w", err)
 	}

@@ -82,7 +82,12 @@ func validateSpec(s *specs.Spec) error {
 	return nil
 }
 
+// idMaps converts ID maps; nil for none, which Go's fork needs: an empty
+// non-nil map makes the child wait for maps nobody writes.
 func idMaps(in []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	if len(in) == 0 {
+		return nil
+	}
 	out := make([]syscall.SysProcIDMap, len(in))
 	for i, m := range in {
 		out[i] = syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)}

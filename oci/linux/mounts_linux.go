@@ -41,10 +41,15 @@ var propagationNames = map[string]uintptr{
 	"unbindable": unix.MS_UNBINDABLE, "runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
 }
 
-// parseMountOptions splits options into flags, propagation flags and fs data.
-func parseMountOptions(opts []string) (flags uintptr, prop []uintptr, data string) {
+// parseMountOptions splits options into flags, propagation flags and fs
+// data; rro (recursive read-only, mount_setattr) is reported apart.
+func parseMountOptions(opts []string) (flags uintptr, prop []uintptr, data string, rro bool) {
 	var d []string
 	for _, o := range opts {
+		if o == "rro" {
+			rro = true
+			continue
+		}
 		if f, ok := mountFlagNames[o]; ok {
 			if f.clear {
 				flags &^= f.flag
@@ -59,7 +64,7 @@ func parseMountOptions(opts []string) (flags uintptr, prop []uintptr, data strin
 		}
 		d = append(d, o)
 	}
-	return flags, prop, strings.Join(d, ",")
+	return flags, prop, strings.Join(d, ","), rro
 }
 
 // setupRootfs builds the container's root filesystem and pivots into it.
@@ -150,7 +155,7 @@ func mountEntry(ic *initConfig, m specs.Mount) error {
 	if err != nil {
 		return err
 	}
-	flags, props, data := parseMountOptions(m.Options)
+	flags, props, data, rro := parseMountOptions(m.Options)
 	if m.Type == "bind" {
 		flags |= unix.MS_BIND
 	}
@@ -172,6 +177,13 @@ func mountEntry(ic *initConfig, m specs.Mount) error {
 	for _, p := range props {
 		if err := unix.Mount("", dest, "", p, ""); err != nil {
 			return fmt.Errorf("set propagation: %w", err)
+		}
+	}
+	if rro {
+		// Read-only all the way down, submounts included (Linux 5.12+).
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(-1, dest, unix.AT_RECURSIVE, attr); err != nil {
+			return fmt.Errorf("rro: %w", err)
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/oci/defaults"
@@ -139,6 +140,9 @@ var checks = []check{
 	}, want: []string{"from-host\nrc=1"}},
 	{name: "seccomp denies", script: "mkdir /tmp/x 2>&1; echo rc=$?", mod: denyMkdir(true), want: []string{"Operation not permitted", "rc=1"}},
 	{name: "seccomp without no_new_privs", script: "mkdir /tmp/x 2>&1; echo rc=$?; touch /tmp/y && echo touched", mod: denyMkdir(false), want: []string{"Operation not permitted", "rc=1", "touched"}},
+	{name: "recursive read-only", script: "touch /mnt/x 2>/dev/null; echo top=$?; touch /mnt/sub/x 2>/dev/null; echo sub=$?", mod: func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: rroDir, Options: []string{"rbind", "rro"}})
+	}, want: []string{"top=1\nsub=1"}},
 	{name: "missing binary", script: "", mod: func(s *specs.Spec) { s.Process.Args = []string{"/no/such/binary"} }, code: -1},
 }
 
@@ -154,8 +158,9 @@ func denyMkdir(nnp bool) func(*specs.Spec) {
 	}
 }
 
-// hostDir is a host directory the bind-mount check binds into containers.
-var hostDir string
+// hostDir is a host directory the bind-mount check binds into containers;
+// rroDir one with a writable tmpfs mounted below it, for rro.
+var hostDir, rroDir string
 
 func TestMain(m *testing.M) {
 	d, err := os.MkdirTemp("", "berth-battery-")
@@ -164,7 +169,13 @@ func TestMain(m *testing.M) {
 	}
 	os.WriteFile(filepath.Join(d, "hello"), []byte("from-host\n"), 0o644)
 	hostDir = d
+	rroDir = filepath.Join(d, "rro")
+	os.MkdirAll(filepath.Join(rroDir, "sub"), 0o755)
+	mounted := unix.Mount("tmpfs", filepath.Join(rroDir, "sub"), "tmpfs", 0, "size=1m") == nil
 	code := m.Run()
+	if mounted {
+		unix.Unmount(filepath.Join(rroDir, "sub"), unix.MNT_DETACH)
+	}
 	os.RemoveAll(d)
 	os.Exit(code)
 }

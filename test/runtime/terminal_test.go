@@ -35,7 +35,7 @@ func TestTerminal(t *testing.T) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			id := e.id("tty")
-			e.spec(t, id, "echo tty=$(tty); [ -t 0 ] && echo stdin-is-a-tty; stty size; while [ ! -e /tmp/stop ]; do sleep 0.05; done", func(s *specs.Spec) {
+			e.spec(t, id, "echo tty=$(tty); [ -t 0 ] && echo stdin-is-a-tty; stty size; [ -c /dev/console ] && echo console-ok; while [ ! -e /tmp/stop ]; do sleep 0.05; done", func(s *specs.Spec) {
 				s.Process.Terminal = true
 				s.Process.ConsoleSize = &specs.Box{Height: 30, Width: 100}
 			})
@@ -74,7 +74,7 @@ func TestTerminal(t *testing.T) {
 				t.Errorf("exec output %q", execOut)
 			}
 			out := readAll(t, master, 5*time.Second)
-			for _, want := range []string{"tty=/dev/pts/0", "stdin-is-a-tty", "30 100"} {
+			for _, want := range []string{"tty=/dev/pts/0", "stdin-is-a-tty", "30 100", "console-ok"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("container output %q lacks %q", out, want)
 				}
