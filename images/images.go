@@ -40,6 +40,10 @@ type Service struct {
 	log       *slog.Logger
 	// pullMu serialises the metadata step of pulls (tags move between images).
 	pullMu sync.Mutex
+	// inflight deduplicates concurrent fetches of one layer (by chain ID):
+	// the second pull waits for the first's result instead of downloading again.
+	inflightMu sync.Mutex
+	inflight   map[digest.Digest]*layerFetch
 	// gcMu: pulls hold it shared from their first look at the layers to
 	// their record; garbage collection holds it alone, so it never deletes
 	// a layer a pull has found and is about to record.
@@ -56,7 +60,7 @@ func New(db *store.DB, root string, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{db: db, content: cs, snapshots: sn, log: log}, nil
+	return &Service{db: db, content: cs, snapshots: sn, log: log, inflight: map[digest.Digest]*layerFetch{}}, nil
 }
 
 // Snapshots gives container services the snapshotter, to mount root filesystems.
@@ -77,8 +81,31 @@ func Normalize(ref string) (reference.Named, error) {
 	return n, nil
 }
 
+// Progress is how far a pull has come, reported as layers download.
+type Progress struct {
+	Layer            digest.Digest // the compressed layer
+	Done, Total      int64         // bytes of this layer
+	AllDone, AllSize int64         // bytes of the whole pull (layers not already here)
+	// Complete is set once the layer is stored and unpacked.
+	Complete bool
+}
+
+// PullOptions are a pull's optional parts.
+type PullOptions struct {
+	Auth *Auth
+	// Progress, if set, is called as bytes arrive (from several goroutines
+	// in turn, never at once).
+	Progress func(Progress)
+}
+
 // Pull fetches ref for this node's platform, unpacks it and records it.
 func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (store.Image, error) {
+	return s.PullWith(ctx, ref, PullOptions{Auth: auth})
+}
+
+// PullWith is Pull with progress reports.
+func (s *Service) PullWith(ctx context.Context, ref string, o PullOptions) (store.Image, error) {
+	auth := o.Auth
 	named, err := Normalize(ref)
 	if err != nil {
 		return store.Image{}, err
@@ -141,7 +168,7 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (store.Image
 		}
 		blobs = append(blobs, h.String())
 	}
-	if err := s.fetchLayers(ctx, named.String(), layers, diffIDs, chainIDs); err != nil {
+	if err := s.fetchLayers(ctx, named.String(), layers, diffIDs, chainIDs, newProgress(o.Progress)); err != nil {
 		return store.Image{}, err
 	}
 	if err := s.content.Put(cfgDigest, rawCfg); err != nil && !s.content.Has(cfgDigest) {
@@ -225,7 +252,14 @@ func union(a, b []string) []string {
 // fetchLayers downloads and unpacks the layers not yet unpacked, a few at a
 // time; each layer streams from the registry through the digest check and
 // decompression into the unpacker, with no stop on disk in between.
-func (s *Service) fetchLayers(ctx context.Context, ref string, layers []v1.Layer, diffIDs, chainIDs []digest.Digest) error {
+func (s *Service) fetchLayers(ctx context.Context, ref string, layers []v1.Layer, diffIDs, chainIDs []digest.Digest, prog *progress) error {
+	for i, l := range layers {
+		if !s.snapshots.HasLayer(chainIDs[i]) {
+			if n, err := l.Size(); err == nil {
+				prog.total += n
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, 3)
@@ -245,7 +279,7 @@ func (s *Service) fetchLayers(ctx context.Context, ref string, layers []v1.Layer
 				return
 			}
 			defer func() { <-sem }()
-			if err := s.fetchLayer(ctx, l, diffIDs[i], chainIDs[i]); err != nil {
+			if err := s.fetchLayerOnce(ctx, l, diffIDs[i], chainIDs[i], prog); err != nil {
 				cancel()
 				errs <- fmt.Errorf("pull %s: layer %d: %w", ref, i, err)
 			}
@@ -265,7 +299,44 @@ func (s *Service) fetchLayers(ctx context.Context, ref string, layers []v1.Layer
 	return nil
 }
 
-func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID digest.Digest) error {
+// layerFetch is one download of a layer that concurrent pulls share.
+type layerFetch struct {
+	done chan struct{}
+	err  error
+}
+
+// fetchLayerOnce fetches a layer unless another pull is fetching it, in which
+// case it waits for that one's result.
+func (s *Service) fetchLayerOnce(ctx context.Context, l v1.Layer, diffID, chainID digest.Digest, prog *progress) error {
+	s.inflightMu.Lock()
+	if f, ok := s.inflight[chainID]; ok {
+		s.inflightMu.Unlock()
+		select {
+		case <-f.done:
+			if f.err == nil || s.snapshots.HasLayer(chainID) {
+				return nil
+			}
+			return f.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if s.snapshots.HasLayer(chainID) {
+		s.inflightMu.Unlock()
+		return nil
+	}
+	f := &layerFetch{done: make(chan struct{})}
+	s.inflight[chainID] = f
+	s.inflightMu.Unlock()
+	f.err = s.fetchLayer(ctx, l, diffID, chainID, prog)
+	s.inflightMu.Lock()
+	delete(s.inflight, chainID)
+	s.inflightMu.Unlock()
+	close(f.done)
+	return f.err
+}
+
+func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID digest.Digest, prog *progress) error {
 	h, err := l.Digest()
 	if err != nil {
 		return err
@@ -291,7 +362,8 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID di
 	}
 	defer os.RemoveAll(tmp)
 
-	dr, err := decompress(io.TeeReader(rc, w))
+	counted := &countingReader{r: rc, report: func(n int64) { prog.add(dgst, n, size, false) }}
+	dr, err := decompress(io.TeeReader(counted, w))
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", dgst, err)
 	}
@@ -301,7 +373,7 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID di
 		return fmt.Errorf("unpack %s: %w", dgst, err)
 	}
 	// Read what the decompressor left (trailing data) so the blob is whole.
-	if _, err := io.Copy(w, rc); err != nil {
+	if _, err := io.Copy(w, counted); err != nil {
 		return fmt.Errorf("fetch %s: %w", dgst, err)
 	}
 	if err := w.Commit(); err != nil {
@@ -310,7 +382,11 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID di
 	if got != diffID {
 		return fmt.Errorf("layer %s: uncompressed digest %s, config says %s", dgst, got, diffID)
 	}
-	return s.snapshots.CommitLayer(tmp, chainID)
+	if err := s.snapshots.CommitLayer(tmp, chainID); err != nil {
+		return err
+	}
+	prog.add(dgst, 0, size, true)
+	return nil
 }
 
 // decompress recognises gzip and zstd by their magic numbers; anything else

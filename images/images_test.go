@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
@@ -116,5 +117,61 @@ func TestMountContainerRootfs(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(target, "bin")); err == nil {
 		t.Fatal("still mounted after Unmount")
+	}
+}
+
+func TestConcurrentPullsShareDownloads(t *testing.T) {
+	testutil.RequireRoot(t)
+	host, gets := fixtures.CountingRegistry(t)
+	ref := fixtures.PushBusybox(t, host)
+	s := newService(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Pull(context.Background(), ref, nil)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, err := s.Resolve(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range img.Blobs[1:] { // [0] is the config, which each pull reads
+		if n := gets.Count(b); n != 1 {
+			t.Errorf("layer %s downloaded %d times by 4 concurrent pulls", b, n)
+		}
+	}
+}
+
+func TestPullProgress(t *testing.T) {
+	testutil.RequireRoot(t)
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	s := newService(t)
+	var last Progress
+	complete := 0
+	_, err := s.PullWith(context.Background(), ref, PullOptions{Progress: func(p Progress) {
+		if p.AllDone < last.AllDone {
+			t.Errorf("progress went back: %d after %d", p.AllDone, last.AllDone)
+		}
+		last = p
+		if p.Complete {
+			complete++
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.AllSize == 0 || last.AllDone != last.AllSize || complete != 1 {
+		t.Fatalf("last progress %+v, %d layers complete", last, complete)
 	}
 }
