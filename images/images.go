@@ -34,6 +34,8 @@ import (
 
 // Service pulls, stores and looks up images.
 type Service struct {
+	// hostsDir is the registry configuration directory (hosts.go).
+	hostsDir  string
 	db        *store.DB
 	content   *content.Store
 	snapshots *snapshot.Snapshotter
@@ -49,6 +51,9 @@ type Service struct {
 	// a layer a pull has found and is about to record.
 	gcMu sync.RWMutex
 }
+
+// SetRegistryConfigDir sets the directory of per-registry hosts.toml files.
+func (s *Service) SetRegistryConfigDir(dir string) { s.hostsDir = dir }
 
 // New opens the image service over root/content and root/snapshots.
 func New(db *store.DB, root string, log *slog.Logger) (*Service, error) {
@@ -110,27 +115,16 @@ func (s *Service) PullWith(ctx context.Context, ref string, o PullOptions) (stor
 	if err != nil {
 		return store.Image{}, err
 	}
-	nref, err := name.ParseReference(named.String())
+	hosts, err := hostsFor(s.hostsDir, reference.Domain(named))
 	if err != nil {
-		return store.Image{}, fmt.Errorf("image reference %q: %w: %v", ref, errdefs.ErrInvalidArgument, err)
-	}
-	opts := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}),
-		remote.WithUserAgent("berth"),
-	}
-	if auth != nil {
-		opts = append(opts, remote.WithAuth(authn.FromConfig(authn.AuthConfig{
-			Username: auth.Username, Password: auth.Password, Auth: auth.Auth,
-			IdentityToken: auth.IdentityToken, RegistryToken: auth.RegistryToken,
-		})))
+		return store.Image{}, fmt.Errorf("pull %s: registry configuration: %w", named, err)
 	}
 	start := time.Now()
 	s.gcMu.RLock()
 	defer s.gcMu.RUnlock()
-	desc, err := remote.Get(nref, opts...)
+	desc, err := s.resolve(ctx, named, hosts, auth)
 	if err != nil {
-		return store.Image{}, fmt.Errorf("pull %s: %w", named, err)
+		return store.Image{}, err
 	}
 	img, err := desc.Image()
 	if err != nil {
@@ -190,6 +184,54 @@ func (s *Service) PullWith(ctx context.Context, ref string, o PullOptions) (stor
 	s.log.Info("pulled image", slog.String("image", named.String()), slog.String("id", rec.ID),
 		slog.Int64("bytes", size), slog.Duration("took", time.Since(start)))
 	return rec, nil
+}
+
+// resolve finds ref's descriptor on the first host that has it: mirrors in
+// order, then the registry itself. The descriptor fetches the rest from the
+// same host, with the same options.
+func (s *Service) resolve(ctx context.Context, named reference.Named, hosts []registryHost, auth *Auth) (*remote.Descriptor, error) {
+	var errs []error
+	for _, h := range hosts {
+		nameOpts := []name.Option{name.WithDefaultRegistry(h.host)}
+		if h.insecure() {
+			nameOpts = append(nameOpts, name.Insecure)
+		}
+		path := reference.Path(named)
+		var nref name.Reference
+		var err error
+		if d, ok := named.(reference.Digested); ok {
+			nref, err = name.NewDigest(h.host+"/"+path+"@"+d.Digest().String(), nameOpts...)
+		} else {
+			nref, err = name.NewTag(h.host+"/"+path+":"+named.(reference.Tagged).Tag(), nameOpts...)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("image reference %q: %w: %v", named, errdefs.ErrInvalidArgument, err)
+		}
+		opts := []remote.Option{
+			remote.WithContext(ctx),
+			remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}),
+			remote.WithUserAgent("berth"),
+			remote.WithTransport(h.transport()),
+		}
+		if auth != nil {
+			opts = append(opts, remote.WithAuth(authn.FromConfig(authn.AuthConfig{
+				Username: auth.Username, Password: auth.Password, Auth: auth.Auth,
+				IdentityToken: auth.IdentityToken, RegistryToken: auth.RegistryToken,
+			})))
+		}
+		desc, err := remote.Get(nref, opts...)
+		if err == nil {
+			if h.host != reference.Domain(named) {
+				s.log.Info("pulling from mirror", slog.String("image", named.String()), slog.String("mirror", h.host))
+			}
+			return desc, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", h.host, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("pull %s: %w", named, errors.Join(errs...))
 }
 
 // ChainIDs computes the layers' chain IDs from their diff IDs, bottom first.

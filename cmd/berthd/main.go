@@ -54,6 +54,9 @@ and flags override them. "berthd config default" prints the defaults.`,
 			if f.Changed("log-level") {
 				cfg.LogLevel = overrides.LogLevel
 			}
+			if f.Changed("registry-config-dir") {
+				cfg.RegistryConfigDir = overrides.RegistryConfigDir
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -73,6 +76,7 @@ and flags override them. "berthd config default" prints the defaults.`,
 	f.StringVar(&overrides.Root, "root", d.Root, "directory for persistent state")
 	f.StringVar(&overrides.State, "state", d.State, "directory for runtime state")
 	f.StringVar(&overrides.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
+	f.StringVar(&overrides.RegistryConfigDir, "registry-config-dir", d.RegistryConfigDir, "per-registry hosts.toml and CA files (mirrors, TLS)")
 	root.AddCommand(configCmd())
 	return root
 }

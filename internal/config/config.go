@@ -29,6 +29,9 @@ type Config struct {
 	// StreamingAddress is where the CRI streaming server (exec, attach,
 	// port-forward) listens; port 0 picks a free one.
 	StreamingAddress string `toml:"streaming_address"`
+	// RegistryConfigDir holds <registry>/hosts.toml and <registry>/*.crt:
+	// mirrors, CAs and TLS settings per registry, as containerd reads them.
+	RegistryConfigDir string `toml:"registry_config_dir"`
 	// ShimPath is the berth-shim binary; "" finds it beside berthd, then on PATH.
 	ShimPath string `toml:"shim_path"`
 	// DefaultRuntime is the handler used when a pod names none.
@@ -46,12 +49,13 @@ type Runtime struct {
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
-		CRISocket:        "/run/berth/berth.sock",
-		Root:             "/var/lib/berth",
-		State:            "/run/berth",
-		LogLevel:         "info",
-		StreamingAddress: "127.0.0.1:0",
-		DefaultRuntime:   "berth",
+		CRISocket:         "/run/berth/berth.sock",
+		Root:              "/var/lib/berth",
+		State:             "/run/berth",
+		LogLevel:          "info",
+		StreamingAddress:  "127.0.0.1:0",
+		RegistryConfigDir: "/etc/berth/certs.d",
+		DefaultRuntime:    "berth",
 		Runtimes: map[string]Runtime{
 			"berth": {}, "runc": {}, "crun": {},
 		},

@@ -57,6 +57,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	img.SetRegistryConfigDir(cfg.RegistryConfigDir)
 	pauseBin, err := findBinary("", "berth-runtime")
 	if err != nil {
 		return err

@@ -1,0 +1,184 @@
+package images
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// A registry's hosts come from <configDir>/<registry>/, as containerd and
+// nerdctl read them, so operators reuse the files they have:
+//
+//	hosts.toml: server = "https://registry.example"
+//	            [host."https://mirror.local"]
+//	              capabilities = ["pull", "resolve"]
+//	              ca = "/etc/certs/mirror.pem"       # or a list
+//	              skip_verify = false
+//	              [host."https://mirror.local".header]
+//	                x-custom = ["1"]
+//	*.crt:      CAs trusted for the registry itself (Docker's layout).
+//
+// Mirrors are tried in file order, then the server. Not read yet: client
+// certificates (client) and override_path.
+
+type hostsFile struct {
+	Server string              `toml:"server"`
+	Host   map[string]hostFile `toml:"host"`
+}
+
+type hostFile struct {
+	Capabilities []string            `toml:"capabilities"`
+	CA           any                 `toml:"ca"`
+	SkipVerify   bool                `toml:"skip_verify"`
+	Header       map[string][]string `toml:"header"`
+	OverridePath bool                `toml:"override_path"`
+	Client       any                 `toml:"client"`
+}
+
+// registryHost is one place to pull a registry's content from.
+type registryHost struct {
+	host   string // host[:port]
+	scheme string // https, or http
+	tls    *tls.Config
+	header http.Header
+}
+
+func (h registryHost) insecure() bool { return h.scheme == "http" }
+
+// hostsFor returns where to pull registry's images from, in order.
+func hostsFor(configDir, registry string) ([]registryHost, error) {
+	upstream := registryHost{host: registry, scheme: "https"}
+	if isLocal(registry) {
+		upstream.scheme = "http" // as Docker does for localhost and 127.0.0.1
+	}
+	if configDir == "" {
+		return []registryHost{upstream}, nil
+	}
+	dir := filepath.Join(configDir, registry)
+	if cas, _ := filepath.Glob(filepath.Join(dir, "*.crt")); len(cas) > 0 {
+		pool, err := certPool(cas)
+		if err != nil {
+			return nil, err
+		}
+		upstream.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "hosts.toml"))
+	if errors.Is(err, os.ErrNotExist) {
+		return []registryHost{upstream}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var hf hostsFile
+	md, err := toml.Decode(string(b), &hf)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "hosts.toml"), err)
+	}
+	if hf.Server != "" {
+		u, err := url.Parse(hf.Server)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("%s: server %q is not a URL", filepath.Join(dir, "hosts.toml"), hf.Server)
+		}
+		upstream.host, upstream.scheme = u.Host, u.Scheme
+	}
+	var out []registryHost
+	// TOML tables have no order in Go maps: take the file's order.
+	for _, key := range md.Keys() {
+		if len(key) != 2 || key[0] != "host" {
+			continue
+		}
+		name := key[1]
+		h := hf.Host[name]
+		if len(h.Capabilities) > 0 && !slices.Contains(h.Capabilities, "pull") {
+			continue
+		}
+		if h.Client != nil || h.OverridePath {
+			return nil, fmt.Errorf("%s: host %q: client certificates and override_path are not supported yet", filepath.Join(dir, "hosts.toml"), name)
+		}
+		u, err := url.Parse(name)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("%s: host %q is not a URL", filepath.Join(dir, "hosts.toml"), name)
+		}
+		rh := registryHost{host: u.Host, scheme: u.Scheme, header: http.Header(h.Header)}
+		var cas []string
+		switch ca := h.CA.(type) {
+		case string:
+			cas = []string{ca}
+		case []any:
+			for _, c := range ca {
+				if s, ok := c.(string); ok {
+					cas = append(cas, s)
+				}
+			}
+		}
+		if len(cas) > 0 || h.SkipVerify {
+			rh.tls = &tls.Config{InsecureSkipVerify: h.SkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // the operator asked
+			if len(cas) > 0 {
+				if rh.tls.RootCAs, err = certPool(cas); err != nil {
+					return nil, err
+				}
+			}
+		}
+		out = append(out, rh)
+	}
+	return append(out, upstream), nil
+}
+
+func certPool(files []string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("registry CA: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("registry CA %s: no PEM certificate in it", f)
+		}
+	}
+	return pool, nil
+}
+
+func isLocal(host string) bool {
+	h := host
+	if i := strings.LastIndexByte(h, ':'); i > 0 && !strings.HasSuffix(h, "]") {
+		h = h[:i]
+	}
+	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "[::1]" || h == "::1"
+}
+
+// transport is the HTTP transport for a host: its TLS settings and headers.
+func (h registryHost) transport() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if h.tls != nil {
+		t.TLSClientConfig = h.tls
+	}
+	if len(h.header) == 0 {
+		return t
+	}
+	return headerTransport{t, h.header}
+}
+
+type headerTransport struct {
+	next   http.RoundTripper
+	header http.Header
+}
+
+func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range t.header {
+		r.Header[http.CanonicalHeaderKey(k)] = v
+	}
+	return t.next.RoundTrip(r)
+}
