@@ -158,16 +158,32 @@ func isLocal(host string) bool {
 	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "[::1]" || h == "::1"
 }
 
-// transport is the HTTP transport for a host: its TLS settings and headers.
+// transport is the HTTP transport for a host: its TLS settings and headers,
+// and no plain http unless the host is local or configured http.
 func (h registryHost) transport() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	if h.tls != nil {
 		t.TLSClientConfig = h.tls
 	}
-	if len(h.header) == 0 {
-		return t
+	var rt http.RoundTripper = t
+	if len(h.header) > 0 {
+		rt = headerTransport{rt, h.header}
 	}
-	return headerTransport{t, h.header}
+	return httpGuard{rt, h.insecure()}
+}
+
+// httpGuard refuses plain http where it was not asked for: the registry
+// library would otherwise fall back to it for private-range addresses.
+type httpGuard struct {
+	next      http.RoundTripper
+	allowHTTP bool
+}
+
+func (g httpGuard) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme == "http" && !g.allowHTTP && !isLocal(r.URL.Host) {
+		return nil, fmt.Errorf("refusing plain http to %s: configure it as an http host in hosts.toml to allow it", r.URL.Host)
+	}
+	return g.next.RoundTrip(r)
 }
 
 type headerTransport struct {

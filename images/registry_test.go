@@ -166,3 +166,20 @@ func testCerts(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
+
+func TestNoPlainHTTPUnlessAllowed(t *testing.T) {
+	var called bool
+	next := roundTripFunc(func(*http.Request) (*http.Response, error) { called = true; return nil, fmt.Errorf("sent") })
+	req, _ := http.NewRequest("GET", "http://10.1.2.3:5000/v2/", nil)
+	if _, err := (httpGuard{next, false}).RoundTrip(req); err == nil || called || !strings.Contains(err.Error(), "refusing plain http") {
+		t.Fatalf("plain http to a private address: %v (sent: %v)", err, called)
+	}
+	local, _ := http.NewRequest("GET", "http://127.0.0.1:5000/v2/", nil)
+	if _, _ = (httpGuard{next, false}).RoundTrip(local); !called {
+		t.Fatal("plain http to loopback was refused")
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
