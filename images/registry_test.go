@@ -1,6 +1,8 @@
 package images
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,19 +12,27 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/compression"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/berth-runtime/berth/internal/testutil"
@@ -183,3 +193,117 @@ func TestNoPlainHTTPUnlessAllowed(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A multi-arch index: this node's platform is chosen; an index without it
+// is a clear error.
+func TestMultiArchIndex(t *testing.T) {
+	testutil.RequireRoot(t)
+	host := fixtures.Registry(t)
+	mk := func(arch string) v1.Image {
+		img := fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"echo", arch}})
+		cf, _ := img.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.Architecture = arch
+		img, _ = mutate.ConfigFile(img, cf)
+		return img
+	}
+	index := func(arches ...string) v1.ImageIndex {
+		var idx v1.ImageIndex = empty.Index
+		for _, a := range arches {
+			idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: mk(a), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: a}}})
+		}
+		return idx
+	}
+	for tag, idx := range map[string]v1.ImageIndex{"multi": index("arm64", goruntime.GOARCH, "s390x"), "foreign": index("arm64", "s390x")} {
+		ref, _ := name.ParseReference(host+"/library/arch:"+tag, name.Insecure)
+		if err := remote.WriteIndex(ref, idx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newService(t)
+	img, err := s.Pull(context.Background(), host+"/library/arch:multi", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, _ := Config(img); cfg.Architecture != goruntime.GOARCH {
+		t.Fatalf("chose %s, want %s", cfg.Architecture, goruntime.GOARCH)
+	}
+	// The repo digest is the index's, which is what the user pulled by.
+	if d, _ := index("arm64", goruntime.GOARCH, "s390x").Digest(); !strings.HasSuffix(img.RepoDigests[0], d.String()) {
+		t.Fatalf("repo digest %s, want the index's %s", img.RepoDigests[0], d)
+	}
+	if _, err := s.Pull(context.Background(), host+"/library/arch:foreign", nil); err == nil || !strings.Contains(err.Error(), "platform") {
+		t.Fatalf("index without this platform: %v", err)
+	}
+}
+
+func TestZstdLayer(t *testing.T) {
+	testutil.RequireRoot(t)
+	host := fixtures.Registry(t)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "hello.txt", Mode: 0o644, Size: 5, Typeflag: tar.TypeReg})
+	tw.Write([]byte("zstd!"))
+	tw.Close()
+	data := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
+		tarball.WithCompression(compression.ZStd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := mutate.AppendLayers(fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}}), layer)
+	ref := fixtures.Push(t, img, host, "library/zstd:1")
+	s := newService(t)
+	got, err := s.Pull(context.Background(), ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := s.snapshots.LayerPath(ChainIDsOf(got)[1])
+	if b, err := os.ReadFile(filepath.Join(top, "hello.txt")); err != nil || string(b) != "zstd!" {
+		t.Fatalf("zstd layer unpacked as %q: %v", b, err)
+	}
+}
+
+// A registry that wants a bearer token: the challenge sends the client to a
+// token endpoint, which takes the CRI credentials.
+func TestBearerTokenAuth(t *testing.T) {
+	testutil.RequireRoot(t)
+	backend := fixtures.Registry(t)
+	fixtures.PushBusybox(t, backend)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	front := ln.Addr().String()
+	proxy := &httputil.ReverseProxy{Director: func(r *http.Request) { r.URL.Scheme, r.URL.Host = "http", backend }}
+	var tokens int
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			if u, p, ok := r.BasicAuth(); !ok || u != "berth" || p != "tok3n" {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			tokens++
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"token":"good-token","expires_in":300}`)
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer good-token" {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="test",scope="repository:library/busybox:pull"`, front))
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	s := newService(t)
+	ref := front + "/library/busybox:latest"
+	if _, err := s.Pull(context.Background(), ref, &Auth{Username: "berth", Password: "nope"}); err == nil {
+		t.Fatal("pull with wrong credentials succeeded")
+	}
+	if _, err := s.Pull(context.Background(), ref, &Auth{Username: "berth", Password: "tok3n"}); err != nil {
+		t.Fatalf("pull with a bearer token: %v", err)
+	}
+	if tokens == 0 {
+		t.Fatal("no token was requested")
+	}
+}
