@@ -5,11 +5,18 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
@@ -174,4 +181,75 @@ func TestPullProgress(t *testing.T) {
 	if last.AllSize == 0 || last.AllDone != last.AllSize || complete != 1 {
 		t.Fatalf("last progress %+v, %d layers complete", last, complete)
 	}
+}
+
+// A pull cut off mid-download leaves no blob, layer or record; and what a
+// killed berthd leaves half-written is gone when the store opens again.
+func TestInterruptedPullLeavesNothing(t *testing.T) {
+	testutil.RequireRoot(t)
+	backend := fixtures.Registry(t)
+	ref := fixtures.PushBusybox(t, backend)
+	// A front that lets manifests through but stalls blobs after a few bytes.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	stalled := make(chan struct{})
+	proxy := &httputil.ReverseProxy{Director: func(r *http.Request) { r.URL.Scheme, r.URL.Host = "http", backend }}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/blobs/") && r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, configDigest(t, ref)) {
+			w.WriteHeader(http.StatusOK)
+			w.Write(make([]byte, 1000))
+			w.(http.Flusher).Flush()
+			close(stalled)
+			<-r.Context().Done()
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	root := t.TempDir()
+	db, err := store.Open(filepath.Join(root, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := New(db, root, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-stalled; cancel() }()
+	if _, err := s.Pull(ctx, ln.Addr().String()+"/library/busybox:latest", nil); err == nil {
+		t.Fatal("the interrupted pull succeeded")
+	}
+	for _, d := range []string{"content/ingest", "snapshots/tmp", "snapshots/layers"} {
+		if ents, _ := os.ReadDir(filepath.Join(root, d)); len(ents) != 0 {
+			t.Errorf("%s holds %d entries after the interrupted pull", d, len(ents))
+		}
+	}
+	if all, _ := s.List(); len(all) != 0 {
+		t.Errorf("%d images recorded", len(all))
+	}
+	// As a killed berthd would leave them: reopening the store removes them.
+	os.WriteFile(filepath.Join(root, "content/ingest/abc-123"), []byte("half"), 0o600)
+	os.MkdirAll(filepath.Join(root, "snapshots/tmp/layer-123/etc"), 0o755)
+	if _, err := New(db, root, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"content/ingest", "snapshots/tmp"} {
+		if ents, _ := os.ReadDir(filepath.Join(root, d)); len(ents) != 0 {
+			t.Errorf("%s holds %d entries after a restart", d, len(ents))
+		}
+	}
+}
+
+func configDigest(t *testing.T, ref string) string {
+	t.Helper()
+	r, _ := name.ParseReference(ref, name.Insecure)
+	img, err := remote.Image(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.ConfigName()
+	return d.String()
 }
