@@ -2,9 +2,11 @@ package cri
 
 import (
 	"context"
+	"encoding/json"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/internal/errdefs"
 )
 
@@ -24,7 +26,16 @@ func (s *Server) ImageStatus(ctx context.Context, r *runtimeapi.ImageStatusReque
 	}
 	resp := &runtimeapi.ImageStatusResponse{Image: criImage(img)}
 	if r.Verbose {
-		resp.Info = map[string]string{"config": string(img.Config), "manifest": img.Manifest}
+		// The "info" key holds JSON, as containerd's does, for crictl inspecti.
+		cfg, _ := images.Config(img)
+		info, err := json.Marshal(map[string]any{
+			"id": img.ID, "manifest": img.Manifest, "chainIDs": img.ChainIDs, "diffIDs": img.Layers,
+			"size": img.Size, "pinned": img.Pinned, "created": img.CreatedAt, "imageSpec": cfg,
+		})
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		resp.Info = map[string]string{"info": string(info), "config": string(img.Config), "manifest": img.Manifest}
 	}
 	return resp, nil
 }

@@ -23,12 +23,15 @@ import (
 //	              capabilities = ["pull", "resolve"]
 //	              ca = "/etc/certs/mirror.pem"       # or a list
 //	              skip_verify = false
+//	              client = "/etc/certs/client.pem"  # cert and key in one file,
+//	                                                 # or ["cert", "key"], or a list of pairs
+//	              override_path = false  # true: the URL's path is the API root, no /v2 added
 //	              [host."https://mirror.local".header]
 //	                x-custom = ["1"]
 //	*.crt:      CAs trusted for the registry itself (Docker's layout).
+//	*.cert, *.key: client certificate pairs for the registry itself (by base name).
 //
-// Mirrors are tried in file order, then the server. Not read yet: client
-// certificates (client) and override_path.
+// Mirrors are tried in file order, then the server.
 
 type hostsFile struct {
 	Server string              `toml:"server"`
@@ -50,13 +53,17 @@ type registryHost struct {
 	scheme string // https, or http
 	tls    *tls.Config
 	header http.Header
+	// path is the URL path that stands for /v2 on this host.
+	path string
+	// upstream is the registry itself (or its configured server), not a mirror.
+	upstream bool
 }
 
 func (h registryHost) insecure() bool { return h.scheme == "http" }
 
 // hostsFor returns where to pull registry's images from, in order.
 func hostsFor(configDir, registry string) ([]registryHost, error) {
-	upstream := registryHost{host: registry, scheme: "https"}
+	upstream := registryHost{host: registry, scheme: "https", path: "/v2", upstream: true}
 	if isLocal(registry) {
 		upstream.scheme = "http" // as Docker does for localhost and 127.0.0.1
 	}
@@ -70,6 +77,18 @@ func hostsFor(configDir, registry string) ([]registryHost, error) {
 			return nil, err
 		}
 		upstream.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	if certs, _ := filepath.Glob(filepath.Join(dir, "*.cert")); len(certs) > 0 {
+		var pairs [][2]string
+		for _, c := range certs {
+			pairs = append(pairs, [2]string{c, strings.TrimSuffix(c, ".cert") + ".key"})
+		}
+		if upstream.tls == nil {
+			upstream.tls = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		if err := loadClientCerts(upstream.tls, pairs); err != nil {
+			return nil, err
+		}
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "hosts.toml"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -88,7 +107,7 @@ func hostsFor(configDir, registry string) ([]registryHost, error) {
 		if err != nil || u.Host == "" {
 			return nil, fmt.Errorf("%s: server %q is not a URL", filepath.Join(dir, "hosts.toml"), hf.Server)
 		}
-		upstream.host, upstream.scheme = u.Host, u.Scheme
+		upstream.host, upstream.scheme, upstream.path = u.Host, u.Scheme, apiRoot(u.Path, false)
 	}
 	var out []registryHost
 	// TOML tables have no order in Go maps: take the file's order.
@@ -101,14 +120,11 @@ func hostsFor(configDir, registry string) ([]registryHost, error) {
 		if len(h.Capabilities) > 0 && !slices.Contains(h.Capabilities, "pull") {
 			continue
 		}
-		if h.Client != nil || h.OverridePath {
-			return nil, fmt.Errorf("%s: host %q: client certificates and override_path are not supported yet", filepath.Join(dir, "hosts.toml"), name)
-		}
 		u, err := url.Parse(name)
 		if err != nil || u.Host == "" {
 			return nil, fmt.Errorf("%s: host %q is not a URL", filepath.Join(dir, "hosts.toml"), name)
 		}
-		rh := registryHost{host: u.Host, scheme: u.Scheme, header: http.Header(h.Header)}
+		rh := registryHost{host: u.Host, scheme: u.Scheme, header: http.Header(h.Header), path: apiRoot(u.Path, h.OverridePath)}
 		var cas []string
 		switch ca := h.CA.(type) {
 		case string:
@@ -120,17 +136,86 @@ func hostsFor(configDir, registry string) ([]registryHost, error) {
 				}
 			}
 		}
-		if len(cas) > 0 || h.SkipVerify {
+		pairs, err := clientPairs(h.Client)
+		if err != nil {
+			return nil, fmt.Errorf("%s: host %q: %w", filepath.Join(dir, "hosts.toml"), name, err)
+		}
+		if len(cas) > 0 || h.SkipVerify || len(pairs) > 0 {
 			rh.tls = &tls.Config{InsecureSkipVerify: h.SkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // the operator asked
 			if len(cas) > 0 {
 				if rh.tls.RootCAs, err = certPool(cas); err != nil {
 					return nil, err
 				}
 			}
+			if err := loadClientCerts(rh.tls, pairs); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, rh)
 	}
 	return append(out, upstream), nil
+}
+
+// apiRoot is the URL path that stands for the distribution API's /v2 on a
+// host: the URL's own path with /v2 added, or as it is with override_path.
+func apiRoot(p string, override bool) string {
+	p = strings.TrimSuffix(p, "/")
+	if override || strings.HasSuffix(p, "/v2") {
+		return p
+	}
+	return p + "/v2"
+}
+
+// clientPairs reads hosts.toml's client: "both.pem", ["cert", "key"], or
+// [["cert", "key"], ...]; an empty key means the key is in the cert file.
+func clientPairs(v any) ([][2]string, error) {
+	bad := fmt.Errorf("client: want a file, a [cert, key] pair or a list of pairs, got %v", v)
+	switch c := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return [][2]string{{c, ""}}, nil
+	case []any:
+		if len(c) == 0 {
+			return nil, nil
+		}
+		if _, isPair := c[0].(string); isPair {
+			cert, _ := c[0].(string)
+			key := ""
+			if len(c) > 1 {
+				key, _ = c[1].(string)
+			}
+			if len(c) > 2 {
+				return nil, bad
+			}
+			return [][2]string{{cert, key}}, nil
+		}
+		var out [][2]string
+		for _, e := range c {
+			p, err := clientPairs(e)
+			if err != nil || len(p) != 1 {
+				return nil, bad
+			}
+			out = append(out, p[0])
+		}
+		return out, nil
+	}
+	return nil, bad
+}
+
+func loadClientCerts(c *tls.Config, pairs [][2]string) error {
+	for _, p := range pairs {
+		key := p[1]
+		if key == "" {
+			key = p[0]
+		}
+		cert, err := tls.LoadX509KeyPair(p[0], key)
+		if err != nil {
+			return fmt.Errorf("registry client certificate %s: %w", p[0], err)
+		}
+		c.Certificates = append(c.Certificates, cert)
+	}
+	return nil
 }
 
 func certPool(files []string) (*x509.CertPool, error) {
@@ -169,7 +254,29 @@ func (h registryHost) transport() http.RoundTripper {
 	if len(h.header) > 0 {
 		rt = headerTransport{rt, h.header}
 	}
+	if h.path != "/v2" {
+		rt = pathTransport{rt, h.host, h.path}
+	}
 	return httpGuard{rt, h.insecure()}
+}
+
+// pathTransport moves the distribution API from /v2 to the host's own root
+// (a path prefix in hosts.toml, or override_path).
+type pathTransport struct {
+	next       http.RoundTripper
+	host, root string
+}
+
+func (t pathTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == t.host && (r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/")) {
+		r = r.Clone(r.Context())
+		r.URL.Path = t.root + strings.TrimPrefix(r.URL.Path, "/v2")
+		if r.URL.Path == "" {
+			r.URL.Path = "/"
+		}
+		r.URL.RawPath = ""
+	}
+	return t.next.RoundTrip(r)
 }
 
 // httpGuard refuses plain http where it was not asked for: the registry

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
@@ -36,6 +37,8 @@ import (
 type Service struct {
 	// hostsDir is the registry configuration directory (hosts.go).
 	hostsDir  string
+	creds     map[string]Auth
+	pinned    []string
 	db        *store.DB
 	content   *content.Store
 	snapshots *snapshot.Snapshotter
@@ -55,6 +58,24 @@ type Service struct {
 // SetRegistryConfigDir sets the directory of per-registry hosts.toml files.
 func (s *Service) SetRegistryConfigDir(dir string) { s.hostsDir = dir }
 
+// SetCredentials sets the credentials for registry hosts (host[:port]),
+// used where a pull brings none of its own.
+func (s *Service) SetCredentials(creds map[string]Auth) { s.creds = creds }
+
+// SetPinned names the images (references, normalised) that are pinned: the
+// kubelet's image garbage collection never removes them.
+func (s *Service) SetPinned(refs []string) error {
+	s.pinned = nil
+	for _, r := range refs {
+		n, err := Normalize(r)
+		if err != nil {
+			return fmt.Errorf("pinned image: %w", err)
+		}
+		s.pinned = append(s.pinned, n.String())
+	}
+	return nil
+}
+
 // New opens the image service over root/content and root/snapshots.
 func New(db *store.DB, root string, log *slog.Logger) (*Service, error) {
 	cs, err := content.New(filepath.Join(root, "content"))
@@ -73,7 +94,11 @@ func (s *Service) Snapshots() *snapshot.Snapshotter { return s.snapshots }
 
 // Auth is a registry credential, as CRI's AuthConfig carries it.
 type Auth struct {
-	Username, Password, Auth, IdentityToken, RegistryToken string
+	Username      string `toml:"username"`
+	Password      string `toml:"password"`
+	Auth          string `toml:"auth"`
+	IdentityToken string `toml:"identity_token"`
+	RegistryToken string `toml:"registry_token"`
 }
 
 // Normalize turns a user's image reference into its full form
@@ -126,30 +151,56 @@ func (s *Service) PullWith(ctx context.Context, ref string, o PullOptions) (stor
 	if err != nil {
 		return store.Image{}, err
 	}
+	if desc.MediaType == types.DockerManifestSchema1 || desc.MediaType == types.DockerManifestSchema1Signed {
+		return store.Image{}, fmt.Errorf("pull %s: the image has a Docker schema 1 manifest (%s), which is deprecated and not supported: push it again with a current client: %w",
+			named, desc.MediaType, errdefs.ErrInvalidArgument)
+	}
 	img, err := desc.Image()
 	if err != nil {
 		return store.Image{}, fmt.Errorf("pull %s: %w", named, err)
 	}
+	repoDigest := named.Name() + "@" + desc.Digest.String()
+	var tags []string
+	if _, isDigest := named.(reference.Digested); !isDigest {
+		tags = []string{named.String()}
+	}
+	rec, err := s.ingest(ctx, img, tags, []string{repoDigest}, newProgress(o.Progress))
+	if err != nil {
+		return store.Image{}, fmt.Errorf("pull %s: %w", named, err)
+	}
+	s.log.Info("pulled image", slog.String("image", named.String()), slog.String("id", rec.ID),
+		slog.Int64("bytes", rec.Size), slog.Duration("took", time.Since(start)))
+	return rec, nil
+}
+
+// ingest stores img's manifest, config and layers (unpacked), and records
+// it under the given names. Call with gcMu held shared.
+func (s *Service) ingest(ctx context.Context, img v1.Image, tags, repoDigests []string, prog *progress) (store.Image, error) {
+	rawManifest, err := img.RawManifest()
+	if err != nil {
+		return store.Image{}, fmt.Errorf("manifest: %w", err)
+	}
+	manifestDigest := digest.FromBytes(rawManifest)
 	rawCfg, err := img.RawConfigFile()
 	if err != nil {
-		return store.Image{}, fmt.Errorf("pull %s: config: %w", named, err)
+		return store.Image{}, fmt.Errorf("config: %w", err)
 	}
 	cfgDigest := digest.FromBytes(rawCfg)
 	var cfg ocispec.Image
 	if err := json.Unmarshal(rawCfg, &cfg); err != nil {
-		return store.Image{}, fmt.Errorf("pull %s: config %s: %w", named, cfgDigest, err)
+		return store.Image{}, fmt.Errorf("config %s: %w", cfgDigest, err)
 	}
 	layers, err := img.Layers()
 	if err != nil {
-		return store.Image{}, fmt.Errorf("pull %s: %w", named, err)
+		return store.Image{}, err
 	}
 	diffIDs := cfg.RootFS.DiffIDs
 	if len(diffIDs) != len(layers) {
-		return store.Image{}, fmt.Errorf("pull %s: manifest has %d layers, config %d diff IDs", named, len(layers), len(diffIDs))
+		return store.Image{}, fmt.Errorf("manifest %s has %d layers, config %d diff IDs", manifestDigest, len(layers), len(diffIDs))
 	}
 	chainIDs := ChainIDs(diffIDs)
 	size := int64(len(rawCfg))
-	blobs := []string{cfgDigest.String()}
+	blobs := []string{manifestDigest.String(), cfgDigest.String()}
 	for _, l := range layers {
 		n, err := l.Size()
 		if err != nil {
@@ -162,28 +213,20 @@ func (s *Service) PullWith(ctx context.Context, ref string, o PullOptions) (stor
 		}
 		blobs = append(blobs, h.String())
 	}
-	if err := s.fetchLayers(ctx, named.String(), layers, diffIDs, chainIDs, newProgress(o.Progress)); err != nil {
+	if err := s.fetchLayers(ctx, layers, diffIDs, chainIDs, prog); err != nil {
 		return store.Image{}, err
 	}
-	if err := s.content.Put(cfgDigest, rawCfg); err != nil && !s.content.Has(cfgDigest) {
-		return store.Image{}, fmt.Errorf("pull %s: store config: %w", named, err)
+	for d, b := range map[digest.Digest][]byte{cfgDigest: rawCfg, manifestDigest: rawManifest} {
+		if err := s.content.Put(d, b); err != nil && !s.content.Has(d) {
+			return store.Image{}, fmt.Errorf("store %s: %w", d, err)
+		}
 	}
-	repoDigest := named.Name() + "@" + desc.Digest.String()
 	rec := store.Image{
-		ID: cfgDigest.String(), Manifest: desc.Digest.String(), Layers: toStrings(diffIDs),
+		ID: cfgDigest.String(), Manifest: manifestDigest.String(), Layers: toStrings(diffIDs),
 		ChainIDs: toStrings(chainIDs), Blobs: blobs, Size: size, CreatedAt: time.Now().UTC(), Config: rawCfg,
+		RepoTags: tags, RepoDigests: repoDigests,
 	}
-	if _, isDigest := named.(reference.Digested); !isDigest {
-		rec.RepoTags = []string{named.String()}
-	}
-	rec.RepoDigests = []string{repoDigest}
-	rec, err = s.record(rec)
-	if err != nil {
-		return store.Image{}, err
-	}
-	s.log.Info("pulled image", slog.String("image", named.String()), slog.String("id", rec.ID),
-		slog.Int64("bytes", size), slog.Duration("took", time.Since(start)))
-	return rec, nil
+	return s.record(rec)
 }
 
 // resolve finds ref's descriptor on the first host that has it: mirrors in
@@ -213,10 +256,10 @@ func (s *Service) resolve(ctx context.Context, named reference.Named, hosts []re
 			remote.WithUserAgent("berth"),
 			remote.WithTransport(h.transport()),
 		}
-		if auth != nil {
+		if a := s.authFor(h, auth); a != nil {
 			opts = append(opts, remote.WithAuth(authn.FromConfig(authn.AuthConfig{
-				Username: auth.Username, Password: auth.Password, Auth: auth.Auth,
-				IdentityToken: auth.IdentityToken, RegistryToken: auth.RegistryToken,
+				Username: a.Username, Password: a.Password, Auth: a.Auth,
+				IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken,
 			})))
 		}
 		desc, err := remote.Get(nref, opts...)
@@ -232,6 +275,19 @@ func (s *Service) resolve(ctx context.Context, named reference.Named, hosts []re
 		}
 	}
 	return nil, fmt.Errorf("pull %s: %w", named, errors.Join(errs...))
+}
+
+// authFor picks the credentials for a host: the pull's own go to the
+// registry it names and never to a mirror (a mirror is another party); the
+// configured ones go to the host they are configured for.
+func (s *Service) authFor(h registryHost, pull *Auth) *Auth {
+	if pull != nil && *pull != (Auth{}) && h.upstream {
+		return pull
+	}
+	if a, ok := s.creds[h.host]; ok {
+		return &a
+	}
+	return nil
 }
 
 // ChainIDs computes the layers' chain IDs from their diff IDs, bottom first.
@@ -268,6 +324,7 @@ func (s *Service) record(rec store.Image) (store.Image, error) {
 			rec.RepoTags = union(other.RepoTags, rec.RepoTags)
 			rec.RepoDigests = union(other.RepoDigests, rec.RepoDigests)
 			rec.CreatedAt = other.CreatedAt
+			rec.Pinned = other.Pinned
 			continue
 		}
 		kept := slices.DeleteFunc(slices.Clone(other.RepoTags), func(t string) bool { return slices.Contains(rec.RepoTags, t) })
@@ -276,6 +333,11 @@ func (s *Service) record(rec store.Image) (store.Image, error) {
 			if err := s.db.Images.Put(other.ID, other); err != nil {
 				return rec, err
 			}
+		}
+	}
+	for _, p := range s.pinned {
+		if slices.Contains(rec.RepoTags, p) || slices.Contains(rec.RepoDigests, p) {
+			rec.Pinned = true
 		}
 	}
 	return rec, s.db.Images.Put(rec.ID, rec)
@@ -294,7 +356,7 @@ func union(a, b []string) []string {
 // fetchLayers downloads and unpacks the layers not yet unpacked, a few at a
 // time; each layer streams from the registry through the digest check and
 // decompression into the unpacker, with no stop on disk in between.
-func (s *Service) fetchLayers(ctx context.Context, ref string, layers []v1.Layer, diffIDs, chainIDs []digest.Digest, prog *progress) error {
+func (s *Service) fetchLayers(ctx context.Context, layers []v1.Layer, diffIDs, chainIDs []digest.Digest, prog *progress) error {
 	for i, l := range layers {
 		if !s.snapshots.HasLayer(chainIDs[i]) {
 			if n, err := l.Size(); err == nil {
@@ -323,7 +385,7 @@ func (s *Service) fetchLayers(ctx context.Context, ref string, layers []v1.Layer
 			defer func() { <-sem }()
 			if err := s.fetchLayerOnce(ctx, l, diffIDs[i], chainIDs[i], prog); err != nil {
 				cancel()
-				errs <- fmt.Errorf("pull %s: layer %d: %w", ref, i, err)
+				errs <- fmt.Errorf("layer %d: %w", i, err)
 			}
 		}()
 	}
@@ -388,24 +450,36 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID di
 	if err != nil {
 		return err
 	}
-	rc, err := l.Compressed()
-	if err != nil {
-		return fmt.Errorf("fetch %s: %w", dgst, err)
-	}
-	defer rc.Close()
-	w, err := s.content.Writer(dgst, size)
-	if err != nil {
-		return err
-	}
-	defer w.Abort()
 	tmp, err := s.snapshots.NewLayerDir()
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
 
+	// A blob already stored (an import, or a layer whose snapshot was
+	// lost) is unpacked from the store; otherwise it streams into the store
+	// and the unpacker at once.
+	var rc io.ReadCloser
+	var sink blobSink = discard{}
+	if s.content.Has(dgst) {
+		rc, err = s.content.Open(dgst)
+	} else {
+		rc, err = l.Compressed()
+	}
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", dgst, err)
+	}
+	defer rc.Close()
+	if !s.content.Has(dgst) {
+		w, err := s.content.Writer(dgst, size)
+		if err != nil {
+			return err
+		}
+		defer w.Abort()
+		sink = w
+	}
 	counted := &countingReader{r: rc, report: func(n int64) { prog.add(dgst, n, size, false) }}
-	dr, err := decompress(io.TeeReader(counted, w))
+	dr, err := decompress(io.TeeReader(counted, sink))
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", dgst, err)
 	}
@@ -415,10 +489,10 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID di
 		return fmt.Errorf("unpack %s: %w", dgst, err)
 	}
 	// Read what the decompressor left (trailing data) so the blob is whole.
-	if _, err := io.Copy(w, counted); err != nil {
+	if _, err := io.Copy(sink, counted); err != nil {
 		return fmt.Errorf("fetch %s: %w", dgst, err)
 	}
-	if err := w.Commit(); err != nil {
+	if err := sink.Commit(); err != nil {
 		return err
 	}
 	if got != diffID {
@@ -430,6 +504,18 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID di
 	prog.add(dgst, 0, size, true)
 	return nil
 }
+
+// blobSink is where a layer's compressed bytes go as they are read: the
+// content store, or nowhere when the blob is stored already.
+type blobSink interface {
+	io.Writer
+	Commit() error
+}
+
+type discard struct{}
+
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) Commit() error               { return nil }
 
 // decompress recognises gzip and zstd by their magic numbers; anything else
 // is taken as an uncompressed tar.

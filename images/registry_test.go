@@ -146,7 +146,8 @@ auth:
 	}
 }
 
-// testCerts makes a CA and a server certificate for 127.0.0.1.
+// testCerts makes a CA and a certificate for 127.0.0.1, good for a server
+// and for a client.
 func testCerts(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -163,7 +164,7 @@ func testCerts(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
 	leaf := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	caCert, _ := x509.ParseCertificate(caDER)

@@ -32,12 +32,27 @@ type Config struct {
 	// RegistryConfigDir holds <registry>/hosts.toml and <registry>/*.crt:
 	// mirrors, CAs and TLS settings per registry, as containerd reads them.
 	RegistryConfigDir string `toml:"registry_config_dir"`
+	// RegistryAuths are credentials per registry host (host[:port]), for
+	// pulls that bring none (kubelet sends the pod's image pull secrets).
+	RegistryAuths map[string]RegistryAuth `toml:"registry_auths"`
+	// PinnedImages are never removed by the kubelet's image garbage collection.
+	PinnedImages []string `toml:"pinned_images"`
 	// ShimPath is the berth-shim binary; "" finds it beside berthd, then on PATH.
 	ShimPath string `toml:"shim_path"`
 	// DefaultRuntime is the handler used when a pod names none.
 	DefaultRuntime string `toml:"default_runtime"`
 	// Runtimes maps CRI runtime handlers to OCI runtime binaries.
 	Runtimes map[string]Runtime `toml:"runtimes"`
+}
+
+// RegistryAuth is one registry host's credentials: username and password,
+// auth (base64 of user:password, as in Docker's config.json), or tokens.
+type RegistryAuth struct {
+	Username      string `toml:"username,omitempty"`
+	Password      string `toml:"password,omitempty"`
+	Auth          string `toml:"auth,omitempty"`
+	IdentityToken string `toml:"identity_token,omitempty"`
+	RegistryToken string `toml:"registry_token,omitempty"`
 }
 
 // Runtime is one runtime handler.

@@ -58,6 +58,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	img.SetRegistryConfigDir(cfg.RegistryConfigDir)
+	creds := map[string]images.Auth{}
+	for host, a := range cfg.RegistryAuths {
+		creds[host] = images.Auth(a)
+	}
+	img.SetCredentials(creds)
+	if err := img.SetPinned(cfg.PinnedImages); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	pauseBin, err := findBinary("", "berth-runtime")
 	if err != nil {
 		return err

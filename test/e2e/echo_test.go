@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,9 +56,18 @@ func TestEchoPod(t *testing.T) {
 	if err != nil || !strings.HasPrefix(imageID, "sha256:") {
 		t.Fatalf("PullImage: %q %v", imageID, err)
 	}
-	img, err := d.is.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref}, false)
+	img, err := d.is.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref}, true)
 	if err != nil || img.Image == nil || img.Image.Id != imageID || img.Image.Size == 0 {
 		t.Fatalf("ImageStatus: %+v %v", img, err)
+	}
+	var info struct {
+		ChainIDs  []string `json:"chainIDs"`
+		ImageSpec struct {
+			Config struct{ Cmd []string } `json:"config"`
+		} `json:"imageSpec"`
+	}
+	if err := json.Unmarshal([]byte(img.Info["info"]), &info); err != nil || len(info.ChainIDs) != 1 || len(info.ImageSpec.Config.Cmd) == 0 {
+		t.Fatalf("ImageStatus verbose info %q: %v", img.Info["info"], err)
 	}
 	list, err := d.is.ListImages(ctx, nil)
 	if err != nil || len(list) != 1 {
