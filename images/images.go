@@ -522,14 +522,14 @@ func (discard) Commit() error               { return nil }
 func decompress(r io.Reader) (io.ReadCloser, error) {
 	br := newPeekReader(r)
 	magic, _ := br.Peek(4)
-	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+	switch compressionOf(magic) {
+	case gzipped:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, err
 		}
 		return zr, nil
-	case len(magic) == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd:
+	case zstandard:
 		zr, err := zstd.NewReader(br)
 		if err != nil {
 			return nil, err

@@ -1,6 +1,8 @@
 package images
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,13 +12,17 @@ import (
 	"net/http/httputil"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
@@ -252,4 +258,70 @@ func configDigest(t *testing.T, ref string) string {
 	}
 	d, _ := img.ConfigName()
 	return d.String()
+}
+
+// Whiteouts and opaque directories, seen through the mounted overlay: a
+// file deleted by an upper layer is gone, an opaque directory shows only
+// the upper layer's entries, and a file deleted then added again is back.
+func TestWhiteoutsThroughOverlay(t *testing.T) {
+	testutil.RequireRoot(t)
+	host := fixtures.Registry(t)
+	layer := func(entries ...[2]string) v1.Layer {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		for _, e := range entries {
+			if strings.HasSuffix(e[0], "/") {
+				tw.WriteHeader(&tar.Header{Name: e[0], Typeflag: tar.TypeDir, Mode: 0o755})
+				continue
+			}
+			tw.WriteHeader(&tar.Header{Name: e[0], Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(e[1]))})
+			tw.Write([]byte(e[1]))
+		}
+		tw.Close()
+		data := b.Bytes()
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	img, err := mutate.AppendLayers(fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}}),
+		layer([2]string{"data/", ""}, [2]string{"data/gone", "1"}, [2]string{"data/kept", "2"}, [2]string{"data/back", "old"},
+			[2]string{"opaque/", ""}, [2]string{"opaque/old", "3"}, [2]string{"opaque/sub/", ""}, [2]string{"opaque/sub/deep", "4"}),
+		layer([2]string{"data/.wh.gone", ""}, [2]string{"data/.wh.back", ""}, [2]string{"opaque/.wh..wh..opq", ""}, [2]string{"opaque/new", "5"}),
+		layer([2]string{"data/back", "new"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := fixtures.Push(t, img, host, "library/whiteouts:1")
+	s := newService(t)
+	rec, err := s.Pull(context.Background(), ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "rootfs")
+	if err := s.snapshots.Mount("w1", ChainIDsOf(rec), target); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.snapshots.Unmount("w1", target) })
+	ls := func(dir string) []string {
+		ents, err := os.ReadDir(filepath.Join(target, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	if got := ls("data"); !slices.Equal(got, []string{"back", "kept"}) {
+		t.Errorf("data holds %v, want [back kept]", got)
+	}
+	if got := ls("opaque"); !slices.Equal(got, []string{"new"}) {
+		t.Errorf("the opaque directory holds %v, want [new]", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(target, "data/back")); string(b) != "new" {
+		t.Errorf("data/back reads %q, want the re-added \"new\"", b)
+	}
 }

@@ -109,6 +109,44 @@ func (w *Writer) Abort() {
 	_ = os.Remove(w.f.Name())
 }
 
+// Ingest stores a blob whose digest is not known before it is read (a file
+// of an imported archive) and returns its sha256 digest and size.
+func (s *Store) Ingest(r io.Reader) (digest.Digest, int64, error) {
+	f, err := os.CreateTemp(filepath.Join(s.root, "ingest"), "unknown-")
+	if err != nil {
+		return "", 0, err
+	}
+	defer func() {
+		f.Close()
+		_ = os.Remove(f.Name())
+	}()
+	dg := digest.SHA256.Digester()
+	n, err := io.Copy(io.MultiWriter(f, dg.Hash()), r)
+	if err != nil {
+		return "", 0, err
+	}
+	d := dg.Digest()
+	if s.Has(d) {
+		return d, n, nil
+	}
+	if err := f.Sync(); err != nil {
+		return "", 0, err
+	}
+	if err := f.Close(); err != nil {
+		return "", 0, err
+	}
+	return d, n, os.Rename(f.Name(), s.Path(d))
+}
+
+// Size returns blob d's size.
+func (s *Store) Size(d digest.Digest) (int64, error) {
+	fi, err := os.Stat(s.Path(d))
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
 // Put stores a blob held in memory.
 func (s *Store) Put(d digest.Digest, b []byte) error {
 	w, err := s.Writer(d, int64(len(b)))
