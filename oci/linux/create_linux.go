@@ -25,6 +25,13 @@ const InitArg = "init"
 // initSyncEnv names the fd of the init's end of the sync socketpair.
 const initSyncEnv = "_BERTH_INIT_SYNC"
 
+// fifoEnv names the fd of the exec FIFO (O_PATH) in the init; procEnv, if
+// set, an fd of the host's /proc to reopen it through.
+const (
+	fifoEnv = "_BERTH_FIFO_FD"
+	procEnv = "_BERTH_PROC_FD"
+)
+
 // CreateOpts are the arguments of "create".
 type CreateOpts struct {
 	Root    string // state root (--root)
@@ -37,6 +44,9 @@ type CreateOpts struct {
 	Self string
 	// Stdin, Stdout, Stderr become the container's stdio. nil means /dev/null.
 	Stdin, Stdout, Stderr *os.File
+	// NsenterLinked says the nsenter constructor is in the binary: joining
+	// mount and user namespaces and new time namespaces need it.
+	NsenterLinked bool
 }
 
 // LoadSpec reads and checks bundle/config.json.
@@ -74,12 +84,23 @@ func validateSpec(s *specs.Spec) error {
 	}
 	hasMaps := len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0
 	switch {
-	case hasMaps && !newUserNS:
-		return errors.New("linux.uidMappings: mappings need a new user namespace in linux.namespaces")
+	case hasMaps && !newUserNS && !joinsUserNS(s):
+		return errors.New("linux.uidMappings: mappings need a user namespace in linux.namespaces")
 	case newUserNS && (len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0):
 		return errors.New("linux.namespaces: a new user namespace needs linux.uidMappings and linux.gidMappings")
 	}
-	return nil
+	return checkTimeOffsets(s)
+}
+
+// joinsUserNS: the spec joins a user namespace by path, whose mappings are
+// made already (the spec may repeat them, as runc's users do).
+func joinsUserNS(s *specs.Spec) bool {
+	for _, n := range s.Linux.Namespaces {
+		if n.Type == specs.UserNamespace && n.Path != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // idMaps converts ID maps; nil for none, which Go's fork needs: an empty
@@ -109,7 +130,7 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 	if err != nil {
 		return err
 	}
-	plan, err := planNamespaces(spec.Linux.Namespaces)
+	plan, err := planNamespaces(spec.Linux.Namespaces, o.NsenterLinked)
 	if err != nil {
 		return err
 	}
@@ -137,6 +158,7 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 	}
 	var cmd *exec.Cmd
 	var cg CgroupPaths
+	pid := 0 // the init's
 	defer func() {
 		if err == nil {
 			return
@@ -144,6 +166,10 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		if cmd != nil && cmd.Process != nil {
 			_ = cmd.Process.Kill()
 			_, _ = cmd.Process.Wait()
+		}
+		if cmd != nil && pid > 0 && pid != cmd.Process.Pid {
+			// nsenter's child: not ours to wait for; our caller's subreaper reaps it.
+			_ = unix.Kill(pid, unix.SIGKILL)
 		}
 		_ = cg.destroy()
 		_ = os.RemoveAll(dir)
@@ -196,7 +222,10 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 			GidMappingsEnableSetgroups: len(spec.Linux.GIDMappings) > 0,
 		},
 	}
-	if len(spec.Linux.UIDMappings) > 0 {
+	if plan.early {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+		cmd.Env = append(cmd.Env, plan.earlyEnv(spec.Linux.TimeOffsets)...)
+	} else if len(spec.Linux.UIDMappings) > 0 {
 		// Become the namespace's root before exec: an unmapped uid would
 		// lose, at execve, the capabilities the new namespace grants.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
@@ -213,23 +242,61 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, console)
 		cmd.Env = append(cmd.Env, consoleEnv+"=4")
 	}
-	if err := startInNamespaces(plan.join, cmd.Start); err != nil {
+	fifoFd, err := unix.Open(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo %s: %w", fifo, err)
+	}
+	fifoFile := os.NewFile(uintptr(fifoFd), "exec.fifo")
+	defer fifoFile.Close()
+	cmd.ExtraFiles = append(cmd.ExtraFiles, fifoFile)
+	cmd.Env = append(cmd.Env, fifoEnv+"="+strconv.Itoa(2+len(cmd.ExtraFiles)))
+	if plan.joinsMount {
+		// The joined namespace's /proc may belong to another PID namespace,
+		// where the init is not /proc/self: it reopens the FIFO through ours.
+		proc, err := os.OpenFile("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open /proc: %w", err)
+		}
+		defer proc.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, proc)
+		cmd.Env = append(cmd.Env, procEnv+"="+strconv.Itoa(2+len(cmd.ExtraFiles)))
+	}
+	start := cmd.Start
+	if !plan.early {
+		start = func() error { return startInNamespaces(plan.join, cmd.Start) }
+	}
+	if err := start(); err != nil {
 		cmd = nil
 		return fmt.Errorf("start init process: %w", err)
 	}
 	childSock.Close()
+	pid = cmd.Process.Pid
+	if plan.early {
+		// nsenter joined and unshared, forked the init, reported its PID
+		// and exited.
+		msg, err := waitSync(ctx, parentSock)
+		if err != nil {
+			return err
+		}
+		if msg.Type != "pid" || msg.Pid <= 0 {
+			return fmt.Errorf("container init: namespaces: %s", msg.Message)
+		}
+		pid = msg.Pid
+		_ = cmd.Wait()
+	}
 
 	if err := cg.create(); err != nil {
 		return err
 	}
-	if err := cg.addProc(cmd.Process.Pid); err != nil {
+	if err := cg.addProc(pid); err != nil {
 		return err
 	}
 	if err := cg.set(spec.Linux.Resources); err != nil {
 		return err
 	}
 
-	ic := initConfig{ID: o.ID, Bundle: bundle, Spec: spec, Rootfs: rootfs, Fifo: fifo, NewCgroupNS: plan.newCgroup, Cgroup: cg, Seccomp: filter}
+	ic := initConfig{ID: o.ID, Bundle: bundle, Spec: spec, Rootfs: rootfs, Fifo: fifo, NewCgroupNS: plan.newCgroup, Cgroup: cg, Seccomp: filter,
+		JoinsMountNS: plan.joinsMount}
 	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
 	}
@@ -242,7 +309,7 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		// The namespaces and mounts exist, pivot_root has not happened:
 		// the runtime-namespace hooks run now, and the init waits for them.
 		if h := spec.Hooks; h != nil {
-			st := hookState(o.ID, bundle, cmd.Process.Pid, specs.StateCreating, spec.Annotations)
+			st := hookState(o.ID, bundle, pid, specs.StateCreating, spec.Annotations)
 			if err := runHooks("prestart", h.Prestart, st); err != nil {
 				return err
 			}
@@ -261,12 +328,12 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		return fmt.Errorf("container init: %s", msg.Message)
 	}
 
-	start, _, err := processStartTime(cmd.Process.Pid)
+	started, _, err := processStartTime(pid)
 	if err != nil {
 		return fmt.Errorf("init process exited during create: %w", err)
 	}
 	st := &State{
-		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: cmd.Process.Pid, StartTime: start,
+		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: pid, StartTime: started,
 		Created: time.Now().UTC(), Annotations: spec.Annotations, Cgroup: cg,
 	}
 	if err := st.save(o.Root); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -51,7 +52,7 @@ func Init() error {
 
 	// Block until "start" opens the FIFO for reading. Reopening through
 	// /proc/self/fd works after pivot_root, where the host path is gone.
-	w, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(fifo.Fd())), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	w, err := reopenFifo(fifo)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
@@ -84,6 +85,24 @@ func Init() error {
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)
 }
 
+// reopenFifo opens the exec FIFO for writing, which blocks until "start"
+// reads it, through /proc/self/fd: the container's /proc, or the host's
+// when the init inherited it (procEnv).
+func reopenFifo(fifo *os.File) (*os.File, error) {
+	name := "/proc/self/fd/" + strconv.Itoa(int(fifo.Fd()))
+	procFd, err := strconv.Atoi(os.Getenv(procEnv))
+	if err != nil {
+		return os.OpenFile(name, os.O_WRONLY|unix.O_CLOEXEC, 0)
+	}
+	os.Unsetenv(procEnv)
+	defer unix.Close(procFd)
+	fd, err := unix.Openat(procFd, strings.TrimPrefix(name, "/proc/"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "exec.fifo"), nil
+}
+
 // setupContainer does everything between clone and exec. It returns the
 // resolved executable and the FIFO (an O_PATH fd opened before pivot_root).
 func setupContainer(ic *initConfig, sock *os.File) (string, *os.File, error) {
@@ -96,10 +115,12 @@ func setupContainer(ic *initConfig, sock *os.File) (string, *os.File, error) {
 	if err := setHostname(s); err != nil {
 		return "", nil, err
 	}
-	fifoFd, err := unix.Open(ic.Fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+	fifoFd, err := strconv.Atoi(os.Getenv(fifoEnv))
 	if err != nil {
-		return "", nil, fmt.Errorf("open exec fifo %s: %w", ic.Fifo, err)
+		return "", nil, fmt.Errorf("exec fifo %s: no inherited fd", ic.Fifo)
 	}
+	os.Unsetenv(fifoEnv)
+	unix.CloseOnExec(fifoFd)
 	fifo := os.NewFile(uintptr(fifoFd), "exec.fifo")
 	if err := setupRootfs(ic, func() error { return hookPoint(ic, sock) }); err != nil {
 		return "", nil, err
@@ -131,6 +152,11 @@ func setupContainer(ic *initConfig, sock *os.File) (string, *os.File, error) {
 // closeInheritedFds marks every fd above stderr close-on-exec: the container
 // must not inherit its creator's files (a shim's pipes, say).
 func closeInheritedFds() error {
+	// close_range (Linux 5.11) needs no /proc, which a joined mount
+	// namespace's may not show us.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return fmt.Errorf("list fds: %w", err)

@@ -71,6 +71,12 @@ func parseMountOptions(opts []string) (flags uintptr, prop []uintptr, data strin
 // beforePivot runs once the mounts are made, before pivot_root (hooks).
 func setupRootfs(ic *initConfig, beforePivot func() error) error {
 	s := ic.Spec
+	if ic.JoinsMountNS {
+		// The namespace's root is the container's, set up by whoever made
+		// it; setns put us there. Mounting into it would change it for
+		// every process that shares it.
+		return beforePivot()
+	}
 	unix.Umask(0)
 	defer unix.Umask(0o022)
 

@@ -1,9 +1,13 @@
 package linux
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
+	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -25,9 +29,19 @@ type nsPlan struct {
 	cloneFlags uintptr
 	newCgroup  bool
 	join       []specs.LinuxNamespace
+	// early: nsenter's C constructor joins and creates the namespaces in
+	// the init, before its Go runtime starts: the kernel lets only a
+	// single-threaded process join a mount or user namespace, and a new
+	// time namespace applies only to children, with its offsets written
+	// before the first. Otherwise Go's clone does it, which is cheaper.
+	early bool
+	// joinsMount: the container lives in a mount namespace that exists:
+	// its root is that namespace's, and no root filesystem is set up.
+	joinsMount bool
 }
 
-func planNamespaces(ns []specs.LinuxNamespace) (nsPlan, error) {
+// nsenterLinked says the binary has nsenter's constructor, which early needs.
+func planNamespaces(ns []specs.LinuxNamespace, nsenterLinked bool) (nsPlan, error) {
 	var p nsPlan
 	seen := map[specs.LinuxNamespaceType]bool{}
 	for _, n := range ns {
@@ -41,12 +55,17 @@ func planNamespaces(ns []specs.LinuxNamespace) (nsPlan, error) {
 		seen[n.Type] = true
 		switch {
 		case n.Path != "":
-			// setns into a mount or user namespace is refused to a
-			// multi-threaded process, and a Go process always is.
 			if n.Type == specs.MountNamespace || n.Type == specs.UserNamespace {
-				return p, fmt.Errorf("linux.namespaces: joining a %s namespace by path is not supported yet", n.Type)
+				p.early = true
+				p.joinsMount = p.joinsMount || n.Type == specs.MountNamespace
 			}
 			p.join = append(p.join, n)
+		case n.Type == specs.TimeNamespace:
+			if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+				return p, errors.New("linux.namespaces: this kernel has no time namespaces")
+			}
+			p.early = true
+			p.cloneFlags |= flag
 		case n.Type == specs.CgroupNamespace:
 			// Unshared by the init once it sits in its cgroup, so the
 			// namespace's root is the container's own cgroup.
@@ -55,7 +74,67 @@ func planNamespaces(ns []specs.LinuxNamespace) (nsPlan, error) {
 			p.cloneFlags |= flag
 		}
 	}
+	if p.early && !nsenterLinked {
+		return p, errors.New("linux.namespaces: joining a mount or user namespace, or a new time namespace, needs berth-runtime built with cgo")
+	}
+	if p.early && p.cloneFlags&unix.CLONE_NEWUSER != 0 {
+		return p, errors.New("linux.namespaces: a new user namespace cannot be combined with joining a mount or user namespace by path or with a new time namespace")
+	}
 	return p, nil
+}
+
+// earlyEnv is what nsenter's constructor reads to set up the init's
+// namespaces: those to join (user first, mount last), the flags to
+// unshare, the time namespace's offsets.
+func (p nsPlan) earlyEnv(offsets map[string]specs.LinuxTimeOffset) []string {
+	var join []string
+	for _, n := range p.join {
+		join = append(join, nsenterKind[n.Type]+":"+n.Path)
+	}
+	env := []string{"_BERTH_UNSHARE=" + strconv.FormatUint(uint64(p.cloneFlags), 10)}
+	if len(join) > 0 {
+		env = append(env, "_BERTH_NSENTER="+strings.Join(join, ","))
+	}
+	if len(offsets) > 0 {
+		clocks := make([]string, 0, len(offsets))
+		for c := range offsets {
+			clocks = append(clocks, c)
+		}
+		sort.Strings(clocks)
+		var b strings.Builder
+		for _, c := range clocks {
+			fmt.Fprintf(&b, "%s %d %d\n", c, offsets[c].Secs, offsets[c].Nanosecs)
+		}
+		env = append(env, "_BERTH_TIMENS="+b.String())
+	}
+	return env
+}
+
+// nsenterKind names namespaces as /proc/PID/ns does, which nsenter expects.
+var nsenterKind = map[specs.LinuxNamespaceType]string{
+	specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.MountNamespace: "mnt",
+	specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.UserNamespace: "user",
+	specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time",
+}
+
+// checkTimeOffsets: offsets need a new time namespace, and name its clocks.
+func checkTimeOffsets(s *specs.Spec) error {
+	if len(s.Linux.TimeOffsets) == 0 {
+		return nil
+	}
+	newTime := false
+	for _, n := range s.Linux.Namespaces {
+		newTime = newTime || (n.Type == specs.TimeNamespace && n.Path == "")
+	}
+	if !newTime {
+		return errors.New("linux.timeOffsets: offsets need a new time namespace in linux.namespaces")
+	}
+	for c := range s.Linux.TimeOffsets {
+		if c != "monotonic" && c != "boottime" {
+			return fmt.Errorf("linux.timeOffsets: clock %q: want monotonic or boottime", c)
+		}
+	}
+	return nil
 }
 
 // startInNamespaces runs start on a fresh OS thread that first joins the

@@ -18,8 +18,13 @@ type initConfig struct {
 	Bundle string      `json:"bundle"`
 	Spec   *specs.Spec `json:"spec"`
 	Rootfs string      `json:"rootfs"`
-	// Fifo is the exec FIFO's path on the host, opened before pivot_root.
+	// Fifo is the exec FIFO's path on the host, for messages: the init
+	// inherits it opened (O_PATH), as fifoEnv says, since a joined mount
+	// namespace may not show the host's paths.
 	Fifo string `json:"fifo"`
+	// JoinsMountNS: the init is in a mount namespace that exists already,
+	// whose root is the container's; it mounts nothing and does not pivot.
+	JoinsMountNS bool `json:"joinsMountNS,omitempty"`
 	// NewCgroupNS: the init unshares its cgroup namespace once it is in its cgroup,
 	// so that the namespace's root is the container's cgroup.
 	NewCgroupNS bool `json:"newCgroupNS"`
@@ -32,6 +37,11 @@ type initConfig struct {
 // With prestart or createRuntime hooks, the init stops once its mounts are
 // made, before pivot_root: init → parent: syncMsg{Type: "hooks"}; the parent
 // runs them and answers syncMsg{Type: "resume"}.
+//
+// With plan.early (a mount or user namespace joined, or a new time
+// namespace), nsenter (C) runs first in the re-executed init: it joins and
+// unshares, forks, and its parent sends syncMsg{Type: "pid"} with the init's
+// PID and exits; the order above follows.
 //
 // For exec the order is: nsenter (C) → parent: syncMsg{Type: "pid"}; the
 // parent places the PID in the container's cgroup and sends the exec plan

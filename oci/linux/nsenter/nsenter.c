@@ -8,6 +8,13 @@
 //   _BERTH_NSENTER       "user:/proc/123/ns/user,net:/proc/123/ns/net,..." (any subset)
 //   _BERTH_INIT_SYNC     fd of the socket to the berth-runtime "exec" parent
 //
+// and for "create" when the container joins a mount or user namespace or has
+// a new time namespace (its new namespaces are then made here, after the
+// joins, so that a joined user namespace owns them):
+//
+//   _BERTH_UNSHARE       clone flags to unshare after joining
+//   _BERTH_TIMENS        "monotonic S NS\nboottime S NS\n", for /proc/self/timens_offsets
+//
 // It opens every path first (joining the mount namespace changes what paths
 // mean), joins them (user first, mount last), then forks: joining a PID
 // namespace only applies to children. The parent writes the child's PID (as
@@ -93,9 +100,12 @@ __attribute__((constructor)) static void berth_nsenter(void) {
 	if (getenv("_BERTH_PAUSE") != NULL)
 		pod_pause();
 	const char *spec = getenv("_BERTH_NSENTER");
+	const char *unshares = getenv("_BERTH_UNSHARE");
 	const char *syncs = getenv("_BERTH_INIT_SYNC");
-	if (spec == NULL || syncs == NULL)
+	if ((spec == NULL && unshares == NULL) || syncs == NULL)
 		return;
+	if (spec == NULL)
+		spec = "";
 	int sync = atoi(syncs);
 
 	// Order of joining: user first (it grants the rights for the rest), mount last.
@@ -134,6 +144,32 @@ __attribute__((constructor)) static void berth_nsenter(void) {
 		if (setns(fds[i], flags[i]) < 0)
 			die(sync, "setns", paths[i]);
 		close(fds[i]);
+		// Joining a user namespace keeps our IDs, which are host root's
+		// and unmapped there: files we create would get EOVERFLOW. Become
+		// the namespace's root, as a new one's init does.
+		if (flags[i] == CLONE_NEWUSER && unshares != NULL) {
+			(void)setgroups(0, NULL); // denied where the namespace denies setgroups; harmless
+			if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+				die(sync, "become root in user namespace", paths[i]);
+		}
+	}
+	// create's new namespaces, made after the joins so that the joined user
+	// namespace owns them. A new PID or time namespace is the fork's.
+	if (unshares != NULL) {
+		int uflags = atoi(unshares);
+		if (uflags != 0 && unshare(uflags) < 0)
+			die(sync, "unshare", unshares);
+		const char *offsets = getenv("_BERTH_TIMENS");
+		if (offsets != NULL && *offsets != '\0') {
+			// Offsets are writable until the namespace's first process exists.
+			int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+			if (fd < 0)
+				die(sync, "open", "/proc/self/timens_offsets");
+			size_t len = strlen(offsets);
+			if (write(fd, offsets, len) != (ssize_t)len)
+				die(sync, "write", "/proc/self/timens_offsets");
+			close(fd);
+		}
 	}
 	pid_t child = fork();
 	if (child < 0)
@@ -146,6 +182,8 @@ __attribute__((constructor)) static void berth_nsenter(void) {
 		_exit(0);
 	}
 	unsetenv("_BERTH_NSENTER");
+	unsetenv("_BERTH_UNSHARE");
+	unsetenv("_BERTH_TIMENS");
 	// For exec, the child becomes the process here without ever starting
 	// the Go runtime: that start is most of an exec's cost.
 	if (getenv("_BERTH_EXEC_PLAN") != NULL)

@@ -1,0 +1,154 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-runtime/berth/internal/testutil"
+)
+
+// detached starts a container that runs script in the background and
+// returns its init's PID.
+func (e *env) detached(t *testing.T, name, script string, mod func(*specs.Spec)) int {
+	t.Helper()
+	id := e.id(name)
+	e.spec(t, id, script, mod)
+	devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	defer devnull.Close()
+	c := e.cmd("run", "--detach", "--bundle", e.bundle, id)
+	c.Stdin, c.Stdout, c.Stderr = devnull, devnull, devnull
+	if err := c.Run(); err != nil {
+		t.Fatalf("run -d %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = e.cmd("delete", "--force", id).Run() })
+	out, err := e.cmd("state", id).Output()
+	if err != nil {
+		t.Fatalf("state %s: %v", name, err)
+	}
+	var st struct{ Pid int }
+	if err := json.Unmarshal(out, &st); err != nil || st.Pid <= 0 {
+		t.Fatalf("state %s: %q %v", name, out, err)
+	}
+	return st.Pid
+}
+
+// join replaces (or adds) a namespace of type typ with a path.
+func join(typ specs.LinuxNamespaceType, path string) func(*specs.Spec) {
+	return func(s *specs.Spec) {
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != typ {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = append(ns, specs.LinuxNamespace{Type: typ, Path: path})
+	}
+}
+
+// Joining a user namespace by path (a Kubernetes pod with user namespaces:
+// every container joins the pod's) and a mount namespace by path, which a
+// multi-threaded Go process cannot do: berth-runtime's C constructor does it.
+func TestJoinUserAndMountNamespaces(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range testutil.Runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			e := setup(t, rt)
+			for d := e.bundle; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+				os.Chmod(d, 0o755)
+			}
+			holder := e.detached(t, "userns-holder", "sleep 600", userns)
+			nsPath := fmt.Sprintf("/proc/%d/ns/user", holder)
+			want, err := os.Readlink(nsPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, code := e.run(t, "join-user", "id -u; cat /proc/self/uid_map; readlink /proc/self/ns/user; hostname", func(s *specs.Spec) {
+				userns(s) // the same mappings, as the joined namespace has them
+				join(specs.UserNamespace, nsPath)(s)
+				s.Hostname = "joined"
+			})
+			f := strings.Fields(out)
+			if code != 0 || len(f) < 6 || f[0] != "0" || f[2] != "200000" || f[4] != want || f[5] != "joined" {
+				t.Fatalf("in the joined user namespace (want %s): exit %d, %q", want, code, out)
+			}
+
+			// A path that is no namespace fails the create, naming it, and
+			// leaves no container behind.
+			bad := e.id("join-bad")
+			e.spec(t, bad, "true", func(s *specs.Spec) { userns(s); join(specs.UserNamespace, "/nonexistent/ns/user")(s) })
+			if out, err := e.cmd("create", "--bundle", e.bundle, bad).CombinedOutput(); err == nil || !strings.Contains(string(out), "/nonexistent/ns/user") {
+				t.Errorf("create joining a missing namespace: %v %q", err, out)
+			}
+			if err := e.cmd("state", bad).Run(); err == nil {
+				_ = e.cmd("delete", "--force", bad).Run()
+				t.Error("the failed create left a container")
+			}
+
+			// A mount namespace by path (a debugging sidecar's): the
+			// container sees the other's files. runc 1.1 and crun 1.8 fail this create: they prepare a
+			// root filesystem inside the joined namespace (runc: "open
+			// /proc/self/mountinfo", crun: "chdir(.)"); berth-runtime takes
+			// the namespace's root as the container's (oci/README.md).
+			if rt.Name != "berth-runtime" {
+				return
+			}
+			other := e.detached(t, "mnt-holder", "echo from-holder > /tmp/marker; sleep 600", nil)
+			mnt := fmt.Sprintf("/proc/%d/ns/mnt", other)
+			for i := 0; i < 200; i++ { // the holder writes its marker
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/tmp/marker", other)); err == nil {
+					break
+				}
+				sleep()
+			}
+			// And its PID namespace, whose /proc that namespace shows.
+			out, code = e.run(t, "join-mnt", "cat /tmp/marker; readlink /proc/self/ns/mnt; tr '\\0' ' ' < /proc/1/cmdline", func(s *specs.Spec) {
+				join(specs.MountNamespace, mnt)(s)
+				join(specs.PIDNamespace, fmt.Sprintf("/proc/%d/ns/pid", other))(s)
+			})
+			wantMnt, _ := os.Readlink(mnt)
+			if code != 0 || !strings.Contains(out, "from-holder") || !strings.Contains(out, wantMnt) || !strings.Contains(out, "sleep 600") {
+				t.Fatalf("in the joined mount namespace (want %s): exit %d, %q", wantMnt, code, out)
+			}
+		})
+	}
+}
+
+// A new time namespace with offsets: the container's boot clock is ahead.
+func TestTimeNamespace(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
+	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
+		t.Skip("this kernel has no time namespaces")
+	}
+	host, _ := os.Readlink("/proc/self/ns/time")
+	for _, rt := range testutil.Runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			switch rt.Name {
+			case "runc":
+				t.Skip("runc 1.1 has no time namespaces (1.2 added them)")
+			case "crun":
+				t.Skip("crun 1.8.1 fails every container with a new time namespace here (\"write to sync socket: Broken pipe\"), offsets or not")
+			}
+			e := setup(t, rt)
+			out, code := e.run(t, "timens", "cut -d. -f1 /proc/uptime; readlink /proc/self/ns/time", func(s *specs.Spec) {
+				s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+				s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 10_000_000}}
+			})
+			f := strings.Fields(out)
+			if code != 0 || len(f) < 2 {
+				t.Fatalf("exit %d: %q", code, out)
+			}
+			if up, _ := strconv.Atoi(f[0]); up < 10_000_000 || f[1] == host {
+				t.Fatalf("uptime %s (want 10000000 s ahead), time namespace %s (host %s)", f[0], f[1], host)
+			}
+		})
+	}
+}
