@@ -2,7 +2,6 @@ package linux
 
 import (
 	"fmt"
-	"log/slog"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -66,15 +65,13 @@ func setV2(dir string, r *specs.LinuxResources) error {
 	for k, v := range r.Unified {
 		add(k, v)
 	}
-	if len(r.Devices) > 0 {
-		// cgroup2 filters devices with an eBPF program; until berth-runtime
-		// loads one, say so in the runtime log rather than fail every pod.
-		slog.Warn("cgroup v2 device rules are not enforced yet", slog.String("cgroup", dir))
-	}
 	for _, kv := range w {
 		if err := writeCgroupFile(dir, kv[0], kv[1]); err != nil {
 			return err
 		}
+	}
+	if len(r.Devices) > 0 {
+		return attachDeviceFilter(dir, r.Devices)
 	}
 	return nil
 }
