@@ -130,7 +130,7 @@ func createFlags(cmd *cobra.Command, o *linux.CreateOpts) {
 	cmd.Flags().StringVarP(&o.Bundle, "bundle", "b", ".", "path to the bundle directory")
 	cmd.Flags().StringVar(&o.PidFile, "pid-file", "", "write the init's PID to this file")
 	cmd.Flags().StringVar(&o.ConsoleSocket, "console-socket", "", "unix socket to send the pty master to (process.terminal)")
-	cmd.Flags().Bool("no-pivot", false, "accepted for runc compatibility; pivot_root is always used")
+	cmd.Flags().BoolVar(&o.NoPivot, "no-pivot", false, "enter the root filesystem with MS_MOVE and chroot instead of pivot_root (for a host root on ramfs; less isolated)")
 	cmd.Flags().Bool("no-new-keyring", false, "accepted for runc compatibility")
 }
 

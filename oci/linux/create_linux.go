@@ -44,6 +44,8 @@ type CreateOpts struct {
 	Self string
 	// Stdin, Stdout, Stderr become the container's stdio. nil means /dev/null.
 	Stdin, Stdout, Stderr *os.File
+	// NoPivot enters the rootfs with MS_MOVE and chroot, as runc --no-pivot.
+	NoPivot bool
 	// NsenterLinked says the nsenter constructor is in the binary: joining
 	// mount and user namespaces and new time namespaces need it.
 	NsenterLinked bool
@@ -296,7 +298,7 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 	}
 
 	ic := initConfig{ID: o.ID, Bundle: bundle, Spec: spec, Rootfs: rootfs, Fifo: fifo, NewCgroupNS: plan.newCgroup, Cgroup: cg, Seccomp: filter,
-		JoinsMountNS: plan.joinsMount}
+		JoinsMountNS: plan.joinsMount, NoPivot: o.NoPivot}
 	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
 	}

@@ -117,7 +117,7 @@ func setupRootfs(ic *initConfig, beforePivot func() error) error {
 	if err := beforePivot(); err != nil {
 		return err
 	}
-	if err := pivotRoot(ic.Rootfs); err != nil {
+	if err := enterRoot(ic.Rootfs, ic.NoPivot); err != nil {
 		return err
 	}
 	// Before readonlyPaths makes /proc/sys read-only.
@@ -299,6 +299,29 @@ func mountCgroups(ic *initConfig, dest string, flags uintptr) error {
 
 // pivotRoot makes rootfs the root and detaches the old one, using
 // pivot_root(".", ".") so no directory for the old root is needed.
+// enterRoot makes rootfs the root: pivot_root, which leaves nothing of the
+// host's tree reachable; or, when asked (--no-pivot) or where pivot_root
+// cannot work (a host root on the initial ramfs, which is no mount point:
+// EINVAL), MS_MOVE and chroot, as runc does.
+func enterRoot(rootfs string, noPivot bool) error {
+	if !noPivot {
+		err := pivotRoot(rootfs)
+		if !errors.Is(err, unix.EINVAL) {
+			return err
+		}
+	}
+	if err := unix.Chdir(rootfs); err != nil {
+		return err
+	}
+	if err := unix.Mount(rootfs, "/", "", unix.MS_MOVE, ""); err != nil {
+		return fmt.Errorf("move %s onto /: %w", rootfs, err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot %s: %w", rootfs, err)
+	}
+	return unix.Chdir("/")
+}
+
 func pivotRoot(rootfs string) error {
 	oldroot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -25,6 +25,8 @@ type initConfig struct {
 	// JoinsMountNS: the init is in a mount namespace that exists already,
 	// whose root is the container's; it mounts nothing and does not pivot.
 	JoinsMountNS bool `json:"joinsMountNS,omitempty"`
+	// NoPivot: enter the rootfs with MS_MOVE and chroot (--no-pivot).
+	NoPivot bool `json:"noPivot,omitempty"`
 	// NewCgroupNS: the init unshares its cgroup namespace once it is in its cgroup,
 	// so that the namespace's root is the container's cgroup.
 	NewCgroupNS bool `json:"newCgroupNS"`

@@ -152,3 +152,26 @@ func TestTimeNamespace(t *testing.T) {
 		})
 	}
 }
+
+// --no-pivot enters the rootfs with MS_MOVE and chroot (runc's flag, for
+// hosts whose root is the initial ramfs, where pivot_root cannot work; the
+// same path is berth-runtime's fallback when pivot_root says EINVAL).
+func TestNoPivot(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range testutil.Runtimes(t) {
+		t.Run(rt.Name, func(t *testing.T) {
+			e := setup(t, rt)
+			// Its result looks like pivot_root's from inside (mountinfo only
+			// shows what is under the root either way): the container runs
+			// in its rootfs and not in the host's.
+			id := e.id("nopivot")
+			e.spec(t, id, "ls /bin/busybox && ls /etc/debian_version 2>&1", nil)
+			out, err := e.cmd("run", "--no-pivot", "--bundle", e.bundle, id).CombinedOutput()
+			_ = e.cmd("delete", "--force", id).Run()
+			if err == nil || !strings.Contains(string(out), "/bin/busybox") || !strings.Contains(string(out), "No such file") {
+				t.Fatalf("run --no-pivot: %v %q", err, out)
+			}
+		})
+	}
+}
