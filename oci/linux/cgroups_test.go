@@ -124,3 +124,76 @@ func TestSharesToWeight(t *testing.T) {
 		}
 	}
 }
+
+// The resources beyond Kubernetes' set that Docker users ask for.
+func TestSetMoreResources(t *testing.T) {
+	w, burst, idle := u16(300), u64(20000), i64(1)
+	swappiness, rt, rtPeriod, classID := u64(30), i64(950000), u64(1000000), uint32(0x100001)
+	oomOff := true
+	r := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Swappiness: swappiness, DisableOOMKiller: &oomOff},
+		CPU:    &specs.LinuxCPU{Burst: burst, Idle: idle, RealtimeRuntime: rt, RealtimePeriod: rtPeriod},
+		BlockIO: &specs.LinuxBlockIO{
+			WeightDevice:          []specs.LinuxWeightDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 8, Minor: 0}, Weight: w}},
+			ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 8, Minor: 0}, Rate: 1 << 20}},
+		},
+		Network: &specs.LinuxNetwork{ClassID: &classID, Priorities: []specs.LinuxInterfacePriority{{Name: "eth0", Priority: 5}}},
+	}
+	base := t.TempDir()
+	dirs := map[string]string{}
+	for _, c := range []string{"memory", "cpu", "blkio", "net_cls", "net_prio"} {
+		dirs[c] = filepath.Join(base, c)
+		os.MkdirAll(dirs[c], 0o755)
+	}
+	if err := setV1(dirs, r); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]string{
+		"memory/memory.swappiness": "30", "memory/memory.oom_control": "1", "cpu/cpu.cfs_burst_us": "20000",
+		"cpu/cpu.idle": "1", "cpu/cpu.rt_runtime_us": "950000", "cpu/cpu.rt_period_us": "1000000",
+		"blkio/blkio.weight_device": "8:0 300", "blkio/blkio.throttle.read_bps_device": "8:0 1048576",
+		"net_cls/net_cls.classid": "1048577", "net_prio/net_prio.ifpriomap": "eth0 5",
+	} {
+		if got := readF(t, base, f); got != want {
+			t.Errorf("v1 %s = %q, want %q", f, got, want)
+		}
+	}
+	if err := setV1(dirs, &specs.LinuxResources{Unified: map[string]string{"memory.high": "1"}}); err == nil {
+		t.Error("v1 accepted a unified map")
+	}
+
+	// v2: what it has, and clear errors for what only v1 has.
+	v2 := &specs.LinuxResources{CPU: &specs.LinuxCPU{Burst: burst, Idle: idle}, BlockIO: &specs.LinuxBlockIO{
+		WeightDevice:          r.BlockIO.WeightDevice,
+		ThrottleReadBpsDevice: r.BlockIO.ThrottleReadBpsDevice,
+	}}
+	dir := t.TempDir()
+	if err := setV2(dir, v2); err != nil {
+		t.Fatal(err)
+	}
+	// io.weight is written twice (default, then the device): a fake file keeps the last.
+	for f, want := range map[string]string{"cpu.max.burst": "20000", "cpu.idle": "1", "io.max": "8:0 rbps=1048576", "io.weight": "8:0 2930"} {
+		if got := readF(t, dir, f); got != want {
+			t.Errorf("v2 %s = %q, want %q", f, got, want)
+		}
+	}
+	for name, bad := range map[string]*specs.LinuxResources{
+		"swappiness":       {Memory: &specs.LinuxMemory{Swappiness: swappiness}},
+		"disableOOMKiller": {Memory: &specs.LinuxMemory{DisableOOMKiller: &oomOff}},
+		"realtime":         {CPU: &specs.LinuxCPU{RealtimeRuntime: rt}},
+		"network":          {Network: r.Network},
+	} {
+		if err := setV2(t.TempDir(), bad); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("v2 with %s: %v", name, err)
+		}
+	}
+	for name, bad := range map[string]*specs.LinuxResources{
+		"memory.kernel": {Memory: &specs.LinuxMemory{Kernel: i64(1)}},
+		"rdma":          {Rdma: map[string]specs.LinuxRdma{"mlx": {}}},
+		"swappiness":    {Memory: &specs.LinuxMemory{Swappiness: u64(101)}},
+	} {
+		if err := unsupportedResources(bad); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -35,6 +36,12 @@ func setV1(dirs map[string]string, r *specs.LinuxResources) error {
 		if m.Swap != nil {
 			add(d, "memory.memsw.limit_in_bytes", strconv.FormatInt(*m.Swap, 10))
 		}
+		if m.Swappiness != nil && *m.Swappiness <= 100 {
+			add(d, "memory.swappiness", strconv.FormatUint(*m.Swappiness, 10))
+		}
+		if m.DisableOOMKiller != nil && *m.DisableOOMKiller {
+			add(d, "memory.oom_control", "1")
+		}
 	}
 	if c := r.CPU; c != nil {
 		if c.Shares != nil || c.Quota != nil || c.Period != nil {
@@ -51,6 +58,24 @@ func setV1(dirs map[string]string, r *specs.LinuxResources) error {
 			}
 			if c.Quota != nil && *c.Quota != 0 {
 				add(d, "cpu.cfs_quota_us", strconv.FormatInt(*c.Quota, 10))
+			}
+		}
+		if c.Burst != nil || c.RealtimePeriod != nil || c.RealtimeRuntime != nil || c.Idle != nil {
+			d, err := need("cpu")
+			if err != nil {
+				return err
+			}
+			if c.Burst != nil {
+				add(d, "cpu.cfs_burst_us", strconv.FormatUint(*c.Burst, 10))
+			}
+			if c.RealtimePeriod != nil && *c.RealtimePeriod != 0 {
+				add(d, "cpu.rt_period_us", strconv.FormatUint(*c.RealtimePeriod, 10))
+			}
+			if c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0 {
+				add(d, "cpu.rt_runtime_us", strconv.FormatInt(*c.RealtimeRuntime, 10))
+			}
+			if c.Idle != nil {
+				add(d, "cpu.idle", strconv.FormatInt(*c.Idle, 10))
 			}
 		}
 		if c.Cpus != "" || c.Mems != "" {
@@ -93,17 +118,100 @@ func setV1(dirs map[string]string, r *specs.LinuxResources) error {
 			add(d, file, deviceRule(dev))
 		}
 	}
-	if b := r.BlockIO; b != nil && b.Weight != nil && *b.Weight != 0 {
+	if b := r.BlockIO; b != nil && blockIOSet(b) {
 		d, err := need("blkio")
 		if err != nil {
 			return err
 		}
-		add(d, "blkio.weight", strconv.FormatUint(uint64(*b.Weight), 10))
+		if b.Weight != nil && *b.Weight != 0 {
+			add(d, "blkio.weight", strconv.FormatUint(uint64(*b.Weight), 10))
+		}
+		if b.LeafWeight != nil && *b.LeafWeight != 0 {
+			add(d, "blkio.leaf_weight", strconv.FormatUint(uint64(*b.LeafWeight), 10))
+		}
+		for _, wd := range b.WeightDevice {
+			if wd.Weight != nil {
+				add(d, "blkio.weight_device", fmt.Sprintf("%d:%d %d", wd.Major, wd.Minor, *wd.Weight))
+			}
+		}
+		for file, list := range map[string][]specs.LinuxThrottleDevice{
+			"blkio.throttle.read_bps_device": b.ThrottleReadBpsDevice, "blkio.throttle.write_bps_device": b.ThrottleWriteBpsDevice,
+			"blkio.throttle.read_iops_device": b.ThrottleReadIOPSDevice, "blkio.throttle.write_iops_device": b.ThrottleWriteIOPSDevice,
+		} {
+			for _, td := range list {
+				add(d, file, fmt.Sprintf("%d:%d %d", td.Major, td.Minor, td.Rate))
+			}
+		}
+	}
+	if n := r.Network; n != nil {
+		if n.ClassID != nil {
+			d, err := need("net_cls")
+			if err != nil {
+				return err
+			}
+			add(d, "net_cls.classid", strconv.FormatUint(uint64(*n.ClassID), 10))
+		}
+		for _, p := range n.Priorities {
+			d, err := need("net_prio")
+			if err != nil {
+				return err
+			}
+			add(d, "net_prio.ifpriomap", fmt.Sprintf("%s %d", p.Name, p.Priority))
+		}
+	}
+	if len(r.Unified) > 0 {
+		return fmt.Errorf("linux.resources.unified: needs cgroup v2; this host drives cgroups as v1")
 	}
 	for _, f := range w {
 		if err := f(); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func blockIOSet(b *specs.LinuxBlockIO) bool {
+	return (b.Weight != nil && *b.Weight != 0) || (b.LeafWeight != nil && *b.LeafWeight != 0) || len(b.WeightDevice) > 0 ||
+		len(b.ThrottleReadBpsDevice)+len(b.ThrottleWriteBpsDevice)+len(b.ThrottleReadIOPSDevice)+len(b.ThrottleWriteIOPSDevice) > 0
+}
+
+// unsupportedResources names the resources no cgroup version here applies,
+// so that a spec that asks for them fails instead of running without them.
+func unsupportedResources(r *specs.LinuxResources) error {
+	if r == nil {
+		return nil
+	}
+	if m := r.Memory; m != nil {
+		switch {
+		case m.Kernel != nil:
+			return errors.New("linux.resources.memory.kernel: kernel memory limits are deprecated and not supported")
+		case m.KernelTCP != nil:
+			return errors.New("linux.resources.memory.kernelTCP: not supported")
+		case m.UseHierarchy != nil && !*m.UseHierarchy:
+			return errors.New("linux.resources.memory.useHierarchy: false is not supported (the kernel always uses the hierarchy)")
+		case m.Swappiness != nil && *m.Swappiness > 100:
+			return fmt.Errorf("linux.resources.memory.swappiness %d: want 0 to 100", *m.Swappiness)
+		}
+	}
+	if len(r.Rdma) > 0 {
+		return errors.New("linux.resources.rdma: not supported")
+	}
+	return nil
+}
+
+// unsupportedV2 names the v1-only resources a v2 host cannot apply.
+func unsupportedV2(r *specs.LinuxResources) error {
+	switch {
+	case r.Memory != nil && r.Memory.Swappiness != nil:
+		return errors.New("linux.resources.memory.swappiness: cgroup v2 has no per-cgroup swappiness")
+	case r.Memory != nil && r.Memory.DisableOOMKiller != nil && *r.Memory.DisableOOMKiller:
+		return errors.New("linux.resources.memory.disableOOMKiller: cgroup v2 cannot disable the OOM killer")
+	case r.CPU != nil && ((r.CPU.RealtimeRuntime != nil && *r.CPU.RealtimeRuntime != 0) || (r.CPU.RealtimePeriod != nil && *r.CPU.RealtimePeriod != 0)):
+		return errors.New("linux.resources.cpu.realtime*: cgroup v2 has no realtime CPU budget")
+	case r.Network != nil && (r.Network.ClassID != nil || len(r.Network.Priorities) > 0):
+		return errors.New("linux.resources.network: net_cls and net_prio are cgroup v1 controllers")
+	case r.BlockIO != nil && r.BlockIO.LeafWeight != nil && *r.BlockIO.LeafWeight != 0:
+		return errors.New("linux.resources.blockIO.leafWeight: cgroup v2 has no leaf weight")
 	}
 	return nil
 }

@@ -9,6 +9,9 @@ import (
 
 // setV2 writes resources into a cgroup2 directory.
 func setV2(dir string, r *specs.LinuxResources) error {
+	if err := unsupportedV2(r); err != nil {
+		return err
+	}
 	var w [][2]string
 	add := func(file, val string) { w = append(w, [2]string{file, val}) }
 
@@ -46,6 +49,12 @@ func setV2(dir string, r *specs.LinuxResources) error {
 			}
 			add("cpu.max", quota+" "+strconv.FormatUint(period, 10))
 		}
+		if c.Burst != nil {
+			add("cpu.max.burst", strconv.FormatUint(*c.Burst, 10))
+		}
+		if c.Idle != nil {
+			add("cpu.idle", strconv.FormatInt(*c.Idle, 10))
+		}
 		if c.Cpus != "" {
 			add("cpuset.cpus", c.Cpus)
 		}
@@ -59,8 +68,23 @@ func setV2(dir string, r *specs.LinuxResources) error {
 	for _, h := range r.HugepageLimits {
 		add("hugetlb."+h.Pagesize+".max", strconv.FormatUint(h.Limit, 10))
 	}
-	if b := r.BlockIO; b != nil && b.Weight != nil && *b.Weight != 0 {
-		add("io.weight", "default "+strconv.FormatUint(blkioToIOWeight(*b.Weight), 10))
+	if b := r.BlockIO; b != nil {
+		if b.Weight != nil && *b.Weight != 0 {
+			add("io.weight", "default "+strconv.FormatUint(blkioToIOWeight(*b.Weight), 10))
+		}
+		for _, wd := range b.WeightDevice {
+			if wd.Weight != nil {
+				add("io.weight", fmt.Sprintf("%d:%d %d", wd.Major, wd.Minor, blkioToIOWeight(*wd.Weight)))
+			}
+		}
+		for key, list := range map[string][]specs.LinuxThrottleDevice{
+			"rbps": b.ThrottleReadBpsDevice, "wbps": b.ThrottleWriteBpsDevice,
+			"riops": b.ThrottleReadIOPSDevice, "wiops": b.ThrottleWriteIOPSDevice,
+		} {
+			for _, td := range list {
+				add("io.max", fmt.Sprintf("%d:%d %s=%d", td.Major, td.Minor, key, td.Rate))
+			}
+		}
 	}
 	for k, v := range r.Unified {
 		add(k, v)

@@ -91,7 +91,42 @@ func validateSpec(s *specs.Spec) error {
 	case newUserNS && (len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0):
 		return errors.New("linux.namespaces: a new user namespace needs linux.uidMappings and linux.gidMappings")
 	}
+	if err := unsupportedProcess("process", s.Process); err != nil {
+		return err
+	}
+	l := s.Linux
+	switch {
+	case l.MountLabel != "":
+		return errors.New("linux.mountLabel: SELinux is not supported")
+	case l.IntelRdt != nil:
+		return errors.New("linux.intelRdt: Intel RDT is not supported")
+	}
+	if _, err := personality(l.Personality); err != nil {
+		return err
+	}
+	if err := unsupportedResources(l.Resources); err != nil {
+		return err
+	}
 	return checkTimeOffsets(s)
+}
+
+// unsupportedProcess refuses what a process asks that this runtime does
+// not do; field names the spec's path to it (process, or exec's).
+func unsupportedProcess(field string, p *specs.Process) error {
+	switch {
+	case p.ApparmorProfile != "":
+		return fmt.Errorf("%s.apparmorProfile: AppArmor is not supported", field)
+	case p.SelinuxLabel != "":
+		return fmt.Errorf("%s.selinuxLabel: SELinux is not supported", field)
+	case p.Scheduler != nil:
+		return fmt.Errorf("%s.scheduler: not supported", field)
+	case p.ExecCPUAffinity != nil:
+		return fmt.Errorf("%s.execCPUAffinity: not supported", field)
+	}
+	if _, err := ioPriority(p.IOPriority); err != nil {
+		return fmt.Errorf("%s.%w", field, err)
+	}
+	return nil
 }
 
 // joinsUserNS: the spec joins a user namespace by path, whose mappings are

@@ -53,6 +53,12 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 	if o.Process == nil || len(o.Process.Args) == 0 {
 		return 0, fmt.Errorf("exec: process.args must not be empty: %w", errdefs.ErrInvalidArgument)
 	}
+	if err := unsupportedProcess("exec process", o.Process); err != nil {
+		return 0, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if o.Process.IOPriority != nil {
+		return 0, fmt.Errorf("exec process.ioPriority: not supported for exec: %w", errdefs.ErrInvalidArgument)
+	}
 	if o.Process.Terminal && o.ConsoleSocket == "" {
 		return 0, errors.New("exec: process.terminal needs --console-socket to send the pty master to")
 	}

@@ -135,6 +135,15 @@ func setupContainer(ic *initConfig, sock *os.File) (string, *os.File, error) {
 			return "", nil, err
 		}
 	}
+	if s.Linux.Personality != nil {
+		per, err := personality(s.Linux.Personality)
+		if err != nil {
+			return "", nil, err
+		}
+		if _, _, errno := unix.Syscall(unix.SYS_PERSONALITY, uintptr(per), 0, 0); errno != 0 {
+			return "", nil, fmt.Errorf("linux.personality: %w", errno)
+		}
+	}
 	var early *seccompFilter
 	if !s.Process.NoNewPrivileges {
 		early = ic.Seccomp

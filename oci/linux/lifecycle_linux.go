@@ -226,5 +226,8 @@ func Update(root, id string, r *specs.LinuxResources) error {
 	if s.Status(root) == specs.StateStopped {
 		return fmt.Errorf("container %s is stopped: %w", id, errdefs.ErrFailedPrecondition)
 	}
+	if err := unsupportedResources(r); err != nil {
+		return fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
+	}
 	return s.Cgroup.set(r)
 }

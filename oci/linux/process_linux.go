@@ -61,7 +61,50 @@ var rlimitNames = map[string]int{
 
 // setupProcess applies process attributes, ending with the switch to the
 // container's user and capabilities: after that it can no longer change them.
+// personality turns linux.personality into personality(2)'s argument.
+// Domains LINUX and LINUX32; no flags (the spec names none).
+func personality(p *specs.LinuxPersonality) (uint, error) {
+	if p == nil {
+		return 0, nil
+	}
+	if len(p.Flags) > 0 {
+		return 0, fmt.Errorf("linux.personality.flags %v: not supported", p.Flags)
+	}
+	switch p.Domain {
+	case specs.PerLinux:
+		return 0x0000, nil
+	case specs.PerLinux32:
+		return 0x0008, nil
+	}
+	return 0, fmt.Errorf("linux.personality.domain %q: want LINUX or LINUX32", p.Domain)
+}
+
+// ioPriority turns process.ioPriority into ioprio_set(2)'s value.
+func ioPriority(p *specs.LinuxIOPriority) (int, error) {
+	if p == nil {
+		return 0, nil
+	}
+	classes := map[specs.IOPriorityClass]int{specs.IOPRIO_CLASS_RT: 1, specs.IOPRIO_CLASS_BE: 2, specs.IOPRIO_CLASS_IDLE: 3}
+	class, ok := classes[p.Class]
+	if !ok {
+		return 0, fmt.Errorf("ioPriority.class %q: want IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or IOPRIO_CLASS_IDLE", p.Class)
+	}
+	if p.Priority < 0 || p.Priority > 7 {
+		return 0, fmt.Errorf("ioPriority.priority %d: want 0 to 7", p.Priority)
+	}
+	return class<<13 | p.Priority, nil
+}
+
 func setupProcess(p *specs.Process, seccompEarly *seccompFilter) error {
+	if prio, err := ioPriority(p.IOPriority); err != nil || prio != 0 {
+		if err != nil {
+			return fmt.Errorf("process.%w", err)
+		}
+		const ioprioWhoProcess = 1
+		if _, _, errno := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, 0, uintptr(prio)); errno != 0 {
+			return fmt.Errorf("process.ioPriority: ioprio_set: %w", errno)
+		}
+	}
 	for _, rl := range p.Rlimits {
 		res, ok := rlimitNames[rl.Type]
 		if !ok {
