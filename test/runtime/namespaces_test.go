@@ -15,8 +15,8 @@ import (
 )
 
 // detached starts a container that runs script in the background and
-// returns its init's PID.
-func (e *env) detached(t *testing.T, name, script string, mod func(*specs.Spec)) int {
+// returns its ID and its init's PID.
+func (e *env) detached(t *testing.T, name, script string, mod func(*specs.Spec)) (string, int) {
 	t.Helper()
 	id := e.id(name)
 	e.spec(t, id, script, mod)
@@ -36,7 +36,7 @@ func (e *env) detached(t *testing.T, name, script string, mod func(*specs.Spec))
 	if err := json.Unmarshal(out, &st); err != nil || st.Pid <= 0 {
 		t.Fatalf("state %s: %q %v", name, out, err)
 	}
-	return st.Pid
+	return id, st.Pid
 }
 
 // join replaces (or adds) a namespace of type typ with a path.
@@ -64,7 +64,7 @@ func TestJoinUserAndMountNamespaces(t *testing.T) {
 			for d := e.bundle; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
 				os.Chmod(d, 0o755)
 			}
-			holder := e.detached(t, "userns-holder", "sleep 600", userns)
+			_, holder := e.detached(t, "userns-holder", "sleep 600", userns)
 			nsPath := fmt.Sprintf("/proc/%d/ns/user", holder)
 			want, err := os.Readlink(nsPath)
 			if err != nil {
@@ -100,7 +100,7 @@ func TestJoinUserAndMountNamespaces(t *testing.T) {
 			if rt.Name != "berth-runtime" {
 				return
 			}
-			other := e.detached(t, "mnt-holder", "echo from-holder > /tmp/marker; sleep 600", nil)
+			_, other := e.detached(t, "mnt-holder", "echo from-holder > /tmp/marker; sleep 600", nil)
 			mnt := fmt.Sprintf("/proc/%d/ns/mnt", other)
 			for i := 0; i < 200; i++ { // the holder writes its marker
 				if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/tmp/marker", other)); err == nil {
@@ -148,6 +148,15 @@ func TestTimeNamespace(t *testing.T) {
 			}
 			if up, _ := strconv.Atoi(f[0]); up < 10_000_000 || f[1] == host {
 				t.Fatalf("uptime %s (want 10000000 s ahead), time namespace %s (host %s)", f[0], f[1], host)
+			}
+			// exec joins the container's time namespace too.
+			id, _ := e.detached(t, "timens-exec", "sleep 600", func(s *specs.Spec) {
+				s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+				s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 10_000_000}}
+			})
+			eout, err := e.cmd("exec", id, "sh", "-c", "cut -d. -f1 /proc/uptime").CombinedOutput()
+			if up, _ := strconv.Atoi(strings.TrimSpace(string(eout))); err != nil || up < 10_000_000 {
+				t.Fatalf("exec in the time namespace: uptime %q %v", eout, err)
 			}
 		})
 	}
