@@ -22,7 +22,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
@@ -278,12 +277,7 @@ func TestWhiteoutsThroughOverlay(t *testing.T) {
 			tw.Write([]byte(e[1]))
 		}
 		tw.Close()
-		data := b.Bytes()
-		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
+		return fixtures.Layer(t, b.Bytes())
 	}
 	img, err := mutate.AppendLayers(fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}}),
 		layer([2]string{"data/", ""}, [2]string{"data/gone", "1"}, [2]string{"data/kept", "2"}, [2]string{"data/back", "old"},

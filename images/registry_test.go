@@ -12,7 +12,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -246,12 +245,7 @@ func TestZstdLayer(t *testing.T) {
 	tw.WriteHeader(&tar.Header{Name: "hello.txt", Mode: 0o644, Size: 5, Typeflag: tar.TypeReg})
 	tw.Write([]byte("zstd!"))
 	tw.Close()
-	data := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
-		tarball.WithCompression(compression.ZStd))
-	if err != nil {
-		t.Fatal(err)
-	}
+	layer := fixtures.Layer(t, buf.Bytes(), tarball.WithCompression(compression.ZStd))
 	img, _ := mutate.AppendLayers(fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}}), layer)
 	ref := fixtures.Push(t, img, host, "library/zstd:1")
 	s := newService(t)
