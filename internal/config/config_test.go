@@ -31,3 +31,15 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("round trip: %v", err)
 	}
 }
+
+// The documented file in deploy/ is a valid config, with the defaults.
+func TestDeployConfigLoads(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "deploy", "config.toml"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if c.CRISocket != d.CRISocket || c.Root != d.Root || c.RegistryConfigDir != d.RegistryConfigDir || len(c.PinnedImages) != 0 {
+		t.Fatalf("deploy/config.toml differs from the defaults: %+v", c)
+	}
+}
