@@ -11,14 +11,20 @@ import (
 
 // consoleListener is a --console-socket for a runtime: it receives the pty
 // master the runtime makes for a process with a terminal. It lives in a
-// short directory of its own: sun_path holds only 108 bytes.
+// directory of its own under the shim's state directory, which goes with
+// the container even if the shim dies; or under /tmp where that path is
+// too long for sun_path (108 bytes).
 type consoleListener struct {
 	dir string
 	ln  *net.UnixListener
 }
 
-func newConsoleListener() (*consoleListener, error) {
-	dir, err := os.MkdirTemp("", "berth-tty-")
+func newConsoleListener(stateDir string) (*consoleListener, error) {
+	parent := stateDir
+	if len(parent)+len("/berth-tty-1234567890/c.sock") >= 108 {
+		parent = ""
+	}
+	dir, err := os.MkdirTemp(parent, "berth-tty-")
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func (s *server) execStream(ctx context.Context, in io.Reader, fw *frameWriter, 
 		stdoutType, errorType = byte(frameStdout), byte(frameStderr)
 	)
 	if req.Tty {
-		if console, err = newConsoleListener(); err != nil {
+		if console, err = newConsoleListener(s.dir); err != nil {
 			return err
 		}
 		defer console.close()

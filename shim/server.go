@@ -114,7 +114,7 @@ func (s *server) create(ctx context.Context) error {
 		masterCh              = make(chan error, 1)
 	)
 	if s.cfg.Tty {
-		if console, err = newConsoleListener(); err != nil {
+		if console, err = newConsoleListener(s.dir); err != nil {
 			return err
 		}
 		defer console.close()
