@@ -116,18 +116,12 @@ func sizes(in <-chan remotecommandserver.TerminalSize) <-chan containers.Size {
 
 // Exec answers with the URL of a streaming exec session.
 func (s *Server) Exec(ctx context.Context, r *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	if r.ContainerId == "" || len(r.Cmd) == 0 {
-		return nil, invalid("Exec: container_id and cmd are required")
+	if len(r.Cmd) == 0 {
+		return nil, invalid("Exec: cmd is required")
 	}
-	if !r.Stdin && !r.Stdout && !r.Stderr {
-		return nil, invalid("Exec: one of stdin, stdout and stderr must be set")
-	}
-	id, err := s.containerID(r.ContainerId)
+	id, err := s.streamTarget("Exec", r.ContainerId, r.Stdin || r.Stdout || r.Stderr)
 	if err != nil {
-		return nil, toStatus(err)
-	}
-	if _, err := s.containers.Get(id); err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	r.ContainerId = id
 	return s.streaming.srv.GetExec(r)
@@ -135,21 +129,28 @@ func (s *Server) Exec(ctx context.Context, r *runtimeapi.ExecRequest) (*runtimea
 
 // Attach answers with the URL of a session attached to the container's process.
 func (s *Server) Attach(ctx context.Context, r *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	if r.ContainerId == "" {
-		return nil, invalid("Attach: container_id is required")
-	}
-	if !r.Stdin && !r.Stdout && !r.Stderr {
-		return nil, invalid("Attach: one of stdin, stdout and stderr must be set")
-	}
-	id, err := s.containerID(r.ContainerId)
+	id, err := s.streamTarget("Attach", r.ContainerId, r.Stdin || r.Stdout || r.Stderr)
 	if err != nil {
-		return nil, toStatus(err)
-	}
-	if _, err := s.containers.Get(id); err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	r.ContainerId = id
 	return s.streaming.srv.GetAttach(r)
+}
+
+// streamTarget checks what Exec and Attach share: a container that exists
+// (by ID or unique prefix) and at least one stream.
+func (s *Server) streamTarget(call, ref string, anyStream bool) (string, error) {
+	if ref == "" {
+		return "", invalid(call + ": container_id is required")
+	}
+	if !anyStream {
+		return "", invalid(call + ": one of stdin, stdout and stderr must be set")
+	}
+	id, err := s.containerID(ref)
+	if err != nil {
+		return "", toStatus(err)
+	}
+	return id, nil
 }
 
 // PortForward answers with the URL of a port-forward session into the pod.

@@ -461,7 +461,8 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID di
 	// and the unpacker at once.
 	var rc io.ReadCloser
 	var sink blobSink = discard{}
-	if s.content.Has(dgst) {
+	stored := s.content.Has(dgst)
+	if stored {
 		rc, err = s.content.Open(dgst)
 	} else {
 		rc, err = l.Compressed()
@@ -470,7 +471,7 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID di
 		return fmt.Errorf("fetch %s: %w", dgst, err)
 	}
 	defer rc.Close()
-	if !s.content.Has(dgst) {
+	if !stored {
 		w, err := s.content.Writer(dgst, size)
 		if err != nil {
 			return err

@@ -7,16 +7,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httputil"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -195,10 +192,8 @@ func TestInterruptedPullLeavesNothing(t *testing.T) {
 	backend := fixtures.Registry(t)
 	ref := fixtures.PushBusybox(t, backend)
 	// A front that lets manifests through but stalls blobs after a few bytes.
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	stalled := make(chan struct{})
-	proxy := &httputil.ReverseProxy{Director: func(r *http.Request) { r.URL.Scheme, r.URL.Host = "http", backend }}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	front := fixtures.Front(t, backend, nil, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		if strings.Contains(r.URL.Path, "/blobs/") && r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, configDigest(t, ref)) {
 			w.WriteHeader(http.StatusOK)
 			w.Write(make([]byte, 1000))
@@ -207,10 +202,8 @@ func TestInterruptedPullLeavesNothing(t *testing.T) {
 			<-r.Context().Done()
 			return
 		}
-		proxy.ServeHTTP(w, r)
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+		next.ServeHTTP(w, r)
+	})
 
 	root := t.TempDir()
 	db, err := store.Open(filepath.Join(root, "meta.db"))
@@ -224,7 +217,7 @@ func TestInterruptedPullLeavesNothing(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-stalled; cancel() }()
-	if _, err := s.Pull(ctx, ln.Addr().String()+"/library/busybox:latest", nil); err == nil {
+	if _, err := s.Pull(ctx, front+"/library/busybox:latest", nil); err == nil {
 		t.Fatal("the interrupted pull succeeded")
 	}
 	for _, d := range []string{"content/ingest", "snapshots/tmp", "snapshots/layers"} {

@@ -15,7 +15,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,11 +264,9 @@ func TestBearerTokenAuth(t *testing.T) {
 	testutil.RequireRoot(t)
 	backend := fixtures.Registry(t)
 	fixtures.PushBusybox(t, backend)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	front := ln.Addr().String()
-	proxy := &httputil.ReverseProxy{Director: func(r *http.Request) { r.URL.Scheme, r.URL.Host = "http", backend }}
 	var tokens int
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var front string // known once the front listens; requests come after
+	front = fixtures.Front(t, backend, nil, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		if r.URL.Path == "/token" {
 			if u, p, ok := r.BasicAuth(); !ok || u != "berth" || p != "tok3n" {
 				w.WriteHeader(http.StatusUnauthorized)
@@ -285,10 +282,8 @@ func TestBearerTokenAuth(t *testing.T) {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		proxy.ServeHTTP(w, r)
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+		next.ServeHTTP(w, r)
+	})
 
 	s := newService(t)
 	ref := front + "/library/busybox:latest"

@@ -17,13 +17,21 @@ import (
 )
 
 // startPod pulls busybox and runs one container with cmd in a fresh pod.
+// pulledBusybox pushes the busybox fixture to a registry of the test's and
+// has d pull it; it returns the reference.
+func pulledBusybox(t *testing.T, d *daemon) string {
+	t.Helper()
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	if _, err := d.is.PullImage(context.Background(), &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
 func startPod(t *testing.T, d *daemon, name string, res *runtimeapi.LinuxContainerResources, cmd ...string) (podID, cid, logPath string) {
 	t.Helper()
 	ctx := context.Background()
-	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
-	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	ref := pulledBusybox(t, d)
 	logDir := filepath.Join(d.dir, "pods", name)
 	pod := podConfig(name, logDir)
 	podID, err := d.rs.RunPodSandbox(ctx, pod, "")

@@ -59,10 +59,7 @@ func runEcho(t *testing.T, d *daemon, ref, podName, handler string, cmd ...strin
 func TestRuntimeHandlers(t *testing.T) {
 	d := startDaemon(t)
 	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
-	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
-	if _, err := d.is.PullImage(context.Background(), &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	ref := pulledBusybox(t, d)
 	for _, rt := range testutil.Runtimes(t) {
 		handler := rt.Name
 		if handler == "berth-runtime" {
@@ -88,10 +85,7 @@ func TestBadInput(t *testing.T) {
 	d := startDaemon(t)
 	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ctx := context.Background()
-	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
-	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	ref := pulledBusybox(t, d)
 	wantCode := func(what string, err error, code codes.Code) {
 		t.Helper()
 		if status.Code(err) != code {
@@ -281,10 +275,7 @@ func TestSeccompRuntimeDefault(t *testing.T) {
 	d := startDaemon(t)
 	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ctx := context.Background()
-	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
-	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	ref := pulledBusybox(t, d)
 	for _, rt := range testutil.Runtimes(t) {
 		handler := rt.Name
 		if handler == "berth-runtime" {
@@ -334,10 +325,7 @@ func TestSharedPIDNamespace(t *testing.T) {
 	d := startDaemon(t)
 	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ctx := context.Background()
-	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
-	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	ref := pulledBusybox(t, d)
 	pod := podConfig("sharedpid", filepath.Join(d.dir, "pods", "sharedpid"))
 	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/internal/testutil"
-	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 // wsDial opens the streaming URL as a websocket with the given subprotocol,
@@ -123,10 +122,7 @@ func TestStreamingAttach(t *testing.T) {
 	d := startDaemon(t)
 	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ctx := context.Background()
-	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
-	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	ref := pulledBusybox(t, d)
 	pod := podConfig("attach", filepath.Join(d.dir, "pods", "attach"))
 	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
 	if err != nil {

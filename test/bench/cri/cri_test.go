@@ -38,22 +38,32 @@ type target struct {
 	shimName string
 }
 
+// startTargets starts berthd and containerd side by side, each on its own
+// socket and root under a fresh directory; stop stops both and removes it.
+// containerd's sandbox image is a busybox "pause" pushed to host.
+func startTargets(b *testing.B, name, host string) (targets []*target, stop func()) {
+	pause := fixtures.Push(b, fixtures.BusyboxImage(b, fixtures.ImageConfig{Entrypoint: []string{"sleep", "2147483647"}}), host, "pause:3.6")
+	base, err := os.MkdirTemp("", "berth-bench-"+name+"-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	targets = []*target{startBerthd(b, base), startContainerd(b, base, host, pause)}
+	return targets, func() {
+		for _, t := range targets {
+			stopTarget(t)
+		}
+		os.RemoveAll(base)
+	}
+}
+
 func BenchmarkCRI(b *testing.B) {
 	testutil.RequireRoot(b)
 	testutil.RequireBinary(b, "containerd")
 	host := fixtures.Registry(b)
 	ref := fixtures.PushBusybox(b, host)
-	pause := fixtures.Push(b, fixtures.BusyboxImage(b, fixtures.ImageConfig{Entrypoint: []string{"sleep", "2147483647"}}), host, "pause:3.6")
-	base, err := os.MkdirTemp("", "berth-bench-cri-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(base)
-	targets := []*target{startBerthd(b, base), startContainerd(b, base, host, pause)}
+	targets, stop := startTargets(b, "cri", host)
 	defer func() {
-		for _, t := range targets {
-			stopTarget(t)
-		}
+		stop()
 		testutil.RemoveCgroupOnCleanup(b, "/berth-bench")
 	}()
 	ctx := context.Background()

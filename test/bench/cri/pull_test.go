@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
-	"os"
 	"testing"
 	"time"
 
@@ -70,18 +69,8 @@ func BenchmarkPull(b *testing.B) {
 	testutil.RequireRoot(b)
 	testutil.RequireBinary(b, "containerd")
 	host := fixtures.Registry(b)
-	pause := fixtures.Push(b, fixtures.BusyboxImage(b, fixtures.ImageConfig{Entrypoint: []string{"sleep", "2147483647"}}), host, "pause:3.6")
-	base, err := os.MkdirTemp("", "berth-bench-pull-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(base)
-	targets := []*target{startBerthd(b, base), startContainerd(b, base, host, pause)}
-	defer func() {
-		for _, t := range targets {
-			stopTarget(t)
-		}
-	}()
+	targets, stop := startTargets(b, "pull", host)
+	defer stop()
 	const rounds = 5
 	times := map[string][]time.Duration{}
 	var size int64
