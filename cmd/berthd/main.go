@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-runtime/berth/daemon"
 	"github.com/berth-runtime/berth/internal/config"
-	"github.com/berth-runtime/berth/internal/daemon"
 	"github.com/berth-runtime/berth/internal/version"
 )
 

@@ -1,5 +1,7 @@
-// Package daemon wires berthd together: the store, the services, the CRI
-// gRPC server, and an orderly shutdown.
+// Package daemon is berthd's composition root: it builds the store, the
+// services and the front ends (the CRI gRPC server and its streaming server),
+// and shuts them down in order. Only cmd/berthd imports it; it is the one
+// package allowed to import every other, so wiring lives here and nowhere else.
 package daemon
 
 import (
