@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/oci/linux"
+)
+
+// runCmd is create + start; attached, it waits for the process, forwards
+// signals to it, deletes the container and exits with its status.
+func runCmd(g *globals) *cobra.Command {
+	var o linux.CreateOpts
+	var detach bool
+	cmd := &cobra.Command{
+		Use:   "run [flags] CONTAINER_ID",
+		Short: "Create and start a container",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Root, o.ID = g.root, args[0]
+			o.Stdin, o.Stdout, o.Stderr = os.Stdin, os.Stdout, os.Stderr
+			ctx := cmd.Context()
+			if !detach {
+				// Adopt the init when create's internals let go of it, to wait for it.
+				if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+					return fmt.Errorf("become subreaper: %w", err)
+				}
+			}
+			if err := linux.Create(ctx, o); err != nil {
+				return err
+			}
+			if err := linux.Start(ctx, g.root, o.ID); err != nil {
+				_ = linux.Delete(g.root, o.ID, true)
+				return err
+			}
+			if detach {
+				return nil
+			}
+			st, err := linux.Load(g.root, o.ID)
+			if err != nil {
+				return err
+			}
+			sigs := make(chan os.Signal, 8)
+			signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+			go func() {
+				for s := range sigs {
+					_ = unix.Kill(st.Pid, s.(unix.Signal))
+				}
+			}()
+			var ws unix.WaitStatus
+			for {
+				_, err = unix.Wait4(st.Pid, &ws, 0, nil)
+				if err != unix.EINTR {
+					break
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("wait for %s: %w", o.ID, err)
+			}
+			if err := linux.Delete(g.root, o.ID, true); err != nil {
+				return err
+			}
+			switch {
+			case ws.Exited():
+				os.Exit(ws.ExitStatus())
+			case ws.Signaled():
+				os.Exit(128 + int(ws.Signal()))
+			}
+			return nil
+		},
+	}
+	createFlags(cmd, &o)
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "do not wait for the container's process")
+	return cmd
+}
