@@ -1,0 +1,178 @@
+package containers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-runtime/berth/images"
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/ids"
+	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/oci"
+	"github.com/berth-runtime/berth/sandbox"
+	"github.com/berth-runtime/berth/shim"
+)
+
+// CreateRequest describes a container to create in a sandbox.
+type CreateRequest struct {
+	SandboxID   string
+	Name        string
+	Attempt     uint32
+	Labels      map[string]string
+	Annotations map[string]string
+	Image       string
+	LogPath     string // relative to the sandbox's log directory, as CRI says
+	Config      []byte // the front end's record (CRI protobuf)
+	Container   oci.ContainerConfig
+	// Stdin keeps the process's stdin open for Attach; StdinOnce closes it
+	// after the first attach ends.
+	Stdin, StdinOnce bool
+}
+
+// Create makes a container ready to start. On failure nothing is left behind.
+func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Container, err error) {
+	if r.Name == "" {
+		return rec, fmt.Errorf("container name is required: %w", errdefs.ErrInvalidArgument)
+	}
+	sb, err := s.sandboxes.Get(r.SandboxID)
+	if err != nil {
+		return rec, err
+	}
+	if sb.State != store.SandboxReady {
+		return rec, fmt.Errorf("sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
+	}
+	img, err := s.images.Resolve(r.Image)
+	if err != nil {
+		return rec, err
+	}
+	imgCfg, err := images.Config(img)
+	if err != nil {
+		return rec, err
+	}
+	rt, err := s.runtime(sb.RuntimeHandler)
+	if err != nil {
+		return rec, err
+	}
+	all, err := s.db.Containers.List()
+	if err != nil {
+		return rec, err
+	}
+	for _, o := range all {
+		if o.SandboxID == r.SandboxID && o.Name == r.Name && o.Attempt == r.Attempt {
+			return rec, fmt.Errorf("container %q (attempt %d) in sandbox %s is %s: %w", r.Name, r.Attempt, r.SandboxID, o.ID, errdefs.ErrAlreadyExists)
+		}
+	}
+
+	id := ids.New()
+	dir := s.containerDir(id)
+	rootfs := filepath.Join(dir, "bundle", "rootfs")
+	logPath := ""
+	if r.LogPath != "" && sb.LogDirectory != "" {
+		logPath = filepath.Join(sb.LogDirectory, r.LogPath)
+	}
+	rec = store.Container{
+		ID: id, SandboxID: sb.ID, Name: r.Name, Attempt: r.Attempt, Labels: r.Labels, Annotations: r.Annotations,
+		Config: r.Config, ImageRef: r.Image, ImageID: img.ID, Runtime: rt.Path,
+		RuntimeRoot: filepath.Join(s.cfg.StateDir, "runtime", rt.Name), Socket: s.socketPath(id),
+		StopSignal: imgCfg.Config.StopSignal, State: store.ContainerCreated, CreatedAt: time.Now().UTC(),
+		LogPath: logPath, Dir: dir,
+	}
+	// The record first: if berthd dies below, Recover finds it and cleans up.
+	if err := s.db.Containers.Create(id, rec); err != nil {
+		return rec, err
+	}
+	defer func() {
+		if err != nil {
+			_ = s.images.Snapshots().Unmount(id, rootfs)
+			_ = os.RemoveAll(dir)
+			_ = s.db.Containers.Delete(id)
+		}
+	}()
+	if err := os.MkdirAll(filepath.Join(dir, "bundle"), 0o711); err != nil {
+		return rec, err
+	}
+	if err := s.images.Snapshots().Mount(id, images.ChainIDsOf(img), rootfs); err != nil {
+		return rec, err
+	}
+	spec, err := s.buildSpec(imgCfg.Config, sb, &r.Container, rootfs, id)
+	if err != nil {
+		return rec, fmt.Errorf("container %q: %w", r.Name, err)
+	}
+	if err := writeSpec(filepath.Join(dir, "bundle"), spec); err != nil {
+		return rec, err
+	}
+	if logPath != "" {
+		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+			return rec, fmt.Errorf("log directory: %w", err)
+		}
+	}
+	client, err := shim.Spawn(ctx, s.cfg.ShimPath, dir, shim.Config{
+		ID: id, Bundle: filepath.Join(dir, "bundle"), Runtime: rt.Path, RuntimeRoot: rec.RuntimeRoot,
+		LogPath: logPath, Socket: rec.Socket, Stdin: r.Stdin, StdinOnce: r.StdinOnce, Tty: r.Container.Tty,
+	})
+	if err != nil {
+		return rec, fmt.Errorf("create container %q: %w", r.Name, err)
+	}
+	st, err := client.State(ctx)
+	if err != nil {
+		_ = client.Delete(context.WithoutCancel(ctx))
+		return rec, err
+	}
+	rec, err = s.db.Containers.Update(id, func(c *store.Container) error { c.Pid = st.Pid; return nil })
+	if err != nil {
+		_ = client.Delete(context.WithoutCancel(ctx))
+		return rec, err
+	}
+	s.monitor(rec)
+	s.publish(EventCreated, id, sb.ID)
+	s.log.Info("container created", slog.String("container", id), slog.String("name", r.Name), slog.String("sandbox", sb.ID))
+	return rec, nil
+}
+
+func (s *Service) buildSpec(img specsImageConfig, sb store.Sandbox, c *oci.ContainerConfig, rootfs, id string) (*specs.Spec, error) {
+	c.Namespaces.Network = sb.Namespaces["net"]
+	c.Namespaces.IPC = sb.Namespaces["ipc"]
+	c.Namespaces.UTS = sb.Namespaces["uts"]
+	c.Namespaces.HostNetwork = c.Namespaces.Network == ""
+	c.Namespaces.HostIPC = c.Namespaces.IPC == ""
+	switch {
+	case c.Namespaces.TargetPID != "":
+		target, err := s.db.Containers.Get(c.Namespaces.TargetPID)
+		if err != nil || target.SandboxID != sb.ID || target.State != store.ContainerRunning {
+			return nil, fmt.Errorf("PID namespace target %q is not a running container of this pod: %w", c.Namespaces.TargetPID, errdefs.ErrFailedPrecondition)
+		}
+		c.Namespaces.PID = fmt.Sprintf("/proc/%d/ns/pid", target.Pid)
+	case c.Namespaces.PodPID && sb.Namespaces["pid"] != "":
+		c.Namespaces.PID = sb.Namespaces["pid"]
+	}
+	if sb.Namespaces["ipc"] != "" {
+		c.ShmPath = filepath.Join(sb.Dir, sandbox.ShmDir)
+	}
+	c.EtcFiles = map[string]string{
+		"/etc/hosts":       filepath.Join(sb.Dir, sandbox.HostsFile),
+		"/etc/resolv.conf": filepath.Join(sb.Dir, sandbox.ResolvFile),
+		"/etc/hostname":    filepath.Join(sb.Dir, sandbox.HostnameFile),
+	}
+	if len(sb.Sysctls) > 0 {
+		merged := maps.Clone(sb.Sysctls)
+		maps.Copy(merged, c.Sysctls)
+		c.Sysctls = merged
+	}
+	parent := sb.CgroupParent
+	if parent == "" {
+		parent = "/berth"
+	}
+	c.CgroupsPath = filepath.Join(parent, id)
+	if c.OOMScoreAdj != nil {
+		v := s.oom.clamp(*c.OOMScoreAdj)
+		c.OOMScoreAdj = &v
+	}
+	return oci.BuildSpec(img, c, rootfs)
+}

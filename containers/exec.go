@@ -1,0 +1,66 @@
+package containers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/shim"
+)
+
+// ExecResult is what ExecSync's process did.
+type ExecResult = shim.ExecResult
+
+// ExecSync runs cmd in a running container and returns its exit code and
+// output; at the timeout (0: none) the process is killed and TimedOut set.
+func (s *Service) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*ExecResult, error) {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.State != store.ContainerRunning {
+		return nil, fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
+	}
+	if len(cmd) == 0 {
+		return nil, fmt.Errorf("exec in %s: empty command: %w", id, errdefs.ErrInvalidArgument)
+	}
+	res, err := s.client(rec).Exec(ctx, cmd, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// StreamOpts are an interactive exec's streams; Size a terminal's size.
+type (
+	StreamOpts = shim.StreamOpts
+	Size       = shim.Size
+)
+
+// ExecStream runs a process in a running container with its streams wired
+// to o's, and returns its exit code.
+func (s *Service) ExecStream(ctx context.Context, id string, o StreamOpts) (int32, error) {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return 0, err
+	}
+	if rec.State != store.ContainerRunning {
+		return 0, fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
+	}
+	return s.client(rec).ExecStream(ctx, o)
+}
+
+// Attach streams a running container's output to o's writers and o.Stdin to
+// its stdin (if it was created with one) until it exits; it returns the exit code.
+func (s *Service) Attach(ctx context.Context, id string, o StreamOpts) (int32, error) {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return 0, err
+	}
+	if rec.State != store.ContainerRunning {
+		return 0, fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
+	}
+	return s.client(rec).Attach(ctx, o)
+}

@@ -1,0 +1,78 @@
+package containers
+
+import (
+	"context"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/oci/runtimecli"
+	"github.com/berth-runtime/berth/shim"
+)
+
+// monitor waits, in the background, for the container's exit and records it.
+func (s *Service) monitor(rec store.Container) {
+	s.monitors.Add(1)
+	go func() {
+		defer s.monitors.Done()
+		st, err := s.client(rec).Wait(s.ctx)
+		if s.ctx.Err() != nil {
+			return // berthd is stopping; the shim keeps the exit for the next one
+		}
+		// After any Start, Stop or Remove under way: a quick exit must not be
+		// recorded (and published) before the start that preceded it.
+		defer s.lock(rec.ID)()
+		exit := st.Exit
+		if err != nil {
+			// The shim is gone: the exit file is what it left us, if the
+			// container exited first; else the container runs on unmanaged.
+			if exit, err = shim.ReadExit(rec.Dir); err != nil {
+				exit = s.killOrphan(rec)
+			}
+		}
+		s.recordExit(rec.ID, exit)
+	}()
+}
+
+// killOrphan ends a container whose shim died before it: with nobody to reap
+// it, copy its output or hear its exit, it is killed and deleted through the
+// runtime, and reported exited with 255, as containerd does.
+func (s *Service) killOrphan(rec store.Container) *shim.Exit {
+	if _, err := s.db.Containers.Get(rec.ID); err != nil {
+		return &shim.Exit{Code: 255, At: time.Now().UTC(), Reason: "Unknown"} // removed meanwhile
+	}
+	s.log.Error("container's shim died; killing the container", slog.String("container", rec.ID))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)
+	defer cancel()
+	rt := runtimecli.Runtime{Path: rec.Runtime, Root: rec.RuntimeRoot}
+	_ = rt.Kill(ctx, rec.ID, int(syscall.SIGKILL), true)
+	if err := rt.Delete(ctx, rec.ID, true); err != nil {
+		s.log.Error("delete orphaned container", slog.String("container", rec.ID), slog.Any("error", err))
+	}
+	return &shim.Exit{Code: 255, At: time.Now().UTC(), Reason: "Error", Message: "berth-shim died; the container was killed"}
+}
+
+func (s *Service) recordExit(id string, e *shim.Exit) {
+	changed := false
+	rec, err := s.db.Containers.Update(id, func(c *store.Container) error {
+		if c.State == store.ContainerExited {
+			return nil
+		}
+		changed = true
+		c.State, c.ExitCode, c.FinishedAt, c.Reason = store.ContainerExited, e.Code, e.At, e.Reason
+		if e.Message != "" {
+			c.Message = e.Message
+		}
+		return nil
+	})
+	if err != nil && !errdefs.IsNotFound(err) {
+		s.log.Error("record container exit", slog.String("container", id), slog.Any("error", err))
+		return
+	}
+	if changed {
+		s.publish(EventStopped, id, rec.SandboxID)
+		s.log.Info("container exited", slog.String("container", id), slog.Int("code", int(e.Code)))
+	}
+}

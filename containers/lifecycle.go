@@ -1,0 +1,183 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/oci/linux"
+	"github.com/berth-runtime/berth/oci/runtimecli"
+	"github.com/berth-runtime/berth/sandbox"
+	"github.com/berth-runtime/berth/shim"
+)
+
+// Start starts a created container.
+func (s *Service) Start(ctx context.Context, id string) error {
+	defer s.lock(id)()
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return err
+	}
+	if rec.State != store.ContainerCreated {
+		return fmt.Errorf("container %s is %s, not created: %w", id, rec.State, errdefs.ErrFailedPrecondition)
+	}
+	st, err := s.client(rec).Start(ctx)
+	if err != nil {
+		_, _ = s.db.Containers.Update(id, func(c *store.Container) error {
+			c.State, c.Reason, c.Message = store.ContainerExited, "StartError", err.Error()
+			c.ExitCode, c.FinishedAt = 128, time.Now().UTC()
+			return nil
+		})
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	_, err = s.db.Containers.Update(id, func(c *store.Container) error {
+		// The monitor may have recorded a quick exit already.
+		if c.State == store.ContainerCreated {
+			c.State = store.ContainerRunning
+		}
+		c.StartedAt = st.Started
+		return nil
+	})
+	if err == nil {
+		s.publish(EventStarted, id, rec.SandboxID)
+	}
+	return err
+}
+
+// Stop sends the stop signal, then SIGKILL after timeout. Stopping a stopped
+// container is not an error.
+func (s *Service) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	defer s.lock(id)()
+	return s.stop(ctx, id, timeout)
+}
+
+func (s *Service) stop(ctx context.Context, id string, timeout time.Duration) error {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return err
+	}
+	if rec.State == store.ContainerExited || rec.State == store.ContainerUnknown {
+		return nil
+	}
+	c := s.client(rec)
+	if timeout > 0 {
+		sig := syscall.SIGTERM
+		if rec.StopSignal != "" {
+			if n, err := linux.ParseSignal(rec.StopSignal); err == nil {
+				sig = n
+			}
+		}
+		if err := c.Kill(ctx, sig, false); err != nil && !errors.Is(err, shim.ErrShimGone) {
+			return fmt.Errorf("stop container %s: %w", id, err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		st, err := c.Wait(wctx)
+		cancel()
+		if err == nil && st.Exit != nil {
+			s.recordExit(id, st.Exit)
+			return nil
+		}
+	}
+	if err := c.Kill(ctx, syscall.SIGKILL, true); err != nil && !errors.Is(err, shim.ErrShimGone) {
+		return fmt.Errorf("kill container %s: %w", id, err)
+	}
+	st, err := c.Wait(ctx)
+	if err != nil {
+		if errors.Is(err, shim.ErrShimGone) {
+			return nil // the monitor records what the shim left
+		}
+		return fmt.Errorf("wait for container %s: %w", id, err)
+	}
+	s.recordExit(id, st.Exit)
+	return nil
+}
+
+// Remove deletes a container, killing it first if it runs (the CRI contract).
+// Removing a missing container is not an error.
+func (s *Service) Remove(ctx context.Context, id string) error {
+	defer s.lock(id)()
+	rec, err := s.db.Containers.Get(id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.stop(ctx, id, 0); err != nil {
+		return err
+	}
+	if err := s.client(rec).Delete(ctx); err != nil {
+		if !errors.Is(err, shim.ErrShimGone) {
+			return fmt.Errorf("remove container %s: %w", id, err)
+		}
+		// No shim to ask: clean the runtime's state ourselves.
+		rt := runtimecli.Runtime{Path: rec.Runtime, Root: rec.RuntimeRoot}
+		_ = rt.Delete(ctx, id, true)
+	}
+	if err := s.images.Snapshots().Unmount(id, filepath.Join(rec.Dir, "bundle", "rootfs")); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(rec.Dir); err != nil {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	_ = os.Remove(rec.Socket)
+	s.locks.Delete(id)
+	if err := s.db.Containers.Delete(id); err != nil {
+		return err
+	}
+	s.publish(EventDeleted, id, rec.SandboxID)
+	return nil
+}
+
+// RunPod checks the pod's runtime handler, then creates its sandbox.
+func (s *Service) RunPod(ctx context.Context, r sandbox.Request) (store.Sandbox, error) {
+	if _, err := s.runtime(r.RuntimeHandler); err != nil {
+		return store.Sandbox{}, err
+	}
+	return s.sandboxes.Run(ctx, r)
+}
+
+// StopPod stops every container of the sandbox, then the sandbox.
+func (s *Service) StopPod(ctx context.Context, sandboxID string) error {
+	if _, err := s.sandboxes.Get(sandboxID); err != nil {
+		return err
+	}
+	for _, c := range s.inSandbox(sandboxID) {
+		if err := s.Stop(ctx, c.ID, 0); err != nil {
+			return fmt.Errorf("stop sandbox %s: %w", sandboxID, err)
+		}
+	}
+	return s.sandboxes.Stop(ctx, sandboxID)
+}
+
+// RemovePod removes every container of the sandbox, then the sandbox.
+func (s *Service) RemovePod(ctx context.Context, sandboxID string) error {
+	for _, c := range s.inSandbox(sandboxID) {
+		if err := s.Remove(ctx, c.ID); err != nil {
+			return fmt.Errorf("remove sandbox %s: %w", sandboxID, err)
+		}
+	}
+	return s.sandboxes.Remove(ctx, sandboxID)
+}
+
+// ReopenLog makes a running container's shim reopen its log file, after
+// kubelet has rotated it.
+func (s *Service) ReopenLog(ctx context.Context, id string) error {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return err
+	}
+	if rec.State != store.ContainerRunning {
+		return fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
+	}
+	if err := s.client(rec).ReopenLog(ctx); err != nil {
+		return fmt.Errorf("reopen log of %s: %w", id, err)
+	}
+	return nil
+}

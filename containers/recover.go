@@ -1,0 +1,55 @@
+package containers
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/shim"
+)
+
+// Recover reconciles records with the shims after a berthd start: running
+// containers get their exit monitors back; exits that happened while berthd
+// was away are recorded; containers whose creation was cut short are removed.
+func (s *Service) Recover(ctx context.Context) error {
+	all, err := s.db.Containers.List()
+	if err != nil {
+		return err
+	}
+	for _, rec := range all {
+		if rec.State == store.ContainerExited {
+			continue
+		}
+		st, version, err := s.client(rec).Hello(ctx)
+		if err == nil && version != shim.ProtocolVersion {
+			// Served with what both speak; newer features wait for a restart of the container.
+			s.log.Info("container's shim speaks another protocol version", slog.String("container", rec.ID),
+				slog.Int("shim", version), slog.Int("berthd", shim.ProtocolVersion))
+		}
+		switch {
+		case err == nil && st.Exit != nil:
+			s.recordExit(rec.ID, st.Exit)
+		case err == nil:
+			if rec.State == store.ContainerCreated && !st.Started.IsZero() {
+				_, _ = s.db.Containers.Update(rec.ID, func(c *store.Container) error {
+					c.State, c.StartedAt = store.ContainerRunning, st.Started
+					return nil
+				})
+			}
+			s.monitor(rec)
+		default:
+			if e, rerr := shim.ReadExit(rec.Dir); rerr == nil {
+				s.recordExit(rec.ID, e)
+				continue
+			}
+			if rec.Pid == 0 {
+				// Cut short during Create, before its shim answered.
+				s.log.Warn("removing a container whose creation was interrupted", slog.String("container", rec.ID))
+				_ = s.Remove(ctx, rec.ID)
+				continue
+			}
+			s.recordExit(rec.ID, s.killOrphan(rec))
+		}
+	}
+	return nil
+}
