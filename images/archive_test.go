@@ -13,14 +13,13 @@ import (
 	"testing"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 // Export then import into another store: the same images, names and
 // manifests, layers unpacked.
 func TestExportImportRoundTrip(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	host := fixtures.Registry(t)
 	ref := fixtures.PushBusybox(t, host)
 	other := fixtures.Push(t, fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"true"}}), host, "library/other:1")
@@ -71,8 +70,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 // skopeo, an independent implementation, reads what Export writes as both a
 // docker archive and an OCI archive, and writes archives Import reads.
 func TestArchivesWithSkopeo(t *testing.T) {
-	testutil.RequireRoot(t)
-	skopeo := testutil.RequireBinary(t, "skopeo")
+	fixtures.RequireRoot(t)
+	skopeo := fixtures.RequireBinary(t, "skopeo")
 	host := fixtures.Registry(t)
 	ref := fixtures.PushBusybox(t, host)
 	ctx := context.Background()
@@ -122,7 +121,7 @@ func TestArchivesWithSkopeo(t *testing.T) {
 
 // Archives that are not, or that lie, are clear errors and leave nothing.
 func TestImportBadArchives(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	mk := func(files map[string]string) []byte {
 		var b bytes.Buffer
 		tw := tar.NewWriter(&b)

@@ -18,7 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
@@ -35,7 +34,7 @@ func writeHosts(t *testing.T, dir, registry, content string) {
 // A mirror whose API lives under a path: "/mirror" gets /v2 added as
 // containerd does; with override_path the URL's path is the API root itself.
 func TestMirrorPaths(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	backend := fixtures.Registry(t)
 	fixtures.PushBusybox(t, backend)
 	var mu sync.Mutex
@@ -80,7 +79,7 @@ func TestMirrorPaths(t *testing.T) {
 // A registry that requires client certificates: hosts.toml's client (a pair,
 // or one file with both) and Docker's client.cert/client.key.
 func TestClientCertificates(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	backend := fixtures.Registry(t)
 	fixtures.PushBusybox(t, backend)
 	caPEM, certPEM, keyPEM := testCerts(t)
@@ -138,7 +137,7 @@ func TestClientCertificates(t *testing.T) {
 // Credentials from the config file go to their host when a pull brings
 // none; a pull's own credentials go to the registry, never to a mirror.
 func TestConfiguredCredentials(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	backend := fixtures.Registry(t)
 	fixtures.PushBusybox(t, backend)
 	var mu sync.Mutex
@@ -192,7 +191,7 @@ func TestConfiguredCredentials(t *testing.T) {
 
 // Transient registry errors are retried; blobs redirected to storage elsewhere are followed.
 func TestRetryAndRedirect(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	backend := fixtures.Registry(t)
 	ref := fixtures.PushBusybox(t, backend)
 	var mu sync.Mutex
@@ -234,7 +233,7 @@ func TestRetryAndRedirect(t *testing.T) {
 
 // Docker schema 1 manifests are refused with a clear error.
 func TestSchema1Refused(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	host := fixtures.Registry(t)
 	ref, _ := name.ParseReference(host+"/library/old:1", name.Insecure)
 	m := rawManifest{`{"schemaVersion":1,"name":"library/old","tag":"1","architecture":"amd64","fsLayers":[],"history":[]}`, types.DockerManifestSchema1Signed}
@@ -258,7 +257,7 @@ func (m rawManifest) MediaType() (types.MediaType, error) { return m.mt, nil }
 
 // Pinned images are marked so, across pulls.
 func TestPinnedImages(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	host := fixtures.Registry(t)
 	ref := fixtures.PushBusybox(t, host)
 	fixtures.Push(t, fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"true"}}), host, "library/other:1")

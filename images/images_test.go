@@ -22,7 +22,6 @@ import (
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
@@ -42,7 +41,7 @@ func newService(t *testing.T) *Service {
 }
 
 func TestPullUnpackResolve(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	host := fixtures.Registry(t)
 	ref := fixtures.PushBusybox(t, host)
 	s := newService(t)
@@ -82,7 +81,7 @@ func TestPullUnpackResolve(t *testing.T) {
 }
 
 func TestPullErrors(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	host := fixtures.Registry(t)
 	s := newService(t)
 	ctx := context.Background()
@@ -99,7 +98,7 @@ func TestPullErrors(t *testing.T) {
 }
 
 func TestMountContainerRootfs(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	host := fixtures.Registry(t)
 	s := newService(t)
 	img, err := s.Pull(context.Background(), fixtures.PushBusybox(t, host), nil)
@@ -130,7 +129,7 @@ func TestMountContainerRootfs(t *testing.T) {
 }
 
 func TestConcurrentPullsShareDownloads(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	host, gets := fixtures.CountingRegistry(t)
 	ref := fixtures.PushBusybox(t, host)
 	s := newService(t)
@@ -163,7 +162,7 @@ func TestConcurrentPullsShareDownloads(t *testing.T) {
 }
 
 func TestPullProgress(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
 	s := newService(t)
 	var last Progress
@@ -188,7 +187,7 @@ func TestPullProgress(t *testing.T) {
 // A pull cut off mid-download leaves no blob, layer or record; and what a
 // killed berthd leaves half-written is gone when the store opens again.
 func TestInterruptedPullLeavesNothing(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	backend := fixtures.Registry(t)
 	ref := fixtures.PushBusybox(t, backend)
 	// A front that lets manifests through but stalls blobs after a few bytes.
@@ -256,7 +255,7 @@ func configDigest(t *testing.T, ref string) string {
 // file deleted by an upper layer is gone, an opaque directory shows only
 // the upper layer's entries, and a file deleted then added again is back.
 func TestWhiteoutsThroughOverlay(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	host := fixtures.Registry(t)
 	layer := func(entries ...[2]string) v1.Layer {
 		var b bytes.Buffer

@@ -33,7 +33,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
@@ -41,7 +40,7 @@ import (
 // image keeps its own name. The upstream here is a closed port on loopback,
 // so no attempt could leave the machine.
 func TestMirrors(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	mirror := fixtures.Registry(t)
 	fixtures.PushBusybox(t, mirror)
 	dir := t.TempDir()
@@ -76,8 +75,8 @@ func TestMirrors(t *testing.T) {
 // CA comes from the registry's config directory, the credentials from the
 // CRI's AuthConfig.
 func TestRegistryTLSAndAuth(t *testing.T) {
-	testutil.RequireRoot(t)
-	reg := testutil.RequireBinary(t, "docker-registry")
+	fixtures.RequireRoot(t)
+	reg := fixtures.RequireBinary(t, "docker-registry")
 	dir := t.TempDir()
 	caPEM, certPEM, keyPEM := testCerts(t)
 	os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o644)
@@ -196,7 +195,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // A multi-arch index: this node's platform is chosen; an index without it
 // is a clear error.
 func TestMultiArchIndex(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	host := fixtures.Registry(t)
 	mk := func(arch string) v1.Image {
 		img := fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"echo", arch}})
@@ -237,7 +236,7 @@ func TestMultiArchIndex(t *testing.T) {
 }
 
 func TestZstdLayer(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	host := fixtures.Registry(t)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -261,7 +260,7 @@ func TestZstdLayer(t *testing.T) {
 // A registry that wants a bearer token: the challenge sends the client to a
 // token endpoint, which takes the CRI credentials.
 func TestBearerTokenAuth(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	backend := fixtures.Registry(t)
 	fixtures.PushBusybox(t, backend)
 	var tokens int

@@ -10,12 +10,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 func TestRemoveAndGC(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	host := fixtures.Registry(t)
 	base := fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}})
 	extra, err := random.Layer(4096, types.DockerLayer)

@@ -12,7 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 type entry struct {
@@ -39,7 +39,7 @@ func layer(t testing.TB, entries ...entry) []byte {
 }
 
 func TestApplyFilesLinksWhiteouts(t *testing.T) {
-	testutil.RequireRoot(t) // chown, mknod of whiteouts, trusted.* xattrs
+	fixtures.RequireRoot(t) // chown, mknod of whiteouts, trusted.* xattrs
 	dir := t.TempDir()
 	data := layer(t,
 		entry{name: "etc/", typ: tar.TypeDir, mode: 0o755},
@@ -84,7 +84,7 @@ func TestApplyFilesLinksWhiteouts(t *testing.T) {
 }
 
 func TestApplyRefusesEscapes(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	cases := map[string][]entry{
 		"dotdot":   {{name: "../evil", typ: tar.TypeReg, body: "x"}},
 		"absolute": {{name: "/etc/evil", typ: tar.TypeReg, body: "x"}},
@@ -111,7 +111,7 @@ func TestApplyRefusesEscapes(t *testing.T) {
 
 // A symlink in the layer pointing out of it must not carry later entries out.
 func TestApplySymlinkCannotEscape(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	outer := t.TempDir()
 	dir := filepath.Join(outer, "layer")
 	os.Mkdir(dir, 0o755)

@@ -11,7 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 // cgroup2Dir makes a directory in a cgroup2 hierarchy for the test: the
@@ -19,7 +19,7 @@ import (
 // ones, where device programs apply just the same).
 func cgroup2Dir(t *testing.T) string {
 	t.Helper()
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
 		var st unix.Statfs_t
 		if unix.Statfs(root, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
@@ -67,7 +67,7 @@ head -c1 /dev/full >/dev/null && echo full-read-ok
 (echo x > /dev/full) 2>/dev/null; [ $? -ne 0 ] && echo full-write-denied
 head -c1 /dev/urandom >/dev/null 2>&1 || echo urandom-denied
 `
-	sh := testutil.BusyboxBinary(t)
+	sh := fixtures.BusyboxBinary(t)
 	cmd := exec.Command(sh, "sh", "-c", script)
 	// The shell writes its own output to a pipe, not a device: only the
 	// opens in the script meet the filter.

@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
@@ -36,8 +35,8 @@ func podConfig(name, logDir string) *runtimeapi.PodSandboxConfig {
 // everything, and find nothing left behind.
 func TestEchoPod(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e/echo")
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e/echo")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	host := fixtures.Registry(t)
 	ref := fixtures.PushBusybox(t, host)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

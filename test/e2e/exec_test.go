@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
@@ -54,7 +53,7 @@ func startPod(t *testing.T, d *daemon, name string, res *runtimeapi.LinuxContain
 
 func TestExecSync(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	_, cid, _ := startPod(t, d, "execsync", nil, "sleep", "600")
 	ctx := context.Background()
 
@@ -79,7 +78,7 @@ func TestExecSync(t *testing.T) {
 
 func TestOOMKilledReason(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	_, cid, _ := startPod(t, d, "oom", &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20, MemorySwapLimitInBytes: 16 << 20},
 		"awk", `BEGIN { s = "a"; while (1) s = s s }`)
 	st := waitExited(t, d, cid)
@@ -90,7 +89,7 @@ func TestOOMKilledReason(t *testing.T) {
 
 func TestReopenContainerLog(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	_, cid, logPath := startPod(t, d, "rotate", nil, "sh", "-c", "echo before; while [ ! -e /tmp/go ]; do sleep 0.02; done; echo after; sleep 600")
 	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
@@ -133,7 +132,7 @@ func TestReopenContainerLog(t *testing.T) {
 
 func TestUpdateContainerResources(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	_, cid, _ := startPod(t, d, "resize", &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20}, "sleep", "600")
 	ctx := context.Background()
 	read := func() string {
@@ -161,7 +160,7 @@ func TestUpdateContainerResources(t *testing.T) {
 // pushed as it happens.
 func TestContainerEvents(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	evs := make(chan *runtimeapi.ContainerEventResponse, 64)
@@ -203,7 +202,7 @@ func TestContainerEvents(t *testing.T) {
 // RemoveContainer kills a running container first.
 func TestStopSemantics(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ctx := context.Background()
 	host := fixtures.Registry(t)
 	usr1 := fixtures.Push(t, fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}, StopSignal: "SIGUSR1"}), host, "library/usr1:1")

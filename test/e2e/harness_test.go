@@ -18,7 +18,7 @@ import (
 	internalapi "k8s.io/cri-api/pkg/apis"
 	remote "k8s.io/cri-client/pkg"
 
-	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 // daemon is a berthd subprocess on its own socket and directories.
@@ -34,12 +34,12 @@ type daemon struct {
 	is      internalapi.ImageManagerService
 }
 
-// startDaemon builds nothing: it runs the binaries of testutil.Binaries.
+// startDaemon builds nothing: it runs the binaries of fixtures.Binaries.
 // Directories sit under a short /tmp path: shim sockets must fit sun_path.
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
-	testutil.RequireRoot(t)
-	bin := testutil.Binaries(t)
+	fixtures.RequireRoot(t)
+	bin := fixtures.Binaries(t)
 	dir, err := os.MkdirTemp("", "berth-e2e-")
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func processesMentioning(s string) []string {
 // killLeftovers force-deletes every container the runtimes still hold for
 // this daemon and kills its shims: a failed test must not leave them running.
 func (d *daemon) killLeftovers() {
-	for _, rt := range testutil.Runtimes(d.t) {
+	for _, rt := range fixtures.Runtimes(d.t) {
 		name := rt.Name
 		if name == "berth-runtime" {
 			name = "berth"

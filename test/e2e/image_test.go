@@ -13,7 +13,6 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
@@ -66,7 +65,7 @@ func TestKillDuringPull(t *testing.T) {
 	if left == 0 {
 		t.Fatal("the kill left no half-written file: the test proves nothing")
 	}
-	d.start(testutil.Binaries(t))
+	d.start(fixtures.Binaries(t))
 
 	for _, dir := range []string{"content/ingest", "snapshots/tmp", "snapshots/layers"} {
 		if ents, _ := os.ReadDir(filepath.Join(d.root, dir)); len(ents) != 0 {

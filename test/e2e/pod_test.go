@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
@@ -58,9 +57,9 @@ func runEcho(t *testing.T, d *daemon, ref, podName, handler string, cmd ...strin
 // Every runtime handler runs the same pod the same way.
 func TestRuntimeHandlers(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ref := pulledBusybox(t, d)
-	for _, rt := range testutil.Runtimes(t) {
+	for _, rt := range fixtures.Runtimes(t) {
 		handler := rt.Name
 		if handler == "berth-runtime" {
 			handler = "" // the default
@@ -83,7 +82,7 @@ func TestRuntimeHandlers(t *testing.T) {
 // Bad input gets a clear gRPC error, and leaves nothing behind.
 func TestBadInput(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ctx := context.Background()
 	ref := pulledBusybox(t, d)
 	wantCode := func(what string, err error, code codes.Code) {
@@ -139,7 +138,7 @@ func TestBadInput(t *testing.T) {
 // Two daemons with their own sockets and directories run side by side.
 func TestTwoDaemons(t *testing.T) {
 	a, b := startDaemon(t), startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
 	for _, d := range []*daemon{a, b} {
 		if _, err := d.is.PullImage(context.Background(), &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
@@ -162,8 +161,8 @@ func TestTwoDaemons(t *testing.T) {
 // hears of an exit that happened while it was down.
 func TestContainersOutliveDaemon(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e/survivor")
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e/survivor")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -200,7 +199,7 @@ func TestContainersOutliveDaemon(t *testing.T) {
 	_ = d.cmd.Wait()
 	d.cmd = nil
 	time.Sleep(1500 * time.Millisecond) // "short" exits while berthd is down
-	d.start(testutil.Binaries(t))
+	d.start(fixtures.Binaries(t))
 
 	if s := waitExited(t, d, short); s.ExitCode != 5 {
 		t.Fatalf("exit while berthd was down: code %d, want 5", s.ExitCode)
@@ -241,7 +240,7 @@ func TestContainersOutliveDaemon(t *testing.T) {
 // exited (it kills it: nobody could reap it or carry its output) and cleans up.
 func TestShimCrash(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	podID, cid, _ := startPod(t, d, "shimcrash", nil, "sleep", "600")
 	ctx := context.Background()
 	shims := processesMentioning("berth-shim --dir " + filepath.Join(d.state, "containers", cid))
@@ -273,10 +272,10 @@ func TestShimCrash(t *testing.T) {
 // user namespace needs none. Every runtime handler applies the profile.
 func TestSeccompRuntimeDefault(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ctx := context.Background()
 	ref := pulledBusybox(t, d)
-	for _, rt := range testutil.Runtimes(t) {
+	for _, rt := range fixtures.Runtimes(t) {
 		handler := rt.Name
 		if handler == "berth-runtime" {
 			handler = ""
@@ -323,7 +322,7 @@ func TestSeccompRuntimeDefault(t *testing.T) {
 // the pod.
 func TestSharedPIDNamespace(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ctx := context.Background()
 	ref := pulledBusybox(t, d)
 	pod := podConfig("sharedpid", filepath.Join(d.dir, "pods", "sharedpid"))

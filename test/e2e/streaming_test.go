@@ -12,7 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 // wsDial opens the streaming URL as a websocket with the given subprotocol,
@@ -33,7 +33,7 @@ func wsDial(t *testing.T, rawURL, protocol string) *websocket.Conn {
 // (v4.channel.k8s.io: channel byte, then data; 3 carries the final status).
 func TestStreamingExec(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	_, cid, _ := startPod(t, d, "stream", nil, "sleep", "600")
 	resp, err := d.rs.Exec(context.Background(), &runtimeapi.ExecRequest{
 		ContainerId: cid, Cmd: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, Stdout: true, Stderr: true,
@@ -73,7 +73,7 @@ func TestStreamingExec(t *testing.T) {
 // outside the pod's network namespace can.
 func TestPortForward(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	podID, _, _ := startPod(t, d, "pf", nil, "sh", "-c", "mkdir -p /www && echo pong > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www")
 	time.Sleep(300 * time.Millisecond) // httpd binds
 	resp, err := d.rs.PortForward(context.Background(), &runtimeapi.PortForwardRequest{PodSandboxId: podID, Port: []int32{8080}})
@@ -120,7 +120,7 @@ func TestPortForward(t *testing.T) {
 // output comes back, and so does its exit code.
 func TestStreamingAttach(t *testing.T) {
 	d := startDaemon(t)
-	testutil.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ctx := context.Background()
 	ref := pulledBusybox(t, d)
 	pod := podConfig("attach", filepath.Join(d.dir, "pods", "attach"))

@@ -17,8 +17,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/oci/defaults"
+	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 const cgroupParent = "/berth-battery"
@@ -26,16 +26,16 @@ const cgroupParent = "/berth-battery"
 var seq atomic.Int64
 
 type env struct {
-	rt     testutil.Runtime
+	rt     fixtures.Runtime
 	bundle string
 	root   string
 }
 
-func setup(t *testing.T, rt testutil.Runtime) *env {
+func setup(t *testing.T, rt fixtures.Runtime) *env {
 	t.Helper()
 	base := t.TempDir()
 	e := &env{rt: rt, bundle: filepath.Join(base, "bundle"), root: filepath.Join(base, "root")}
-	testutil.BusyboxRootfs(t, filepath.Join(e.bundle, "rootfs"))
+	fixtures.BusyboxRootfs(t, filepath.Join(e.bundle, "rootfs"))
 	return e
 }
 
@@ -48,7 +48,7 @@ func (e *env) spec(t *testing.T, id string, script string, mod func(*specs.Spec)
 	if mod != nil {
 		mod(s)
 	}
-	testutil.WriteBundle(t, e.bundle, s)
+	fixtures.WriteBundle(t, e.bundle, s)
 }
 
 func (e *env) id(name string) string {
@@ -181,9 +181,9 @@ func TestMain(m *testing.M) {
 }
 
 func TestBattery(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range testutil.Runtimes(t) {
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range fixtures.Runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			for _, c := range checks {
@@ -212,9 +212,9 @@ func TestBattery(t *testing.T) {
 // TestLifecycle: create, state, start, exec, kill, delete, and the errors
 // between them, the same for every runtime.
 func TestLifecycle(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range testutil.Runtimes(t) {
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range fixtures.Runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			id := e.id("life")
@@ -285,9 +285,9 @@ func TestLifecycle(t *testing.T) {
 }
 
 func TestPauseResumeUpdate(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range testutil.Runtimes(t) {
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range fixtures.Runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			id := e.id("pause")
@@ -345,9 +345,9 @@ func userns(s *specs.Spec) {
 }
 
 func TestUserNamespace(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range testutil.Runtimes(t) {
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range fixtures.Runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			// The mapped root is an unprivileged host user: the bundle's

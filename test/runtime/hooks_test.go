@@ -8,16 +8,16 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 // Hooks run at their points in the OCI order, each with the state on stdin:
 // createRuntime (runtime namespace), createContainer (container namespace,
 // runtime paths), startContainer (inside the container), poststart, poststop.
 func TestHooks(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range testutil.Runtimes(t) {
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range fixtures.Runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			logDir := t.TempDir()
@@ -98,9 +98,9 @@ func readFile(p string) string {
 }
 
 func TestFailingHookFailsCreate(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range testutil.Runtimes(t) {
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range fixtures.Runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			id := e.id("badhook")

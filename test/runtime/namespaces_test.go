@@ -11,7 +11,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 // detached starts a container that runs script in the background and
@@ -56,9 +56,9 @@ func join(typ specs.LinuxNamespaceType, path string) func(*specs.Spec) {
 // every container joins the pod's) and a mount namespace by path, which a
 // multi-threaded Go process cannot do: berth-runtime's C constructor does it.
 func TestJoinUserAndMountNamespaces(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range testutil.Runtimes(t) {
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range fixtures.Runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			for d := e.bundle; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
@@ -123,13 +123,13 @@ func TestJoinUserAndMountNamespaces(t *testing.T) {
 
 // A new time namespace with offsets: the container's boot clock is ahead.
 func TestTimeNamespace(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
 	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
 		t.Skip("this kernel has no time namespaces")
 	}
 	host, _ := os.Readlink("/proc/self/ns/time")
-	for _, rt := range testutil.Runtimes(t) {
+	for _, rt := range fixtures.Runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			switch rt.Name {
 			case "runc":
@@ -166,9 +166,9 @@ func TestTimeNamespace(t *testing.T) {
 // hosts whose root is the initial ramfs, where pivot_root cannot work; the
 // same path is berth-runtime's fallback when pivot_root says EINVAL).
 func TestNoPivot(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range testutil.Runtimes(t) {
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range fixtures.Runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			// Its result looks like pivot_root's from inside (mountinfo only

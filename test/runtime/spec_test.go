@@ -9,7 +9,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 // firstDisk finds a whole block device (major, minor) for I/O limits.
@@ -38,11 +38,11 @@ func firstDisk(t *testing.T) (int64, int64) {
 // Spec fields beyond Kubernetes' set: I/O throttling, personality, I/O
 // priority; and fields this runtime does not do, refused by name.
 func TestMoreSpecFields(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
 	maj, min := firstDisk(t)
 	dev := strconv.FormatInt(maj, 10) + ":" + strconv.FormatInt(min, 10)
-	for _, rt := range testutil.Runtimes(t) {
+	for _, rt := range fixtures.Runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			out, code := e.run(t, "throttle", "cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device 2>/dev/null || grep "+dev+" /sys/fs/cgroup/io.max", func(s *specs.Spec) {

@@ -10,7 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth-runtime/berth/internal/testutil"
+	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 // readAll reads a pty master until the slave side is gone (EIO) or timeout.
@@ -29,9 +29,9 @@ func readAll(t *testing.T, f *os.File, timeout time.Duration) string {
 }
 
 func TestTerminal(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range testutil.Runtimes(t) {
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range fixtures.Runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			id := e.id("tty")
@@ -39,7 +39,7 @@ func TestTerminal(t *testing.T) {
 				s.Process.Terminal = true
 				s.Process.ConsoleSize = &specs.Box{Height: 30, Width: 100}
 			})
-			sock, recv := testutil.ConsoleSocket(t)
+			sock, recv := fixtures.ConsoleSocket(t)
 			type res struct {
 				f   *os.File
 				err error
@@ -60,7 +60,7 @@ func TestTerminal(t *testing.T) {
 			}
 
 			// exec --tty gets a terminal of its own.
-			esock, erecv := testutil.ConsoleSocket(t)
+			esock, erecv := fixtures.ConsoleSocket(t)
 			go func() { f, err := erecv(); got <- res{f, err} }()
 			if out, err := e.cmd("exec", "--detach", "--tty", "--console-socket", esock, id, "sh", "-c", "echo exec-tty=$(tty); touch /tmp/stop").CombinedOutput(); err != nil {
 				t.Fatalf("exec --tty: %v: %s", err, out)

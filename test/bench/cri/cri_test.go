@@ -25,7 +25,6 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	remote "k8s.io/cri-client/pkg"
 
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
@@ -57,14 +56,14 @@ func startTargets(b *testing.B, name, host string) (targets []*target, stop func
 }
 
 func BenchmarkCRI(b *testing.B) {
-	testutil.RequireRoot(b)
-	testutil.RequireBinary(b, "containerd")
+	fixtures.RequireRoot(b)
+	fixtures.RequireBinary(b, "containerd")
 	host := fixtures.Registry(b)
 	ref := fixtures.PushBusybox(b, host)
 	targets, stop := startTargets(b, "cri", host)
 	defer func() {
 		stop()
-		testutil.RemoveCgroupOnCleanup(b, "/berth-bench")
+		fixtures.RemoveCgroupOnCleanup(b, "/berth-bench")
 	}()
 	ctx := context.Background()
 	for _, t := range targets {
@@ -304,7 +303,7 @@ func startBerthd(b *testing.B, base string) *target {
 	dir := filepath.Join(base, "berth")
 	t := &target{name: "berthd", dir: dir, shimName: "berth-shim"}
 	sock := filepath.Join(dir, "berth.sock")
-	t.cmd = exec.Command(filepath.Join(testutil.Binaries(b), "berthd"), "--cri-socket", sock,
+	t.cmd = exec.Command(filepath.Join(fixtures.Binaries(b), "berthd"), "--cri-socket", sock,
 		"--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--log-level", "warn")
 	start(b, t)
 	connect(b, t, sock)

@@ -17,7 +17,6 @@ import (
 	"github.com/klauspost/compress/gzip"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
@@ -66,8 +65,8 @@ func bigImage(b *testing.B, seed int64) v1.Image {
 // BenchmarkPull: pull and unpack, cold each round (a new image per round,
 // pulled by each daemon once), interleaved.
 func BenchmarkPull(b *testing.B) {
-	testutil.RequireRoot(b)
-	testutil.RequireBinary(b, "containerd")
+	fixtures.RequireRoot(b)
+	fixtures.RequireBinary(b, "containerd")
 	host := fixtures.Registry(b)
 	targets, stop := startTargets(b, "pull", host)
 	defer stop()
