@@ -72,3 +72,57 @@ func (h *hub) exit(code int32) {
 		delete(h.subs, fw)
 	}
 }
+
+// attach feeds the client's stdin frames to the main process and streams
+// its output until it exits or the client goes.
+func (s *server) attach(in io.Reader, fw *frameWriter) {
+	select {
+	case <-s.exited:
+		_ = fw.write(frameError, []byte("the container has exited"))
+		return
+	default:
+	}
+	done := s.attached.add(fw)
+	defer s.attached.remove(fw)
+	go func() {
+		defer s.attached.remove(fw) // the client went: stop sending it output
+		for {
+			typ, p, err := readFrame(in)
+			if err != nil {
+				s.detachStdin()
+				return
+			}
+			switch typ {
+			case frameStdin:
+				s.stdinMu.Lock()
+				if s.stdin != nil {
+					_, _ = s.stdin.Write(p)
+				}
+				s.stdinMu.Unlock()
+			case frameStdinClose:
+				s.detachStdin()
+			case frameResize:
+				if sz, err := parseResize(p); err == nil && s.master != nil {
+					_ = resizePty(s.master, sz)
+				}
+			}
+		}
+	}()
+	<-done
+}
+
+// detachStdin is called when an attached client's input ends: with
+// StdinOnce the container's stdin closes for good, as the CRI says.
+func (s *server) detachStdin() {
+	s.stdinMu.Lock()
+	defer s.stdinMu.Unlock()
+	if !s.cfg.StdinOnce || s.stdin == nil {
+		return
+	}
+	if s.stdin == s.master {
+		_, _ = s.master.Write([]byte{4}) // ^D: end of input on a terminal
+	} else {
+		s.stdin.Close()
+	}
+	s.stdin = nil
+}

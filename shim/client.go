@@ -88,15 +88,26 @@ func Spawn(ctx context.Context, shimBin, dir string, cfg Config) (*Client, error
 }
 
 func (c *Client) call(ctx context.Context, req Request) (Status, error) {
-	req.Version = ProtocolVersion
+	resp, err := c.do(ctx, req)
+	return resp.Status, err
+}
+
+func (c *Client) do(ctx context.Context, req Request) (Response, error) {
+	req.Version = requestVersion(req.Op)
 	var resp Response
 	if err := c.roundTrip(ctx, req, &resp); err != nil {
-		return Status{}, err
+		return Response{}, err
 	}
 	if resp.Error != "" {
-		return resp.Status, fmt.Errorf("shim %s: %s", req.Op, resp.Error)
+		return resp, fmt.Errorf("shim %s: %s", req.Op, resp.Error)
 	}
-	return resp.Status, nil
+	return resp, nil
+}
+
+// Hello asks the shim for its status and the protocol version it speaks.
+func (c *Client) Hello(ctx context.Context) (Status, int, error) {
+	resp, err := c.do(ctx, Request{Op: OpState})
+	return resp.Status, max(resp.Version, 1), err
 }
 
 // roundTrip sends one request on a fresh connection and reads the answer.
@@ -144,13 +155,9 @@ func (c *Client) Delete(ctx context.Context) error {
 
 // Exec runs args in the container and returns what it did.
 func (c *Client) Exec(ctx context.Context, args []string, timeout time.Duration) (*ExecResult, error) {
-	req := Request{Version: ProtocolVersion, Op: OpExec, Args: args, Timeout: timeout}
-	var resp Response
-	if err := c.roundTrip(ctx, req, &resp); err != nil {
+	resp, err := c.do(ctx, Request{Op: OpExec, Args: args, Timeout: timeout})
+	if err != nil {
 		return nil, err
-	}
-	if resp.Error != "" {
-		return nil, fmt.Errorf("shim exec: %s", resp.Error)
 	}
 	return resp.Exec, nil
 }
@@ -187,7 +194,7 @@ func (c *Client) stream(ctx context.Context, req Request, o StreamOpts) (int32, 
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	req.Version, req.Stdin = ProtocolVersion, o.Stdin != nil
+	req.Version, req.Stdin = requestVersion(req.Op), o.Stdin != nil
 	if o.Resize != nil && o.Tty && req.Op == OpExecStream {
 		select {
 		case sz := <-o.Resize:

@@ -1,17 +1,57 @@
 package shim
 
+// This file is the contract between berthd and berth-shim, two processes of
+// different ages: a shim started by last month's berthd keeps running, and
+// this month's berthd must still manage it (and a shim may outlive several
+// upgrades). Everything one side writes for the other is defined here, and
+// testdata/protocol/v1 holds recorded messages of every kind that
+// protocol_test.go decodes, so a change that would break an old peer fails
+// a test.
+//
+// # Transport
+//
+// The shim listens on a unix socket (Config.Socket). Each connection carries
+// one Request, JSON, from berthd. For every op but the two stream ops the
+// shim answers one Response, JSON, and closes the connection. After an
+// OpExecStream or OpAttach request the connection carries frames both ways
+// (stream.go): a type byte, a 4-byte big-endian length, the payload; the
+// shim's first frame is frameVersion, its last frameExit or frameError.
+//
+// # Versions
+//
+// ProtocolVersion is the version a binary speaks. The exchange happens on
+// every connection: a Request's "v" is the version its op and fields need
+// (opSince), not the sender's own, so a newer berthd still speaks to an older
+// shim with everything that shim knows; the shim refuses, with an error that
+// names both versions, a request newer than itself. Every Response carries the
+// shim's own "v" (absent means 1), and so does the frameVersion frame, which
+// is how berthd learns what a shim it did not start can do (Client.Hello).
+//
+// # Rules for changing it
+//
+//   - Never rename or remove a field, op, frame type or file, or change the
+//     meaning or JSON type of one; add new ones instead. Both sides ignore JSON
+//     fields they do not know, and berthd ignores frame types it does not know.
+//   - A new op, or a new request field an old shim would silently ignore where
+//     that matters, raises ProtocolVersion and is listed in opSince (or sets the
+//     request's version) at the new number; record its messages under
+//     testdata/protocol/vN.
+//   - New response fields and new frame types from the shim need no new
+//     version: old berthds ignore them.
+//   - shim.json (Config) is written by berthd for a shim it starts now, so
+//     it only needs the shim binary installed with that berthd; exit.json (Exit)
+//     is read by berthds of any later age and follows the rules above.
+
 import (
 	"encoding/json"
 	"time"
 )
 
-// ProtocolVersion is sent in every request. A shim refuses a request of a
-// newer version than its own, so a new berthd can tell an old shim apart.
+// ProtocolVersion is the protocol version this binary speaks.
 const ProtocolVersion = 1
 
-// The protocol: one JSON Request per connection, answered by one JSON
-// Response, then the shim closes the connection. "wait" answers when the
-// container has exited, which is how berthd hears of exits at once.
+// The ops. "wait" answers when the container has exited, which is how
+// berthd hears of exits at once.
 const (
 	OpState  = "state"
 	OpStart  = "start"
@@ -36,11 +76,27 @@ const (
 	OpAttach = "attach"
 )
 
+// opSince is the protocol version that introduced each op: what a request
+// for it says in "v", so that any shim at least that new serves it.
+var opSince = map[string]int{
+	OpState: 1, OpStart: 1, OpKill: 1, OpWait: 1, OpDelete: 1, OpExec: 1, OpReopenLog: 1,
+	OpExecStream: 1, OpUpdate: 1, OpPause: 1, OpResume: 1, OpAttach: 1,
+}
+
+// requestVersion is the version a request for op must carry.
+func requestVersion(op string) int {
+	if v, ok := opSince[op]; ok {
+		return v
+	}
+	return ProtocolVersion
+}
+
 // MaxExecOutput bounds what OpExec returns of each stream; the rest is dropped.
 const MaxExecOutput = 16 << 20
 
 // Request is what berthd sends.
 type Request struct {
+	// Version is the protocol version the request needs (requestVersion).
 	Version int    `json:"v"`
 	Op      string `json:"op"`
 	Signal  int    `json:"signal,omitempty"`
@@ -58,9 +114,11 @@ type Request struct {
 
 // Response is what the shim answers; Error is set when the call failed.
 type Response struct {
-	Error  string      `json:"error,omitempty"`
-	Status Status      `json:"status"`
-	Exec   *ExecResult `json:"exec,omitempty"`
+	// Version is the shim's ProtocolVersion (0, absent: 1).
+	Version int         `json:"v,omitempty"`
+	Error   string      `json:"error,omitempty"`
+	Status  Status      `json:"status"`
+	Exec    *ExecResult `json:"exec,omitempty"`
 }
 
 // ExecResult is what an OpExec process did.

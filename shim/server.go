@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -260,60 +259,6 @@ func (s *server) reapOrphans() {
 	}
 }
 
-// attach feeds the client's stdin frames to the main process and streams
-// its output until it exits or the client goes.
-func (s *server) attach(in io.Reader, fw *frameWriter) {
-	select {
-	case <-s.exited:
-		_ = fw.write(frameError, []byte("the container has exited"))
-		return
-	default:
-	}
-	done := s.attached.add(fw)
-	defer s.attached.remove(fw)
-	go func() {
-		defer s.attached.remove(fw) // the client went: stop sending it output
-		for {
-			typ, p, err := readFrame(in)
-			if err != nil {
-				s.detachStdin()
-				return
-			}
-			switch typ {
-			case frameStdin:
-				s.stdinMu.Lock()
-				if s.stdin != nil {
-					_, _ = s.stdin.Write(p)
-				}
-				s.stdinMu.Unlock()
-			case frameStdinClose:
-				s.detachStdin()
-			case frameResize:
-				if sz, err := parseResize(p); err == nil && s.master != nil {
-					_ = resizePty(s.master, sz)
-				}
-			}
-		}
-	}()
-	<-done
-}
-
-// detachStdin is called when an attached client's input ends: with
-// StdinOnce the container's stdin closes for good, as the CRI says.
-func (s *server) detachStdin() {
-	s.stdinMu.Lock()
-	defer s.stdinMu.Unlock()
-	if !s.cfg.StdinOnce || s.stdin == nil {
-		return
-	}
-	if s.stdin == s.master {
-		_, _ = s.master.Write([]byte{4}) // ^D: end of input on a terminal
-	} else {
-		s.stdin.Close()
-	}
-	s.stdin = nil
-}
-
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -324,138 +269,6 @@ func writeJSONAtomic(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-func (s *server) status() Status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return Status{ID: s.cfg.ID, Pid: s.pid, Running: s.exit == nil && !s.started.IsZero(), Started: s.started, Exit: s.exit}
-}
-
-func (s *server) serve(ctx context.Context) error {
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-s.done:
-		}
-		s.ln.Close()
-	}()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			select {
-			case <-s.done:
-				s.log.Close()
-				return nil
-			default:
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("accept: %w", err)
-		}
-		go s.handle(ctx, c)
-	}
-}
-
-func (s *server) handle(ctx context.Context, c net.Conn) {
-	defer c.Close()
-	var req Request
-	dec := json.NewDecoder(c)
-	if err := dec.Decode(&req); err != nil {
-		return
-	}
-	if req.Op == OpAttach {
-		fw := &frameWriter{w: c}
-		ahead, _ := io.ReadAll(dec.Buffered())
-		s.attach(io.MultiReader(bytes.NewReader(bytes.TrimLeft(ahead, " \t\r\n")), c), fw)
-		return
-	}
-	if req.Op == OpExecStream {
-		// From here on the connection carries frames (stream.go); what the
-		// decoder read ahead belongs to them.
-		fw := &frameWriter{w: c}
-		if req.Version > ProtocolVersion || len(req.Args) == 0 {
-			_ = fw.write(frameError, []byte("bad exec-stream request"))
-			return
-		}
-		ahead, _ := io.ReadAll(dec.Buffered())
-		in := io.MultiReader(bytes.NewReader(bytes.TrimLeft(ahead, " \t\r\n")), c)
-		if err := s.execStream(ctx, in, fw, req); err != nil {
-			_ = fw.write(frameError, []byte(err.Error()))
-		}
-		return
-	}
-	resp := s.dispatch(ctx, req)
-	_ = json.NewEncoder(c).Encode(resp)
-	if req.Op == OpDelete && resp.Error == "" {
-		close(s.done)
-	}
-}
-
-func (s *server) dispatch(ctx context.Context, req Request) Response {
-	if req.Version > ProtocolVersion {
-		return Response{Error: fmt.Sprintf("protocol version %d is newer than this shim's %d", req.Version, ProtocolVersion)}
-	}
-	var err error
-	switch req.Op {
-	case OpState:
-	case OpStart:
-		s.mu.Lock()
-		if s.exit != nil {
-			s.mu.Unlock()
-			err = errors.New("container has exited: it cannot be started")
-			break
-		}
-		s.mu.Unlock()
-		// Stamped before the call: a quick process can exit, and be stamped
-		// exited, before "start" returns.
-		at := time.Now().UTC()
-		if err = s.rt.Start(ctx, s.cfg.ID); err == nil {
-			s.mu.Lock()
-			s.started = at
-			s.mu.Unlock()
-		}
-	case OpKill:
-		select {
-		case <-s.exited:
-			// Nothing to signal; stopping a stopped container is not an error.
-		default:
-			err = s.rt.Kill(ctx, s.cfg.ID, req.Signal, req.All)
-			if err != nil && s.status().Exit != nil {
-				err = nil // it exited while we were signalling it
-			}
-		}
-	case OpWait:
-		select {
-		case <-s.exited:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-	case OpDelete:
-		err = s.delete(ctx)
-	case OpExec:
-		var res *ExecResult
-		if res, err = s.execSync(ctx, req.Args, req.Timeout); err == nil {
-			r := Response{Status: s.status(), Exec: res}
-			return r
-		}
-	case OpReopenLog:
-		err = s.log.reopen(s.cfg.LogPath)
-	case OpUpdate:
-		err = s.rt.Update(ctx, s.cfg.ID, req.Resources)
-	case OpPause:
-		err = s.rt.Pause(ctx, s.cfg.ID)
-	case OpResume:
-		err = s.rt.Resume(ctx, s.cfg.ID)
-	default:
-		err = fmt.Errorf("unknown op %q", req.Op)
-	}
-	r := Response{Status: s.status()}
-	if err != nil {
-		r.Error = err.Error()
-	}
-	return r
 }
 
 // delete removes the container from the runtime, killing it if it still runs.

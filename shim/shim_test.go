@@ -17,15 +17,15 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth-runtime/berth/internal/testutil"
 	"github.com/berth-runtime/berth/oci/defaults"
+	"github.com/berth-runtime/berth/test/fixtures"
 )
 
-type runtimeCase = testutil.Runtime
+type runtimeCase = fixtures.Runtime
 
 func runtimes(t *testing.T) []runtimeCase {
-	testutil.RemoveCgroupOnCleanup(t, "/berth-test")
-	return testutil.Runtimes(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-test")
+	return fixtures.Runtimes(t)
 }
 
 // spawn starts a shim for a busybox container running args.
@@ -43,7 +43,7 @@ func spawnWith(t *testing.T, rt runtimeCase, mod func(*specs.Spec), cfgMod func(
 	t.Helper()
 	base := t.TempDir()
 	bundle := filepath.Join(base, "bundle")
-	testutil.BusyboxRootfs(t, filepath.Join(bundle, "rootfs"))
+	fixtures.BusyboxRootfs(t, filepath.Join(bundle, "rootfs"))
 	id := fmt.Sprintf("shimtest-%s-%d", rt.Name, time.Now().UnixNano())
 	spec := defaults.DefaultSpec()
 	spec.Process.Args = args
@@ -51,7 +51,7 @@ func spawnWith(t *testing.T, rt runtimeCase, mod func(*specs.Spec), cfgMod func(
 	if mod != nil {
 		mod(spec)
 	}
-	testutil.WriteBundle(t, bundle, spec)
+	fixtures.WriteBundle(t, bundle, spec)
 	dir := filepath.Join(base, "shim")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -64,7 +64,7 @@ func spawnWith(t *testing.T, rt runtimeCase, mod func(*specs.Spec), cfgMod func(
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := Spawn(ctx, filepath.Join(testutil.Binaries(t), "berth-shim"), dir, cfg)
+	c, err := Spawn(ctx, filepath.Join(fixtures.Binaries(t), "berth-shim"), dir, cfg)
 	if err != nil {
 		t.Fatalf("spawn shim: %v", err)
 	}
@@ -79,15 +79,21 @@ func spawnWith(t *testing.T, rt runtimeCase, mod func(*specs.Spec), cfgMod func(
 }
 
 func TestShimRunsAndRecordsExit(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			c, dir, logPath := spawn(t, rt, "sh", "-c", "echo hello; echo oops >&2; exit 7")
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			st, err := c.State(ctx)
-			if err != nil || st.Pid <= 0 || st.Running || st.Exit != nil {
-				t.Fatalf("state after create: %+v %v", st, err)
+			st, version, err := c.Hello(ctx)
+			if err != nil || st.Pid <= 0 || st.Running || st.Exit != nil || version != ProtocolVersion {
+				t.Fatalf("state after create: %+v, protocol %d, %v", st, version, err)
+			}
+			// A request that needs a newer protocol is refused by name, not misread.
+			var resp Response
+			err = c.roundTrip(ctx, Request{Version: ProtocolVersion + 1, Op: OpState}, &resp)
+			if err != nil || !strings.Contains(resp.Error, fmt.Sprintf("needs shim protocol version %d", ProtocolVersion+1)) {
+				t.Fatalf("newer request: %+v %v", resp, err)
 			}
 			if _, err := c.Start(ctx); err != nil {
 				t.Fatal(err)
@@ -121,7 +127,7 @@ func TestShimRunsAndRecordsExit(t *testing.T) {
 }
 
 func TestShimKillAndCreateFailure(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			c, _, _ := spawn(t, rt, "sleep", "600")
@@ -148,16 +154,16 @@ func TestShimKillAndCreateFailure(t *testing.T) {
 		t.Run(rt.Name+"/missing-binary", func(t *testing.T) {
 			base := t.TempDir()
 			bundle := filepath.Join(base, "bundle")
-			testutil.BusyboxRootfs(t, filepath.Join(bundle, "rootfs"))
+			fixtures.BusyboxRootfs(t, filepath.Join(bundle, "rootfs"))
 			spec := defaults.DefaultSpec()
 			spec.Process.Args = []string{"/no/such/binary"}
 			id := fmt.Sprintf("shimfail-%d", time.Now().UnixNano())
 			spec.Linux.CgroupsPath = "/berth-test/" + id
-			testutil.WriteBundle(t, bundle, spec)
+			fixtures.WriteBundle(t, bundle, spec)
 			dir := filepath.Join(base, "shim")
 			os.Mkdir(dir, 0o700)
 			cfg := Config{ID: id, Bundle: bundle, Runtime: rt.Path, RuntimeRoot: filepath.Join(base, "rtroot"), Socket: filepath.Join(dir, "s.sock")}
-			_, err := Spawn(context.Background(), filepath.Join(testutil.Binaries(t), "berth-shim"), dir, cfg)
+			_, err := Spawn(context.Background(), filepath.Join(fixtures.Binaries(t), "berth-shim"), dir, cfg)
 			if err == nil || !strings.Contains(err.Error(), "/no/such/binary") {
 				t.Fatalf("want an error naming the binary, got %v", err)
 			}
@@ -171,7 +177,7 @@ func TestShimKillAndCreateFailure(t *testing.T) {
 }
 
 func TestShimExec(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			c, _, _ := spawnSpec(t, rt, func(s *specs.Spec) {
@@ -217,7 +223,7 @@ func TestShimExec(t *testing.T) {
 }
 
 func TestShimReportsOOMKill(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			limit := int64(16 << 20)
@@ -243,7 +249,7 @@ func TestShimReportsOOMKill(t *testing.T) {
 // Rotation: kubelet renames the log and asks for a reopen; every line ends up
 // in exactly one of the two files, in order.
 func TestShimReopenLog(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	rt := runtimes(t)[0]
 	c, _, logPath := spawn(t, rt, "sh", "-c", "i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo line$i; [ $((i % 50)) = 0 ] && sleep 0.05; done")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -287,7 +293,7 @@ func TestShimReopenLog(t *testing.T) {
 }
 
 func TestShimExecStream(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			c, _, _ := spawn(t, rt, "sleep", "600")
@@ -373,7 +379,7 @@ func waitFor(t *testing.T, b *syncBuilder, s string) {
 }
 
 func TestShimAttach(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -428,7 +434,7 @@ func TestShimAttach(t *testing.T) {
 }
 
 func TestShimPauseResume(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			c, dir, _ := spawn(t, rt, "sleep", "600")
@@ -466,7 +472,7 @@ func TestShimPauseResume(t *testing.T) {
 // A container that floods its output, in lines far longer than a log line,
 // costs the shim bounded memory: 100 MB pass through and its peak RSS stays small.
 func TestShimMemoryBoundedUnderFlood(t *testing.T) {
-	testutil.RequireRoot(t)
+	fixtures.RequireRoot(t)
 	rt := runtimes(t)[0]
 	c, _, logPath := spawn(t, rt, "sh", "-c", "head -c 100000000 /dev/zero | tr '\\0' x")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

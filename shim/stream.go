@@ -16,10 +16,11 @@ const (
 	frameStdinClose = 'c'
 	frameResize     = 'r' // payload: uint16 height, uint16 width
 	// shim → berthd
-	frameStdout = 'o'
-	frameStderr = 'e'
-	frameExit   = 'x' // payload: int32 exit code
-	frameError  = '!' // payload: the error's text
+	frameVersion = 'v' // first frame; payload: uint32 ProtocolVersion of the shim
+	frameStdout  = 'o'
+	frameStderr  = 'e'
+	frameExit    = 'x' // payload: int32 exit code
+	frameError   = '!' // payload: the error's text
 )
 
 // maxFrame bounds a frame's payload.
