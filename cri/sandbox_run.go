@@ -2,10 +2,15 @@ package cri
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/sandbox"
 )
 
@@ -38,9 +43,73 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 	} else {
 		req.SharedPID = true // POD is the CRI's zero value
 	}
+	for _, pm := range c.GetPortMappings() {
+		if pm.HostPort <= 0 {
+			continue // only hostPorts need the network's help
+		}
+		req.PortMappings = append(req.PortMappings, cni.PortMapping{
+			HostPort: pm.HostPort, ContainerPort: pm.ContainerPort, HostIP: pm.HostIp,
+			Protocol: strings.ToLower(pm.Protocol.String()),
+		})
+	}
+	if req.Bandwidth, err = bandwidth(c.Annotations); err != nil {
+		return nil, invalid("RunPodSandbox: " + err.Error())
+	}
 	rec, err := s.containers.RunPod(ctx, req)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: rec.ID}, nil
+}
+
+// bandwidth reads kubelet's traffic shaping annotations (bits per second, as
+// Kubernetes quantities: "10M", "1Gi"). Bursts are left unlimited, as
+// containerd and CRI-O leave them.
+func bandwidth(ann map[string]string) (*cni.Bandwidth, error) {
+	var bw cni.Bandwidth
+	for key, dst := range map[string]*uint64{
+		"kubernetes.io/ingress-bandwidth": &bw.IngressRate,
+		"kubernetes.io/egress-bandwidth":  &bw.EgressRate,
+	} {
+		v, ok := ann[key]
+		if !ok {
+			continue
+		}
+		n, err := quantity(v)
+		if err != nil || n < 1000 {
+			return nil, fmt.Errorf("annotation %s=%q: want a rate of at least 1k bits per second (e.g. 10M)", key, v)
+		}
+		*dst = n
+	}
+	if bw.IngressRate == 0 && bw.EgressRate == 0 {
+		return nil, nil
+	}
+	if bw.IngressRate > 0 {
+		bw.IngressBurst = math.MaxUint32
+	}
+	if bw.EgressRate > 0 {
+		bw.EgressBurst = math.MaxUint32
+	}
+	return &bw, nil
+}
+
+// quantity parses the integer Kubernetes quantities bandwidth annotations use.
+// (k8s.io/apimachinery's resource package does it all, but is a large
+// dependency for six suffixes.)
+func quantity(s string) (uint64, error) {
+	mult := uint64(1)
+	for _, suf := range []struct {
+		s string
+		m uint64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}} {
+		if strings.HasSuffix(s, suf.s) {
+			s, mult = strings.TrimSuffix(s, suf.s), suf.m
+			break
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n > math.MaxUint64/mult {
+		return 0, fmt.Errorf("bad quantity %q", s)
+	}
+	return n * mult, nil
 }

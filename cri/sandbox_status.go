@@ -30,7 +30,7 @@ func sandboxStatus(rec store.Sandbox) *runtimeapi.PodSandboxStatus {
 		Metadata:    sandboxMetadata(rec),
 		State:       sandboxState(rec),
 		CreatedAt:   rec.CreatedAt.UnixNano(),
-		Network:     &runtimeapi.PodSandboxNetworkStatus{Ip: rec.IP},
+		Network:     &runtimeapi.PodSandboxNetworkStatus{Ip: rec.IP, AdditionalIps: additionalIPs(rec.AdditionalIPs)},
 		Labels:      rec.Labels,
 		Annotations: rec.Annotations,
 		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
@@ -63,4 +63,12 @@ func sandboxState(rec store.Sandbox) runtimeapi.PodSandboxState {
 		return runtimeapi.PodSandboxState_SANDBOX_READY
 	}
 	return runtimeapi.PodSandboxState_SANDBOX_NOTREADY
+}
+
+func additionalIPs(ips []string) []*runtimeapi.PodIP {
+	var out []*runtimeapi.PodIP
+	for _, ip := range ips {
+		out = append(out, &runtimeapi.PodIP{Ip: ip})
+	}
+	return out
 }

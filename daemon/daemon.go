@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/cri"
 	"github.com/berth-runtime/berth/images"
@@ -72,7 +73,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	sb := sandbox.New(db, cfg.State, pauseBin, log)
+	network := cni.New(cni.Config{
+		ConfDir: cfg.CNIConfDir, BinDirs: cfg.CNIBinDirs, CacheDir: filepath.Join(cfg.Root, "cni"),
+		DefaultDir: filepath.Join(cfg.State, "cni"), DefaultSubnet: cfg.CNIDefaultSubnet,
+	}, log)
+	sb := sandbox.New(db, cfg.State, pauseBin, network, log)
+	if err := sb.Recover(ctx); err != nil {
+		log.Warn("sandbox recovery left something behind", slog.Any("error", err))
+	}
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	ctr := containers.New(svcCtx, containers.Config{
 		StateDir: cfg.State, ShimPath: shimPath, Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,

@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -52,7 +54,24 @@ func startPause(bin, sandboxDir string, ns map[string]string) (int, uint64, erro
 	if err != nil {
 		return 0, 0, fmt.Errorf("pod pause exited at once: %w", err)
 	}
+	// For the start-up sweep, should berthd die before the record is written.
+	if err := os.WriteFile(filepath.Join(sandboxDir, pauseFile), []byte(fmt.Sprintf("%d %d\n", r.pid, start)), 0o600); err != nil {
+		stopPause(r.pid, start)
+		return 0, 0, fmt.Errorf("pod pause: %w", err)
+	}
 	return r.pid, start, nil
+}
+
+const pauseFile = "pause.pid"
+
+// readPausePid reads what startPause wrote in dir.
+func readPausePid(dir string) (pid int, start uint64, ok bool) {
+	b, err := os.ReadFile(filepath.Join(dir, pauseFile))
+	if err != nil {
+		return 0, 0, false
+	}
+	_, err = fmt.Sscanf(string(b), "%d %d", &pid, &start)
+	return pid, start, err == nil && pid > 0
 }
 
 // stopPause ends the pause (and with it whatever the pod's PID namespace

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/ids"
 	"github.com/berth-runtime/berth/internal/store"
@@ -24,12 +25,14 @@ type Service struct {
 	stateDir string // <state>/sandboxes
 	// pauseBin is berth-runtime, whose pause mode holds a pod's shared PID namespace.
 	pauseBin string
-	log      *slog.Logger
+	// net attaches pods to the CNI network.
+	net *cni.Manager
+	log *slog.Logger
 }
 
 // New returns a sandbox service keeping its files under stateDir/sandboxes.
-func New(db *store.DB, stateDir, pauseBin string, log *slog.Logger) *Service {
-	return &Service{db: db, stateDir: filepath.Join(stateDir, "sandboxes"), pauseBin: pauseBin, log: log}
+func New(db *store.DB, stateDir, pauseBin string, net *cni.Manager, log *slog.Logger) *Service {
+	return &Service{db: db, stateDir: filepath.Join(stateDir, "sandboxes"), pauseBin: pauseBin, net: net, log: log}
 }
 
 // DNS is the pod's resolver configuration; nil means the host's.
@@ -53,6 +56,9 @@ type Request struct {
 	SharedPID      bool
 	RuntimeHandler string
 	Sysctls        map[string]string
+	// PortMappings are the pod's hostPorts; Bandwidth its traffic limits.
+	PortMappings []cni.PortMapping
+	Bandwidth    *cni.Bandwidth
 	// Config is the front end's own record of the request (CRI protobuf).
 	Config []byte
 }
@@ -96,7 +102,9 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 	}
 	defer func() {
 		if err != nil {
-			_ = s.cleanup(rec)
+			if cerr := s.cleanup(context.WithoutCancel(ctx), rec); cerr != nil {
+				s.log.Warn("cleaning up a failed sandbox", slog.String("sandbox", id), slog.Any("error", cerr))
+			}
 		}
 	}()
 	if rec.Hostname == "" {
@@ -106,6 +114,10 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 		if !r.HostNetwork {
 			rec.Hostname = r.Name
 		}
+	}
+	if len(rec.Hostname) > 63 {
+		// A pod name may be longer than a hostname may (kubelet truncates the same way).
+		rec.Hostname = strings.TrimRight(rec.Hostname[:63], "-.")
 	}
 	var kinds []string
 	if !r.HostNetwork {
@@ -118,6 +130,13 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 		if rec.Namespaces, err = pinNamespaces(filepath.Join(dir, "ns"), kinds, rec.Hostname); err != nil {
 			return rec, fmt.Errorf("sandbox %s: %w", id, err)
 		}
+	}
+	if !r.HostNetwork {
+		ips, err := s.setupNetwork(ctx, rec, r)
+		if err != nil {
+			return rec, fmt.Errorf("sandbox %s: %w", id, err)
+		}
+		rec.IP, rec.AdditionalIPs = ips[0], ips[1:]
 	}
 	if err := s.writeFiles(rec, r.DNS); err != nil {
 		return rec, fmt.Errorf("sandbox %s: %w", id, err)
@@ -172,8 +191,8 @@ func (s *Service) writeFiles(rec store.Sandbox, dns *DNS) error {
 		resolv = []byte(b.String())
 	} else {
 		var err error
-		if resolv, err = os.ReadFile("/etc/resolv.conf"); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("read host resolv.conf: %w", err)
+		if resolv, err = hostResolvConf("/etc/resolv.conf"); err != nil {
+			return err
 		}
 	}
 	for name, data := range map[string][]byte{
@@ -199,18 +218,31 @@ func (s *Service) Stop(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.release(rec); err != nil {
+	// Not ready first: a stop cut short must never leave a record that says
+	// ready over a torn-down network. The next stop, or the start-up
+	// recovery, finishes what this one began.
+	if rec.State == store.SandboxReady {
+		if _, err := s.db.Sandboxes.Update(id, func(r *store.Sandbox) error {
+			r.State = store.SandboxNotReady
+			return nil
+		}); err != nil {
+			return fmt.Errorf("stop sandbox %s: %w", id, err)
+		}
+	}
+	if err := s.release(ctx, rec); err != nil {
 		return fmt.Errorf("stop sandbox %s: %w", id, err)
 	}
-	_, err = s.db.Sandboxes.Update(id, func(r *store.Sandbox) error {
-		r.State = store.SandboxNotReady
-		return nil
-	})
-	return err
+	return nil
 }
 
-// release unpins namespaces and unmounts shm; doing it twice is harmless.
-func (s *Service) release(rec store.Sandbox) error {
+// release detaches the pod from the network, unpins its namespaces and
+// unmounts shm; doing it twice is harmless. The network goes first, while
+// its namespace still holds the pod's end of the veth.
+func (s *Service) release(ctx context.Context, rec store.Sandbox) error {
+	if err := s.teardownNetwork(ctx, rec.Dir); err != nil {
+		// Keep the namespace: the next stop or remove retries the DEL in it.
+		return err
+	}
 	var errs []error
 	stopPause(rec.PausePid, rec.PauseStart)
 	pinned := map[string]string{}
@@ -229,8 +261,8 @@ func (s *Service) release(rec store.Sandbox) error {
 	return errors.Join(errs...)
 }
 
-func (s *Service) cleanup(rec store.Sandbox) error {
-	if err := s.release(rec); err != nil {
+func (s *Service) cleanup(ctx context.Context, rec store.Sandbox) error {
+	if err := s.release(ctx, rec); err != nil {
 		return err
 	}
 	if rec.CgroupParent != "" {
@@ -253,7 +285,7 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.cleanup(rec); err != nil {
+	if err := s.cleanup(ctx, rec); err != nil {
 		return fmt.Errorf("remove sandbox %s: %w", id, err)
 	}
 	return s.db.Sandboxes.Delete(id)

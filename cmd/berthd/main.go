@@ -57,6 +57,12 @@ and flags override them. "berthd config default" prints the defaults.`,
 			if f.Changed("registry-config-dir") {
 				cfg.RegistryConfigDir = overrides.RegistryConfigDir
 			}
+			if f.Changed("cni-conf-dir") {
+				cfg.CNIConfDir = overrides.CNIConfDir
+			}
+			if f.Changed("cni-bin-dir") {
+				cfg.CNIBinDirs = overrides.CNIBinDirs
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -77,6 +83,8 @@ and flags override them. "berthd config default" prints the defaults.`,
 	f.StringVar(&overrides.State, "state", d.State, "directory for runtime state")
 	f.StringVar(&overrides.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
 	f.StringVar(&overrides.RegistryConfigDir, "registry-config-dir", d.RegistryConfigDir, "per-registry hosts.toml and CA files (mirrors, TLS)")
+	f.StringVar(&overrides.CNIConfDir, "cni-conf-dir", d.CNIConfDir, "CNI network configs (the first by name is the pod network; none: the default bridge)")
+	f.StringSliceVar(&overrides.CNIBinDirs, "cni-bin-dir", d.CNIBinDirs, "CNI plugin directories, searched in order (repeat or comma-separate)")
 	root.AddCommand(configCmd())
 	return root
 }

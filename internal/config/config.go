@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -43,6 +44,14 @@ type Config struct {
 	DefaultRuntime string `toml:"default_runtime"`
 	// Runtimes maps CRI runtime handlers to OCI runtime binaries.
 	Runtimes map[string]Runtime `toml:"runtimes"`
+	// CNIConfDir holds the pod network's config: the first .conflist, .conf
+	// or .json by name. None there: berthd's default bridge network.
+	CNIConfDir string `toml:"cni_conf_dir"`
+	// CNIBinDirs are searched in order for CNI plugin binaries.
+	CNIBinDirs []string `toml:"cni_bin_dirs"`
+	// CNIDefaultSubnet is the default network's IPv4 range, until kubelet
+	// sends a pod CIDR.
+	CNIDefaultSubnet string `toml:"cni_default_subnet"`
 }
 
 // RegistryAuth is one registry host's credentials: username and password,
@@ -74,6 +83,9 @@ func Default() Config {
 		Runtimes: map[string]Runtime{
 			"berth": {}, "runc": {}, "crun": {},
 		},
+		CNIConfDir:       "/etc/cni/net.d",
+		CNIBinDirs:       []string{"/opt/cni/bin", "/usr/lib/cni"},
+		CNIDefaultSubnet: "10.88.0.0/16",
 	}
 }
 
@@ -112,6 +124,12 @@ func (c Config) Validate() error {
 	}
 	if c.CRISocket == "" || c.Root == "" || c.State == "" {
 		return errors.New("cri_socket, root and state must not be empty")
+	}
+	if c.CNIConfDir == "" || len(c.CNIBinDirs) == 0 {
+		return errors.New("cni_conf_dir and cni_bin_dirs must not be empty")
+	}
+	if _, _, err := net.ParseCIDR(c.CNIDefaultSubnet); err != nil {
+		return fmt.Errorf("cni_default_subnet %q: %w", c.CNIDefaultSubnet, err)
 	}
 	if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
 		return fmt.Errorf("default_runtime %q is not in [runtimes]", c.DefaultRuntime)

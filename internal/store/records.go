@@ -32,7 +32,9 @@ type Sandbox struct {
 	CgroupParent string            `json:"cgroupParent,omitempty"`
 	Hostname     string            `json:"hostname,omitempty"`
 	LogDirectory string            `json:"logDirectory,omitempty"`
-	IP           string            `json:"ip,omitempty"`
+	// IP is the pod's first address (IPv4 when it has one), AdditionalIPs the rest.
+	IP            string   `json:"ip,omitempty"`
+	AdditionalIPs []string `json:"additionalIps,omitempty"`
 	// Sysctls are the pod's namespaced sysctls, applied in every container.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
 	// PausePid and PauseStart name PID 1 of the pod's shared PID namespace,

@@ -47,6 +47,16 @@ func startDaemon(t *testing.T) *daemon {
 	d := &daemon{t: t, dir: dir, socket: filepath.Join(dir, "berth.sock"), root: filepath.Join(dir, "root"),
 		state: filepath.Join(dir, "state"), logFile: filepath.Join(dir, "berthd.log")}
 	t.Cleanup(func() {
+		// Pods a failed test left: removed through berthd, so their networking goes too.
+		if d.cmd != nil && d.rs != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			pods, _ := d.rs.ListPodSandbox(ctx, nil)
+			for _, p := range pods {
+				_ = d.rs.StopPodSandbox(ctx, p.Id)
+				_ = d.rs.RemovePodSandbox(ctx, p.Id)
+			}
+			cancel()
+		}
 		d.stop()
 		if t.Failed() {
 			if b, err := os.ReadFile(d.logFile); err == nil {
@@ -74,7 +84,8 @@ func (d *daemon) start(bin string) {
 	// A config file of the test's own: the machine's /etc/berth/config.toml
 	// must not change what the test sees.
 	conf := filepath.Join(d.dir, "config.toml")
-	if err := os.WriteFile(conf, []byte("registry_config_dir = \"\"\n"), 0o644); err != nil {
+	// Its own CNI config dir too: empty, so pods get berthd's default network.
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("registry_config_dir = \"\"\ncni_conf_dir = %q\n", d.netDir())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d.cmd = exec.Command(filepath.Join(bin, "berthd"), "--cri-socket", d.socket, "--root", d.root,
@@ -103,6 +114,19 @@ func (d *daemon) start(bin string) {
 	if d.is, err = remote.NewRemoteImageService(ctx, ep, 30*time.Second, noop.NewTracerProvider(), false); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// netDir is the daemon's CNI config directory (empty unless a test writes one).
+func (d *daemon) netDir() string { return filepath.Join(d.dir, "net.d") }
+
+// kill stops berthd with SIGKILL, as a crash would.
+func (d *daemon) kill() {
+	if d.cmd == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGKILL)
+	_ = d.cmd.Wait()
+	d.cmd = nil
 }
 
 // stop sends SIGTERM and waits; berthd must shut down cleanly and quickly.

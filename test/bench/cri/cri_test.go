@@ -9,6 +9,7 @@ package cri
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	remote "k8s.io/cri-client/pkg"
 
+	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
@@ -71,6 +73,33 @@ func BenchmarkCRI(b *testing.B) {
 			b.Fatalf("%s pull: %v", t.name, err)
 		}
 	}
+
+	// RunPodSandbox alone, with the bridge network, interleaved; and the
+	// plugins alone (libcni ADD into a fresh namespace) for what is under both.
+	const runps = 20
+	runp := map[string][]time.Duration{}
+	for i := -1; i < runps; i++ {
+		for _, t := range targets {
+			pod := podConfig(t, fmt.Sprintf("runp-%d", i+1))
+			s := time.Now()
+			podID, err := t.rs.RunPodSandbox(ctx, pod, "")
+			if err != nil {
+				b.Fatalf("%s RunPodSandbox: %v", t.name, err)
+			}
+			if i >= 0 {
+				runp[t.name] = append(runp[t.name], time.Since(s))
+			}
+			_ = t.rs.StopPodSandbox(ctx, podID)
+			_ = t.rs.RemovePodSandbox(ctx, podID)
+		}
+		if i >= 0 {
+			runp["plugins alone"] = append(runp["plugins alone"], pluginsAlone(b, i))
+		}
+	}
+	report("RunPodSandbox with the bridge network (bridge, host-local, portmap, firewall, bandwidth)", runps,
+		append(targets, &target{name: "plugins alone"}), runp)
+	fmt.Printf("berthd's own time beyond the plugins' (median): %s\n",
+		(pct(runp["berthd"], .5) - pct(runp["plugins alone"], .5)).Round(100*time.Microsecond))
 
 	// Pod start: RunPodSandbox → echo container exited, interleaved.
 	const rounds = 20
@@ -216,12 +245,8 @@ func podConfig(t *target, name string) *runtimeapi.PodSandboxConfig {
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Uid: name, Namespace: "bench"},
 		LogDirectory: filepath.Join(t.dir, "logs", name),
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
+			// Pod network on both sides: the same bridge conflist (deploy/cni).
 			CgroupParent: "/berth-bench/" + t.name + "-" + name,
-			// Host network on both sides: berthd runs no CNI plugins yet and
-			// containerd insists on an IP, so neither sets up networking.
-			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
-				NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE},
-			},
 		},
 	}
 }
@@ -304,7 +329,8 @@ func startBerthd(b *testing.B, base string) *target {
 	t := &target{name: "berthd", dir: dir, shimName: "berth-shim"}
 	sock := filepath.Join(dir, "berth.sock")
 	t.cmd = exec.Command(filepath.Join(fixtures.Binaries(b), "berthd"), "--cri-socket", sock,
-		"--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--log-level", "warn")
+		"--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--log-level", "warn",
+		"--cni-conf-dir", benchCNIDir(b, dir))
 	start(b, t)
 	connect(b, t, sock)
 	return t
@@ -314,10 +340,7 @@ func startContainerd(b *testing.B, base, registry, pause string) *target {
 	dir := filepath.Join(base, "containerd")
 	t := &target{name: "containerd", dir: dir, shimName: "containerd-shim-runc-v2"}
 	sock := filepath.Join(dir, "containerd.sock")
-	cni := filepath.Join(dir, "cni")
-	os.MkdirAll(cni, 0o755)
-	// Loopback only, as berthd gives pods today: the same work on both sides.
-	os.WriteFile(filepath.Join(cni, "10-lo.conflist"), []byte(`{"cniVersion":"0.4.0","name":"lo","plugins":[{"type":"loopback"}]}`), 0o644)
+	cni := benchCNIDir(b, dir)
 	cfg := fmt.Sprintf(`version = 2
 root = %q
 state = %q
@@ -339,6 +362,19 @@ state = %q
 	start(b, t)
 	connect(b, t, sock)
 	return t
+}
+
+// benchCNIDir is a CNI config dir under dir holding Berth's default conflist,
+// which both daemons use: the same plugins, bridge and address range.
+func benchCNIDir(b *testing.B, dir string) string {
+	d := filepath.Join(dir, "net.d")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, cni.DefaultFile), cni.DefaultConflist(cni.DefaultSubnet), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return d
 }
 
 func start(b *testing.B, t *target) {
@@ -375,4 +411,32 @@ func stopTarget(t *target) {
 	for _, m := range strings.Fields(string(out)) {
 		_ = syscall.Unmount(m, syscall.MNT_DETACH)
 	}
+}
+
+// pluginsAlone times a CNI ADD of the bench network by libcni itself (through
+// Berth's cni package) into a namespace made by `ip netns`, then removes both.
+func pluginsAlone(b *testing.B, i int) time.Duration {
+	name := fmt.Sprintf("berth-bench-%d-%d", os.Getpid(), i)
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		b.Fatalf("ip netns add: %v %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "delete", name).Run()
+	dir := b.TempDir()
+	m := cni.New(cni.Config{ConfDir: benchCNIDir(b, dir), BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"},
+		CacheDir: filepath.Join(dir, "cache"), DefaultDir: dir, DefaultSubnet: cni.DefaultSubnet}, slog.New(slog.DiscardHandler))
+	n, err := m.Current()
+	if err != nil {
+		b.Fatal(err)
+	}
+	pod := cni.Pod{ID: name, Name: name, Namespace: "bench", UID: name, NetNS: "/run/netns/" + name}
+	ctx := context.Background()
+	s := time.Now()
+	if _, err := m.Add(ctx, n, pod); err != nil {
+		b.Fatal(err)
+	}
+	d := time.Since(s)
+	if err := m.Del(ctx, n, pod); err != nil {
+		b.Fatal(err)
+	}
+	return d
 }

@@ -1,0 +1,166 @@
+package cni
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	types100 "github.com/containernetworking/cni/pkg/types/100"
+)
+
+// newTestManager has a config dir and a plugin dir of the test's; the plugin
+// "binaries" are empty executables: loading only looks for them (the e2e
+// tests run the real plugins).
+func newTestManager(t *testing.T, plugins ...string) (*Manager, Config) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := Config{
+		ConfDir: filepath.Join(dir, "net.d"), BinDirs: []string{filepath.Join(dir, "bin1"), filepath.Join(dir, "bin2")},
+		CacheDir: filepath.Join(dir, "cache"), DefaultDir: filepath.Join(dir, "default"), DefaultSubnet: DefaultSubnet,
+	}
+	for _, d := range append([]string{cfg.ConfDir}, cfg.BinDirs...) {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range plugins {
+		if err := os.WriteFile(filepath.Join(cfg.BinDirs[1], p), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))), cfg
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A later write in the same test must change the fingerprint even on coarse clocks.
+	future := time.Now().Add(time.Duration(len(content)) * time.Second)
+	_ = os.Chtimes(path, future, future)
+}
+
+func TestDefaultNetworkWhenNoConfig(t *testing.T) {
+	m, cfg := newTestManager(t, "bridge", "host-local", "portmap", "firewall", "bandwidth")
+	n, err := m.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Name() != DefaultNetwork || n.File != filepath.Join(cfg.DefaultDir, DefaultFile) {
+		t.Fatalf("default network %q from %s", n.Name(), n.File)
+	}
+	if !strings.Contains(string(n.Bytes()), `"subnet": "10.88.0.0/16"`) {
+		t.Fatalf("default subnet missing:\n%s", n.Bytes())
+	}
+	// Kubelet's pod CIDR replaces the default range.
+	if err := m.SetDefaultSubnet("10.244.3.0/24"); err != nil {
+		t.Fatal(err)
+	}
+	n, err = m.Current()
+	if err != nil || !strings.Contains(string(n.Bytes()), `"subnet": "10.244.3.0/24"`) {
+		t.Fatalf("after SetDefaultSubnet: %v\n%s", err, n.Bytes())
+	}
+	if err := m.SetDefaultSubnet("not-a-cidr"); err == nil {
+		t.Fatal("a bad pod CIDR was taken")
+	}
+}
+
+// The file operators get is the one berthd writes.
+func TestDeployedConflistIsTheDefault(t *testing.T) {
+	b, err := os.ReadFile("../deploy/cni/" + DefaultFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != string(DefaultConflist(DefaultSubnet)) {
+		t.Fatalf("deploy/cni/%s differs from DefaultConflist(%s)", DefaultFile, DefaultSubnet)
+	}
+}
+
+func TestLoadFirstByNameAndReload(t *testing.T) {
+	m, cfg := newTestManager(t, "bridge", "host-local", "ptp")
+	write(t, filepath.Join(cfg.ConfDir, "20-b.conflist"), `{"cniVersion":"1.0.0","name":"b","plugins":[{"type":"ptp"}]}`)
+	write(t, filepath.Join(cfg.ConfDir, "10-a.conf"), `{"cniVersion":"1.0.0","name":"a","type":"bridge","ipam":{"type":"host-local"}}`)
+	n, err := m.Current()
+	if err != nil || n.Name() != "a" {
+		t.Fatalf("first by name: %v %v", n, err)
+	}
+	// A single-plugin .conf becomes a list of one.
+	if len(n.list.Plugins) != 1 || n.list.Plugins[0].Network.Type != "bridge" {
+		t.Fatalf("plugins of a .conf: %+v", n.list.Plugins)
+	}
+	// The directory changes: the next call sees it, no restart.
+	os.Remove(filepath.Join(cfg.ConfDir, "10-a.conf"))
+	if n, err = m.Current(); err != nil || n.Name() != "b" {
+		t.Fatalf("after removing 10-a.conf: %v %v", n, err)
+	}
+	// A network kept with a pod comes back whole.
+	kept, err := FromBytes(n.Bytes())
+	if err != nil || kept.Name() != "b" {
+		t.Fatalf("FromBytes: %v %v", kept, err)
+	}
+}
+
+func TestLoadErrorsNameFileAndPlugin(t *testing.T) {
+	m, cfg := newTestManager(t, "bridge")
+	missing := filepath.Join(cfg.ConfDir, "10-net.conflist")
+	write(t, missing, `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge"},{"type":"nosuch"}]}`)
+	_, err := m.Current()
+	if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), `plugin "nosuch" not found in `+strings.Join(cfg.BinDirs, ":")) {
+		t.Fatalf("missing plugin: %v", err)
+	}
+	for _, c := range []struct{ content, want string }{
+		{`{"cniVersion":"1.0.0","name":`, "unexpected end of JSON"},
+		{`{"cniVersion":"1.0.0","name":"n","plugins":[]}`, "no plugins"},
+		{`{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"../../bin/sh"}]}`, "is not a plugin name"},
+	} {
+		write(t, missing, c.content)
+		if _, err := m.Current(); err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: %v, want %q", c.content, err, c.want)
+		}
+	}
+}
+
+func TestRuntimeConfArgsAndCapabilities(t *testing.T) {
+	rt := runtimeConf(Pod{ID: "abc", Name: "web", Namespace: "ns", UID: "u", NetNS: "/run/x/ns/net"})
+	want := [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", "ns"}, {"K8S_POD_NAME", "web"}, {"K8S_POD_INFRA_CONTAINER_ID", "abc"}, {"K8S_POD_UID", "u"}}
+	if !reflect.DeepEqual(rt.Args, want) || rt.IfName != "eth0" || rt.ContainerID != "abc" || rt.NetNS != "/run/x/ns/net" {
+		t.Fatalf("runtime conf: %+v", rt)
+	}
+	if len(rt.CapabilityArgs) != 0 {
+		t.Fatalf("capabilities with nothing asked: %v", rt.CapabilityArgs)
+	}
+	rt = runtimeConf(Pod{ID: "abc", PortMappings: []PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}},
+		Bandwidth: &Bandwidth{IngressRate: 1e6}, DNS: &DNS{Servers: []string{"10.96.0.10"}}})
+	for _, k := range []string{"portMappings", "bandwidth", "dns"} {
+		if rt.CapabilityArgs[k] == nil {
+			t.Fatalf("capability %s missing: %v", k, rt.CapabilityArgs)
+		}
+	}
+}
+
+func TestPodIPsFromResult(t *testing.T) {
+	host, pod := 0, 1
+	res := &types100.Result{
+		CNIVersion: "1.0.0",
+		Interfaces: []*types100.Interface{{Name: "berth0"}, {Name: "eth0", Sandbox: "/run/x/ns/net"}},
+		IPs: []*types100.IPConfig{
+			{Interface: &host, Address: net.IPNet{IP: net.ParseIP("10.88.0.1"), Mask: net.CIDRMask(16, 32)}},
+			{Interface: &pod, Address: net.IPNet{IP: net.ParseIP("fd00::5"), Mask: net.CIDRMask(64, 128)}},
+			{Interface: &pod, Address: net.IPNet{IP: net.ParseIP("10.88.0.5"), Mask: net.CIDRMask(16, 32)}},
+		},
+	}
+	ips, err := podIPs(res)
+	if err != nil || !reflect.DeepEqual(ips, []string{"10.88.0.5", "fd00::5"}) {
+		t.Fatalf("pod IPs: %v %v", ips, err)
+	}
+	if _, err := podIPs(&types100.Result{CNIVersion: "1.0.0"}); err == nil {
+		t.Fatal("a result without addresses was taken")
+	}
+}

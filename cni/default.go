@@ -1,0 +1,41 @@
+package cni
+
+import "fmt"
+
+// The embedded default network: what `make run` gives pods with no set-up,
+// and what deploy/cni/10-berth.conflist ships for operators.
+const (
+	DefaultNetwork = "berth"
+	DefaultBridge  = "berth0"
+	DefaultSubnet  = "10.88.0.0/16"
+	DefaultFile    = "10-berth.conflist"
+)
+
+// DefaultConflist is the default network on subnet: a bridge with host-local
+// addresses, the host as gateway with masquerading, hostPorts (portmap),
+// forwarding opened for pod addresses (firewall) and traffic shaping
+// (bandwidth).
+func DefaultConflist(subnet string) []byte {
+	return []byte(fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": %q,
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": %q,
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": %q}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}},
+    {"type": "firewall"},
+    {"type": "bandwidth", "capabilities": {"bandwidth": true}}
+  ]
+}
+`, DefaultNetwork, DefaultBridge, subnet))
+}

@@ -1,0 +1,36 @@
+package cri
+
+import (
+	"math"
+	"testing"
+
+	"github.com/berth-runtime/berth/cni"
+)
+
+func TestBandwidthAnnotations(t *testing.T) {
+	for _, c := range []struct {
+		ann  map[string]string
+		want *cni.Bandwidth
+		bad  bool
+	}{
+		{ann: nil, want: nil},
+		{ann: map[string]string{"kubernetes.io/ingress-bandwidth": "10M"}, want: &cni.Bandwidth{IngressRate: 10e6, IngressBurst: math.MaxUint32}},
+		{ann: map[string]string{"kubernetes.io/egress-bandwidth": "1Gi"}, want: &cni.Bandwidth{EgressRate: 1 << 30, EgressBurst: math.MaxUint32}},
+		{ann: map[string]string{"kubernetes.io/ingress-bandwidth": "2k", "kubernetes.io/egress-bandwidth": "3000"},
+			want: &cni.Bandwidth{IngressRate: 2000, IngressBurst: math.MaxUint32, EgressRate: 3000, EgressBurst: math.MaxUint32}},
+		{ann: map[string]string{"kubernetes.io/ingress-bandwidth": "fast"}, bad: true},
+		{ann: map[string]string{"kubernetes.io/ingress-bandwidth": "10"}, bad: true}, // under 1k
+		{ann: map[string]string{"kubernetes.io/egress-bandwidth": "99999999999999999999T"}, bad: true},
+	} {
+		got, err := bandwidth(c.ann)
+		if c.bad {
+			if err == nil {
+				t.Errorf("%v: no error", c.ann)
+			}
+			continue
+		}
+		if err != nil || (got == nil) != (c.want == nil) || (got != nil && *got != *c.want) {
+			t.Errorf("%v: %+v %v, want %+v", c.ann, got, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/cni"
+	"github.com/berth-runtime/berth/internal/store"
+)
+
+// NetworkFile is kept in a sandbox's directory from just before its CNI ADD
+// until its DEL has succeeded: the network config and pod arguments that DEL
+// must repeat. Whatever happens to berthd in between, the start-up sweep or
+// the next stop finds it and finishes the teardown.
+const NetworkFile = "network.json"
+
+type attachment struct {
+	Config json.RawMessage `json:"config"`
+	Pod    cni.Pod         `json:"pod"`
+}
+
+// setupNetwork attaches a new pod to the current CNI network and returns its IPs.
+func (s *Service) setupNetwork(ctx context.Context, rec store.Sandbox, r Request) ([]string, error) {
+	n, err := s.net.Current()
+	if err != nil {
+		return nil, err
+	}
+	pod := cni.Pod{
+		ID: rec.ID, Name: r.Name, Namespace: r.Namespace, UID: r.UID, NetNS: rec.Namespaces["net"],
+		PortMappings: r.PortMappings, Bandwidth: r.Bandwidth,
+	}
+	if r.DNS != nil {
+		pod.DNS = &cni.DNS{Servers: r.DNS.Servers, Searches: r.DNS.Searches, Options: r.DNS.Options}
+	}
+	b, err := json.Marshal(attachment{Config: n.Bytes(), Pod: pod})
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileSync(filepath.Join(rec.Dir, NetworkFile), b); err != nil {
+		return nil, fmt.Errorf("record network attachment: %w", err)
+	}
+	ips, err := s.net.Add(ctx, n, pod)
+	if err != nil {
+		// Undo what the plugins that ran did (leases, veth, rules).
+		if derr := s.teardownNetwork(context.WithoutCancel(ctx), rec.Dir); derr != nil {
+			s.log.Warn("cleaning up a failed CNI ADD", slog.String("sandbox", rec.ID), slog.Any("error", derr))
+		}
+		return nil, err
+	}
+	return ips, nil
+}
+
+// teardownNetwork runs CNI DEL for the attachment recorded in dir, if any,
+// then forgets it. Running it again, or with the namespace gone, is harmless.
+func (s *Service) teardownNetwork(ctx context.Context, dir string) error {
+	file := filepath.Join(dir, NetworkFile)
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var a attachment
+	if err := json.Unmarshal(b, &a); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	n, err := cni.FromBytes(a.Config)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if !isNetNS(a.Pod.NetNS) {
+		a.Pod.NetNS = "" // gone: the plugins release what lives outside it
+	}
+	if err := s.net.Del(ctx, n, a.Pod); err != nil {
+		return err
+	}
+	return os.Remove(file)
+}
+
+// checkNetwork asks the plugins whether a ready pod's networking is intact.
+func (s *Service) checkNetwork(ctx context.Context, dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, NetworkFile))
+	if err != nil {
+		return err
+	}
+	var a attachment
+	if err := json.Unmarshal(b, &a); err != nil {
+		return err
+	}
+	n, err := cni.FromBytes(a.Config)
+	if err != nil {
+		return err
+	}
+	return s.net.Check(ctx, n, a.Pod)
+}
+
+// NetworkReady says whether pods can be attached to a network, and why not.
+func (s *Service) NetworkReady() error {
+	_, err := s.net.Current()
+	return err
+}
+
+// SetPodCIDR gives the default network kubelet's pod CIDR.
+func (s *Service) SetPodCIDR(cidr string) error { return s.net.SetDefaultSubnet(cidr) }
+
+// hostResolvConf is the node's resolv.conf without loopback resolvers, which
+// mean nothing inside a pod's own network namespace.
+func hostResolvConf(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read host resolv.conf: %w", err)
+	}
+	var out bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "nameserver" {
+			if ip := net.ParseIP(f[1]); ip != nil && ip.IsLoopback() {
+				continue
+			}
+		}
+		out.WriteString(line + "\n")
+	}
+	return out.Bytes(), sc.Err()
+}
+
+// isNetNS says whether path is (a bind mount of) a namespace, not the empty
+// file an unpinned namespace leaves.
+func isNetNS(path string) bool {
+	var st unix.Statfs_t
+	return path != "" && unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
+}
+
+func writeFileSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
