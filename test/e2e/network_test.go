@@ -271,15 +271,7 @@ func TestNetworkTeardownLeavesNothing(t *testing.T) {
 	requireCNI(t)
 	d := startDaemon(t)
 	ctx := context.Background()
-	// A first pod creates the plugins' shared chains, which stay (as with every runtime).
-	warm, err := d.rs.RunPodSandbox(ctx, netOnlyPod("warm", 0), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.rs.RemovePodSandbox(ctx, warm); err != nil {
-		t.Fatal(err)
-	}
-	before := countNet(t, d)
+	before := warmNetwork(t, d)
 	var ids []string
 	for i := range 20 {
 		id, err := d.rs.RunPodSandbox(ctx, netOnlyPod(fmt.Sprintf("many%d", i), freePort(t)), "")
@@ -308,6 +300,21 @@ func TestNetworkTeardownLeavesNothing(t *testing.T) {
 	assertNothingLeft(t, d)
 }
 
+// warmNetwork runs and removes a first pod, which creates the plugins' shared
+// chains (they stay, as with every runtime), and returns the counts after it.
+func warmNetwork(t *testing.T, d *daemon) netCounts {
+	t.Helper()
+	ctx := context.Background()
+	warm, err := d.rs.RunPodSandbox(ctx, netOnlyPod("warm", 0), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.rs.RemovePodSandbox(ctx, warm); err != nil {
+		t.Fatal(err)
+	}
+	return countNet(t, d)
+}
+
 // netOnlyPod is a pod with no containers and, if hostPort > 0, one TCP hostPort.
 func netOnlyPod(name string, hostPort int32) *runtimeapi.PodSandboxConfig {
 	p := &runtimeapi.PodSandboxConfig{
@@ -328,14 +335,7 @@ func TestNetworkCrash(t *testing.T) {
 	d := startDaemon(t)
 	bin := fixtures.Binaries(t)
 	ctx := context.Background()
-	warm, err := d.rs.RunPodSandbox(ctx, netOnlyPod("warm", 0), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.rs.RemovePodSandbox(ctx, warm); err != nil {
-		t.Fatal(err)
-	}
-	before := countNet(t, d)
+	before := warmNetwork(t, d)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 8 {
 		stopping := ""
