@@ -294,7 +294,18 @@ func (m *Manager) Del(ctx context.Context, n *Network, p Pod) error {
 
 // Check asks the plugins whether the pod's networking is as ADD left it.
 func (m *Manager) Check(ctx context.Context, n *Network, p Pod) error {
-	if err := m.cni.CheckNetworkList(ctx, n.list, runtimeConf(p)); err != nil {
+	list := n.list
+	if p.Bandwidth == nil {
+		// The bandwidth plugin of containernetworking-plugins 1.1 (Debian 12's)
+		// dereferences a nil limit in CHECK of a pod that has none; such a pod
+		// has nothing for it to check anyway.
+		cp := *list
+		cp.Plugins = slices.DeleteFunc(slices.Clone(list.Plugins), func(pc *libcni.PluginConfig) bool {
+			return pc.Network.Type == "bandwidth"
+		})
+		list = &cp
+	}
+	if err := m.cni.CheckNetworkList(ctx, list, runtimeConf(p)); err != nil {
 		return fmt.Errorf("CNI network %q CHECK for pod %s: %w", n.Name(), p.ID, err)
 	}
 	return nil

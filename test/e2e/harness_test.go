@@ -30,13 +30,18 @@ type daemon struct {
 	root    string
 	state   string
 	logFile string
-	rs      internalapi.RuntimeService
-	is      internalapi.ImageManagerService
+	// extraConfig is appended to the test's config file.
+	extraConfig string
+	rs          internalapi.RuntimeService
+	is          internalapi.ImageManagerService
 }
 
 // startDaemon builds nothing: it runs the binaries of fixtures.Binaries.
 // Directories sit under a short /tmp path: shim sockets must fit sun_path.
-func startDaemon(t *testing.T) *daemon {
+func startDaemon(t *testing.T) *daemon { return startDaemonWith(t, "") }
+
+// startDaemonWith is startDaemon with more lines for berthd's config file.
+func startDaemonWith(t *testing.T, extraConfig string) *daemon {
 	t.Helper()
 	fixtures.RequireRoot(t)
 	bin := fixtures.Binaries(t)
@@ -44,7 +49,7 @@ func startDaemon(t *testing.T) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: t, dir: dir, socket: filepath.Join(dir, "berth.sock"), root: filepath.Join(dir, "root"),
+	d := &daemon{t: t, dir: dir, extraConfig: extraConfig, socket: filepath.Join(dir, "berth.sock"), root: filepath.Join(dir, "root"),
 		state: filepath.Join(dir, "state"), logFile: filepath.Join(dir, "berthd.log")}
 	t.Cleanup(func() {
 		// Pods a failed test left: removed through berthd, so their networking goes too.
@@ -85,7 +90,8 @@ func (d *daemon) start(bin string) {
 	// must not change what the test sees.
 	conf := filepath.Join(d.dir, "config.toml")
 	// Its own CNI config dir too: empty, so pods get berthd's default network.
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("registry_config_dir = \"\"\ncni_conf_dir = %q\n", d.netDir())), 0o644); err != nil {
+	regDir := filepath.Join(d.dir, "certs.d")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("registry_config_dir = %q\ncni_conf_dir = %q\n%s", regDir, d.netDir(), d.extraConfig)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d.cmd = exec.Command(filepath.Join(bin, "berthd"), "--cri-socket", d.socket, "--root", d.root,

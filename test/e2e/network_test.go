@@ -534,3 +534,80 @@ func TestPodBandwidth(t *testing.T) {
 		t.Fatalf("bad rate: %v", err)
 	}
 }
+
+// TestPodCIDRFromKubelet: UpdateRuntimeConfig's pod CIDR becomes the default
+// network's range; a bad one is refused.
+func TestPodCIDRFromKubelet(t *testing.T) {
+	requireCNI(t)
+	d := startDaemon(t)
+	ctx := context.Background()
+	// The bridge plugin keeps one gateway address per bridge, so a new range
+	// needs a new berth0 (as on a node that joins a cluster before it runs
+	// pods): the test's own, made afresh and removed after.
+	if c := countNet(t, d); c.veths > 0 {
+		t.Skipf("%d pods of others are on %s", c.veths, bridgeName)
+	}
+	delBridge := func() { _ = exec.Command("ip", "link", "del", bridgeName).Run() }
+	delBridge()
+	t.Cleanup(delBridge)
+	const cidr = "10.88.200.0/24"
+	if err := d.rs.UpdateRuntimeConfig(ctx, &runtimeapi.RuntimeConfig{NetworkConfig: &runtimeapi.NetworkConfig{PodCidr: cidr}}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := d.rs.RunPodSandbox(ctx, netOnlyPod("cidr", 0), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.rs.PodSandboxStatus(ctx, id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := st.GetStatus().GetNetwork().GetIp(); !strings.HasPrefix(ip, "10.88.200.") {
+		t.Fatalf("pod IP %q is not in the pod CIDR %s", ip, cidr)
+	}
+	if err := d.rs.RemovePodSandbox(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	err = d.rs.UpdateRuntimeConfig(ctx, &runtimeapi.RuntimeConfig{NetworkConfig: &runtimeapi.NetworkConfig{PodCidr: "10.88.300.0/24"}})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("bad pod CIDR: %v", err)
+	}
+}
+
+// TestNetworkCheckedOnRestart: after a restart berthd asks the plugins (CNI
+// CHECK) about every ready pod and reports one whose interface is gone.
+func TestNetworkCheckedOnRestart(t *testing.T) {
+	requireCNI(t)
+	fixtures.RequireBinary(t, "nsenter")
+	d := startDaemon(t)
+	ctx := context.Background()
+	intact, err := d.rs.RunPodSandbox(ctx, netOnlyPod("intact", 0), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken, err := d.rs.RunPodSandbox(ctx, netOnlyPod("broken", 0), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	netns := filepath.Join(d.state, "sandboxes", broken, "ns", "net")
+	if out, err := exec.Command("nsenter", "--net="+netns, "ip", "link", "del", "eth0").CombinedOutput(); err != nil {
+		t.Fatalf("delete the pod's eth0: %v %s", err, out)
+	}
+	d.kill()
+	d.start(fixtures.Binaries(t))
+	b, _ := os.ReadFile(d.logFile)
+	log := string(b)
+	if !strings.Contains(log, "pod network check failed") || !strings.Contains(log, "sandbox="+broken) {
+		t.Fatalf("no failed check reported for %s:\n%s", broken, log)
+	}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "pod network check failed") && strings.Contains(l, intact) {
+			t.Fatalf("the intact pod was reported: %s", l)
+		}
+	}
+	for _, id := range []string{intact, broken} {
+		if err := d.rs.RemovePodSandbox(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
