@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/internal/errdefs"
@@ -28,6 +29,8 @@ type Config struct {
 	// Runtimes by handler name; DefaultRuntime names the one for "".
 	Runtimes       map[string]Runtime
 	DefaultRuntime string
+	// ShimTimeout bounds a call to a shim that has no deadline of its own.
+	ShimTimeout time.Duration
 }
 
 // Service manages containers and pods.
@@ -84,7 +87,16 @@ func (s *Service) socketPath(id string) string {
 	return filepath.Join(s.cfg.StateDir, "s", id[:32]+".sock")
 }
 
-func (s *Service) client(rec store.Container) *shim.Client { return &shim.Client{Socket: rec.Socket} }
+func (s *Service) client(rec store.Container) *shim.Client {
+	return &shim.Client{Socket: rec.Socket, Timeout: s.shimTimeout()}
+}
+
+func (s *Service) shimTimeout() time.Duration {
+	if s.cfg.ShimTimeout > 0 {
+		return s.cfg.ShimTimeout
+	}
+	return shim.DefaultTimeout
+}
 
 // Get returns a container's record.
 func (s *Service) Get(id string) (store.Container, error) { return s.db.Containers.Get(id) }

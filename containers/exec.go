@@ -10,6 +10,10 @@ import (
 	"github.com/berth-runtime/berth/shim"
 )
 
+// execGrace is how much longer than an ExecSync's timeout berthd waits for
+// the shim's own answer.
+const execGrace = 500 * time.Millisecond
+
 // ExecResult is what ExecSync's process did.
 type ExecResult = shim.ExecResult
 
@@ -26,9 +30,17 @@ func (s *Service) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	if len(cmd) == 0 {
 		return nil, fmt.Errorf("exec in %s: empty command: %w", id, errdefs.ErrInvalidArgument)
 	}
+	if timeout > 0 {
+		// The CRI's timeout holds whatever the shim does: a shim that answers
+		// kills the process at the timeout and says so; one that does not is
+		// given up on a moment later.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout+execGrace)
+		defer cancel()
+	}
 	res, err := s.client(rec).Exec(ctx, cmd, timeout)
 	if err != nil {
-		return nil, fmt.Errorf("exec in container %s: %w", id, err)
+		return nil, s.shimError(rec, "exec in", err)
 	}
 	return res, nil
 }

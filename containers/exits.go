@@ -40,8 +40,13 @@ func (s *Service) monitor(rec store.Container) {
 // it, copy its output or hear its exit, it is killed and deleted through the
 // runtime, and reported exited with 255, as containerd does.
 func (s *Service) killOrphan(rec store.Container) *shim.Exit {
-	if _, err := s.db.Containers.Get(rec.ID); err != nil {
+	cur, err := s.db.Containers.Get(rec.ID)
+	if err != nil {
 		return &shim.Exit{Code: 255, At: time.Now().UTC(), Reason: "Unknown"} // removed meanwhile
+	}
+	if cur.State == store.ContainerExited {
+		// Stopped without its shim, which was then killed: nothing to do.
+		return &shim.Exit{Code: cur.ExitCode, At: cur.FinishedAt, Reason: cur.Reason, Message: cur.Message}
 	}
 	s.log.Error("container's shim died; killing the container", slog.String("container", rec.ID))
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 30*time.Second)

@@ -66,15 +66,22 @@ func (s *Service) stop(ctx context.Context, id string, timeout time.Duration) er
 		return nil
 	}
 	c := s.client(rec)
-	if timeout > 0 {
-		sig := syscall.SIGTERM
-		if rec.StopSignal != "" {
-			if n, err := linux.ParseSignal(rec.StopSignal); err == nil {
-				sig = n
-			}
+	sig := syscall.SIGTERM
+	if rec.StopSignal != "" {
+		if n, err := linux.ParseSignal(rec.StopSignal); err == nil {
+			sig = n
 		}
-		if err := c.Kill(ctx, sig, false); err != nil && !errors.Is(err, shim.ErrShimGone) {
-			return fmt.Errorf("stop container %s: %w", id, err)
+	}
+	if timeout > 0 {
+		// The shim has the grace period, at most, to take the signal.
+		kctx, cancel := context.WithTimeout(ctx, min(timeout, s.shimTimeout()))
+		err := c.Kill(kctx, sig, false)
+		cancel()
+		if unresponsive(err) {
+			return s.stopWithoutShim(ctx, rec, sig, timeout)
+		}
+		if err != nil && !errors.Is(err, shim.ErrShimGone) {
+			return s.shimError(rec, "stop", err)
 		}
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		st, err := c.Wait(wctx)
@@ -85,14 +92,24 @@ func (s *Service) stop(ctx context.Context, id string, timeout time.Duration) er
 		}
 	}
 	if err := c.Kill(ctx, syscall.SIGKILL, true); err != nil && !errors.Is(err, shim.ErrShimGone) {
-		return fmt.Errorf("kill container %s: %w", id, err)
+		if unresponsive(err) {
+			return s.stopWithoutShim(ctx, rec, syscall.SIGKILL, 0)
+		}
+		return s.shimError(rec, "kill", err)
 	}
-	st, err := c.Wait(ctx)
+	// SIGKILL is not refused: the exit is a matter of moments, unless the
+	// shim has stopped answering since.
+	wctx, cancel := context.WithTimeout(ctx, s.shimTimeout())
+	st, err := c.Wait(wctx)
+	cancel()
 	if err != nil {
 		if errors.Is(err, shim.ErrShimGone) {
 			return nil // the monitor records what the shim left
 		}
-		return fmt.Errorf("wait for container %s: %w", id, err)
+		if unresponsive(err) {
+			return s.stopWithoutShim(ctx, rec, syscall.SIGKILL, 0)
+		}
+		return s.shimError(rec, "wait for", err)
 	}
 	s.recordExit(id, st.Exit)
 	return nil
@@ -113,8 +130,13 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 		return err
 	}
 	if err := s.client(rec).Delete(ctx); err != nil {
-		if !errors.Is(err, shim.ErrShimGone) {
-			return fmt.Errorf("remove container %s: %w", id, err)
+		if unresponsive(err) {
+			// The container has exited (stop saw to it); the shim that
+			// holds its state does not answer: end it, clean up ourselves.
+			_ = s.shimError(rec, "remove", err)
+			s.killShim(rec)
+		} else if !errors.Is(err, shim.ErrShimGone) {
+			return s.shimError(rec, "remove", err)
 		}
 		// No shim to ask: clean the runtime's state ourselves.
 		rt := runtimecli.Runtime{Path: rec.Runtime, Root: rec.RuntimeRoot}
@@ -177,7 +199,7 @@ func (s *Service) ReopenLog(ctx context.Context, id string) error {
 		return fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
 	}
 	if err := s.client(rec).ReopenLog(ctx); err != nil {
-		return fmt.Errorf("reopen log of %s: %w", id, err)
+		return s.shimError(rec, "reopen the log of", err)
 	}
 	return nil
 }

@@ -27,6 +27,10 @@ func (s *Service) Recover(ctx context.Context) error {
 				slog.Int("shim", version), slog.Int("berthd", shim.ProtocolVersion))
 		}
 		switch {
+		case unresponsive(err):
+			// Alive but not answering: keep waiting for it, never kill on a guess.
+			s.log.Warn("container's shim did not answer at recovery; watching it", slog.String("container", rec.ID))
+			s.monitor(rec)
 		case err == nil && st.Exit != nil:
 			s.recordExit(rec.ID, st.Exit)
 		case err == nil:

@@ -24,7 +24,7 @@ func (s *Service) Update(ctx context.Context, id string, r oci.Resources) error 
 		return err
 	}
 	if err := s.client(rec).Update(ctx, b); err != nil {
-		return fmt.Errorf("update container %s: %w", id, err)
+		return s.shimError(rec, "update", err)
 	}
 	return nil
 }

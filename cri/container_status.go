@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"encoding/json"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -21,7 +22,20 @@ func (s *Server) ContainerStatus(ctx context.Context, r *runtimeapi.ContainerSta
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &runtimeapi.ContainerStatusResponse{Status: containerStatus(rec)}, nil
+	resp := &runtimeapi.ContainerStatusResponse{Status: containerStatus(rec)}
+	if r.Verbose && rec.State != store.ContainerExited {
+		// Whether the shim answers: a stuck one is visible here before a stop needs it.
+		shim, err := s.containers.Shim(ctx, id)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		b, err := json.Marshal(map[string]any{"shim": shim})
+		if err != nil {
+			return nil, err
+		}
+		resp.Info = map[string]string{"info": string(b)}
+	}
+	return resp, nil
 }
 
 func containerStatus(rec store.Container) *runtimeapi.ContainerStatus {

@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -84,6 +87,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	ctr := containers.New(svcCtx, containers.Config{
 		StateDir: cfg.State, ShimPath: shimPath, Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,
+		ShimTimeout: time.Duration(cfg.ShimTimeout),
 	}, db, img, sb, log)
 	defer func() { stopServices(); ctr.Wait() }()
 	if err := ctr.Recover(ctx); err != nil {
@@ -100,6 +104,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			log.Error("streaming server", slog.Any("error", err))
 		}
 	}()
+	if cfg.DebugAddress != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddress, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	g := grpc.NewServer(grpc.ChainUnaryInterceptor(cri.LogInterceptor(log)), grpc.MaxRecvMsgSize(16<<20))
 	cri.New(ctr, sb, img, st, log, version.Version).Register(g)
 	errc := make(chan error, 1)
@@ -121,6 +132,30 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		g.Stop()
 	}
 	return nil
+}
+
+// serveDebug serves Go's pprof handlers on addr (loopback host:port, or a
+// unix socket path), for finding where berthd spends its time or holds goroutines.
+func serveDebug(addr string, log *slog.Logger) (func(), error) {
+	network := "tcp"
+	if strings.HasPrefix(addr, "/") {
+		network = "unix"
+		_ = os.Remove(addr)
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("debug address %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("pprof serving", slog.String("address", ln.Addr().String()))
+	return func() { _ = srv.Close() }, nil
 }
 
 // listen opens the socket, replacing a stale one but never one a live daemon answers on.

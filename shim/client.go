@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-runtime/berth/internal/errdefs"
 )
 
@@ -26,7 +28,13 @@ type Client struct {
 	Socket string
 	// Pid is the shim's process ID when this client spawned it, else 0.
 	Pid int
+	// Timeout bounds calls (see bounded): a shim that is stopped or stuck
+	// must never hang its caller.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is Client.Timeout when it is zero.
+const DefaultTimeout = 10 * time.Second
 
 // Spawn writes cfg into dir, starts the shim binary there and waits until it
 // has created the container (or failed to, with the runtime's reason).
@@ -94,6 +102,15 @@ func (c *Client) call(ctx context.Context, req Request) (Status, error) {
 
 func (c *Client) do(ctx context.Context, req Request) (Response, error) {
 	req.Version = requestVersion(req.Op)
+	if bounded(ctx, req.Op) {
+		timeout := c.Timeout
+		if timeout <= 0 {
+			timeout = DefaultTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	var resp Response
 	if err := c.roundTrip(ctx, req, &resp); err != nil {
 		return Response{}, err
@@ -102,6 +119,23 @@ func (c *Client) do(ctx context.Context, req Request) (Response, error) {
 		return resp, fmt.Errorf("shim %s: %s", req.Op, resp.Error)
 	}
 	return resp, nil
+}
+
+// bounded says whether a call gets Client.Timeout. Ops a healthy shim answers
+// at once always do, even within a longer deadline of the caller's (kubelet's
+// is two minutes), so that a stuck shim is reported while the caller still
+// listens. Start and delete run the runtime and its hooks: they get it only
+// when the caller set no deadline. Wait, exec and streams last as long as
+// what they wait for and are bounded by their callers.
+func bounded(ctx context.Context, op string) bool {
+	switch op {
+	case OpState, OpKill, OpReopenLog, OpUpdate, OpPause, OpResume:
+		return true
+	case OpStart, OpDelete:
+		_, has := ctx.Deadline()
+		return !has
+	}
+	return false
 }
 
 // Hello asks the shim for its status and the protocol version it speaks.
@@ -125,7 +159,9 @@ func (c *Client) roundTrip(ctx context.Context, req Request, resp *Response) err
 	}
 	if err := json.NewDecoder(conn).Decode(resp); err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			// A shim that took the connection but not the request: stopped,
+			// stuck or starved. Callers test for context.DeadlineExceeded.
+			return fmt.Errorf("shim %s: no answer: %w", req.Op, ctx.Err())
 		}
 		return fmt.Errorf("shim %s: %w: %v", req.Op, ErrShimGone, err)
 	}
@@ -275,6 +311,29 @@ func (c *Client) Resume(ctx context.Context) error {
 func (c *Client) ReopenLog(ctx context.Context) error {
 	_, err := c.call(ctx, Request{Op: OpReopenLog})
 	return err
+}
+
+// ServerPid is the process that listens on the shim's socket: the shim,
+// found even when it is stopped (the kernel completes the connection for it).
+func (c *Client) ServerPid() (int, error) {
+	conn, err := net.DialTimeout("unix", c.Socket, time.Second)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrShimGone, err)
+	}
+	defer conn.Close()
+	raw, err := conn.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *unix.Ucred
+	var serr error
+	if err := raw.Control(func(fd uintptr) { cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
+		return 0, err
+	}
+	if serr != nil {
+		return 0, fmt.Errorf("shim socket %s: %w", c.Socket, serr)
+	}
+	return int(cred.Pid), nil
 }
 
 // ReadExit reads the exit a shim recorded in dir, for when the shim is gone.

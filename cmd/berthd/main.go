@@ -60,6 +60,9 @@ and flags override them. "berthd config default" prints the defaults.`,
 			if f.Changed("cni-conf-dir") {
 				cfg.CNIConfDir = overrides.CNIConfDir
 			}
+			if f.Changed("debug-address") {
+				cfg.DebugAddress = overrides.DebugAddress
+			}
 			if f.Changed("cni-bin-dir") {
 				cfg.CNIBinDirs = overrides.CNIBinDirs
 			}
@@ -85,6 +88,7 @@ and flags override them. "berthd config default" prints the defaults.`,
 	f.StringVar(&overrides.RegistryConfigDir, "registry-config-dir", d.RegistryConfigDir, "per-registry hosts.toml and CA files (mirrors, TLS)")
 	f.StringVar(&overrides.CNIConfDir, "cni-conf-dir", d.CNIConfDir, "CNI network configs (the first by name is the pod network; none: the default bridge)")
 	f.StringSliceVar(&overrides.CNIBinDirs, "cni-bin-dir", d.CNIBinDirs, "CNI plugin directories, searched in order (repeat or comma-separate)")
+	f.StringVar(&overrides.DebugAddress, "debug-address", d.DebugAddress, "serve Go's pprof at /debug/pprof/ on this loopback host:port or unix socket (off when empty)")
 	root.AddCommand(configCmd())
 	return root
 }

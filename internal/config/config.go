@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -52,7 +53,30 @@ type Config struct {
 	// CNIDefaultSubnet is the default network's IPv4 range, until kubelet
 	// sends a pod CIDR.
 	CNIDefaultSubnet string `toml:"cni_default_subnet"`
+	// ShimTimeout bounds each call to a shim that brings no deadline of its
+	// own (a CRI request's, ExecSync's timeout); a shim that misses it is
+	// reported, and stop and remove go on without it.
+	ShimTimeout Duration `toml:"shim_timeout"`
+	// DebugAddress serves Go's pprof (/debug/pprof/) when set: host:port,
+	// loopback only, or a unix socket path. Off by default.
+	DebugAddress string `toml:"debug_address"`
 }
+
+// Duration is a time.Duration written as "10s" in the file.
+type Duration time.Duration
+
+// UnmarshalText reads "10s", "1m30s".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as Go prints it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 // RegistryAuth is one registry host's credentials: username and password,
 // auth (base64 of user:password, as in Docker's config.json), or tokens.
@@ -86,6 +110,7 @@ func Default() Config {
 		CNIConfDir:       "/etc/cni/net.d",
 		CNIBinDirs:       []string{"/opt/cni/bin", "/usr/lib/cni"},
 		CNIDefaultSubnet: "10.88.0.0/16",
+		ShimTimeout:      Duration(10 * time.Second),
 	}
 }
 
@@ -124,6 +149,15 @@ func (c Config) Validate() error {
 	}
 	if c.CRISocket == "" || c.Root == "" || c.State == "" {
 		return errors.New("cri_socket, root and state must not be empty")
+	}
+	if c.ShimTimeout <= 0 {
+		return fmt.Errorf("shim_timeout %v: want a positive duration such as \"10s\"", time.Duration(c.ShimTimeout))
+	}
+	if c.DebugAddress != "" && !strings.HasPrefix(c.DebugAddress, "/") {
+		host, _, err := net.SplitHostPort(c.DebugAddress)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return fmt.Errorf("debug_address %q: want a loopback host:port or a unix socket path", c.DebugAddress)
+		}
 	}
 	if c.CNIConfDir == "" || len(c.CNIBinDirs) == 0 {
 		return errors.New("cni_conf_dir and cni_bin_dirs must not be empty")
