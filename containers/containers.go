@@ -31,6 +31,10 @@ type Config struct {
 	DefaultRuntime string
 	// ShimTimeout bounds a call to a shim that has no deadline of its own.
 	ShimTimeout time.Duration
+	// OnExit and OnShimTimeout, when set, hear of each container exit (its
+	// reason) and each shim call that got no answer in time (metrics).
+	OnExit        func(reason string)
+	OnShimTimeout func(call string)
 }
 
 // Service manages containers and pods.

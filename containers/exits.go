@@ -77,6 +77,9 @@ func (s *Service) recordExit(id string, e *shim.Exit) {
 		return
 	}
 	if changed {
+		if s.cfg.OnExit != nil {
+			s.cfg.OnExit(e.Reason)
+		}
 		s.publish(EventStopped, id, rec.SandboxID)
 		s.log.Info("container exited", slog.String("container", id), slog.Int("code", int(e.Code)))
 	}

@@ -31,6 +31,9 @@ func unresponsive(err error) bool { return errors.Is(err, context.DeadlineExceed
 // did not answer.
 func (s *Service) shimError(rec store.Container, what string, err error) error {
 	if unresponsive(err) {
+		if s.cfg.OnShimTimeout != nil {
+			s.cfg.OnShimTimeout(what)
+		}
 		s.log.Warn("container's shim did not answer", slog.String("container", rec.ID), slog.String("call", what),
 			slog.String("socket", rec.Socket))
 	}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
 	"google.golang.org/grpc"
 
 	"github.com/berth-runtime/berth/cni"
@@ -27,6 +28,7 @@ import (
 	"github.com/berth-runtime/berth/internal/config"
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/internal/version"
+	"github.com/berth-runtime/berth/metrics"
 	"github.com/berth-runtime/berth/sandbox"
 )
 
@@ -81,18 +83,26 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		DefaultDir: filepath.Join(cfg.State, "cni"), DefaultSubnet: cfg.CNIDefaultSubnet,
 	}, log)
 	sb := sandbox.New(db, cfg.State, pauseBin, network, log)
+	var ctr *containers.Service
+	m := metrics.New(podCounts(sb), containerCounts(func() *containers.Service { return ctr }), liveShims(func() *containers.Service { return ctr }))
+	img.SetHooks(images.Hooks{Pulled: m.Pulled, Freed: m.Freed})
+
+	recoveryStart := time.Now()
 	if err := sb.Recover(ctx); err != nil {
 		log.Warn("sandbox recovery left something behind", slog.Any("error", err))
 	}
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
-	ctr := containers.New(svcCtx, containers.Config{
+	ctr = containers.New(svcCtx, containers.Config{
 		StateDir: cfg.State, ShimPath: shimPath, Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,
-		ShimTimeout: time.Duration(cfg.ShimTimeout),
+		ShimTimeout: time.Duration(cfg.ShimTimeout), OnExit: m.Exited, OnShimTimeout: m.ShimTimedOut,
 	}, db, img, sb, log)
 	defer func() { stopServices(); ctr.Wait() }()
-	if err := ctr.Recover(ctx); err != nil {
+	outcomes, err := ctr.Recover(ctx)
+	if err != nil {
 		return fmt.Errorf("recover containers: %w", err)
 	}
+	m.Recovered(outcomes, time.Since(recoveryStart))
+	log.Info("recovered", slog.Any("containers", outcomes), slog.Duration("took", time.Since(recoveryStart)))
 
 	st, err := cri.NewStreaming(cfg.StreamingAddress, ctr, sb, log)
 	if err != nil {
@@ -104,19 +114,32 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			log.Error("streaming server", slog.Any("error", err))
 		}
 	}()
-	if cfg.DebugAddress != "" {
-		stopDebug, err := serveDebug(cfg.DebugAddress, log)
+	if cfg.MetricsAddress != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", m.Handler())
+		stop, err := serveHTTP(cfg.MetricsAddress, mux, "metrics", log)
 		if err != nil {
 			return err
 		}
-		defer stopDebug()
+		defer stop()
 	}
-	g := grpc.NewServer(grpc.ChainUnaryInterceptor(cri.LogInterceptor(log)), grpc.MaxRecvMsgSize(16<<20))
+	if cfg.DebugAddress != "" {
+		stop, err := serveHTTP(cfg.DebugAddress, pprofMux(), "pprof", log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	g := grpc.NewServer(grpc.ChainUnaryInterceptor(cri.LogInterceptor(log), m.UnaryInterceptor()), grpc.MaxRecvMsgSize(16<<20))
 	cri.New(ctr, sb, img, st, log, version.Version).Register(g)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
 	log.Info("berthd serving", slog.String("cri", cfg.CRISocket), slog.String("root", cfg.Root),
 		slog.String("state", cfg.State), slog.String("version", version.Version))
+	// systemd (Type=notify) learns berthd is ready only now, after recovery.
+	if _, err := sdnotify.SdNotify(false, sdnotify.SdNotifyReady); err != nil {
+		log.Warn("sd_notify READY", slog.Any("error", err))
+	}
 
 	select {
 	case err := <-errc:
@@ -124,6 +147,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 	log.Info("berthd shutting down")
+	_, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyStopping)
 	done := make(chan struct{})
 	go func() { g.GracefulStop(); close(done) }()
 	select {
@@ -134,9 +158,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return nil
 }
 
-// serveDebug serves Go's pprof handlers on addr (loopback host:port, or a
-// unix socket path), for finding where berthd spends its time or holds goroutines.
-func serveDebug(addr string, log *slog.Logger) (func(), error) {
+// serveHTTP serves h on addr (host:port, or a unix socket path) until stop.
+func serveHTTP(addr string, h http.Handler, what string, log *slog.Logger) (stop func(), err error) {
 	network := "tcp"
 	if strings.HasPrefix(addr, "/") {
 		network = "unix"
@@ -144,18 +167,62 @@ func serveDebug(addr string, log *slog.Logger) (func(), error) {
 	}
 	ln, err := net.Listen(network, addr)
 	if err != nil {
-		return nil, fmt.Errorf("debug address %s: %w", addr, err)
+		return nil, fmt.Errorf("%s address %s: %w", what, addr, err)
 	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info(what+" serving", slog.String("address", ln.Addr().String()))
+	return func() { _ = srv.Close() }, nil
+}
+
+// pprofMux is Go's pprof, for finding where berthd spends its time or holds goroutines.
+func pprofMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	log.Info("pprof serving", slog.String("address", ln.Addr().String()))
-	return func() { _ = srv.Close() }, nil
+	return mux
+}
+
+// podCounts, containerCounts and liveShims are what the metrics read from
+// the store at each scrape.
+func podCounts(sb *sandbox.Service) metrics.Counts {
+	return func() map[string]int {
+		out := map[string]int{string(store.SandboxReady): 0, string(store.SandboxNotReady): 0}
+		if all, err := sb.List(); err == nil {
+			for _, p := range all {
+				out[string(p.State)]++
+			}
+		}
+		return out
+	}
+}
+
+func containerCounts(ctr func() *containers.Service) metrics.Counts {
+	return func() map[string]int {
+		out := map[string]int{}
+		for _, st := range []store.ContainerState{store.ContainerCreated, store.ContainerRunning, store.ContainerExited, store.ContainerUnknown} {
+			out[string(st)] = 0
+		}
+		if c := ctr(); c != nil {
+			if all, err := c.List(); err == nil {
+				for _, r := range all {
+					out[string(r.State)]++
+				}
+			}
+		}
+		return out
+	}
+}
+
+func liveShims(ctr func() *containers.Service) func() int {
+	count := containerCounts(ctr)
+	return func() int {
+		c := count()
+		return c[string(store.ContainerCreated)] + c[string(store.ContainerRunning)] + c[string(store.ContainerUnknown)]
+	}
 }
 
 // listen opens the socket, replacing a stale one but never one a live daemon answers on.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
@@ -17,6 +18,7 @@ import (
 
 // Service pulls, stores and looks up images.
 type Service struct {
+	hooks Hooks
 	// hostsDir is the registry configuration directory (hosts.go).
 	hostsDir  string
 	creds     map[string]Auth
@@ -39,6 +41,15 @@ type Service struct {
 
 // SetRegistryConfigDir sets the directory of per-registry hosts.toml files.
 func (s *Service) SetRegistryConfigDir(dir string) { s.hostsDir = dir }
+
+// Hooks hear of pulls and garbage collection (metrics); unset ones hear nothing.
+type Hooks struct {
+	Pulled func(bytes int64, took time.Duration, err error)
+	Freed  func(bytes int64)
+}
+
+// SetHooks sets the hooks.
+func (s *Service) SetHooks(h Hooks) { s.hooks = h }
 
 // SetCredentials sets the credentials for registry hosts (host[:port]),
 // used where a pull brings none of its own.

@@ -45,7 +45,11 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (store.Image
 }
 
 // PullWith is Pull with progress reports.
-func (s *Service) PullWith(ctx context.Context, ref string, o PullOptions) (store.Image, error) {
+func (s *Service) PullWith(ctx context.Context, ref string, o PullOptions) (rec store.Image, err error) {
+	if s.hooks.Pulled != nil {
+		start := time.Now()
+		defer func() { s.hooks.Pulled(rec.Size, time.Since(start), err) }()
+	}
 	auth := o.Auth
 	named, err := Normalize(ref)
 	if err != nil {
@@ -75,7 +79,7 @@ func (s *Service) PullWith(ctx context.Context, ref string, o PullOptions) (stor
 	if _, isDigest := named.(reference.Digested); !isDigest {
 		tags = []string{named.String()}
 	}
-	rec, err := s.ingest(ctx, img, tags, []string{repoDigest}, newProgress(o.Progress))
+	rec, err = s.ingest(ctx, img, tags, []string{repoDigest}, newProgress(o.Progress))
 	if err != nil {
 		return store.Image{}, fmt.Errorf("pull %s: %w", named, err)
 	}

@@ -66,6 +66,12 @@ func (s *Service) gc() error {
 		}
 	}
 	var freed int
+	var freedBytes int64
+	defer func() {
+		if s.hooks.Freed != nil && freedBytes > 0 {
+			s.hooks.Freed(freedBytes)
+		}
+	}()
 	layers, err := s.snapshots.Layers()
 	if err != nil {
 		return err
@@ -86,6 +92,9 @@ func (s *Service) gc() error {
 	for _, b := range blobs {
 		if keepBlobs[b.String()] {
 			continue
+		}
+		if size, err := s.content.Size(b); err == nil {
+			freedBytes += size
 		}
 		if err := s.content.Delete(b); err != nil {
 			return fmt.Errorf("gc: blob %s: %w", b, err)

@@ -54,6 +54,12 @@ and flags override them. "berthd config default" prints the defaults.`,
 			if f.Changed("log-level") {
 				cfg.LogLevel = overrides.LogLevel
 			}
+			if f.Changed("log-format") {
+				cfg.LogFormat = overrides.LogFormat
+			}
+			if f.Changed("metrics-address") {
+				cfg.MetricsAddress = overrides.MetricsAddress
+			}
 			if f.Changed("registry-config-dir") {
 				cfg.RegistryConfigDir = overrides.RegistryConfigDir
 			}
@@ -71,7 +77,11 @@ and flags override them. "berthd config default" prints the defaults.`,
 			}
 			var level slog.Level
 			_ = level.UnmarshalText([]byte(cfg.LogLevel))
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			var h slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+			if cfg.LogFormat == "json" {
+				h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+			}
+			log := slog.New(h)
 			ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
 			defer stop()
 			return daemon.Run(ctx, cfg, log)
@@ -85,6 +95,8 @@ and flags override them. "berthd config default" prints the defaults.`,
 	f.StringVar(&overrides.Root, "root", d.Root, "directory for persistent state")
 	f.StringVar(&overrides.State, "state", d.State, "directory for runtime state")
 	f.StringVar(&overrides.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
+	f.StringVar(&overrides.LogFormat, "log-format", d.LogFormat, "text or json")
+	f.StringVar(&overrides.MetricsAddress, "metrics-address", d.MetricsAddress, "serve Prometheus metrics at http://ADDRESS/metrics (\"\" turns them off)")
 	f.StringVar(&overrides.RegistryConfigDir, "registry-config-dir", d.RegistryConfigDir, "per-registry hosts.toml and CA files (mirrors, TLS)")
 	f.StringVar(&overrides.CNIConfDir, "cni-conf-dir", d.CNIConfDir, "CNI network configs (the first by name is the pod network; none: the default bridge)")
 	f.StringSliceVar(&overrides.CNIBinDirs, "cni-bin-dir", d.CNIBinDirs, "CNI plugin directories, searched in order (repeat or comma-separate)")

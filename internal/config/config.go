@@ -28,6 +28,10 @@ type Config struct {
 	State string `toml:"state"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log_level"`
+	// LogFormat is text (logfmt) or json.
+	LogFormat string `toml:"log_format"`
+	// MetricsAddress serves Prometheus metrics at /metrics (host:port); "" turns them off.
+	MetricsAddress string `toml:"metrics_address"`
 	// StreamingAddress is where the CRI streaming server (exec, attach,
 	// port-forward) listens; port 0 picks a free one.
 	StreamingAddress string `toml:"streaming_address"`
@@ -101,6 +105,8 @@ func Default() Config {
 		Root:              "/var/lib/berth",
 		State:             "/run/berth",
 		LogLevel:          "info",
+		LogFormat:         "text",
+		MetricsAddress:    "127.0.0.1:9324",
 		StreamingAddress:  "127.0.0.1:0",
 		RegistryConfigDir: "/etc/berth/certs.d",
 		DefaultRuntime:    "berth",
@@ -146,6 +152,14 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log_format %q: want text or json", c.LogFormat)
+	}
+	if c.MetricsAddress != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddress); err != nil {
+			return fmt.Errorf("metrics_address %q: want host:port, or \"\" for none: %w", c.MetricsAddress, err)
+		}
 	}
 	if c.CRISocket == "" || c.Root == "" || c.State == "" {
 		return errors.New("cri_socket, root and state must not be empty")

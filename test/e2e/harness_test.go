@@ -44,7 +44,13 @@ func startDaemon(t *testing.T) *daemon { return startDaemonWith(t, "") }
 func startDaemonWith(t *testing.T, extraConfig string) *daemon {
 	t.Helper()
 	fixtures.RequireRoot(t)
-	bin := fixtures.Binaries(t)
+	return startDaemonFrom(t, fixtures.Binaries(t), extraConfig)
+}
+
+// startDaemonFrom runs the berthd (and berth-shim, berth-runtime) in bin.
+func startDaemonFrom(t *testing.T, bin, extraConfig string) *daemon {
+	t.Helper()
+	fixtures.RequireRoot(t)
 	dir, err := os.MkdirTemp("", "berth-e2e-")
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +97,11 @@ func (d *daemon) start(bin string) {
 	conf := filepath.Join(d.dir, "config.toml")
 	// Its own CNI config dir too: empty, so pods get berthd's default network.
 	regDir := filepath.Join(d.dir, "certs.d")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("registry_config_dir = %q\ncni_conf_dir = %q\n%s", regDir, d.netDir(), d.extraConfig)), 0o644); err != nil {
+	extra := d.extraConfig
+	if !strings.Contains(extra, "metrics_address") {
+		extra += "metrics_address = \"\"\n" // daemons side by side would want one port
+	}
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("registry_config_dir = %q\ncni_conf_dir = %q\n%s", regDir, d.netDir(), extra)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	d.cmd = exec.Command(filepath.Join(bin, "berthd"), "--cri-socket", d.socket, "--root", d.root,

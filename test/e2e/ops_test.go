@@ -1,0 +1,263 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+// scrape reads berthd's /metrics with Prometheus' own text parser.
+func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return fams
+}
+
+// value is the counter, gauge or histogram count of name whose labels
+// include want; 0 when there is none.
+func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	f := fams[name]
+	if f == nil {
+		return 0
+	}
+	var sum float64
+next:
+	for _, m := range f.Metric {
+		for k, v := range want {
+			found := false
+			for _, l := range m.Label {
+				if l.GetName() == k && l.GetValue() == v {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Gauge != nil:
+			sum += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return sum
+}
+
+// TestMetrics: the counters and gauges move as an image is pulled, pods and
+// containers are created, and containers exit (OOM-killed among them).
+func TestMetrics(t *testing.T) {
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d := startDaemonWith(t, fmt.Sprintf("metrics_address = %q\n", addr))
+	ctx := context.Background()
+	before := scrape(t, addr)
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "berth_recovery_duration_seconds", "berth_shims"} {
+		if before[name] == nil {
+			t.Fatalf("no %s in /metrics", name)
+		}
+	}
+	_, failing, _ := startPod(t, d, "metrics-err", nil, "sh", "-c", "exit 3")
+	waitExited(t, d, failing)
+	_, oom, _ := startPod(t, d, "metrics-oom", &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20, MemorySwapLimitInBytes: 16 << 20},
+		"awk", `BEGIN { s = "a"; while (1) s = s s }`)
+	waitExited(t, d, oom)
+	startPod(t, d, "metrics-run", nil, "sleep", "600")
+
+	after := scrape(t, addr)
+	runp := map[string]string{"method": "/runtime.v1.RuntimeService/RunPodSandbox", "code": "OK"}
+	for _, c := range []struct {
+		name  string
+		label map[string]string
+		min   float64
+	}{
+		{"berth_image_pulls_total", map[string]string{"result": "success"}, 3}, // startPod pulls every time
+		{"berth_image_pull_bytes_total", nil, 1},
+		{"berth_image_pull_duration_seconds", nil, 3},
+		{"berth_cri_requests_total", runp, 3},
+		{"berth_cri_request_duration_seconds", map[string]string{"method": "/runtime.v1.RuntimeService/RunPodSandbox"}, 3},
+		{"berth_container_exits_total", map[string]string{"reason": "Error"}, 1},
+		{"berth_container_exits_total", map[string]string{"reason": "OOMKilled"}, 1},
+	} {
+		if got := value(after, c.name, c.label) - value(before, c.name, c.label); got < c.min {
+			t.Errorf("%s%v moved by %v, want at least %v", c.name, c.label, got, c.min)
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		label map[string]string
+		want  float64
+	}{
+		{"berth_pods", map[string]string{"state": "ready"}, 3},
+		{"berth_containers", map[string]string{"state": "exited"}, 2},
+		{"berth_containers", map[string]string{"state": "running"}, 1},
+		{"berth_shims", nil, 1},
+	} {
+		if got := value(after, c.name, c.label); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.label, got, c.want)
+		}
+	}
+	// A failed call is counted under its code.
+	_, _ = d.rs.ContainerStatus(ctx, "no-such-container", false)
+	if v := value(scrape(t, addr), "berth_cri_requests_total", map[string]string{"method": "/runtime.v1.RuntimeService/ContainerStatus", "code": "NotFound"}); v < 1 {
+		t.Errorf("NotFound ContainerStatus not counted (%v)", v)
+	}
+}
+
+// TestNotifyReadyAfterRecovery: under systemd (Type=notify) berthd says
+// READY=1 only once it has reconciled its containers and serves; a container
+// that ran before the restart is running and listed by then.
+func TestNotifyReadyAfterRecovery(t *testing.T) {
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	d := startDaemon(t)
+	_, cid, _ := startPod(t, d, "notify", nil, "sleep", "600")
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(d.dir, "notify.sock")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	msgs := make(chan string, 8)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := ln.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	d.start(fixtures.Binaries(t))
+	select {
+	case m := <-msgs:
+		if !strings.Contains(m, "READY=1") {
+			t.Fatalf("first notification %q", m)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no READY=1 within 15 s")
+	}
+	log, _ := os.ReadFile(d.logFile)
+	restart := string(log[strings.LastIndex(string(log), "berthd shutting down"):])
+	if !strings.Contains(restart, "msg=recovered") || !strings.Contains(restart, "reattached:1") {
+		t.Fatalf("READY=1 came before the recovery was logged:\n%s", restart)
+	}
+	st, err := d.rs.ContainerStatus(context.Background(), cid, false)
+	if err != nil || st.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("container after the restart: %+v %v", st.GetStatus(), err)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-msgs:
+		if !strings.Contains(m, "STOPPING=1") {
+			t.Fatalf("at shutdown: %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no STOPPING=1 at shutdown")
+	}
+	t.Setenv("NOTIFY_SOCKET", "")
+	d.start(fixtures.Binaries(t)) // for the cleanup's removal of the pod
+}
+
+// TestUpgradeInPlace: the binaries are replaced on disk (new inodes) while
+// containers run, berthd restarts: every container stays running, answers
+// exec and stops as asked; nothing is reported exited.
+func TestUpgradeInPlace(t *testing.T) {
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	bin := t.TempDir()
+	for _, b := range []string{"berthd", "berth-shim", "berth-runtime"} {
+		copyFile(t, filepath.Join(fixtures.Binaries(t), b), filepath.Join(bin, b))
+	}
+	d := startDaemonFrom(t, bin, "")
+	ctx := context.Background()
+	var cids []string
+	for i := range 3 {
+		_, cid, _ := startPod(t, d, fmt.Sprintf("upgrade%d", i), nil, "sleep", "600")
+		cids = append(cids, cid)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// As a package manager does: write the new file beside, rename it over.
+	for _, b := range []string{"berthd", "berth-shim", "berth-runtime"} {
+		old, _ := os.Stat(filepath.Join(bin, b))
+		copyFile(t, filepath.Join(fixtures.Binaries(t), b), filepath.Join(bin, b+".new"))
+		if err := os.Rename(filepath.Join(bin, b+".new"), filepath.Join(bin, b)); err != nil {
+			t.Fatal(err)
+		}
+		if now, _ := os.Stat(filepath.Join(bin, b)); os.SameFile(old, now) {
+			t.Fatalf("%s kept its inode", b)
+		}
+	}
+	d.start(bin)
+	for _, cid := range cids {
+		st, err := d.rs.ContainerStatus(ctx, cid, false)
+		if err != nil || st.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Fatalf("after the upgrade %s is %+v (%v)", cid, st.GetStatus(), err)
+		}
+		out, _, err := d.rs.ExecSync(ctx, cid, []string{"echo", "still here"}, 10*time.Second)
+		if err != nil || string(out) != "still here\n" {
+			t.Fatalf("exec after the upgrade: %q %v", out, err)
+		}
+	}
+	if err := d.rs.StopContainer(ctx, cids[0], 5); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExited(t, d, cids[0]); st.ExitCode != 137 && st.ExitCode != 143 {
+		t.Fatalf("stopped after the upgrade with %d", st.ExitCode)
+	}
+	if b, _ := os.ReadFile(d.logFile); strings.Contains(string(b), "shim died") {
+		t.Fatal("berthd took a shim whose binary was replaced for dead")
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
