@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Version=$(
 BINARIES  := berthd berth-shim berth-runtime
 GOTESTFLAGS ?=
 
-.PHONY: all build build-deps install run deps test bench bench-runtime bench-cri bench-pull lint clean
+.PHONY: all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics lint clean
 
 all: build
 
@@ -26,6 +26,12 @@ install: build
 	install -m 0644 deploy/berthd.service $(DESTDIR)/etc/systemd/system/berthd.service
 	test -e $(DESTDIR)/etc/crictl.yaml || install -m 0644 deploy/crictl.yaml $(DESTDIR)/etc/crictl.yaml
 
+# Leaves /etc/berth, /var/lib/berth and running containers alone.
+uninstall:
+	-systemctl disable --now berthd 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(BINARIES)) $(DESTDIR)/etc/systemd/system/berthd.service
+	-systemctl daemon-reload 2>/dev/null
+
 # Foreground daemon with embedded defaults (no config file needed).
 run: build
 	./bin/berthd --log-level info
@@ -38,7 +44,7 @@ deps:
 test: deps build
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m $(GOTESTFLAGS) ./...
 
-bench: bench-runtime bench-cri bench-pull
+bench: bench-runtime bench-cri bench-pull bench-metrics
 
 bench-runtime: build
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) run ./test/bench/runtime
@@ -50,6 +56,10 @@ bench-cri: build deps
 # Pull + unpack of a 200 MB image by berthd and by containerd 1.6, cold, interleaved.
 bench-pull: build deps
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench Pull -benchtime 1x -timeout 30m ./test/bench/cri
+
+# Pod start with metrics on and off, and a scrape with 100 running containers.
+bench-metrics: build deps
+	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench Metrics -benchtime 1x -timeout 20m ./test/bench/cri
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -14,9 +14,13 @@ func (s *Server) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*runt
 	if err := s.sandboxes.NetworkReady(); err != nil {
 		network.Status, network.Reason, network.Message = false, "NetworkPluginNotReady", err.Error()
 	}
-	return &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
+	resp := &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
 		{Type: runtimeapi.RuntimeReady, Status: true}, network,
-	}}}, nil
+	}}}
+	if r.Verbose && s.statusInfo != nil {
+		resp.Info = s.statusInfo(ctx)
+	}
+	return resp, nil
 }
 
 // UpdateRuntimeConfig takes kubelet's pod CIDR for the default network.

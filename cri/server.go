@@ -24,7 +24,12 @@ type Server struct {
 	streaming  *Streaming
 	log        *slog.Logger
 	version    string
+	// statusInfo is Status' verbose info (config, node checks), when set.
+	statusInfo func(context.Context) map[string]string
 }
+
+// SetStatusInfo gives verbose Status (crictl info) what to show beside the conditions.
+func (s *Server) SetStatusInfo(f func(context.Context) map[string]string) { s.statusInfo = f }
 
 // New returns a CRI server over the services.
 func New(c *containers.Service, sb *sandbox.Service, img *images.Service, st *Streaming, log *slog.Logger, version string) *Server {

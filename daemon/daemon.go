@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -131,7 +132,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		defer stop()
 	}
 	g := grpc.NewServer(grpc.ChainUnaryInterceptor(cri.LogInterceptor(log), m.UnaryInterceptor()), grpc.MaxRecvMsgSize(16<<20))
-	cri.New(ctr, sb, img, st, log, version.Version).Register(g)
+	front := cri.New(ctr, sb, img, st, log, version.Version)
+	checks := &cachedChecks{cfg: cfg}
+	front.SetStatusInfo(func(ctx context.Context) map[string]string {
+		c, _ := json.Marshal(cfg)
+		k, _ := json.Marshal(checks.get(ctx))
+		return map[string]string{"config": string(c), "checks": string(k)}
+	})
+	front.Register(g)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
 	log.Info("berthd serving", slog.String("cri", cfg.CRISocket), slog.String("root", cfg.Root),

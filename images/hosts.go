@@ -305,3 +305,26 @@ func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return t.next.RoundTrip(r)
 }
+
+// CheckRegistryConfig parses every registry's hosts.toml under dir, so that a
+// mistake is found before a pull trips on it. A missing dir is no mistake.
+func CheckRegistryConfig(dir string) (registries int, err error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) || dir == "" {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		registries++
+		if _, err := hostsFor(dir, e.Name()); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", filepath.Join(dir, e.Name()), err))
+		}
+	}
+	return registries, errors.Join(errs...)
+}

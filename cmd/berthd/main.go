@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -90,7 +91,7 @@ and flags override them. "berthd config default" prints the defaults.`,
 	root.SetVersionTemplate("berthd version {{.Version}}\n")
 	d := config.Default()
 	f := root.Flags()
-	f.StringVar(&configPath, "config", config.DefaultPath, "config file (missing default file = embedded defaults)")
+	root.PersistentFlags().StringVar(&configPath, "config", config.DefaultPath, "config file (missing default file = embedded defaults)")
 	f.StringVar(&overrides.CRISocket, "cri-socket", d.CRISocket, "CRI gRPC unix socket")
 	f.StringVar(&overrides.Root, "root", d.Root, "directory for persistent state")
 	f.StringVar(&overrides.State, "state", d.State, "directory for runtime state")
@@ -101,12 +102,24 @@ and flags override them. "berthd config default" prints the defaults.`,
 	f.StringVar(&overrides.CNIConfDir, "cni-conf-dir", d.CNIConfDir, "CNI network configs (the first by name is the pod network; none: the default bridge)")
 	f.StringSliceVar(&overrides.CNIBinDirs, "cni-bin-dir", d.CNIBinDirs, "CNI plugin directories, searched in order (repeat or comma-separate)")
 	f.StringVar(&overrides.DebugAddress, "debug-address", d.DebugAddress, "serve Go's pprof at /debug/pprof/ on this loopback host:port or unix socket (off when empty)")
-	root.AddCommand(configCmd())
+	root.AddCommand(configCmd(), checkCmd(&configPath))
 	return root
 }
 
 func configCmd() *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "Work with berthd's configuration"}
+	c.AddCommand(&cobra.Command{
+		Use:   "check FILE",
+		Short: "Check a config file: unknown keys and bad values, with their lines",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := config.Load(args[0], true); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", args[0])
+			return nil
+		},
+	})
 	c.AddCommand(&cobra.Command{
 		Use:   "default",
 		Short: "Print the embedded default configuration as TOML",
@@ -117,4 +130,25 @@ func configCmd() *cobra.Command {
 		},
 	})
 	return c
+}
+
+func checkCmd(configPath *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Check that this node can run Berth's pods: kernel, cgroups, overlayfs, seccomp, CNI, runtimes, disk",
+		Long: `check looks at the node as berthd, with the same config file, would run on it,
+and prints one line per fact: ok, warn or fail, and what to do about it. It
+exits 1 when a check fails. The same table is in "crictl info".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(*configPath, cmd.Flags().Changed("config"))
+			if err != nil {
+				return err
+			}
+			if daemon.PrintChecks(cmd.OutOrStdout(), daemon.Checks(cmd.Context(), cfg)) {
+				return errors.New("the node is not ready: see the checks that failed")
+			}
+			return nil
+		},
+	}
 }

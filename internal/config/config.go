@@ -121,7 +121,8 @@ func Default() Config {
 }
 
 // Load reads path over the defaults. A missing file is an error only when
-// the user named it; unknown keys are always errors, naming them.
+// the user named it; unknown keys and bad values are always errors, naming
+// the key and its line.
 func Load(path string, named bool) (Config, error) {
 	c := Default()
 	b, err := os.ReadFile(path)
@@ -133,17 +134,63 @@ func Load(path string, named bool) (Config, error) {
 	}
 	md, err := toml.Decode(string(b), &c)
 	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return c, fmt.Errorf("config %s:%d: %s", path, perr.Position.Line, perr.Message)
+		}
 		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
+		var msgs []string
+		for _, k := range und {
+			msgs = append(msgs, fmt.Sprintf("config %s:%d: unknown key %s", path, lineOf(string(b), k), k.String()))
 		}
-		sort.Strings(keys)
-		return c, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+		sort.Strings(msgs)
+		return c, errors.New(strings.Join(msgs, "\n"))
 	}
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		var ke keyError
+		if errors.As(err, &ke) {
+			if n := lineOf(string(b), toml.Key{ke.key}); n > 0 {
+				return c, fmt.Errorf("config %s:%d: %w", path, n, err)
+			}
+		}
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// keyError is a bad value, by key.
+type keyError struct {
+	key string
+	err error
+}
+
+func (e keyError) Error() string { return e.err.Error() }
+func (e keyError) Unwrap() error { return e.err }
+
+func bad(key, format string, args ...any) error {
+	return keyError{key: key, err: fmt.Errorf(format, args...)}
+}
+
+// lineOf finds the line where key (its last part, under its table) is set;
+// 0 when it cannot tell.
+func lineOf(text string, key toml.Key) int {
+	if len(key) == 0 {
+		return 0
+	}
+	last := key[len(key)-1]
+	for i, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		name, _, found := strings.Cut(l, "=")
+		if found && strings.Trim(strings.TrimSpace(name), `"`) == last {
+			return i + 1
+		}
+		if strings.HasPrefix(l, "[") && strings.Contains(l, last) && len(key) == 1 {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // Validate checks the values.
@@ -151,36 +198,36 @@ func (c Config) Validate() error {
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+		return bad("log_level", "log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return fmt.Errorf("log_format %q: want text or json", c.LogFormat)
+		return bad("log_format", "log_format %q: want text or json", c.LogFormat)
 	}
 	if c.MetricsAddress != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddress); err != nil {
-			return fmt.Errorf("metrics_address %q: want host:port, or \"\" for none: %w", c.MetricsAddress, err)
+			return bad("metrics_address", "metrics_address %q: want host:port, or \"\" for none: %w", c.MetricsAddress, err)
 		}
 	}
 	if c.CRISocket == "" || c.Root == "" || c.State == "" {
 		return errors.New("cri_socket, root and state must not be empty")
 	}
 	if c.ShimTimeout <= 0 {
-		return fmt.Errorf("shim_timeout %v: want a positive duration such as \"10s\"", time.Duration(c.ShimTimeout))
+		return bad("shim_timeout", "shim_timeout %v: want a positive duration such as \"10s\"", time.Duration(c.ShimTimeout))
 	}
 	if c.DebugAddress != "" && !strings.HasPrefix(c.DebugAddress, "/") {
 		host, _, err := net.SplitHostPort(c.DebugAddress)
 		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
-			return fmt.Errorf("debug_address %q: want a loopback host:port or a unix socket path", c.DebugAddress)
+			return bad("debug_address", "debug_address %q: want a loopback host:port or a unix socket path", c.DebugAddress)
 		}
 	}
 	if c.CNIConfDir == "" || len(c.CNIBinDirs) == 0 {
 		return errors.New("cni_conf_dir and cni_bin_dirs must not be empty")
 	}
 	if _, _, err := net.ParseCIDR(c.CNIDefaultSubnet); err != nil {
-		return fmt.Errorf("cni_default_subnet %q: %w", c.CNIDefaultSubnet, err)
+		return bad("cni_default_subnet", "cni_default_subnet %q: %w", c.CNIDefaultSubnet, err)
 	}
 	if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
-		return fmt.Errorf("default_runtime %q is not in [runtimes]", c.DefaultRuntime)
+		return bad("default_runtime", "default_runtime %q is not in [runtimes]", c.DefaultRuntime)
 	}
 	return nil
 }

@@ -43,3 +43,26 @@ func TestDeployConfigLoads(t *testing.T) {
 		t.Fatalf("deploy/config.toml differs from the defaults: %+v", c)
 	}
 }
+
+// A bad file is refused with the key and the line at fault.
+func TestErrorsNameTheLine(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.toml")
+	for _, c := range []struct{ content, want string }{
+		{"root = \"/x\"\nroots = \"/y\"\n", p + ":2: unknown key roots"},
+		{"root = \"/x\"\n[runtimes.runc]\npaht = \"/r\"\n", p + ":3: unknown key runtimes.runc.paht"},
+		{"\n\nlog_level = \"loud\"\n", p + `:3: log_level "loud": want debug, info, warn or error`},
+		{"shim_timeout = \"soon\"\n", p + ":1:"},
+		{"cni_default_subnet = \"10.88.0.0\"\n", p + ":1: cni_default_subnet"},
+		{"metrics_address = \"9324\"\n", p + ":1: metrics_address"},
+		{"debug_address = \"0.0.0.0:6060\"\n", p + ":1: debug_address"},
+		{"log_format = \"xml\"\n", p + ":1: log_format"},
+		{"root = \n", p + ":1:"},
+	} {
+		if err := os.WriteFile(p, []byte(c.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(p, true); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.content, err, c.want)
+		}
+	}
+}

@@ -382,3 +382,36 @@ func (p CgroupPaths) freeze(on bool) error {
 	}
 	return fmt.Errorf("cgroup: %s did not reach %s", dir, val)
 }
+
+// CgroupMode describes the host's cgroups: "v2" (unified), "hybrid" (v1
+// controllers beside a cgroup2 mount) or "v1", and the controllers Berth can
+// drive there.
+func CgroupMode() (mode string, controllers []string, err error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	l, err := parseCgroupLayout(f)
+	if err != nil {
+		return "", nil, err
+	}
+	if l.Unified != "" {
+		b, err := os.ReadFile(filepath.Join(l.Unified, "cgroup.controllers"))
+		if err != nil {
+			return "v2", nil, err
+		}
+		return "v2", strings.Fields(string(b)), nil
+	}
+	for c := range l.V1 {
+		if !strings.HasPrefix(c, "name=") {
+			controllers = append(controllers, c)
+		}
+	}
+	sort.Strings(controllers)
+	mode = "v1"
+	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
+		mode = "hybrid"
+	}
+	return mode, controllers, nil
+}

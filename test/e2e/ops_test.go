@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -259,5 +261,46 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNodeCheck: `berthd check` prints one row per fact and fails on a
+// failing one; crictl info (verbose Status) carries the same rows and the config.
+func TestNodeCheck(t *testing.T) {
+	fixtures.RequireRoot(t)
+	berthd := filepath.Join(fixtures.Binaries(t), "berthd")
+	conf := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(conf, []byte("registry_config_dir = \"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(berthd, "check", "--config", conf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("berthd check on this node: %v\n%s", err, out)
+	}
+	for _, row := range []string{"kernel", "cgroups", "overlayfs", "seccomp", "user namespaces", "CNI", "iptables", "runtime berth", "registry config", "disk"} {
+		if !strings.Contains(string(out), "\n"+row+" ") {
+			t.Errorf("no %q row:\n%s", row, out)
+		}
+	}
+	// The default runtime missing is a failure, with its fix, and exit 1.
+	if err := os.WriteFile(conf, []byte("[runtimes.berth]\npath = \"/nonexistent/berth-runtime\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(berthd, "check", "--config", conf).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "fail") || !strings.Contains(string(out), "/nonexistent/berth-runtime") {
+		t.Fatalf("check with a missing runtime: %v\n%s", err, out)
+	}
+
+	d := startDaemon(t)
+	st, err := d.rs.Status(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checks []struct{ Name, Status string }
+	if err := json.Unmarshal([]byte(st.Info["checks"]), &checks); err != nil || len(checks) < 10 {
+		t.Fatalf("checks in verbose Status: %v %q", err, st.Info["checks"])
+	}
+	if !strings.Contains(st.Info["config"], `"CNIConfDir"`) {
+		t.Fatalf("config in verbose Status: %q", st.Info["config"])
 	}
 }

@@ -48,7 +48,7 @@ func startTargets(b *testing.B, name, host string) (targets []*target, stop func
 	if err != nil {
 		b.Fatal(err)
 	}
-	targets = []*target{startBerthd(b, base), startContainerd(b, base, host, pause)}
+	targets = []*target{startBerthd(b, base, "--metrics-address", ""), startContainerd(b, base, host, pause)}
 	return targets, func() {
 		for _, t := range targets {
 			stopTarget(t)
@@ -324,13 +324,18 @@ func connect(b *testing.B, t *target, sock string) {
 	}
 }
 
-func startBerthd(b *testing.B, base string) *target {
-	dir := filepath.Join(base, "berth")
-	t := &target{name: "berthd", dir: dir, shimName: "berth-shim"}
+func startBerthd(b *testing.B, base string, args ...string) *target {
+	return startBerthdNamed(b, base, "berthd", args...)
+}
+
+// startBerthdNamed starts a berthd under base/name with extra flags.
+func startBerthdNamed(b *testing.B, base, name string, args ...string) *target {
+	dir := filepath.Join(base, name)
+	t := &target{name: name, dir: dir, shimName: "berth-shim"}
 	sock := filepath.Join(dir, "berth.sock")
-	t.cmd = exec.Command(filepath.Join(fixtures.Binaries(b), "berthd"), "--cri-socket", sock,
+	t.cmd = exec.Command(filepath.Join(fixtures.Binaries(b), "berthd"), append([]string{"--cri-socket", sock,
 		"--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--log-level", "warn",
-		"--cni-conf-dir", benchCNIDir(b, dir))
+		"--cni-conf-dir", benchCNIDir(b, dir)}, args...)...)
 	start(b, t)
 	connect(b, t, sock)
 	return t
