@@ -49,6 +49,12 @@ func LogInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 		start := time.Now()
 		resp, err := h(ctx, req)
 		attrs := []any{slog.String("method", info.FullMethod), slog.Duration("took", time.Since(start))}
+		if r, ok := req.(interface{ GetContainerId() string }); ok && r.GetContainerId() != "" {
+			attrs = append(attrs, slog.String("container", r.GetContainerId()))
+		}
+		if r, ok := req.(interface{ GetPodSandboxId() string }); ok && r.GetPodSandboxId() != "" {
+			attrs = append(attrs, slog.String("sandbox", r.GetPodSandboxId()))
+		}
 		if err != nil {
 			log.Warn("CRI call failed", append(attrs, slog.Any("error", err))...)
 		} else {
