@@ -92,6 +92,10 @@ func containerConfig(c *runtimeapi.ContainerConfig) (oci.ContainerConfig, error)
 		cc.RunAsUser = &v
 	}
 	if sc.RunAsGroup != nil {
+		if sc.RunAsUser == nil && sc.RunAsUsername == "" {
+			// A group alone would run as the image's user with another primary group (the CRI refuses it).
+			return cc, invalid("CreateContainer: security_context.run_as_group needs run_as_user or run_as_username")
+		}
 		v := sc.RunAsGroup.Value
 		cc.RunAsGroup = &v
 	}

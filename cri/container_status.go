@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/internal/store"
@@ -59,6 +60,17 @@ func containerStatus(rec store.Container) *runtimeapi.ContainerStatus {
 	if rec.State == store.ContainerExited {
 		st.FinishedAt = rec.FinishedAt.UnixNano()
 		st.ExitCode = rec.ExitCode
+	}
+	// The mounts as the CRI asked for them: the record keeps its request.
+	var cfg runtimeapi.ContainerConfig
+	if proto.Unmarshal(rec.Config, &cfg) == nil {
+		for _, m := range cfg.Mounts {
+			st.Mounts = append(st.Mounts, &runtimeapi.Mount{
+				ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,
+				RecursiveReadOnly: m.RecursiveReadOnly, SelinuxRelabel: m.SelinuxRelabel, Propagation: m.Propagation,
+				UidMappings: m.UidMappings, GidMappings: m.GidMappings,
+			})
+		}
 	}
 	return st
 }

@@ -149,6 +149,13 @@ func BuildSpec(img ocispec.ImageConfig, c *ContainerConfig, rootfs string) (*spe
 	setResources(l.Resources, c.Resources)
 
 	s.Mounts = mounts(c)
+	for _, m := range c.Mounts {
+		if m.Propagation == "rshared" {
+			// A bidirectional mount propagates back to the host only if the
+			// root it is made under stays shared (as containerd and CRI-O do).
+			l.RootfsPropagation = "rshared"
+		}
+	}
 	for _, d := range c.Devices {
 		perms := d.Permissions
 		if perms == "" {
@@ -209,7 +216,7 @@ func mergeEnv(image, extra []string) []string {
 func setCapabilities(p *specs.Process, c *ContainerConfig) error {
 	caps := slices.Clone(defaults.DefaultCapabilities)
 	if c.Privileged {
-		caps = AllCapabilities()
+		caps = linux.GrantableCapabilities()
 	}
 	norm := func(n string) string {
 		n = strings.ToUpper(n)
@@ -220,7 +227,7 @@ func setCapabilities(p *specs.Process, c *ContainerConfig) error {
 	}
 	for _, a := range c.AddCapabilities {
 		if strings.EqualFold(a, "ALL") {
-			caps = AllCapabilities()
+			caps = linux.GrantableCapabilities()
 			continue
 		}
 		if n := norm(a); !slices.Contains(caps, n) {

@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-runtime/berth/oci/defaults"
+	"github.com/berth-runtime/berth/oci/linux"
 )
 
 func TestProcessArgsFollowKubernetes(t *testing.T) {
@@ -108,5 +110,35 @@ func TestBuildSpecMountsAndNamespaces(t *testing.T) {
 	}
 	if _, ok := paths["pid"]; !ok {
 		t.Error("no new pid namespace")
+	}
+}
+
+// Privileged and ALL mean the capabilities berthd itself may grant: on a host
+// whose root lacks CAP_SYS_RESOURCE (this one), asking for it would fail
+// every such container.
+func TestAllCapabilitiesAreGrantable(t *testing.T) {
+	grantable := linux.GrantableCapabilities()
+	for _, c := range []ContainerConfig{{Privileged: true}, {AddCapabilities: []string{"ALL"}}} {
+		var p specs.Process
+		if err := setCapabilities(&p, &c); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(p.Capabilities.Bounding, grantable) {
+			t.Fatalf("%+v: bounding %v, want what this process holds %v", c, p.Capabilities.Bounding, grantable)
+		}
+	}
+}
+
+// A bidirectional (rshared) mount keeps the container's root shared, or
+// nothing mounted under it would reach the host.
+func TestBidirectionalMountSharesRoot(t *testing.T) {
+	for prop, want := range map[string]string{"rshared": "rshared", "rslave": "", "private": ""} {
+		s, err := BuildSpec(ocispec.ImageConfig{}, &ContainerConfig{Command: []string{"true"}, Mounts: []Mount{{ContainerPath: "/m", HostPath: "/tmp", Propagation: prop}}}, "/rootfs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Linux.RootfsPropagation != want {
+			t.Errorf("%s mount: rootfsPropagation %q, want %q", prop, s.Linux.RootfsPropagation, want)
+		}
 	}
 }

@@ -187,3 +187,6 @@ func (s *Snapshotter) Layers() ([]digest.Digest, error) {
 	}
 	return out, nil
 }
+
+// WritableUsage measures container id's writable layer.
+func (s *Snapshotter) WritableUsage(id string) (Usage, error) { return du(s.UpperPath(id)) }

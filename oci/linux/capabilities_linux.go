@@ -3,6 +3,8 @@ package linux
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -139,4 +141,33 @@ func (c *capabilities) apply() error {
 		}
 	}
 	return nil
+}
+
+// GrantableCapabilities are the capabilities this process may hand to a
+// container: those of its own bounding set that the running kernel knows.
+// "All capabilities" (privileged, or adding ALL) means these, as containerd
+// and CRI-O take it: root without CAP_SYS_RESOURCE, say, cannot give it.
+func GrantableCapabilities() []string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return KnownCapabilities()
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		hex, ok := strings.CutPrefix(l, "CapBnd:\t")
+		if !ok {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		if err != nil {
+			break
+		}
+		var out []string
+		for i, n := range capNames {
+			if mask&(1<<i) != 0 {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	return KnownCapabilities()
 }

@@ -106,3 +106,31 @@ func TestKillCgroupV1(t *testing.T) {
 		t.Fatalf("missing cgroup: %v", err)
 	}
 }
+
+// Stats read from v1 and v2 trees laid out as the kernel lays them (fakes:
+// a test cannot make the kernel account a chosen amount of memory).
+func TestCgroupStats(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"cpuacct/cpuacct.usage":              "123456789\n",
+		"memory/memory.usage_in_bytes":       "10485760\n",
+		"memory/memory.stat":                 "cache 4096\ntotal_rss 2097152\ntotal_inactive_file 1048576\ntotal_pgfault 77\ntotal_pgmajfault 3\n",
+		"memory/memory.memsw.usage_in_bytes": "11534336\n",
+	} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755)
+		os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644)
+	}
+	u, err := CgroupPaths{V1: map[string]string{"cpuacct": filepath.Join(dir, "cpuacct"), "memory": filepath.Join(dir, "memory")}}.stats()
+	want := CgroupUsage{CPUNanos: 123456789, Memory: 10 << 20, WorkingSet: 9 << 20, RSS: 2 << 20, PageFaults: 77, MajorFaults: 3, Swap: 1 << 20}
+	if err != nil || u != want {
+		t.Fatalf("v1 stats %+v %v, want %+v", u, err, want)
+	}
+	v2 := t.TempDir()
+	os.WriteFile(filepath.Join(v2, "cpu.stat"), []byte("usage_usec 1500\nuser_usec 1000\n"), 0o644)
+	os.WriteFile(filepath.Join(v2, "memory.current"), []byte("8192\n"), 0o644)
+	os.WriteFile(filepath.Join(v2, "memory.stat"), []byte("anon 4096\ninactive_file 1024\npgfault 5\npgmajfault 1\n"), 0o644)
+	u, err = CgroupPaths{Unified: v2}.stats()
+	if want := (CgroupUsage{CPUNanos: 1500000, Memory: 8192, WorkingSet: 7168, RSS: 4096, PageFaults: 5, MajorFaults: 1}); err != nil || u != want {
+		t.Fatalf("v2 stats %+v %v, want %+v", u, err, want)
+	}
+}

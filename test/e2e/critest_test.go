@@ -1,19 +1,24 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/xml"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/berth-runtime/berth/test/fixtures"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
 // critestFocus is the part of Kubernetes' CRI validation suite that must
@@ -76,27 +81,93 @@ func TestCritest(t *testing.T) {
 	}
 }
 
-// pushCritestImages pushes stand-ins, built from busybox, for the images the
-// focused specs use, under the paths critest asks for.
+// pushCritestImages pushes stand-ins, built from busybox, for the images
+// critest's specs use, under the paths critest asks for (the registries are
+// mirrored to host). One cannot be made: test-image-digest, which critest names
+// by a digest of the real image.
 func pushCritestImages(t *testing.T, host string) {
 	t.Helper()
-	busybox := fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}})
+	// What Debian's busybox-static lacks beside the upstream busybox image:
+	// pgrep, and the www-data account the user specs name.
+	const pgrep = "#!/bin/sh\n# pgrep NAME: PIDs of the processes named NAME\nrc=1\nfor d in /proc/[0-9]*; do\n  [ \"$(cat $d/comm 2>/dev/null)\" = \"$1\" ] && { echo ${d#/proc/}; rc=0; }\ndone\nexit $rc\n"
+	etc := map[string]string{
+		"etc/passwd": fixtures.EtcFiles["etc/passwd"] + "www-data:x:33:33:www-data:/var/www:/bin/false\n",
+		"etc/group":  fixtures.EtcFiles["etc/group"] + "www-data:x:33:\n",
+	}
+	image := func(c fixtures.ImageConfig, files map[string]string) v1.Image {
+		c.Cmd = append([]string(nil), c.Cmd...)
+		if c.Cmd == nil && c.Entrypoint == nil {
+			c.Cmd = []string{"sh"}
+		}
+		all := map[string]string{"usr/bin/pgrep": pgrep}
+		maps.Copy(all, etc)
+		maps.Copy(all, files)
+		img, err := mutate.AppendLayers(fixtures.BusyboxImage(t, c), fixtures.Layer(t, tarOf(t, all)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
 	web := func(banner string) []string {
 		return []string{"sh", "-c", "mkdir -p /www && echo '<h1>" + banner + "</h1>' > /www/index.html && echo " + banner + " && exec httpd -f -vv -p 80 -h /www"}
 	}
-	nginx := fixtures.BusyboxImage(t, fixtures.ImageConfig{Entrypoint: web("Welcome to nginx!")})
-	httpd := fixtures.BusyboxImage(t, fixtures.ImageConfig{Entrypoint: web("httpd")})
-	for repo, img := range map[string]v1.Image{
+	busybox := image(fixtures.ImageConfig{}, nil)
+	pause := image(fixtures.ImageConfig{Entrypoint: []string{"sleep", "2147483647"}}, nil)
+	tags := image(fixtures.ImageConfig{Env: []string{"TEST=tags"}}, nil)
+	cri := "k8s-staging-cri-tools/"
+	images := map[string]v1.Image{
 		"e2e-test-images/busybox:1.29-2":   busybox,
 		"e2e-test-images/busybox:1.36.1-1": busybox,
-		"e2e-test-images/nginx:1.14-2":     nginx,
-		"e2e-test-images/httpd:2.4.39-4":   httpd,
+		"e2e-test-images/nginx:1.14-2":     image(fixtures.ImageConfig{Entrypoint: web("Welcome to nginx!")}, nil),
+		"e2e-test-images/httpd:2.4.39-4":   image(fixtures.ImageConfig{Entrypoint: web("httpd")}, nil),
+		"e2e-test-images/nonewprivs:1.3":   busybox,
+		"pause:3.9":                        pause,
 		// On the host's network, at the port critest expects of it.
-		"k8s-staging-cri-tools/hostnet-nginx-" + runtime.GOARCH + ":latest": fixtures.BusyboxImage(t, fixtures.ImageConfig{
-			Entrypoint: []string{"sh", "-c", "mkdir -p /www && echo hostnet > /www/index.html && exec httpd -f -p 12003 -h /www"}}),
-	} {
+		cri + "hostnet-nginx-" + runtime.GOARCH + ":latest": image(fixtures.ImageConfig{
+			Entrypoint: []string{"sh", "-c", "mkdir -p /www && echo hostnet > /www/index.html && exec httpd -f -p 12003 -h /www"}}, nil),
+		cri + "test-image-latest:latest":              image(fixtures.ImageConfig{Env: []string{"TEST=latest"}}, nil),
+		cri + "test-image-tag:test":                   image(fixtures.ImageConfig{Env: []string{"TEST=tag"}}, nil),
+		cri + "test-image-tag:all":                    image(fixtures.ImageConfig{Env: []string{"TEST=all"}}, nil),
+		cri + "test-image-tags:1":                     tags,
+		cri + "test-image-tags:2":                     tags,
+		cri + "test-image-tags:3":                     tags,
+		cri + "test-image-user-uid:latest":            image(fixtures.ImageConfig{User: "1002"}, nil),
+		cri + "test-image-user-username:latest":       image(fixtures.ImageConfig{User: "www-data"}, nil),
+		cri + "test-image-user-uid-group:latest":      image(fixtures.ImageConfig{User: "1003:1003"}, nil),
+		cri + "test-image-user-username-group:latest": image(fixtures.ImageConfig{User: "www-data:www-data"}, nil),
+		cri + "test-image-predefined-group:latest": image(fixtures.ImageConfig{User: "1000"}, map[string]string{
+			"etc/passwd": etc["etc/passwd"] + "default-user:x:1000:1000::/home/default-user:/bin/sh\n",
+			"etc/group":  etc["etc/group"] + "group-defined-in-image:x:50000:default-user\n",
+		}),
+	}
+	for i := 1; i <= 3; i++ {
+		images[fmt.Sprintf("%stest-image-%d:latest", cri, i)] = image(fixtures.ImageConfig{Env: []string{fmt.Sprintf("TEST=%d", i)}}, nil)
+	}
+	for repo, img := range images {
 		fixtures.Push(t, img, host, repo)
 	}
+}
+
+// tarOf is a layer's tar of files (path → content; executable under bin dirs).
+func tarOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		mode := int64(0o644)
+		if strings.Contains(name, "bin/") {
+			mode = 0o755
+		}
+		hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(files[name])), ModTime: time.Unix(1700000000, 0)}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(files[name]))
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func moduleRoot(t *testing.T) string {

@@ -1,0 +1,40 @@
+package containers
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/berth-runtime/berth/oci/linux"
+)
+
+// Stats is what a container has used: its cgroup's CPU and memory, and its
+// writable layer on disk.
+type Stats struct {
+	At time.Time
+	linux.CgroupUsage
+	// LayerBytes and LayerInodes are the writable layer's usage; LayerRoot
+	// is where the writable layers live (the filesystem kubelet watches).
+	LayerBytes, LayerInodes uint64
+	LayerRoot               string
+}
+
+// Stats reads a container's usage now. A container that is not running has
+// no cgroup left: its CPU and memory are zero.
+func (s *Service) Stats(id string) (Stats, error) {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return Stats{}, err
+	}
+	st := Stats{At: time.Now(), LayerRoot: s.images.Snapshots().Root()}
+	if path, err := cgroupsPath(rec); err == nil {
+		if u, err := linux.CgroupStats(path); err == nil {
+			st.CgroupUsage = u
+		}
+	}
+	u, err := s.images.Snapshots().WritableUsage(id)
+	if err != nil {
+		return st, fmt.Errorf("stats of container %s: %w", id, err)
+	}
+	st.LayerBytes, st.LayerInodes = u.Bytes, u.Inodes
+	return st, nil
+}

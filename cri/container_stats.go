@@ -1,0 +1,72 @@
+package cri
+
+import (
+	"context"
+	"strings"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/containers"
+	"github.com/berth-runtime/berth/internal/store"
+)
+
+// ContainerStats reports one container's CPU, memory and writable layer.
+func (s *Server) ContainerStats(ctx context.Context, r *runtimeapi.ContainerStatsRequest) (*runtimeapi.ContainerStatsResponse, error) {
+	if r.ContainerId == "" {
+		return nil, invalid("ContainerStats: container_id is required")
+	}
+	id, err := s.containerID(r.ContainerId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	rec, err := s.containers.Get(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	st, err := s.containers.Stats(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &runtimeapi.ContainerStatsResponse{Stats: containerStats(rec, st)}, nil
+}
+
+// ListContainerStats reports the stats of the containers the filter selects
+// (by ID prefix, pod and labels); a container that went meanwhile is skipped.
+func (s *Server) ListContainerStats(ctx context.Context, r *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
+	all, err := s.containers.List()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	f := r.GetFilter()
+	out := []*runtimeapi.ContainerStats{}
+	for _, rec := range all {
+		if f != nil && (f.Id != "" && !strings.HasPrefix(rec.ID, f.Id) ||
+			f.PodSandboxId != "" && !strings.HasPrefix(rec.SandboxID, f.PodSandboxId) ||
+			!labelsMatch(rec.Labels, f.LabelSelector)) {
+			continue
+		}
+		st, err := s.containers.Stats(rec.ID)
+		if err != nil {
+			continue
+		}
+		out = append(out, containerStats(rec, st))
+	}
+	return &runtimeapi.ListContainerStatsResponse{Stats: out}, nil
+}
+
+func containerStats(rec store.Container, st containers.Stats) *runtimeapi.ContainerStats {
+	at := st.At.UnixNano()
+	u := func(v uint64) *runtimeapi.UInt64Value { return &runtimeapi.UInt64Value{Value: v} }
+	return &runtimeapi.ContainerStats{
+		Attributes: &runtimeapi.ContainerAttributes{
+			Id: rec.ID, Metadata: &runtimeapi.ContainerMetadata{Name: rec.Name, Attempt: rec.Attempt},
+			Labels: rec.Labels, Annotations: rec.Annotations,
+		},
+		Cpu: &runtimeapi.CpuUsage{Timestamp: at, UsageCoreNanoSeconds: u(st.CPUNanos)},
+		Memory: &runtimeapi.MemoryUsage{Timestamp: at, WorkingSetBytes: u(st.WorkingSet), UsageBytes: u(st.Memory),
+			RssBytes: u(st.RSS), PageFaults: u(st.PageFaults), MajorPageFaults: u(st.MajorFaults)},
+		Swap: &runtimeapi.SwapUsage{Timestamp: at, SwapUsageBytes: u(st.Swap)},
+		WritableLayer: &runtimeapi.FilesystemUsage{Timestamp: at, FsId: &runtimeapi.FilesystemIdentifier{Mountpoint: st.LayerRoot},
+			UsedBytes: u(st.LayerBytes), InodesUsed: u(st.LayerInodes)},
+	}
+}
