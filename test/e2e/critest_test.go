@@ -21,10 +21,21 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
-// critestFocus is the part of Kubernetes' CRI validation suite that must
-// pass: the specs about pod networking (issue 10). BERTH_CRITEST_FOCUS
-// widens or narrows it.
-const critestFocus = `Networking|portforward|runtime conditions|Multiple Containers`
+// critestFocus is the part of Kubernetes' CRI validation suite that runs
+// (BERTH_CRITEST_FOCUS narrows it); critestSkip are the specs that cannot
+// pass here yet, each for a reason of its own:
+//   - "public image with digest": names the real image by its digest, which no
+//     stand-in can have;
+//   - "MaskedPaths": masks /bin/ls and expects `sh -c ls` to fail, but Debian's
+//     busybox-static shell runs its applets without exec (the mask itself
+//     works: test/runtime's battery checks the masked paths);
+//   - "rshared": a mount made inside the container under a bidirectional
+//     volume does not reach the host yet;
+//   - "Image Volume": image volumes are not implemented yet.
+const (
+	critestFocus = `.`
+	critestSkip  = `Windows|public image with digest|MaskedPaths|mount with 'rshared'|Image Volume`
+)
 
 // TestCritest runs critest (../shared/tools/critest, or $BERTH_CRITEST)
 // against a berthd of the test's, with stand-ins for the images its specs
@@ -67,7 +78,7 @@ func TestCritest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, critest, "--runtime-endpoint", ep, "--image-endpoint", ep,
-		"--ginkgo.focus", focus, "--ginkgo.skip", "Windows",
+		"--ginkgo.focus", focus, "--ginkgo.skip", critestSkip,
 		"--ginkgo.junit-report", report, "--ginkgo.no-color")
 	cmd.Dir = d.dir
 	out, runErr := cmd.CombinedOutput()
@@ -94,6 +105,9 @@ func pushCritestImages(t *testing.T, host string) {
 		"etc/passwd": fixtures.EtcFiles["etc/passwd"] + "www-data:x:33:33:www-data:/var/www:/bin/false\n",
 		"etc/group":  fixtures.EtcFiles["etc/group"] + "www-data:x:33:\n",
 	}
+	// nginx, ipcs and nnp (critest-standin); one setuid-root file, linked
+	// under the three names, so that nnp can show what no_new_privs does.
+	standin := fixtures.Layer(t, standinTar(t, fixtures.GoBinary(t, "./test/fixtures/critest-standin")))
 	image := func(c fixtures.ImageConfig, files map[string]string) v1.Image {
 		c.Cmd = append([]string(nil), c.Cmd...)
 		if c.Cmd == nil && c.Entrypoint == nil {
@@ -102,7 +116,7 @@ func pushCritestImages(t *testing.T, host string) {
 		all := map[string]string{"usr/bin/pgrep": pgrep}
 		maps.Copy(all, etc)
 		maps.Copy(all, files)
-		img, err := mutate.AppendLayers(fixtures.BusyboxImage(t, c), fixtures.Layer(t, tarOf(t, all)))
+		img, err := mutate.AppendLayers(fixtures.BusyboxImage(t, c), standin, fixtures.Layer(t, tarOf(t, all)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,9 +132,9 @@ func pushCritestImages(t *testing.T, host string) {
 	images := map[string]v1.Image{
 		"e2e-test-images/busybox:1.29-2":   busybox,
 		"e2e-test-images/busybox:1.36.1-1": busybox,
-		"e2e-test-images/nginx:1.14-2":     image(fixtures.ImageConfig{Entrypoint: web("Welcome to nginx!")}, nil),
+		"e2e-test-images/nginx:1.14-2":     image(fixtures.ImageConfig{Entrypoint: []string{"/usr/sbin/nginx"}}, nil),
 		"e2e-test-images/httpd:2.4.39-4":   image(fixtures.ImageConfig{Entrypoint: web("httpd")}, nil),
-		"e2e-test-images/nonewprivs:1.3":   busybox,
+		"e2e-test-images/nonewprivs:1.3":   image(fixtures.ImageConfig{Entrypoint: []string{"/usr/local/bin/nnp"}}, nil),
 		"pause:3.9":                        pause,
 		// On the host's network, at the port critest expects of it.
 		cri + "hostnet-nginx-" + runtime.GOARCH + ":latest": image(fixtures.ImageConfig{
@@ -146,6 +160,27 @@ func pushCritestImages(t *testing.T, host string) {
 	for repo, img := range images {
 		fixtures.Push(t, img, host, repo)
 	}
+}
+
+// standinTar is a layer of bin as usr/sbin/nginx (setuid root), hard-linked
+// as usr/bin/ipcs and usr/local/bin/nnp.
+func standinTar(t *testing.T, bin []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	mtime := time.Unix(1700000000, 0)
+	for _, d := range []string{"usr/", "usr/sbin/", "usr/bin/", "usr/local/", "usr/local/bin/"} {
+		tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime})
+	}
+	tw.WriteHeader(&tar.Header{Name: "usr/sbin/nginx", Typeflag: tar.TypeReg, Mode: 0o4755, Size: int64(len(bin)), ModTime: mtime})
+	tw.Write(bin)
+	for _, l := range []string{"usr/bin/ipcs", "usr/local/bin/nnp"} {
+		tw.WriteHeader(&tar.Header{Name: l, Typeflag: tar.TypeLink, Linkname: "usr/sbin/nginx", ModTime: mtime})
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // tarOf is a layer's tar of files (path → content; executable under bin dirs).
