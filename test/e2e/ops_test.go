@@ -303,4 +303,9 @@ func TestNodeCheck(t *testing.T) {
 	if !strings.Contains(st.Info["config"], `"CNIConfDir"`) {
 		t.Fatalf("config in verbose Status: %q", st.Info["config"])
 	}
+	// kubelet asks which cgroup driver to use.
+	rc, err := d.rs.RuntimeConfig(context.Background())
+	if err != nil || rc.GetLinux().GetCgroupDriver() != runtimeapi.CgroupDriver_CGROUPFS {
+		t.Fatalf("RuntimeConfig: %+v %v", rc, err)
+	}
 }
