@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -90,6 +91,13 @@ func setupRootfs(ic *initConfig, beforePivot func() error) error {
 	// Our mounts must not propagate back to the host's mount namespace.
 	if err := unix.Mount("", "/", "", prop, ""); err != nil {
 		return fmt.Errorf("make / %s: %w", s.Linux.RootfsPropagation, err)
+	}
+	// The mount holding the root filesystem must not be shared: pivot_root
+	// refuses a shared parent, and the bind below would propagate to the
+	// host. Under a shared root (rootfsPropagation rshared, for bidirectional
+	// volumes) it is made private alone, in this namespace only.
+	if err := parentMountPrivate(ic.Rootfs); err != nil {
+		return err
 	}
 	// pivot_root needs the new root to be a mount point.
 	if err := unix.Mount(ic.Rootfs, ic.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
@@ -374,4 +382,41 @@ func readonlyPath(p string) error {
 		return err
 	}
 	return remountReadonly(p, true)
+}
+
+// parentMountPrivate makes the mount that holds path private if it is shared.
+func parentMountPrivate(path string) error {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	best, shared := "", false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		pre, _, ok := strings.Cut(sc.Text(), " - ")
+		fields := strings.Fields(pre)
+		if !ok || len(fields) < 5 {
+			continue
+		}
+		mnt := unescapeMount(fields[4])
+		if (path == mnt || strings.HasPrefix(path, strings.TrimSuffix(mnt, "/")+"/")) && len(mnt) >= len(best) {
+			best, shared = mnt, false
+			for _, opt := range fields[6:] {
+				if strings.HasPrefix(opt, "shared:") {
+					shared = true
+				}
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if best == "" || !shared {
+		return nil
+	}
+	if err := unix.Mount("", best, "", unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make %s private: %w", best, err)
+	}
+	return nil
 }
