@@ -50,8 +50,9 @@ type Service struct {
 	ctx      context.Context
 	monitors sync.WaitGroup
 	// locks serialise lifecycle calls per container.
-	locks  sync.Map
-	events events
+	locks    sync.Map
+	events   events
+	handlers handlerCache
 }
 
 // New returns the service; Recover must run before it serves calls.

@@ -60,6 +60,12 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 	if err != nil {
 		return rec, err
 	}
+	for _, m := range r.Container.Mounts {
+		if m.RecursiveReadonly && !s.SupportsRRO(ctx, sb.RuntimeHandler) {
+			return rec, fmt.Errorf("mount %s: runtime handler %q does not support recursive read-only mounts: %w",
+				m.ContainerPath, sb.RuntimeHandler, errdefs.ErrInvalidArgument)
+		}
+	}
 	all, err := s.db.Containers.List()
 	if err != nil {
 		return rec, err

@@ -61,7 +61,11 @@ func containerConfig(c *runtimeapi.ContainerConfig) (oci.ContainerConfig, error)
 		case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
 			prop = "rshared"
 		}
-		cc.Mounts = append(cc.Mounts, oci.Mount{ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly, Propagation: prop})
+		if m.RecursiveReadOnly && (!m.Readonly || prop != "private") {
+			return cc, invalid(fmt.Sprintf("CreateContainer: mount %s: recursive_read_only needs readonly and private propagation", m.ContainerPath))
+		}
+		cc.Mounts = append(cc.Mounts, oci.Mount{ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,
+			RecursiveReadonly: m.RecursiveReadOnly, Propagation: prop})
 	}
 	for _, d := range c.Devices {
 		cc.Devices = append(cc.Devices, oci.Device{ContainerPath: d.ContainerPath, HostPath: d.HostPath, Permissions: d.Permissions})

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/berth-runtime/berth/cni"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 func TestBandwidthAnnotations(t *testing.T) {
@@ -31,6 +32,24 @@ func TestBandwidthAnnotations(t *testing.T) {
 		}
 		if err != nil || (got == nil) != (c.want == nil) || (got != nil && *got != *c.want) {
 			t.Errorf("%v: %+v %v, want %+v", c.ann, got, err, c.want)
+		}
+	}
+}
+
+// A recursive read-only mount must be read-only and private (the CRI's rules).
+func TestRecursiveReadOnlyMountRules(t *testing.T) {
+	for _, c := range []struct {
+		m  *runtimeapi.Mount
+		ok bool
+	}{
+		{&runtimeapi.Mount{ContainerPath: "/a", HostPath: "/tmp", Readonly: true, RecursiveReadOnly: true}, true},
+		{&runtimeapi.Mount{ContainerPath: "/a", HostPath: "/tmp", RecursiveReadOnly: true}, false},
+		{&runtimeapi.Mount{ContainerPath: "/a", HostPath: "/tmp", Readonly: true, RecursiveReadOnly: true,
+			Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER}, false},
+	} {
+		cc, err := containerConfig(&runtimeapi.ContainerConfig{Mounts: []*runtimeapi.Mount{c.m}})
+		if (err == nil) != c.ok || (c.ok && !cc.Mounts[0].RecursiveReadonly) {
+			t.Errorf("%+v: %v", c.m, err)
 		}
 	}
 }

@@ -20,6 +20,8 @@ type Mount struct {
 	ContainerPath string
 	HostPath      string
 	Readonly      bool
+	// RecursiveReadonly makes every mount under the bind read-only too (rro).
+	RecursiveReadonly bool
 	// Propagation is "private" (default), "rslave" or "rshared".
 	Propagation string
 }
@@ -330,7 +332,9 @@ func mounts(c *ContainerConfig) []specs.Mount {
 		default:
 			opts = append(opts, "rprivate")
 		}
-		if m.Readonly {
+		if m.RecursiveReadonly {
+			opts = append(opts, "rro")
+		} else if m.Readonly {
 			opts = append(opts, "ro")
 		} else {
 			opts = append(opts, "rw")

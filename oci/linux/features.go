@@ -19,6 +19,7 @@ func Features() *features.Features {
 	for o := range propagationNames {
 		opts = append(opts, o)
 	}
+	opts = append(opts, "rro") // recursive read-only, through mount_setattr (5.12+)
 	slices.Sort(opts)
 	var ns []string
 	for n := range nsFlags {

@@ -303,6 +303,14 @@ func TestNodeCheck(t *testing.T) {
 	if !strings.Contains(st.Info["config"], `"CNIConfDir"`) {
 		t.Fatalf("config in verbose Status: %q", st.Info["config"])
 	}
+	// The default handler ("") and berth's own take recursive read-only mounts.
+	rro := map[string]bool{}
+	for _, h := range st.GetRuntimeHandlers() {
+		rro[h.GetName()] = h.GetFeatures().GetRecursiveReadOnlyMounts()
+	}
+	if !rro[""] || !rro["berth"] {
+		t.Fatalf("runtime handlers in Status: %v", st.GetRuntimeHandlers())
+	}
 	// kubelet asks which cgroup driver to use.
 	rc, err := d.rs.RuntimeConfig(context.Background())
 	if err != nil || rc.GetLinux().GetCgroupDriver() != runtimeapi.CgroupDriver_CGROUPFS {
