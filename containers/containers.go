@@ -119,7 +119,7 @@ func (s *Service) inSandbox(id string) []store.Container {
 func (s *Service) ImageInUse(imageID string) (string, bool) {
 	all, _ := s.db.Containers.List()
 	for _, c := range all {
-		if c.ImageID == imageID {
+		if c.ImageID == imageID || slices.Contains(c.VolumeImages, imageID) {
 			return c.ID, true
 		}
 	}

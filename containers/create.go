@@ -76,6 +76,17 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 		}
 	}
 
+	var volumeImages []string
+	for _, m := range r.Container.Mounts {
+		if m.Image == "" {
+			continue
+		}
+		vi, err := s.images.Resolve(m.Image)
+		if err != nil {
+			return rec, fmt.Errorf("image volume %s: %w", m.ContainerPath, err)
+		}
+		volumeImages = append(volumeImages, vi.ID)
+	}
 	id := ids.New()
 	dir := s.containerDir(id)
 	rootfs := filepath.Join(dir, "bundle", "rootfs")
@@ -88,7 +99,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 		Config: r.Config, ImageRef: r.Image, ImageID: img.ID, Runtime: rt.Path,
 		RuntimeRoot: filepath.Join(s.cfg.StateDir, "runtime", rt.Name), Socket: s.socketPath(id),
 		StopSignal: imgCfg.Config.StopSignal, State: store.ContainerCreated, CreatedAt: time.Now().UTC(),
-		LogPath: logPath, Dir: dir,
+		LogPath: logPath, Dir: dir, VolumeImages: volumeImages,
 	}
 	// The record first: if berthd dies below, Recover finds it and cleans up.
 	if err := s.db.Containers.Create(id, rec); err != nil {
@@ -97,6 +108,10 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 	defer func() {
 		if err != nil {
 			_ = s.images.Snapshots().Unmount(id, rootfs)
+			if uerr := unmountImageVolumes(dir); uerr != nil {
+				s.log.Warn("unmount image volumes", slog.String("container", id), slog.Any("error", uerr))
+				return // keep the directory: it holds the image's mounts
+			}
 			_ = os.RemoveAll(dir)
 			_ = s.db.Containers.Delete(id)
 		}
@@ -105,6 +120,9 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 		return rec, err
 	}
 	if err := s.images.Snapshots().Mount(id, images.ChainIDsOf(img), rootfs); err != nil {
+		return rec, err
+	}
+	if err := s.mountImageVolumes(dir, &r.Container); err != nil {
 		return rec, err
 	}
 	spec, err := s.buildSpec(imgCfg.Config, sb, &r.Container, rootfs, id)

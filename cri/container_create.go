@@ -51,6 +51,15 @@ func containerConfig(c *runtimeapi.ContainerConfig) (oci.ContainerConfig, error)
 		cc.Env = append(cc.Env, kv.Key+"="+string(kv.Value))
 	}
 	for _, m := range c.Mounts {
+		if m.GetImage().GetImage() != "" {
+			// An image volume (Kubernetes' ImageVolume): always read-only.
+			if m.ContainerPath == "" || !m.Readonly || m.HostPath != "" {
+				return cc, invalid(fmt.Sprintf("CreateContainer: image volume %q needs container_path and readonly, and no host_path", m.ContainerPath))
+			}
+			cc.Mounts = append(cc.Mounts, oci.Mount{ContainerPath: m.ContainerPath, Readonly: true, Propagation: "private",
+				Image: m.Image.Image, ImageSubPath: m.ImageSubPath})
+			continue
+		}
 		if m.ContainerPath == "" || m.HostPath == "" {
 			return cc, invalid(fmt.Sprintf("CreateContainer: mount %+v needs container_path and host_path", m))
 		}

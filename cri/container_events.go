@@ -33,7 +33,7 @@ func (s *Server) GetContainerEvents(r *runtimeapi.GetEventsRequest, stream runti
 			all, _ := s.containers.List()
 			for _, c := range all {
 				if c.SandboxID == ev.SandboxID {
-					resp.ContainersStatuses = append(resp.ContainersStatuses, containerStatus(c))
+					resp.ContainersStatuses = append(resp.ContainersStatuses, s.containerStatus(c))
 				}
 			}
 			if err := stream.Send(resp); err != nil {

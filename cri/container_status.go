@@ -23,7 +23,7 @@ func (s *Server) ContainerStatus(ctx context.Context, r *runtimeapi.ContainerSta
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp := &runtimeapi.ContainerStatusResponse{Status: containerStatus(rec)}
+	resp := &runtimeapi.ContainerStatusResponse{Status: s.containerStatus(rec)}
 	if r.Verbose && rec.State != store.ContainerExited {
 		// Whether the shim answers: a stuck one is visible here before a stop needs it.
 		shim, err := s.containers.Shim(ctx, id)
@@ -39,7 +39,7 @@ func (s *Server) ContainerStatus(ctx context.Context, r *runtimeapi.ContainerSta
 	return resp, nil
 }
 
-func containerStatus(rec store.Container) *runtimeapi.ContainerStatus {
+func (s *Server) containerStatus(rec store.Container) *runtimeapi.ContainerStatus {
 	st := &runtimeapi.ContainerStatus{
 		Id:          rec.ID,
 		Metadata:    &runtimeapi.ContainerMetadata{Name: rec.Name, Attempt: rec.Attempt},
@@ -68,8 +68,11 @@ func containerStatus(rec store.Container) *runtimeapi.ContainerStatus {
 			st.Mounts = append(st.Mounts, &runtimeapi.Mount{
 				ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,
 				RecursiveReadOnly: m.RecursiveReadOnly, SelinuxRelabel: m.SelinuxRelabel, Propagation: m.Propagation,
-				UidMappings: m.UidMappings, GidMappings: m.GidMappings,
+				UidMappings: m.UidMappings, GidMappings: m.GidMappings, ImageSubPath: m.ImageSubPath,
 			})
+			if ref := m.GetImage().GetImage(); ref != "" {
+				st.Mounts[len(st.Mounts)-1].Image = &runtimeapi.ImageSpec{Image: ref, ImageRef: s.imageRef(ref)}
+			}
 		}
 	}
 	return st
@@ -85,4 +88,13 @@ func containerState(s store.ContainerState) runtimeapi.ContainerState {
 		return runtimeapi.ContainerState_CONTAINER_EXITED
 	}
 	return runtimeapi.ContainerState_CONTAINER_UNKNOWN
+}
+
+// imageRef is the image ID a reference names now, for an image volume's
+// status; the reference itself when the image has gone.
+func (s *Server) imageRef(ref string) string {
+	if img, err := s.images.Resolve(ref); err == nil {
+		return img.ID
+	}
+	return ref
 }

@@ -22,6 +22,10 @@ type Mount struct {
 	Readonly      bool
 	// RecursiveReadonly makes every mount under the bind read-only too (rro).
 	RecursiveReadonly bool
+	// Image, when set, makes this an image volume: the image (a reference
+	// the image store resolves) mounted read-only, ImageSubPath of it at
+	// ContainerPath. The containers service fills HostPath in.
+	Image, ImageSubPath string
 	// Propagation is "private" (default), "rslave" or "rshared".
 	Propagation string
 }

@@ -190,3 +190,38 @@ func (s *Snapshotter) Layers() ([]digest.Digest, error) {
 
 // WritableUsage measures container id's writable layer.
 func (s *Snapshotter) WritableUsage(id string) (Usage, error) { return du(s.UpperPath(id)) }
+
+// MountReadonly mounts, at target, a read-only overlay of the image layers
+// (chainIDs, bottom first): an image volume. empty is an empty directory,
+// the second lower layer that overlayfs needs when an image has only one.
+func (s *Snapshotter) MountReadonly(chainIDs []digest.Digest, target, empty string) error {
+	if len(chainIDs) == 0 {
+		return errors.New("an image without layers cannot be mounted")
+	}
+	var lowers []string
+	for i := len(chainIDs) - 1; i >= 0; i-- {
+		if !s.HasLayer(chainIDs[i]) {
+			return fmt.Errorf("layer %s is not unpacked", chainIDs[i])
+		}
+		lowers = append(lowers, s.LayerPath(chainIDs[i]))
+	}
+	if len(lowers) == 1 {
+		lowers = append(lowers, empty)
+	}
+	for _, d := range []string{target, empty} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":")
+	if len(opts) >= os.Getpagesize() {
+		return fmt.Errorf("%d layers make overlay options longer than a page", len(chainIDs))
+	}
+	if err := unix.Mount("overlay", target, "overlay", unix.MS_RDONLY, opts); err != nil {
+		return fmt.Errorf("mount image layers at %s: %w", target, err)
+	}
+	return nil
+}
+
+// UnmountAll unmounts target until nothing is mounted there.
+func UnmountAll(target string) error { return unmountAll(target) }

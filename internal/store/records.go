@@ -66,6 +66,9 @@ type Container struct {
 	// ImageRef is what the caller asked for; ImageID is the resolved image ID.
 	ImageRef string `json:"imageRef"`
 	ImageID  string `json:"imageId"`
+	// VolumeImages are the IDs of the images mounted as its volumes: in use
+	// as long as the container is, like ImageID.
+	VolumeImages []string `json:"volumeImages,omitempty"`
 	// Runtime is the path of the OCI runtime binary driving this container,
 	// RuntimeRoot its --root.
 	Runtime     string `json:"runtime"`

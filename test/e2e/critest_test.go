@@ -28,11 +28,10 @@ import (
 //     stand-in can have;
 //   - "MaskedPaths": masks /bin/ls and expects `sh -c ls` to fail, but Debian's
 //     busybox-static shell runs its applets without exec (the mask itself
-//     works: test/runtime's battery checks the masked paths);
-//   - "Image Volume": image volumes are not implemented yet.
+//     works: test/runtime's battery checks the masked paths).
 const (
 	critestFocus = `.`
-	critestSkip  = `Windows|public image with digest|MaskedPaths|Image Volume`
+	critestSkip  = `Windows|public image with digest|MaskedPaths`
 )
 
 // TestCritest runs critest (../shared/tools/critest, or $BERTH_CRITEST)
