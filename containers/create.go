@@ -132,6 +132,8 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 	if err := writeSpec(filepath.Join(dir, "bundle"), spec); err != nil {
 		return rec, err
 	}
+	u := spec.Process.User
+	user := &store.ProcessUser{UID: u.UID, GID: u.GID, Groups: u.AdditionalGids}
 	if logPath != "" {
 		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 			return rec, fmt.Errorf("log directory: %w", err)
@@ -149,7 +151,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 		_ = client.Delete(context.WithoutCancel(ctx))
 		return rec, err
 	}
-	rec, err = s.db.Containers.Update(id, func(c *store.Container) error { c.Pid = st.Pid; return nil })
+	rec, err = s.db.Containers.Update(id, func(c *store.Container) error { c.Pid, c.User = st.Pid, user; return nil })
 	if err != nil {
 		_ = client.Delete(context.WithoutCancel(ctx))
 		return rec, err

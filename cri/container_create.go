@@ -99,6 +99,7 @@ func containerConfig(c *runtimeapi.ContainerConfig) (oci.ContainerConfig, error)
 	cc.NoNewPrivileges = sc.NoNewPrivs
 	cc.Username = sc.RunAsUsername
 	cc.SupplementalGroups = sc.SupplementalGroups
+	cc.StrictSupplementalGroups = sc.SupplementalGroupsPolicy == runtimeapi.SupplementalGroupsPolicy_Strict
 	cc.MaskedPaths, cc.ReadonlyPaths = sc.MaskedPaths, sc.ReadonlyPaths
 	if sc.RunAsUser != nil {
 		v := sc.RunAsUser.Value

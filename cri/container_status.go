@@ -61,6 +61,13 @@ func (s *Server) containerStatus(rec store.Container) *runtimeapi.ContainerStatu
 		st.FinishedAt = rec.FinishedAt.UnixNano()
 		st.ExitCode = rec.ExitCode
 	}
+	if u := rec.User; u != nil {
+		groups := make([]int64, len(u.Groups))
+		for i, g := range u.Groups {
+			groups[i] = int64(g)
+		}
+		st.User = &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{Uid: int64(u.UID), Gid: int64(u.GID), SupplementalGroups: groups}}
+	}
 	// The mounts as the CRI asked for them: the record keeps its request.
 	var cfg runtimeapi.ContainerConfig
 	if proto.Unmarshal(rec.Config, &cfg) == nil {

@@ -77,9 +77,12 @@ type ContainerConfig struct {
 	RunAsGroup         *int64
 	Username           string
 	SupplementalGroups []int64
-	NoNewPrivileges    bool
-	AddCapabilities    []string
-	DropCapabilities   []string
+	// StrictSupplementalGroups leaves out the groups the image's /etc/group
+	// gives the user (CRI's SupplementalGroupsPolicy Strict).
+	StrictSupplementalGroups bool
+	NoNewPrivileges          bool
+	AddCapabilities          []string
+	DropCapabilities         []string
 	// MaskedPaths and ReadonlyPaths: nil means the defaults.
 	MaskedPaths, ReadonlyPaths []string
 

@@ -55,11 +55,14 @@ func TestResolveUser(t *testing.T) {
 		groups    []uint32
 		wantErr   bool
 	}{
-		{"default root", "", ContainerConfig{}, 0, 0, nil, false},
-		{"image user by name", "app", ContainerConfig{}, 1000, 1000, []uint32{2000}, false},
-		{"uid:gid", "5:6", ContainerConfig{}, 5, 6, nil, false},
-		{"name:group", "app:extra", ContainerConfig{}, 1000, 2000, nil, false},
-		{"run as user wins", "root", ContainerConfig{RunAsUser: &uid, SupplementalGroups: []int64{7}}, 1000, 1000, []uint32{2000, 7}, false},
+		// The primary group is listed first among the supplementary ones, as
+		// containerd and CRI-O list it (what `id -G` shows).
+		{"default root", "", ContainerConfig{}, 0, 0, []uint32{0}, false},
+		{"image user by name", "app", ContainerConfig{}, 1000, 1000, []uint32{1000, 2000}, false},
+		{"uid:gid", "5:6", ContainerConfig{}, 5, 6, []uint32{6}, false},
+		{"name:group", "app:extra", ContainerConfig{}, 1000, 2000, []uint32{2000}, false},
+		{"run as user wins", "root", ContainerConfig{RunAsUser: &uid, SupplementalGroups: []int64{7}}, 1000, 1000, []uint32{1000, 2000, 7}, false},
+		{"strict policy: no groups from the image", "app", ContainerConfig{StrictSupplementalGroups: true, SupplementalGroups: []int64{7}}, 1000, 1000, []uint32{1000, 7}, false},
 		{"unknown user", "ghost", ContainerConfig{}, 0, 0, nil, true},
 	}
 	for _, c := range cases {

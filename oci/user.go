@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -69,20 +70,24 @@ func resolveUser(rootfs, imageUser string, c *ContainerConfig) (specs.User, erro
 	if c.RunAsGroup != nil {
 		u.GID = uint32(*c.RunAsGroup)
 	}
-	// Supplementary groups: those listing the user by name, then the caller's.
-	if userPart != "" && !isNumber(userPart) {
+	// Supplementary groups: the primary group (as containerd and CRI-O list
+	// it), those of the image's /etc/group that name the user (unless the
+	// policy is strict), then the caller's; each once.
+	add := func(g uint32) {
+		if !slices.Contains(u.AdditionalGids, g) {
+			u.AdditionalGids = append(u.AdditionalGids, g)
+		}
+	}
+	add(u.GID)
+	if userPart != "" && !isNumber(userPart) && !c.StrictSupplementalGroups {
 		for _, e := range groups {
-			if len(e) > 3 {
-				for _, m := range strings.Split(e[3], ",") {
-					if m == userPart && atou(e[2]) != u.GID {
-						u.AdditionalGids = append(u.AdditionalGids, atou(e[2]))
-					}
-				}
+			if len(e) > 3 && slices.Contains(strings.Split(e[3], ","), userPart) {
+				add(atou(e[2]))
 			}
 		}
 	}
 	for _, g := range c.SupplementalGroups {
-		u.AdditionalGids = append(u.AdditionalGids, uint32(g))
+		add(uint32(g))
 	}
 	return u, nil
 }

@@ -66,6 +66,9 @@ type Container struct {
 	// ImageRef is what the caller asked for; ImageID is the resolved image ID.
 	ImageRef string `json:"imageRef"`
 	ImageID  string `json:"imageId"`
+	// User is who the container's process runs as (resolved from the image
+	// and the request), for its status.
+	User *ProcessUser `json:"user,omitempty"`
 	// VolumeImages are the IDs of the images mounted as its volumes: in use
 	// as long as the container is, like ImageID.
 	VolumeImages []string `json:"volumeImages,omitempty"`
@@ -109,4 +112,11 @@ type Image struct {
 	CreatedAt time.Time `json:"createdAt"`
 	Pinned    bool      `json:"pinned,omitempty"`
 	Config    []byte    `json:"config"`
+}
+
+// ProcessUser is a process's identity.
+type ProcessUser struct {
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups,omitempty"`
 }

@@ -87,6 +87,9 @@ func TestCritest(t *testing.T) {
 		t.Fatalf("critest: %v (%v)\n%s", err, runErr, out)
 	}
 	t.Logf("critest (focus %q): %d passed, %d failed, %d skipped", focus, passed, failed, skipped)
+	if _, _, names, _, err := readJUnitNames(report); err == nil && testing.Verbose() {
+		t.Logf("skipped:\n  %s", strings.Join(names, "\n  "))
+	}
 	if failed > 0 || passed == 0 {
 		t.Fatalf("critest failures:\n%s\n\ncritest output:\n%s", strings.Join(failures, "\n"), tail(out, 8000))
 	}
@@ -149,9 +152,10 @@ func pushCritestImages(t *testing.T, host string) {
 		cri + "test-image-user-username:latest":       image(fixtures.ImageConfig{User: "www-data"}, nil),
 		cri + "test-image-user-uid-group:latest":      image(fixtures.ImageConfig{User: "1003:1003"}, nil),
 		cri + "test-image-user-username-group:latest": image(fixtures.ImageConfig{User: "www-data:www-data"}, nil),
+		// As images/image-predefined-group builds it: uid 1000 is default-user, in group 50000.
 		cri + "test-image-predefined-group:latest": image(fixtures.ImageConfig{User: "1000"}, map[string]string{
-			"etc/passwd": etc["etc/passwd"] + "default-user:x:1000:1000::/home/default-user:/bin/sh\n",
-			"etc/group":  etc["etc/group"] + "group-defined-in-image:x:50000:default-user\n",
+			"etc/passwd": "root:x:0:0:root:/root:/bin/sh\ndefault-user:x:1000:1000::/home/default-user:/bin/sh\n",
+			"etc/group":  "root:x:0:\ndefault-user:x:1000:\ngroup-defined-in-image:x:50000:default-user\n",
 		}),
 	}
 	for i := 1; i <= 3; i++ {
@@ -215,9 +219,16 @@ func moduleRoot(t *testing.T) string {
 
 // readJUnit counts a ginkgo JUnit report's test cases.
 func readJUnit(path string) (passed, failed, skipped int, failures []string, err error) {
+	passed, failed, _, failures, err = readJUnitNames(path)
+	_, _, skippedNames, _, _ := readJUnitNames(path)
+	return passed, failed, len(skippedNames), failures, err
+}
+
+// readJUnitNames is readJUnit with the skipped specs' names.
+func readJUnitNames(path string) (passed, failed int, skipped, failures []string, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, 0, 0, nil, err
+		return 0, 0, nil, nil, err
 	}
 	var r struct {
 		Suites []struct {
@@ -235,7 +246,7 @@ func readJUnit(path string) (passed, failed, skipped int, failures []string, err
 		} `xml:"testsuite"`
 	}
 	if err := xml.Unmarshal(b, &r); err != nil {
-		return 0, 0, 0, nil, fmt.Errorf("%s: %w", path, err)
+		return 0, 0, nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, s := range r.Suites {
 		for _, c := range s.Cases {
@@ -247,7 +258,7 @@ func readJUnit(path string) (passed, failed, skipped int, failures []string, err
 				failed++
 				failures = append(failures, c.Name+": "+c.Error.Message)
 			case c.Skipped != nil || c.Status == "skipped" || c.Status == "pending":
-				skipped++
+				skipped = append(skipped, c.Name)
 			default:
 				passed++
 			}
