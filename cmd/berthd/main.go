@@ -42,36 +42,22 @@ and flags override them. "berthd config default" prints the defaults.`,
 			if err != nil {
 				return err
 			}
-			f := cmd.Flags()
-			if f.Changed("cri-socket") {
-				cfg.CRISocket = overrides.CRISocket
-			}
-			if f.Changed("root") {
-				cfg.Root = overrides.Root
-			}
-			if f.Changed("state") {
-				cfg.State = overrides.State
-			}
-			if f.Changed("log-level") {
-				cfg.LogLevel = overrides.LogLevel
-			}
-			if f.Changed("log-format") {
-				cfg.LogFormat = overrides.LogFormat
-			}
-			if f.Changed("metrics-address") {
-				cfg.MetricsAddress = overrides.MetricsAddress
-			}
-			if f.Changed("registry-config-dir") {
-				cfg.RegistryConfigDir = overrides.RegistryConfigDir
-			}
-			if f.Changed("cni-conf-dir") {
-				cfg.CNIConfDir = overrides.CNIConfDir
-			}
-			if f.Changed("debug-address") {
-				cfg.DebugAddress = overrides.DebugAddress
-			}
-			if f.Changed("cni-bin-dir") {
-				cfg.CNIBinDirs = overrides.CNIBinDirs
+			// Flags given on the command line override the file.
+			for name, apply := range map[string]func(){
+				"cri-socket":          func() { cfg.CRISocket = overrides.CRISocket },
+				"root":                func() { cfg.Root = overrides.Root },
+				"state":               func() { cfg.State = overrides.State },
+				"log-level":           func() { cfg.LogLevel = overrides.LogLevel },
+				"log-format":          func() { cfg.LogFormat = overrides.LogFormat },
+				"metrics-address":     func() { cfg.MetricsAddress = overrides.MetricsAddress },
+				"registry-config-dir": func() { cfg.RegistryConfigDir = overrides.RegistryConfigDir },
+				"cni-conf-dir":        func() { cfg.CNIConfDir = overrides.CNIConfDir },
+				"debug-address":       func() { cfg.DebugAddress = overrides.DebugAddress },
+				"cni-bin-dir":         func() { cfg.CNIBinDirs = overrides.CNIBinDirs },
+			} {
+				if cmd.Flags().Changed(name) {
+					apply()
+				}
 			}
 			if err := cfg.Validate(); err != nil {
 				return err

@@ -132,6 +132,24 @@ func (d *daemon) start(bin string) {
 	}
 }
 
+// removeAllPods stops and removes every pod, failing the test on an error.
+func (d *daemon) removeAllPods() {
+	d.t.Helper()
+	ctx := context.Background()
+	pods, err := d.rs.ListPodSandbox(ctx, nil)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	for _, p := range pods {
+		if err := d.rs.StopPodSandbox(ctx, p.Id); err != nil {
+			d.t.Fatal(err)
+		}
+		if err := d.rs.RemovePodSandbox(ctx, p.Id); err != nil {
+			d.t.Fatal(err)
+		}
+	}
+}
+
 // netDir is the daemon's CNI config directory (empty unless a test writes one).
 func (d *daemon) netDir() string { return filepath.Join(d.dir, "net.d") }
 

@@ -261,17 +261,6 @@ func TestHungShims(t *testing.T) {
 	}
 
 	// Everything goes, stopped shim or not.
-	pods, err := d.rs.ListPodSandbox(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pods {
-		if err := d.rs.StopPodSandbox(ctx, p.Id); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.rs.RemovePodSandbox(ctx, p.Id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	d.removeAllPods()
 	assertNothingLeft(t, d)
 }

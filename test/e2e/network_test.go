@@ -378,18 +378,7 @@ func TestNetworkCrash(t *testing.T) {
 			}
 		}
 	}
-	pods, err := d.rs.ListPodSandbox(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pods {
-		if err := d.rs.StopPodSandbox(ctx, p.Id); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.rs.RemovePodSandbox(ctx, p.Id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	d.removeAllPods()
 	if after := countNet(t, d); after != before {
 		t.Fatalf("after crashes and removal of every pod: before %+v, after %+v", before, after)
 	}
