@@ -1,7 +1,6 @@
 package linux
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -20,103 +19,6 @@ import (
 type CgroupPaths struct {
 	Unified string            `json:"unified,omitempty"`
 	V1      map[string]string `json:"v1,omitempty"`
-}
-
-// cgroupLayout is where the host mounts its cgroup hierarchies.
-type cgroupLayout struct {
-	// Unified is the cgroup2 mount when the host runs cgroup v2 only.
-	Unified string
-	// V1 maps each v1 controller to its hierarchy's mount point.
-	V1 map[string]string
-}
-
-// detectCgroupLayout reads /proc/self/mountinfo. A host with any v1
-// controller hierarchy is driven as v1 (the hybrid case: a cgroup2 mount
-// holding leftovers such as hugetlb is not where the controllers live).
-func detectCgroupLayout() (cgroupLayout, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return cgroupLayout{}, err
-	}
-	defer f.Close()
-	return parseCgroupLayout(f)
-}
-
-func parseCgroupLayout(f *os.File) (cgroupLayout, error) {
-	l := cgroupLayout{V1: map[string]string{}}
-	var unified []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(qf) < 3 {
-			continue
-		}
-		mnt := unescapeMount(pf[4])
-		switch qf[0] {
-		case "cgroup2":
-			unified = append(unified, mnt)
-		case "cgroup":
-			for _, opt := range strings.Split(qf[2], ",") {
-				switch opt {
-				case "rw", "ro", "xattr", "clone_children", "noprefix", "cpuset_v2_mode", "favordynmods":
-					continue
-				}
-				if strings.HasPrefix(opt, "release_agent=") {
-					continue
-				}
-				if _, dup := l.V1[opt]; !dup {
-					l.V1[opt] = mnt
-				}
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return l, err
-	}
-	if len(l.V1) == 0 {
-		if len(unified) == 0 {
-			return l, errors.New("no cgroup filesystem is mounted")
-		}
-		l.Unified = unified[0]
-		l.V1 = nil
-	}
-	return l, nil
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// paths places cgroupsPath (an absolute path such as /kubepods/pod1/c1) in the layout.
-func (l cgroupLayout) paths(cgroupsPath string) CgroupPaths {
-	rel := filepath.Clean("/" + cgroupsPath)
-	if l.Unified != "" {
-		return CgroupPaths{Unified: filepath.Join(l.Unified, rel)}
-	}
-	p := CgroupPaths{V1: map[string]string{}}
-	for ctrl, mnt := range l.V1 {
-		p.V1[ctrl] = filepath.Join(mnt, rel)
-	}
-	return p
 }
 
 // dirs returns the distinct directories, sorted, so co-mounted controllers
@@ -381,37 +283,4 @@ func (p CgroupPaths) freeze(on bool) error {
 		time.Sleep(time.Millisecond)
 	}
 	return fmt.Errorf("cgroup: %s did not reach %s", dir, val)
-}
-
-// CgroupMode describes the host's cgroups: "v2" (unified), "hybrid" (v1
-// controllers beside a cgroup2 mount) or "v1", and the controllers Berth can
-// drive there.
-func CgroupMode() (mode string, controllers []string, err error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", nil, err
-	}
-	defer f.Close()
-	l, err := parseCgroupLayout(f)
-	if err != nil {
-		return "", nil, err
-	}
-	if l.Unified != "" {
-		b, err := os.ReadFile(filepath.Join(l.Unified, "cgroup.controllers"))
-		if err != nil {
-			return "v2", nil, err
-		}
-		return "v2", strings.Fields(string(b)), nil
-	}
-	for c := range l.V1 {
-		if !strings.HasPrefix(c, "name=") {
-			controllers = append(controllers, c)
-		}
-	}
-	sort.Strings(controllers)
-	mode = "v1"
-	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
-		mode = "hybrid"
-	}
-	return mode, controllers, nil
 }
