@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/oci/runtimecli"
 	"github.com/berth-runtime/berth/shim"
 )
@@ -53,10 +54,19 @@ func (s *Service) killOrphan(rec store.Container) *shim.Exit {
 	defer cancel()
 	rt := runtimecli.Runtime{Path: rec.Runtime, Root: rec.RuntimeRoot}
 	_ = rt.Kill(ctx, rec.ID, int(syscall.SIGKILL), true)
+	// The runtime may have lost its state with the shim: the cgroup is what
+	// holds every process of the container, so end them there and check.
+	msg := "berth-shim died; the container was killed"
+	if path, err := cgroupsPath(rec); err == nil {
+		if err := linux.KillCgroup(path, 10*time.Second); err != nil {
+			s.log.Error("kill orphaned container through its cgroup", slog.String("container", rec.ID), slog.Any("error", err))
+			msg += "; some of its processes may still run: " + err.Error()
+		}
+	}
 	if err := rt.Delete(ctx, rec.ID, true); err != nil {
 		s.log.Error("delete orphaned container", slog.String("container", rec.ID), slog.Any("error", err))
 	}
-	return &shim.Exit{Code: 255, At: time.Now().UTC(), Reason: "Error", Message: "berth-shim died; the container was killed"}
+	return &shim.Exit{Code: 255, At: time.Now().UTC(), Reason: "Error", Message: msg}
 }
 
 func (s *Service) recordExit(id string, e *shim.Exit) {

@@ -362,3 +362,38 @@ func TestSharedPIDNamespace(t *testing.T) {
 	}
 	assertNothingLeft(t, d)
 }
+
+// TestOrphanWithoutRuntimeState: the shim dies while berthd is down and the
+// runtime's state for the container is gone too (a wiped /run): on restart
+// the container is ended through its cgroup, checked gone, and reported.
+func TestOrphanWithoutRuntimeState(t *testing.T) {
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	podID, cid, _ := startPod(t, d, "orphan", nil, "sh", "-c", "sleep 601 & sleep 602")
+	ctx := context.Background()
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range processesMentioning("berth-shim --dir " + filepath.Join(d.state, "containers", cid)) {
+		pid, _, _ := strings.Cut(p, ":")
+		n, _ := strconv.Atoi(pid)
+		_ = syscall.Kill(n, syscall.SIGKILL)
+	}
+	if err := os.RemoveAll(filepath.Join(d.state, "runtime", "berth", cid)); err != nil {
+		t.Fatal(err)
+	}
+	d.start(fixtures.Binaries(t))
+	st := waitExited(t, d, cid)
+	if st.ExitCode != 255 || !strings.Contains(st.Message, "shim died") || strings.Contains(st.Message, "may still run") {
+		t.Fatalf("after the restart: code %d message %q", st.ExitCode, st.Message)
+	}
+	for _, c := range []string{"sleep 601", "sleep 602"} {
+		if p := processesMentioning(c); len(p) > 0 {
+			t.Fatalf("%s still runs: %v", c, p)
+		}
+	}
+	if err := d.rs.RemovePodSandbox(ctx, podID); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, d)
+}
