@@ -4,6 +4,7 @@
 // xattr). Nothing in a layer can write outside its directory: names with
 // ".." or absolute paths are refused, parents are resolved inside the
 // directory (cyphar/filepath-securejoin), and hard links must point inside it.
+// Device nodes are created as the layer has them, as Docker and containerd do.
 package unpack
 
 import (
@@ -213,7 +214,17 @@ func applyEntry(dir string, tr *tar.Reader, hdr *tar.Header) (string, error) {
 			return "", err
 		}
 	case tar.TypeChar, tar.TypeBlock:
-		return "", fmt.Errorf("%w: device node %q (%d:%d) in a layer", ErrUnsafe, name, hdr.Devmajor, hdr.Devminor)
+		// Some images carry /dev nodes; Docker and containerd create them
+		// (root can), and so do we. The runtime's devices cgroup (or eBPF
+		// filter), not the layer, decides what a container may open.
+		typ := uint32(unix.S_IFCHR)
+		if hdr.Typeflag == tar.TypeBlock {
+			typ = unix.S_IFBLK
+		}
+		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+		if err := unix.Mknod(target, typ|0o600, int(dev)); err != nil {
+			return "", fmt.Errorf("device node %q (%d:%d): %w", name, hdr.Devmajor, hdr.Devminor, err)
+		}
 	case tar.TypeXGlobalHeader:
 		return "", nil
 	default:

@@ -19,13 +19,15 @@ type entry struct {
 	name, link, body string
 	typ              byte
 	mode             int64
+	major, minor     int64
 }
 
 func layer(t testing.TB, entries ...entry) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: e.mode, Size: int64(len(e.body))}
+		h := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: e.mode, Size: int64(len(e.body)),
+			Devmajor: e.major, Devminor: e.minor}
 		if h.Mode == 0 {
 			h.Mode = 0o644
 		}
@@ -91,7 +93,6 @@ func TestApplyRefusesEscapes(t *testing.T) {
 		"hardlink-out": {
 			{name: "link", typ: tar.TypeLink, link: "../../etc/passwd"},
 		},
-		"device": {{name: "dev/sda", typ: tar.TypeBlock}},
 	}
 	for name, entries := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -106,6 +107,32 @@ func TestApplyRefusesEscapes(t *testing.T) {
 				t.Fatal("wrote outside the layer")
 			}
 		})
+	}
+}
+
+// Device nodes in a layer are created as they are (Docker and containerd do).
+func TestApplyDeviceNodes(t *testing.T) {
+	fixtures.RequireRoot(t)
+	dir := t.TempDir()
+	data := layer(t,
+		entry{name: "dev", typ: tar.TypeDir, mode: 0o755},
+		entry{name: "dev/null", typ: tar.TypeChar, major: 1, minor: 3, mode: 0o666},
+		entry{name: "dev/loop7", typ: tar.TypeBlock, major: 7, minor: 7, mode: 0o660},
+	)
+	if _, _, err := Apply(context.Background(), dir, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]struct {
+		typ, perm    uint32
+		major, minor uint32
+	}{"dev/null": {unix.S_IFCHR, 0o666, 1, 3}, "dev/loop7": {unix.S_IFBLK, 0o660, 7, 7}} {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(dir, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode&unix.S_IFMT != want.typ || st.Mode&0o777 != want.perm || unix.Major(st.Rdev) != want.major || unix.Minor(st.Rdev) != want.minor {
+			t.Fatalf("%s: mode %o rdev %d:%d", name, st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		}
 	}
 }
 
