@@ -110,11 +110,21 @@ func cleanName(name string) (string, error) {
 // dir (following the layer's symlinks as if dir were /), the last element
 // kept as is, so an entry replaces a symlink rather than writing through it.
 func resolve(dir, name string) (string, error) {
+	base := path.Base(name)
+	if base == "." || base == ".." || base == "/" {
+		// Not a name in a directory: a whiteout of ".wh.." or ".wh..." would
+		// otherwise remove the layer's directory or the one above it.
+		return "", fmt.Errorf("%w: %q names no file", ErrUnsafe, name)
+	}
 	parent, err := securejoin.SecureJoin(dir, path.Dir(name))
 	if err != nil {
 		return "", fmt.Errorf("resolve %q: %w", name, err)
 	}
-	return filepath.Join(parent, path.Base(name)), nil
+	p := filepath.Join(parent, base)
+	if !strings.HasPrefix(p, filepath.Clean(dir)+string(filepath.Separator)) {
+		return "", fmt.Errorf("%w: %q resolves outside the layer", ErrUnsafe, name)
+	}
+	return p, nil
 }
 
 func applyEntry(dir string, tr *tar.Reader, hdr *tar.Header) (string, error) {
@@ -140,7 +150,10 @@ func applyEntry(dir string, tr *tar.Reader, hdr *tar.Header) (string, error) {
 		return "", nil
 	}
 	if orig, ok := strings.CutPrefix(base, whiteoutPrefix); ok {
-		p, err := resolve(dir, path.Join(path.Dir(name), orig))
+		if orig == "" || orig == "." || orig == ".." {
+			return "", fmt.Errorf("%w: whiteout %q names no file", ErrUnsafe, name)
+		}
+		p, err := resolve(dir, path.Dir(name)+"/"+orig)
 		if err != nil {
 			return "", err
 		}
