@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Version=$(
 BINARIES  := berthd berth-shim berth-runtime
 GOTESTFLAGS ?=
 
-.PHONY: all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics lint clean
+.PHONY: all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics fuzz lint clean
 
 all: build
 
@@ -60,6 +60,16 @@ bench-pull: build deps
 # Pod start with metrics on and off, and a scrape with 100 running containers.
 bench-metrics: build deps
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench Metrics -benchtime 1x -timeout 20m ./test/bench/cri
+
+# Longer runs of the fuzz targets (their seed corpora run in `make test`).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME) ./images/unpack
+	$(GO) test -run '^$$' -fuzz FuzzHostsTOML -fuzztime $(FUZZTIME) ./images
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./internal/config
+	$(GO) test -run '^$$' -fuzz FuzzFrames -fuzztime $(FUZZTIME) ./shim
+	$(GO) test -run '^$$' -fuzz FuzzRequest -fuzztime $(FUZZTIME) ./shim
+	$(GO) test -run '^$$' -fuzz FuzzContainerConfig -fuzztime $(FUZZTIME) ./cri
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -5,6 +5,9 @@ import (
 	"testing"
 
 	"github.com/berth-runtime/berth/cni"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -52,4 +55,35 @@ func TestRecursiveReadOnlyMountRules(t *testing.T) {
 			t.Errorf("%+v: %v", c.m, err)
 		}
 	}
+}
+
+// FuzzContainerConfig: any CreateContainer config kubelet (or anyone on the
+// socket) sends is translated or refused with InvalidArgument; nothing panics.
+func FuzzContainerConfig(f *testing.F) {
+	for _, c := range []*runtimeapi.ContainerConfig{
+		{Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: "busybox"}, Command: []string{"sh"}},
+		{Mounts: []*runtimeapi.Mount{{ContainerPath: "/a", HostPath: "/tmp", Readonly: true, RecursiveReadOnly: true}}},
+		{Mounts: []*runtimeapi.Mount{{ContainerPath: "/i", Readonly: true, Image: &runtimeapi.ImageSpec{Image: "x"}, ImageSubPath: "../.."}}},
+		{Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			RunAsGroup: &runtimeapi.Int64Value{Value: 5}, Privileged: true,
+			Capabilities:     &runtimeapi.Capability{AddCapabilities: []string{"ALL"}, DropCapabilities: []string{"NET_RAW"}},
+			Seccomp:          &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost},
+			NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_TARGET},
+		}}},
+	} {
+		b, err := proto.Marshal(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c runtimeapi.ContainerConfig
+		if proto.Unmarshal(data, &c) != nil {
+			return
+		}
+		if _, err := containerConfig(&c); err != nil && status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("refused with %v", err)
+		}
+	})
 }

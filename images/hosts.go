@@ -103,9 +103,9 @@ func hostsFor(configDir, registry string) ([]registryHost, error) {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "hosts.toml"), err)
 	}
 	if hf.Server != "" {
-		u, err := url.Parse(hf.Server)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("%s: server %q is not a URL", filepath.Join(dir, "hosts.toml"), hf.Server)
+		u, err := hostURL(hf.Server)
+		if err != nil {
+			return nil, fmt.Errorf("%s: server: %w", filepath.Join(dir, "hosts.toml"), err)
 		}
 		upstream.host, upstream.scheme, upstream.path = u.Host, u.Scheme, apiRoot(u.Path, false)
 	}
@@ -120,9 +120,9 @@ func hostsFor(configDir, registry string) ([]registryHost, error) {
 		if len(h.Capabilities) > 0 && !slices.Contains(h.Capabilities, "pull") {
 			continue
 		}
-		u, err := url.Parse(name)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("%s: host %q is not a URL", filepath.Join(dir, "hosts.toml"), name)
+		u, err := hostURL(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: host: %w", filepath.Join(dir, "hosts.toml"), err)
 		}
 		rh := registryHost{host: u.Host, scheme: u.Scheme, header: http.Header(h.Header), path: apiRoot(u.Path, h.OverridePath)}
 		var cas []string
@@ -154,6 +154,15 @@ func hostsFor(configDir, registry string) ([]registryHost, error) {
 		out = append(out, rh)
 	}
 	return append(out, upstream), nil
+}
+
+// hostURL parses a registry URL of hosts.toml: http or https, with a host.
+func hostURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("%q is not an http:// or https:// URL with a host", s)
+	}
+	return u, nil
 }
 
 // apiRoot is the URL path that stands for the distribution API's /v2 on a

@@ -278,3 +278,29 @@ func TestPinnedImages(t *testing.T) {
 		t.Fatalf("unpinned image: %v %v", other.Pinned, err)
 	}
 }
+
+// FuzzHostsTOML: any hosts.toml is parsed or refused, never a panic, and a
+// host it yields has a scheme and an API path.
+func FuzzHostsTOML(f *testing.F) {
+	f.Add([]byte("server = \"https://registry.example\"\n[host.\"http://127.0.0.1:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n  skip_verify = true\n  override_path = true\n  [host.\"http://127.0.0.1:5000\".header]\n    x-a = [\"1\"]\n"))
+	f.Add([]byte("[host.\"https://m\"]\nclient = [[\"a\", \"b\"]]\nca = [\"/nonexistent\"]\n"))
+	f.Add([]byte("server = 3\n[host]\nx = 1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, "reg.example"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "reg.example", "hosts.toml"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		hosts, err := hostsFor(dir, "reg.example")
+		if err != nil {
+			return
+		}
+		for _, h := range hosts {
+			if h.scheme == "" || h.host == "" {
+				t.Fatalf("host without scheme or name: %+v", h)
+			}
+		}
+	})
+}

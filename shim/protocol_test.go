@@ -45,7 +45,7 @@ func decodeStrict(t *testing.T, line []byte, v any) {
 	}
 }
 
-func recordedLines(t *testing.T, name string) [][]byte {
+func recordedLines(t testing.TB, name string) [][]byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(recorded, name))
 	if err != nil {
@@ -199,4 +199,48 @@ func fakeShimAnswer(t *testing.T, answer []byte) *Client {
 		}
 	}()
 	return &Client{Socket: sock}
+}
+
+// FuzzFrames: whatever a peer sends, reading frames neither panics nor
+// allocates past the frame limit.
+func FuzzFrames(f *testing.F) {
+	for _, name := range []string{"frames-from-shim.bin", "frames-to-shim.bin", "frames-error.bin"} {
+		b, err := os.ReadFile(filepath.Join(recorded, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{'o', 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bytes.NewReader(data)
+		for {
+			_, p, err := readFrame(r)
+			if err != nil {
+				return
+			}
+			if len(p) > maxFrame {
+				t.Fatalf("frame of %d bytes", len(p))
+			}
+			if sz, err := parseResize(p); err == nil && len(p) != 4 {
+				t.Fatalf("resize %+v from %d bytes", sz, len(p))
+			}
+		}
+	})
+}
+
+// FuzzRequest: a request that decodes is either refused by version or has an
+// op the dispatcher names; nothing panics.
+func FuzzRequest(f *testing.F) {
+	for _, l := range recordedLines(f, "requests.jsonl") {
+		f.Add(l)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r Request
+		if json.Unmarshal(data, &r) != nil {
+			return
+		}
+		_ = checkVersion(r)
+		_ = requestVersion(r.Op)
+	})
 }

@@ -66,3 +66,30 @@ func TestErrorsNameTheLine(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLoad: any file berthd is pointed at either loads, valid, or is refused
+// with an error that names it; nothing panics.
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte(Default().TOML()))
+	if b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "config.toml")); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("root = \"/x\"\nroots = 1\n[runtimes.runc]\npath = 3\n"))
+	f.Add([]byte("shim_timeout = \"-5s\"\nmetrics_address = \"[::1]:9\"\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "c.toml")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(p, true)
+		if err != nil {
+			if !strings.Contains(err.Error(), p) {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("loaded but invalid: %v", err)
+		}
+	})
+}
