@@ -266,7 +266,7 @@ func (h registryHost) transport() http.RoundTripper {
 	if h.path != "/v2" {
 		rt = pathTransport{rt, h.host, h.path}
 	}
-	return httpGuard{rt, h.insecure()}
+	return limitManifests{httpGuard{rt, h.insecure()}}
 }
 
 // pathTransport moves the distribution API from /v2 to the host's own root

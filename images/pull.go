@@ -91,6 +91,9 @@ func (s *Service) PullWith(ctx context.Context, ref string, o PullOptions) (rec 
 // ingest stores img's manifest, config and layers (unpacked), and records
 // it under the given names. Call with gcMu held shared.
 func (s *Service) ingest(ctx context.Context, img v1.Image, tags, repoDigests []string, prog *progress) (store.Image, error) {
+	if err := checkLimits(img); err != nil {
+		return store.Image{}, err
+	}
 	rawManifest, err := img.RawManifest()
 	if err != nil {
 		return store.Image{}, fmt.Errorf("manifest: %w", err)
