@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,6 +67,14 @@ func TestStreamingExec(t *testing.T) {
 	}
 	if !strings.Contains(status.String(), "NonZeroExitCode") || !strings.Contains(status.String(), `"message":"3"`) {
 		t.Fatalf("status %s, want exit code 3", status.String())
+	}
+	// The URL is single-use: whoever learns it afterwards gets nothing.
+	d2 := websocket.Dialer{Subprotocols: []string{"v4.channel.k8s.io"}, HandshakeTimeout: 10 * time.Second}
+	if c2, r2, err := d2.Dial(strings.Replace(resp.Url, "http://", "ws://", 1), nil); err == nil {
+		c2.Close()
+		t.Fatal("an exec URL served a second time")
+	} else if r2 == nil || r2.StatusCode != http.StatusNotFound {
+		t.Fatalf("second use of an exec URL: %v %v", err, r2)
 	}
 }
 
