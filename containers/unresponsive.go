@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,6 +102,11 @@ func (s *Service) killShim(rec store.Container) {
 		s.log.Warn("kill unresponsive shim", slog.String("container", rec.ID), slog.Int("pid", pid), slog.Any("error", err))
 		return
 	}
+	// SIGKILL is delivered asynchronously: wait until the shim has died, so
+	// that stop's promise (nothing of the container left running) holds.
+	for i := 0; i < 500 && processRuns(pid); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	s.log.Warn("killed the container's unresponsive shim", slog.String("container", rec.ID), slog.Int("pid", pid))
 	_ = os.Remove(rec.Socket) // a dead shim's socket answers nobody
 }
@@ -132,4 +138,17 @@ func (s *Service) Shim(ctx context.Context, id string) (ShimInfo, error) {
 	}
 	info.Responsive, info.Protocol = true, v
 	return info, nil
+}
+
+// processRuns says whether pid is a live process (a zombie has died).
+func processRuns(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] != 'Z' && b[i+2] != 'X'
 }
