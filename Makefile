@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Version=$(
 BINARIES  := berthd berth-shim berth-runtime
 GOTESTFLAGS ?=
 
-.PHONY: all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics fuzz lint clean
+.PHONY: conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics fuzz lint clean
 
 all: build
 
@@ -43,6 +43,13 @@ deps:
 # Tests need root (namespaces, mounts, cgroups); they find the binaries in ./bin.
 test: deps build
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m $(GOTESTFLAGS) ./...
+
+# critest, the CRI validation suite, against a berthd of its own: counts and
+# the skipped specs (make test runs it too, quietly).
+conformance: deps build
+	@BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 20m -run '^TestCritest$$' -v ./test/e2e > bin/conformance.log 2>&1; rc=$$?; \
+	grep -E '^(--- |ok|FAIL)|critest \(|skipped:|^ +\[It\]' bin/conformance.log; \
+	[ $$rc -eq 0 ] || echo "conformance failed: the whole output is in bin/conformance.log"; exit $$rc
 
 bench: bench-runtime bench-cri bench-pull bench-metrics
 
