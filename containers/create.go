@@ -99,7 +99,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 		Config: r.Config, ImageRef: r.Image, ImageID: img.ID, Runtime: rt.Path,
 		RuntimeRoot: filepath.Join(s.cfg.StateDir, "runtime", rt.Name), Socket: s.socketPath(id),
 		StopSignal: imgCfg.Config.StopSignal, State: store.ContainerCreated, CreatedAt: time.Now().UTC(),
-		LogPath: logPath, Dir: dir, VolumeImages: volumeImages,
+		LogPath: logPath, Dir: dir, VolumeImages: volumeImages, CgroupsPath: containerCgroup(sb, id),
 	}
 	// The record first: if berthd dies below, Recover finds it and cleans up.
 	if err := s.db.Containers.Create(id, rec); err != nil {
@@ -191,14 +191,19 @@ func (s *Service) buildSpec(img specsImageConfig, sb store.Sandbox, c *oci.Conta
 		maps.Copy(merged, c.Sysctls)
 		c.Sysctls = merged
 	}
-	parent := sb.CgroupParent
-	if parent == "" {
-		parent = "/berth"
-	}
-	c.CgroupsPath = filepath.Join(parent, id)
+	c.CgroupsPath = containerCgroup(sb, id)
 	if c.OOMScoreAdj != nil {
 		v := s.oom.clamp(*c.OOMScoreAdj)
 		c.OOMScoreAdj = &v
 	}
 	return oci.BuildSpec(img, c, rootfs)
+}
+
+// containerCgroup is where a container of sandbox sb gets its cgroup.
+func containerCgroup(sb store.Sandbox, id string) string {
+	parent := sb.CgroupParent
+	if parent == "" {
+		parent = "/berth"
+	}
+	return filepath.Join(parent, id)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/oci/linux"
 )
 
@@ -18,13 +19,10 @@ type Stats struct {
 	LayerRoot               string
 }
 
-// Stats reads a container's usage now. A container that is not running has
-// no cgroup left: its CPU and memory are zero.
-func (s *Service) Stats(id string) (Stats, error) {
-	rec, err := s.db.Containers.Get(id)
-	if err != nil {
-		return Stats{}, err
-	}
+// Stats reads the usage now of the container rec records (from Get or List).
+// A container that is not running has no cgroup left: its CPU and memory are zero.
+func (s *Service) Stats(rec store.Container) (Stats, error) {
+	id := rec.ID
 	st := Stats{At: time.Now(), LayerRoot: s.images.Snapshots().Root()}
 	if path, err := cgroupsPath(rec); err == nil {
 		if u, err := linux.CgroupStats(path); err == nil {

@@ -1,7 +1,6 @@
 package containers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,8 +40,12 @@ func (s *Service) shimError(rec store.Container, what string, err error) error {
 	return fmt.Errorf("%s container %s: %w", what, rec.ID, err)
 }
 
-// cgroupsPath is the container's cgroup, as its spec says.
+// cgroupsPath is the container's cgroup: in its record, or for records of an
+// older berthd, in its spec.
 func cgroupsPath(rec store.Container) (string, error) {
+	if rec.CgroupsPath != "" {
+		return rec.CgroupsPath, nil
+	}
 	b, err := os.ReadFile(filepath.Join(rec.Dir, "bundle", "config.json"))
 	if err != nil {
 		return "", err
@@ -104,7 +107,7 @@ func (s *Service) killShim(rec store.Container) {
 	}
 	// SIGKILL is delivered asynchronously: wait until the shim has died, so
 	// that stop's promise (nothing of the container left running) holds.
-	for i := 0; i < 500 && processRuns(pid); i++ {
+	for i := 0; i < 500 && linux.ProcessAlive(pid, 0); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 	s.log.Warn("killed the container's unresponsive shim", slog.String("container", rec.ID), slog.Int("pid", pid))
@@ -138,17 +141,4 @@ func (s *Service) Shim(ctx context.Context, id string) (ShimInfo, error) {
 	}
 	info.Responsive, info.Protocol = true, v
 	return info, nil
-}
-
-// processRuns says whether pid is a live process (a zombie has died).
-func processRuns(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	return b[i+2] != 'Z' && b[i+2] != 'X'
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/berth-runtime/berth/internal/store"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -51,4 +52,13 @@ func (s *Server) containerID(idOrPrefix string) (string, error) {
 		ids[i] = rec.ID
 	}
 	return matchID("container", idOrPrefix, ids)
+}
+
+// container is the record of the container an ID or unique prefix names.
+func (s *Server) container(idOrPrefix string) (store.Container, error) {
+	id, err := s.containerID(idOrPrefix)
+	if err != nil {
+		return store.Container{}, err
+	}
+	return s.containers.Get(id)
 }

@@ -15,15 +15,11 @@ func (s *Server) ContainerStats(ctx context.Context, r *runtimeapi.ContainerStat
 	if r.ContainerId == "" {
 		return nil, invalid("ContainerStats: container_id is required")
 	}
-	id, err := s.containerID(r.ContainerId)
+	rec, err := s.container(r.ContainerId)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	rec, err := s.containers.Get(id)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	st, err := s.containers.Stats(id)
+	st, err := s.containers.Stats(rec)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -45,7 +41,7 @@ func (s *Server) ListContainerStats(ctx context.Context, r *runtimeapi.ListConta
 			!labelsMatch(rec.Labels, f.LabelSelector)) {
 			continue
 		}
-		st, err := s.containers.Stats(rec.ID)
+		st, err := s.containers.Stats(rec)
 		if err != nil {
 			continue
 		}

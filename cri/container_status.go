@@ -15,14 +15,11 @@ func (s *Server) ContainerStatus(ctx context.Context, r *runtimeapi.ContainerSta
 	if r.ContainerId == "" {
 		return nil, invalid("ContainerStatus: container_id is required")
 	}
-	id, err := s.containerID(r.ContainerId)
+	rec, err := s.container(r.ContainerId)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	rec, err := s.containers.Get(id)
-	if err != nil {
-		return nil, toStatus(err)
-	}
+	id := rec.ID
 	resp := &runtimeapi.ContainerStatusResponse{Status: s.containerStatus(rec)}
 	if r.Verbose && rec.State != store.ContainerExited {
 		// Whether the shim answers: a stuck one is visible here before a stop needs it.

@@ -64,46 +64,47 @@ func (s *Service) setupNetwork(ctx context.Context, rec store.Sandbox, r Request
 // teardownNetwork runs CNI DEL for the attachment recorded in dir, if any,
 // then forgets it. Running it again, or with the namespace gone, is harmless.
 func (s *Service) teardownNetwork(ctx context.Context, dir string) error {
-	file := filepath.Join(dir, NetworkFile)
-	b, err := os.ReadFile(file)
+	n, pod, err := readAttachment(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	var a attachment
-	if err := json.Unmarshal(b, &a); err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+	if !isNetNS(pod.NetNS) {
+		pod.NetNS = "" // gone: the plugins release what lives outside it
 	}
-	n, err := cni.FromBytes(a.Config)
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	if !isNetNS(a.Pod.NetNS) {
-		a.Pod.NetNS = "" // gone: the plugins release what lives outside it
-	}
-	if err := s.net.Del(ctx, n, a.Pod); err != nil {
+	if err := s.net.Del(ctx, n, pod); err != nil {
 		return err
 	}
-	return os.Remove(file)
+	return os.Remove(filepath.Join(dir, NetworkFile))
 }
 
 // checkNetwork asks the plugins whether a ready pod's networking is intact.
 func (s *Service) checkNetwork(ctx context.Context, dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, NetworkFile))
+	n, pod, err := readAttachment(dir)
 	if err != nil {
 		return err
+	}
+	return s.net.Check(ctx, n, pod)
+}
+
+// readAttachment reads what setupNetwork recorded in dir.
+func readAttachment(dir string) (*cni.Network, cni.Pod, error) {
+	file := filepath.Join(dir, NetworkFile)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, cni.Pod{}, err
 	}
 	var a attachment
 	if err := json.Unmarshal(b, &a); err != nil {
-		return err
+		return nil, cni.Pod{}, fmt.Errorf("%s: %w", file, err)
 	}
 	n, err := cni.FromBytes(a.Config)
 	if err != nil {
-		return err
+		return nil, cni.Pod{}, fmt.Errorf("%s: %w", file, err)
 	}
-	return s.net.Check(ctx, n, a.Pod)
+	return n, a.Pod, nil
 }
 
 // NetworkReady says whether pods can be attached to a network, and why not.

@@ -66,6 +66,8 @@ type Container struct {
 	// ImageRef is what the caller asked for; ImageID is the resolved image ID.
 	ImageRef string `json:"imageRef"`
 	ImageID  string `json:"imageId"`
+	// CgroupsPath is the container's cgroup (linux.cgroupsPath of its spec).
+	CgroupsPath string `json:"cgroupsPath,omitempty"`
 	// User is who the container's process runs as (resolved from the image
 	// and the request), for its status.
 	User *ProcessUser `json:"user,omitempty"`

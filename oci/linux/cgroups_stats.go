@@ -78,11 +78,11 @@ func sub(a, b uint64) uint64 {
 }
 
 func readUint(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
+	s, err := readCgroupFile(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
 		return 0, err
 	}
-	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return strconv.ParseUint(s, 10, 64)
 }
 
 // readKeyed reads a cgroup file of "key value" lines.

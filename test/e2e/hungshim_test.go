@@ -67,14 +67,7 @@ func containerPids(t *testing.T, pod, cid string) []int {
 }
 
 // alive says whether pid runs (a zombie has ended).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
-}
+func alive(pid int) bool { return linux.ProcessAlive(pid, 0) }
 
 // usage is berthd's open files and goroutines (from its pprof endpoint).
 func usage(t *testing.T, d *daemon, debugAddr string) (fds, goroutines int) {
