@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-runtime/berth/images"
+	"github.com/berth-runtime/berth/images/snapshot"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/ids"
 	"github.com/berth-runtime/berth/internal/store"
@@ -119,7 +120,13 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 	if err := os.MkdirAll(filepath.Join(dir, "bundle"), 0o711); err != nil {
 		return rec, err
 	}
-	if err := s.images.Snapshots().Mount(id, images.ChainIDsOf(img), rootfs); err != nil {
+	// In a pod with its own user namespace, the image's files are the
+	// host root's and the pod's root is another uid: the layers are idmapped.
+	var userns *snapshot.UserNS
+	if p := sb.Namespaces["user"]; p != "" {
+		userns = &snapshot.UserNS{Path: p, RootUID: hostID(sb.UIDMappings, 0), RootGID: hostID(sb.GIDMappings, 0)}
+	}
+	if err := s.images.Snapshots().MountIDMapped(id, images.ChainIDsOf(img), rootfs, userns); err != nil {
 		return rec, err
 	}
 	if err := s.mountImageVolumes(dir, &r.Container); err != nil {
@@ -168,6 +175,9 @@ func (s *Service) buildSpec(img specsImageConfig, sb store.Sandbox, c *oci.Conta
 	c.Namespaces.UTS = sb.Namespaces["uts"]
 	c.Namespaces.HostNetwork = c.Namespaces.Network == ""
 	c.Namespaces.HostIPC = c.Namespaces.IPC == ""
+	if c.Namespaces.User = sb.Namespaces["user"]; c.Namespaces.User != "" {
+		c.Namespaces.UIDMappings, c.Namespaces.GIDMappings = specIDMaps(sb.UIDMappings), specIDMaps(sb.GIDMappings)
+	}
 	switch {
 	case c.Namespaces.TargetPID != "":
 		target, err := s.db.Containers.Get(c.Namespaces.TargetPID)
@@ -197,6 +207,24 @@ func (s *Service) buildSpec(img specsImageConfig, sb store.Sandbox, c *oci.Conta
 		c.OOMScoreAdj = &v
 	}
 	return oci.BuildSpec(img, c, rootfs)
+}
+
+// hostID is the host's ID for id in a user namespace's mappings (-1 if unmapped).
+func hostID(maps []store.IDMap, id uint32) int {
+	for _, m := range maps {
+		if id >= m.ContainerID && id-m.ContainerID < m.Size {
+			return int(m.HostID + id - m.ContainerID)
+		}
+	}
+	return -1
+}
+
+func specIDMaps(in []store.IDMap) []specs.LinuxIDMapping {
+	out := make([]specs.LinuxIDMapping, len(in))
+	for i, m := range in {
+		out[i] = specs.LinuxIDMapping{ContainerID: m.ContainerID, HostID: m.HostID, Size: m.Size}
+	}
+	return out
 }
 
 // containerCgroup is where a container of sandbox sb gets its cgroup.

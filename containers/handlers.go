@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/berth-runtime/berth/oci/linux"
 )
 
 // Handler is a runtime handler and what its runtime can do, as the CRI
@@ -15,6 +17,10 @@ type Handler struct {
 	Name string
 	// RecursiveReadOnly: the runtime implements the "rro" mount option.
 	RecursiveReadOnly bool
+	// UserNamespaces: pods of this handler may have user namespaces of
+	// their own — its runtime joins one by path, and this kernel idmaps
+	// overlay mounts (berthd idmaps the rootfs; the runtime need not).
+	UserNamespaces bool
 }
 
 type handlerCache struct {
@@ -38,9 +44,13 @@ func (s *Service) Handlers(ctx context.Context) []Handler {
 			out, err := exec.CommandContext(ctx, r.Path, "features").Output()
 			var f struct {
 				MountOptions []string `json:"mountOptions"`
+				Linux        struct {
+					Namespaces []string `json:"namespaces"`
+				} `json:"linux"`
 			}
 			if err == nil && json.Unmarshal(out, &f) == nil {
 				h.RecursiveReadOnly = slices.Contains(f.MountOptions, "rro")
+				h.UserNamespaces = slices.Contains(f.Linux.Namespaces, "user") && linux.IDMappedOverlay()
 			}
 			return h
 		}
@@ -60,10 +70,15 @@ func (s *Service) Handlers(ctx context.Context) []Handler {
 
 // SupportsRRO says whether a handler's runtime takes recursive read-only mounts.
 func (s *Service) SupportsRRO(ctx context.Context, handler string) bool {
+	return s.handler(ctx, handler).RecursiveReadOnly
+}
+
+// handler finds a handler by the name a request gives ("" the default).
+func (s *Service) handler(ctx context.Context, name string) Handler {
 	for _, h := range s.Handlers(ctx) {
-		if h.Name == handler || handler == s.cfg.DefaultRuntime && h.Name == "" {
-			return h.RecursiveReadOnly
+		if h.Name == name || name == s.cfg.DefaultRuntime && h.Name == "" {
+			return h
 		}
 	}
-	return false
+	return Handler{Name: name}
 }

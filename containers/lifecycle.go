@@ -165,6 +165,10 @@ func (s *Service) RunPod(ctx context.Context, r sandbox.Request) (store.Sandbox,
 	if _, err := s.runtime(r.RuntimeHandler); err != nil {
 		return store.Sandbox{}, err
 	}
+	if r.UserNS != nil && !s.handler(ctx, r.RuntimeHandler).UserNamespaces {
+		return store.Sandbox{}, fmt.Errorf("runtime handler %q cannot give pods user namespaces of their own on this node: %w",
+			r.RuntimeHandler, errdefs.ErrInvalidArgument)
+	}
 	return s.sandboxes.Run(ctx, r)
 }
 

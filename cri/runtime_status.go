@@ -19,7 +19,7 @@ func (s *Server) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*runt
 	}}, Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true}}
 	for _, h := range s.containers.Handlers(ctx) {
 		resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{
-			Name: h.Name, Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: h.RecursiveReadOnly},
+			Name: h.Name, Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: h.RecursiveReadOnly, UserNamespaces: h.UserNamespaces},
 		})
 	}
 	if r.Verbose && s.statusInfo != nil {

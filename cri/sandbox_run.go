@@ -11,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/cni"
+	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/sandbox"
 )
 
@@ -40,6 +41,9 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 		req.HostNetwork = ns.GetNetwork() == runtimeapi.NamespaceMode_NODE
 		req.HostIPC = ns.GetIpc() == runtimeapi.NamespaceMode_NODE
 		req.SharedPID = ns.GetPid() == runtimeapi.NamespaceMode_POD
+		if req.UserNS, err = userNamespace(ns); err != nil {
+			return nil, invalid("RunPodSandbox: " + err.Error())
+		}
 	} else {
 		req.SharedPID = true // POD is the CRI's zero value
 	}
@@ -60,6 +64,53 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 		return nil, toStatus(err)
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: rec.ID}, nil
+}
+
+// userNamespace reads the pod's user namespace: NODE (the default) shares
+// the node's; POD gives the pod its own, with the one uid and one gid
+// mapping kubelet sends, which must map the pod's root. A pod with its own
+// user namespace shares no other namespace with the node: its root would
+// hold the node's network or processes as an unprivileged user.
+func userNamespace(ns *runtimeapi.NamespaceOption) (*sandbox.UserNS, error) {
+	u := ns.GetUsernsOptions()
+	switch u.GetMode() {
+	case runtimeapi.NamespaceMode_NODE:
+		if len(u.GetUids())+len(u.GetGids()) > 0 {
+			return nil, fmt.Errorf("usernsOptions: mode NODE takes no mappings")
+		}
+		return nil, nil
+	case runtimeapi.NamespaceMode_POD:
+	default:
+		return nil, fmt.Errorf("usernsOptions: mode %s is not supported (NODE or POD)", u.GetMode())
+	}
+	if ns.GetNetwork() == runtimeapi.NamespaceMode_NODE || ns.GetPid() == runtimeapi.NamespaceMode_NODE || ns.GetIpc() == runtimeapi.NamespaceMode_NODE {
+		return nil, fmt.Errorf("usernsOptions: a pod with its own user namespace cannot use the node's network, PID or IPC namespace")
+	}
+	uids, err := idMapping("uids", u.GetUids())
+	if err != nil {
+		return nil, err
+	}
+	gids, err := idMapping("gids", u.GetGids())
+	if err != nil {
+		return nil, err
+	}
+	return &sandbox.UserNS{UIDs: uids, GIDs: gids}, nil
+}
+
+func idMapping(field string, in []*runtimeapi.IDMapping) ([]store.IDMap, error) {
+	if len(in) != 1 {
+		return nil, fmt.Errorf("usernsOptions.%s: want exactly one mapping, got %d", field, len(in))
+	}
+	m := in[0]
+	switch {
+	case m.ContainerId != 0:
+		return nil, fmt.Errorf("usernsOptions.%s: the mapping must start at container ID 0 (the pod's root), not %d", field, m.ContainerId)
+	case m.Length == 0:
+		return nil, fmt.Errorf("usernsOptions.%s: the mapping is empty", field)
+	case uint64(m.HostId)+uint64(m.Length) > math.MaxUint32:
+		return nil, fmt.Errorf("usernsOptions.%s: host IDs %d+%d overflow", field, m.HostId, m.Length)
+	}
+	return []store.IDMap{{ContainerID: m.ContainerId, HostID: m.HostId, Size: m.Length}}, nil
 }
 
 // bandwidth reads kubelet's traffic shaping annotations (bits per second, as

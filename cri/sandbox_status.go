@@ -35,6 +35,7 @@ func sandboxStatus(rec store.Sandbox) *runtimeapi.PodSandboxStatus {
 		Annotations: rec.Annotations,
 		Linux: &runtimeapi.LinuxPodSandboxStatus{Namespaces: &runtimeapi.Namespace{Options: &runtimeapi.NamespaceOption{
 			Network: nsMode(rec.Namespaces["net"]), Ipc: nsMode(rec.Namespaces["ipc"]), Pid: pidMode(rec),
+			UsernsOptions: usernsOptions(rec),
 		}}},
 		RuntimeHandler: rec.RuntimeHandler,
 	}
@@ -45,6 +46,20 @@ func pidMode(rec store.Sandbox) runtimeapi.NamespaceMode {
 		return runtimeapi.NamespaceMode_POD
 	}
 	return runtimeapi.NamespaceMode_CONTAINER
+}
+
+func usernsOptions(rec store.Sandbox) *runtimeapi.UserNamespace {
+	if rec.Namespaces["user"] == "" {
+		return &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}
+	}
+	conv := func(in []store.IDMap) []*runtimeapi.IDMapping {
+		out := make([]*runtimeapi.IDMapping, len(in))
+		for i, m := range in {
+			out[i] = &runtimeapi.IDMapping{ContainerId: m.ContainerID, HostId: m.HostID, Length: m.Size}
+		}
+		return out
+	}
+	return &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: conv(rec.UIDMappings), Gids: conv(rec.GIDMappings)}
 }
 
 func nsMode(path string) runtimeapi.NamespaceMode {

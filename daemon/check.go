@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -51,12 +50,9 @@ func Checks(ctx context.Context, cfg config.Config) []Check {
 		out = append(out, Check{Name: name, Status: status, Detail: detail, Fix: fix})
 	}
 
-	var uts unix.Utsname
-	_ = unix.Uname(&uts)
-	release := unix.ByteSliceToString(uts.Release[:])
-	major, minor := kernelVersion(release)
+	release, major, _ := linux.KernelRelease()
 	switch {
-	case major > 5 || major == 5 && minor >= 12:
+	case linux.KernelAtLeast(5, 12):
 		add("kernel", ok, release, "")
 	case major >= 4:
 		add("kernel", warn, release+": no idmapped mounts (5.12), no cgroup.kill (5.14)", "a 5.15 or newer kernel")
@@ -97,9 +93,9 @@ func Checks(ctx context.Context, cfg config.Config) []Check {
 		add("seccomp", fail, "the kernel has no seccomp filters", "a kernel built with CONFIG_SECCOMP_FILTER")
 	}
 
-	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) != "0" {
-		detail := "max " + strings.TrimSpace(string(b))
-		if major > 5 || major == 5 && minor >= 19 {
+	if max, on := linux.UserNamespacesEnabled(); on {
+		detail := "max " + max
+		if linux.IDMappedOverlay() {
 			add("user namespaces", ok, detail+"; idmapped mounts, overlayfs included", "")
 		} else {
 			add("user namespaces", warn, detail+"; no idmapped overlay mounts before 5.19", "a 5.19 or newer kernel for pods with user namespaces")
@@ -210,13 +206,4 @@ func (c *cachedChecks) get(ctx context.Context) []Check {
 		c.val, c.at = Checks(ctx, c.cfg), time.Now()
 	}
 	return c.val
-}
-
-func kernelVersion(release string) (major, minor int) {
-	parts := strings.SplitN(release, ".", 3)
-	if len(parts) >= 2 {
-		major, _ = strconv.Atoi(parts[0])
-		minor, _ = strconv.Atoi(strings.TrimRightFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
-	}
-	return major, minor
 }

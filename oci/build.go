@@ -55,6 +55,10 @@ type Namespaces struct {
 	// TargetPID for the PID namespace of another container (by ID).
 	PodPID    bool
 	TargetPID string
+	// User joins the pod's user namespace at that path, whose mappings
+	// UIDMappings and GIDMappings repeat (runc and crun want them).
+	User                     string
+	UIDMappings, GIDMappings []specs.LinuxIDMapping
 }
 
 // ContainerConfig is everything about a container that is not in its image,
@@ -141,6 +145,9 @@ func BuildSpec(img ocispec.ImageConfig, c *ContainerConfig, rootfs string) (*spe
 	l.CgroupsPath = c.CgroupsPath
 	l.Sysctl = c.Sysctls
 	l.Namespaces = namespaces(c.Namespaces)
+	if c.Namespaces.User != "" {
+		l.UIDMappings, l.GIDMappings = c.Namespaces.UIDMappings, c.Namespaces.GIDMappings
+	}
 	if c.MaskedPaths != nil {
 		l.MaskedPaths = c.MaskedPaths
 	}
@@ -232,6 +239,7 @@ func namespaces(n Namespaces) []specs.LinuxNamespace {
 	add(specs.IPCNamespace, n.IPC, n.HostIPC)
 	add(specs.UTSNamespace, n.UTS, n.HostNetwork)
 	add(specs.PIDNamespace, n.PID, n.HostPID)
+	add(specs.UserNamespace, n.User, n.User == "")
 	return ns
 }
 

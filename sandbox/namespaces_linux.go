@@ -49,18 +49,34 @@ func pinOnThisThread(dir string, kinds []string, hostname string) (map[string]st
 	if err := unix.Unshare(flags); err != nil {
 		return nil, fmt.Errorf("unshare %v: %w", kinds, err)
 	}
-	paths := map[string]string{}
+	if err := nameAndLoopback(flags, hostname); err != nil {
+		return nil, err
+	}
+	return pinAll(dir, kinds, "/proc/self/task/"+strconv.Itoa(unix.Gettid()))
+}
+
+// nameAndLoopback sets the hostname in the calling thread's new UTS
+// namespace and brings up loopback in its new network namespace (flags say
+// which it has).
+func nameAndLoopback(flags int, hostname string) error {
 	if flags&unix.CLONE_NEWUTS != 0 && hostname != "" {
 		if err := unix.Sethostname([]byte(hostname)); err != nil {
-			return paths, fmt.Errorf("set hostname %q: %w", hostname, err)
+			return fmt.Errorf("set hostname %q: %w", hostname, err)
 		}
 	}
 	if flags&unix.CLONE_NEWNET != 0 {
 		if err := loopbackUp(); err != nil {
-			return paths, err
+			return err
 		}
 	}
-	tid := strconv.Itoa(unix.Gettid())
+	return nil
+}
+
+// pinAll bind-mounts the namespaces of kinds of the task at proc (a
+// /proc/<pid> or /proc/self/task/<tid> path) at dir/<kind>. The paths it
+// pinned come back even on failure, for unpinNamespaces.
+func pinAll(dir string, kinds []string, proc string) (map[string]string, error) {
+	paths := map[string]string{}
 	for _, k := range kinds {
 		p := filepath.Join(dir, k)
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
@@ -68,8 +84,7 @@ func pinOnThisThread(dir string, kinds []string, hostname string) (map[string]st
 			return paths, fmt.Errorf("create %s: %w", p, err)
 		}
 		f.Close()
-		src := "/proc/self/task/" + tid + "/ns/" + k
-		if err := unix.Mount(src, p, "", unix.MS_BIND, ""); err != nil {
+		if err := unix.Mount(proc+"/ns/"+k, p, "", unix.MS_BIND, ""); err != nil {
 			os.Remove(p)
 			return paths, fmt.Errorf("pin %s namespace at %s: %w", k, p, err)
 		}

@@ -18,10 +18,9 @@ import (
 // in its pause mode (C, no Go runtime), in the pod's network, IPC and UTS
 // namespaces. It is started from a thread that first joins those
 // namespaces; the thread is then discarded.
-// Its argument is the sandbox's directory, so that ps says whose it is.
 func startPause(bin, sandboxDir string, ns map[string]string) (int, uint64, error) {
 	type res struct {
-		pid int
+		cmd *exec.Cmd
 		err error
 	}
 	ch := make(chan res, 1)
@@ -30,36 +29,49 @@ func startPause(bin, sandboxDir string, ns map[string]string) (int, uint64, erro
 		for kind, flag := range map[string]int{"net": unix.CLONE_NEWNET, "ipc": unix.CLONE_NEWIPC, "uts": unix.CLONE_NEWUTS} {
 			if p := ns[kind]; p != "" {
 				if err := setnsPath(p, flag); err != nil {
-					ch <- res{0, err}
+					ch <- res{nil, err}
 					return
 				}
 			}
 		}
-		cmd := exec.Command(bin)
-		cmd.Args = []string{"berth-pause", sandboxDir}
-		cmd.Env = []string{"_BERTH_PAUSE=1"}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID, Setsid: true}
-		if err := cmd.Start(); err != nil {
-			ch <- res{0, fmt.Errorf("start pod pause %s: %w", bin, err)}
-			return
-		}
-		go func() { _ = cmd.Wait() }() // reap it when it ends while we run
-		ch <- res{cmd.Process.Pid, nil}
+		cmd, err := spawnPause(bin, sandboxDir, &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID})
+		ch <- res{cmd, err}
 	}()
 	r := <-ch
 	if r.err != nil {
 		return 0, 0, r.err
 	}
-	start, err := linux.ProcessStartTime(r.pid)
+	return recordPause(sandboxDir, r.cmd.Process.Pid)
+}
+
+// spawnPause starts berth-runtime's pause mode with attr's namespaces.
+// Its argument is the sandbox's directory, so that ps says whose it is.
+func spawnPause(bin, sandboxDir string, attr *syscall.SysProcAttr) (*exec.Cmd, error) {
+	cmd := exec.Command(bin)
+	cmd.Args = []string{"berth-pause", sandboxDir}
+	cmd.Env = []string{"_BERTH_PAUSE=1"}
+	attr.Setsid = true
+	cmd.SysProcAttr = attr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start pod pause %s: %w", bin, err)
+	}
+	go func() { _ = cmd.Wait() }() // reap it when it ends while we run
+	return cmd, nil
+}
+
+// recordPause notes the pause's identity (pid and start time) in the
+// sandbox directory, for the start-up sweep should berthd die before the
+// record is written.
+func recordPause(sandboxDir string, pid int) (int, uint64, error) {
+	start, err := linux.ProcessStartTime(pid)
 	if err != nil {
 		return 0, 0, fmt.Errorf("pod pause exited at once: %w", err)
 	}
-	// For the start-up sweep, should berthd die before the record is written.
-	if err := os.WriteFile(filepath.Join(sandboxDir, pauseFile), []byte(fmt.Sprintf("%d %d\n", r.pid, start)), 0o600); err != nil {
-		stopPause(r.pid, start)
+	if err := os.WriteFile(filepath.Join(sandboxDir, pauseFile), []byte(fmt.Sprintf("%d %d\n", pid, start)), 0o600); err != nil {
+		stopPause(pid, start)
 		return 0, 0, fmt.Errorf("pod pause: %w", err)
 	}
-	return r.pid, start, nil
+	return pid, start, nil
 }
 
 const pauseFile = "pause.pid"

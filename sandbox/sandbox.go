@@ -53,7 +53,9 @@ type Request struct {
 	HostNetwork, HostIPC bool
 	// SharedPID gives the pod one PID namespace for its containers (CRI's
 	// POD mode, the default; kubelet asks it for shareProcessNamespace).
-	SharedPID      bool
+	SharedPID bool
+	// UserNS gives the pod a user namespace of its own; nil shares the node's.
+	UserNS         *UserNS
 	RuntimeHandler string
 	Sysctls        map[string]string
 	// PortMappings are the pod's hostPorts; Bandwidth its traffic limits.
@@ -126,7 +128,17 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 	if !r.HostIPC {
 		kinds = append(kinds, "ipc")
 	}
-	if len(kinds) > 0 {
+	switch {
+	case r.UserNS != nil:
+		if r.HostNetwork || r.HostIPC {
+			return rec, fmt.Errorf("sandbox %s: a pod with its own user namespace cannot share the node's network or IPC namespace: %w", id, errdefs.ErrInvalidArgument)
+		}
+		rec.UIDMappings, rec.GIDMappings = r.UserNS.UIDs, r.UserNS.GIDs
+		rec.Namespaces, rec.PausePid, rec.PauseStart, err = pinWithUserNS(s.pauseBin, dir, kinds, rec.Hostname, r.UserNS, r.SharedPID)
+		if err != nil {
+			return rec, fmt.Errorf("sandbox %s: %w", id, err)
+		}
+	case len(kinds) > 0:
 		if rec.Namespaces, err = pinNamespaces(filepath.Join(dir, "ns"), kinds, rec.Hostname); err != nil {
 			return rec, fmt.Errorf("sandbox %s: %w", id, err)
 		}
@@ -146,7 +158,7 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 			return rec, fmt.Errorf("sandbox %s: pod cgroup: %w", id, err)
 		}
 	}
-	if r.SharedPID {
+	if r.SharedPID && r.UserNS == nil {
 		if rec.PausePid, rec.PauseStart, err = startPause(s.pauseBin, dir, rec.Namespaces); err != nil {
 			return rec, fmt.Errorf("sandbox %s: %w", id, err)
 		}

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/internal/idmap"
 )
 
 // Snapshotter owns root/layers, root/containers and root/tmp.
@@ -75,6 +78,25 @@ func (s *Snapshotter) containerDir(id string) string {
 // Mount creates container id's writable layer and mounts, at target, the
 // overlay of it over the image layers (chainIDs, bottom first).
 func (s *Snapshotter) Mount(id string, chainIDs []digest.Digest, target string) error {
+	return s.MountIDMapped(id, chainIDs, target, nil)
+}
+
+// UserNS is the user namespace a root filesystem is for: its path, and
+// the host IDs its root is.
+type UserNS struct {
+	Path             string
+	RootUID, RootGID int
+}
+
+// MountIDMapped is Mount for a container in user namespace u (nil for
+// none). The image layers are idmapped through it, so that the
+// namespace's root owns the image's files without a chown; the upper
+// directory is the namespace root's, and what the container writes lands
+// there as the host IDs it runs as (overlayfs works in the upper
+// directory as its mounter, the host's root, which an idmapped upper
+// would not map). The idmapped layer mounts live only until the overlay
+// holds them.
+func (s *Snapshotter) MountIDMapped(id string, chainIDs []digest.Digest, target string, u *UserNS) error {
 	if len(chainIDs) == 0 {
 		return errors.New("an image without layers cannot be a root filesystem")
 	}
@@ -87,11 +109,21 @@ func (s *Snapshotter) Mount(id string, chainIDs []digest.Digest, target string) 
 	}
 	lowers := make([]string, 0, len(chainIDs))
 	for i := len(chainIDs) - 1; i >= 0; i-- {
-		p := s.LayerPath(chainIDs[i])
 		if !s.HasLayer(chainIDs[i]) {
 			return fmt.Errorf("rootfs of %s: layer %s is not unpacked", id, chainIDs[i])
 		}
-		lowers = append(lowers, p)
+		lowers = append(lowers, s.LayerPath(chainIDs[i]))
+	}
+	if u != nil {
+		if err := os.Lchown(upper, u.RootUID, u.RootGID); err != nil {
+			return fmt.Errorf("rootfs of %s: %w", id, err)
+		}
+		mapped, err := idmapLayers(filepath.Join(dir, "idmap"), lowers, u.Path)
+		defer unmountIDMapped(filepath.Join(dir, "idmap"))
+		if err != nil {
+			return fmt.Errorf("rootfs of %s: %w", id, err)
+		}
+		lowers = mapped
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), upper, work)
 	if len(opts) >= os.Getpagesize() {
@@ -103,11 +135,37 @@ func (s *Snapshotter) Mount(id string, chainIDs []digest.Digest, target string) 
 	return nil
 }
 
+// idmapLayers attaches an idmapped bind of each of dirs at under/<n>.
+func idmapLayers(under string, dirs []string, usernsPath string) ([]string, error) {
+	out := make([]string, len(dirs))
+	for i, d := range dirs {
+		out[i] = filepath.Join(under, strconv.Itoa(i))
+		if err := os.MkdirAll(out[i], 0o700); err != nil {
+			return nil, err
+		}
+		if err := idmap.Bind(d, out[i], usernsPath); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// unmountIDMapped detaches what idmapLayers attached (and, after a crash
+// between the two, what it left) and removes the directories.
+func unmountIDMapped(under string) {
+	ents, _ := os.ReadDir(under)
+	for _, e := range ents {
+		_ = unmountAll(filepath.Join(under, e.Name()))
+	}
+	_ = os.RemoveAll(under)
+}
+
 // Unmount unmounts target (if mounted) and deletes container id's writable layer.
 func (s *Snapshotter) Unmount(id, target string) error {
 	if err := unmountAll(target); err != nil {
 		return fmt.Errorf("unmount rootfs of %s: %w", id, err)
 	}
+	unmountIDMapped(filepath.Join(s.containerDir(id), "idmap"))
 	return os.RemoveAll(s.containerDir(id))
 }
 

@@ -41,6 +41,17 @@ type Sandbox struct {
 	// when the pod has one (Namespaces["pid"]).
 	PausePid   int    `json:"pausePid,omitempty"`
 	PauseStart uint64 `json:"pauseStart,omitempty"`
+	// UIDMappings and GIDMappings are the pod's user namespace
+	// (Namespaces["user"]), when it has one of its own.
+	UIDMappings []IDMap `json:"uidMappings,omitempty"`
+	GIDMappings []IDMap `json:"gidMappings,omitempty"`
+}
+
+// IDMap maps Size IDs from ContainerID in a user namespace to HostID up.
+type IDMap struct {
+	ContainerID uint32 `json:"containerId"`
+	HostID      uint32 `json:"hostId"`
+	Size        uint32 `json:"size"`
 }
 
 // ContainerState is a container's lifecycle state.

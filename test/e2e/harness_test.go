@@ -55,6 +55,11 @@ func startDaemonFrom(t *testing.T, bin, extraConfig string) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Searchable, as /run is: a pod's root in a user namespace of its own
+	// must reach its bundle under the state directory.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
 	d := &daemon{t: t, dir: dir, extraConfig: extraConfig, socket: filepath.Join(dir, "berth.sock"), root: filepath.Join(dir, "root"),
 		state: filepath.Join(dir, "state"), logFile: filepath.Join(dir, "berthd.log")}
 	t.Cleanup(func() {
