@@ -109,7 +109,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 	defer func() {
 		if err != nil {
 			_ = s.images.Snapshots().Unmount(id, rootfs)
-			if uerr := unmountImageVolumes(dir); uerr != nil {
+			if uerr := unmountVolumes(dir); uerr != nil {
 				s.log.Warn("unmount image volumes", slog.String("container", id), slog.Any("error", uerr))
 				return // keep the directory: it holds the image's mounts
 			}
@@ -130,6 +130,9 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 		return rec, err
 	}
 	if err := s.mountImageVolumes(dir, &r.Container); err != nil {
+		return rec, err
+	}
+	if err := mountIDMappedVolumes(dir, sb, &r.Container); err != nil {
 		return rec, err
 	}
 	spec, err := s.buildSpec(imgCfg.Config, sb, &r.Container, rootfs, id)

@@ -145,7 +145,7 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	if err := s.images.Snapshots().Unmount(id, filepath.Join(rec.Dir, "bundle", "rootfs")); err != nil {
 		return err
 	}
-	if err := unmountImageVolumes(rec.Dir); err != nil {
+	if err := unmountVolumes(rec.Dir); err != nil {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
 	if err := os.RemoveAll(rec.Dir); err != nil {

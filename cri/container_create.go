@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/oci"
+	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // CreateContainer creates a container in a sandbox, ready to start.
@@ -74,7 +75,8 @@ func containerConfig(c *runtimeapi.ContainerConfig) (oci.ContainerConfig, error)
 			return cc, invalid(fmt.Sprintf("CreateContainer: mount %s: recursive_read_only needs readonly and private propagation", m.ContainerPath))
 		}
 		cc.Mounts = append(cc.Mounts, oci.Mount{ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,
-			RecursiveReadonly: m.RecursiveReadOnly, Propagation: prop})
+			RecursiveReadonly: m.RecursiveReadOnly, Propagation: prop,
+			UIDMappings: specIDMappings(m.UidMappings), GIDMappings: specIDMappings(m.GidMappings)})
 	}
 	for _, d := range c.Devices {
 		cc.Devices = append(cc.Devices, oci.Device{ContainerPath: d.ContainerPath, HostPath: d.HostPath, Permissions: d.Permissions})
@@ -155,4 +157,15 @@ func resources(res *runtimeapi.LinuxContainerResources) oci.Resources {
 		r.HugepageLimits[h.PageSize] = h.Limit
 	}
 	return r
+}
+
+func specIDMappings(in []*runtimeapi.IDMapping) []specs.LinuxIDMapping {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]specs.LinuxIDMapping, len(in))
+	for i, m := range in {
+		out[i] = specs.LinuxIDMapping{ContainerID: m.ContainerId, HostID: m.HostId, Size: m.Length}
+	}
+	return out
 }

@@ -66,13 +66,17 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtimeapi.RunPodSandboxR
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: rec.ID}, nil
 }
 
-// userNamespace reads the pod's user namespace: NODE (the default) shares
-// the node's; POD gives the pod its own, with the one uid and one gid
+// userNamespace reads the pod's user namespace: none given or NODE shares
+// the node's (POD is the enum's zero value, so only a present
+// usernsOptions can ask for it); POD gives the pod its own, with the one uid and one gid
 // mapping kubelet sends, which must map the pod's root. A pod with its own
 // user namespace shares no other namespace with the node: its root would
 // hold the node's network or processes as an unprivileged user.
 func userNamespace(ns *runtimeapi.NamespaceOption) (*sandbox.UserNS, error) {
 	u := ns.GetUsernsOptions()
+	if u == nil {
+		return nil, nil
+	}
 	switch u.GetMode() {
 	case runtimeapi.NamespaceMode_NODE:
 		if len(u.GetUids())+len(u.GetGids()) > 0 {

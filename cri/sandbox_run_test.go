@@ -87,3 +87,29 @@ func FuzzContainerConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestUserNamespaceOptions: no usernsOptions is the node's namespace (POD
+// is the enum's zero value); POD needs one mapping of root per kind.
+func TestUserNamespaceOptions(t *testing.T) {
+	m := []*runtimeapi.IDMapping{{ContainerId: 0, HostId: 65536, Length: 65536}}
+	for _, c := range []struct {
+		ns      *runtimeapi.NamespaceOption
+		own, ok bool
+	}{
+		{nil, false, true},
+		{&runtimeapi.NamespaceOption{}, false, true},
+		{&runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE}}, false, true},
+		{&runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: m, Gids: m}}, true, true},
+		{&runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: m}}, false, false},
+		{&runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_NODE, Uids: m, Gids: m}}, false, false},
+		{&runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_NODE,
+			UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: m, Gids: m}}, false, false},
+		{&runtimeapi.NamespaceOption{UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD,
+			Uids: []*runtimeapi.IDMapping{{HostId: 4294967295, Length: 2}}, Gids: m}}, false, false},
+	} {
+		u, err := userNamespace(c.ns)
+		if (err == nil) != c.ok || (u != nil) != c.own {
+			t.Errorf("%v: %+v, %v; want own %v, ok %v", c.ns, u, err, c.own, c.ok)
+		}
+	}
+}

@@ -27,6 +27,11 @@ type Mount struct {
 	Image, ImageSubPath string
 	// Propagation is "private" (default), "rslave" or "rshared".
 	Propagation string
+	// UIDMappings and GIDMappings, in a pod with its own user namespace
+	// (and equal to its mappings), idmap the bind through that namespace,
+	// so that the pod's root owns what the host's root owns there. The
+	// containers service makes the idmapped mount and fills HostPath in.
+	UIDMappings, GIDMappings []specs.LinuxIDMapping
 }
 
 // Device is a host device made available in the container.

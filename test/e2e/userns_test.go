@@ -58,9 +58,11 @@ func TestPodUserNamespace(t *testing.T) {
 	if u := ps.GetStatus().GetLinux().GetNamespaces().GetOptions().GetUsernsOptions(); u.GetMode() != runtimeapi.NamespaceMode_POD || len(u.GetUids()) != 1 || u.GetUids()[0].GetHostId() != 196608 {
 		t.Fatalf("PodSandboxStatus usernsOptions: %+v", u)
 	}
+	vol := t.TempDir() // root's, 0700: the pod's root gets in only through the idmapped bind
 	cid, err := d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: "app"}, Image: &runtimeapi.ImageSpec{Image: ref},
-		Command: []string{"sh", "-c", "echo hi > /written && sleep 600"},
+		Command: []string{"sh", "-c", "echo hi > /written && echo vol > /data/out && sleep 600"},
+		Mounts:  []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: vol, UidMappings: usernsMapping, GidMappings: usernsMapping}},
 		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
 			NamespaceOptions: pod.Linux.SecurityContext.NamespaceOptions}},
 	}, pod)
@@ -99,6 +101,10 @@ func TestPodUserNamespace(t *testing.T) {
 	if uid := fi.Sys().(*syscall.Stat_t).Uid; uid != 196608 {
 		t.Fatalf("%s is uid %d on the host, want 196608", written, uid)
 	}
+	// What it wrote in the idmapped volume is the host root's.
+	if fi, err = os.Stat(filepath.Join(vol, "out")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Fatalf("the volume's file: %v %v, want it the host root's", fi, err)
+	}
 	if err := d.rs.StopPodSandbox(ctx, podID); err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +135,22 @@ func TestPodUserNamespaceRefused(t *testing.T) {
 		if status.Code(err) != codes.InvalidArgument {
 			t.Errorf("%s: RunPodSandbox: %v, want InvalidArgument", name, err)
 		}
+	}
+	// Mappings on a mount of a pod without a user namespace are refused.
+	pod := podConfig("plain", filepath.Join(d.dir, "pods", "plain"))
+	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: pulledBusybox(t, d)},
+		Mounts: []*runtimeapi.Mount{{ContainerPath: "/data", HostPath: t.TempDir(), UidMappings: usernsMapping, GidMappings: usernsMapping}},
+	}, pod)
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("idmapped mount in a pod without a user namespace: %v, want InvalidArgument", err)
+	}
+	if err := d.rs.RemovePodSandbox(ctx, podID); err != nil {
+		t.Fatal(err)
 	}
 	if pods, _ := d.rs.ListPodSandbox(ctx, nil); len(pods) > 0 {
 		t.Fatalf("refused pods left %d sandboxes", len(pods))
