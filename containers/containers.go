@@ -53,6 +53,7 @@ type Service struct {
 	locks    sync.Map
 	events   events
 	handlers handlerCache
+	cpu      cpuRates
 }
 
 // New returns the service; Recover must run before it serves calls.

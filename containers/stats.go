@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/oci/linux"
 )
@@ -17,6 +19,13 @@ type Stats struct {
 	// is where the writable layers live (the filesystem kubelet watches).
 	LayerBytes, LayerInodes uint64
 	LayerRoot               string
+	// NanoCores is the CPU rate since the previous Stats of the container
+	// (HasRate false for the first).
+	NanoCores uint64
+	HasRate   bool
+	// FsBytes, FsInodes and FsInodesFree are the size of the filesystem
+	// holding LayerRoot, the limit of what a writable layer may use.
+	FsBytes, FsInodes, FsInodesFree uint64
 }
 
 // Stats reads the usage now of the container rec records (from Get or List).
@@ -27,6 +36,7 @@ func (s *Service) Stats(rec store.Container) (Stats, error) {
 	if path, err := cgroupsPath(rec); err == nil {
 		if u, err := linux.CgroupStats(path); err == nil {
 			st.CgroupUsage = u
+			st.NanoCores, st.HasRate = s.cpu.rate(id, st.At, u.CPUNanos)
 		}
 	}
 	u, err := s.images.Snapshots().WritableUsage(id)
@@ -34,5 +44,9 @@ func (s *Service) Stats(rec store.Container) (Stats, error) {
 		return st, fmt.Errorf("stats of container %s: %w", id, err)
 	}
 	st.LayerBytes, st.LayerInodes = u.Bytes, u.Inodes
+	var fs unix.Statfs_t
+	if unix.Statfs(st.LayerRoot, &fs) == nil {
+		st.FsBytes, st.FsInodes, st.FsInodesFree = fs.Blocks*uint64(fs.Bsize), fs.Files, fs.Ffree
+	}
 	return st, nil
 }

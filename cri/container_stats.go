@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/oci/linux"
 )
 
 // ContainerStats reports one container's CPU, memory and writable layer.
@@ -58,11 +59,24 @@ func containerStats(rec store.Container, st containers.Stats) *runtimeapi.Contai
 			Id: rec.ID, Metadata: &runtimeapi.ContainerMetadata{Name: rec.Name, Attempt: rec.Attempt},
 			Labels: rec.Labels, Annotations: rec.Annotations,
 		},
-		Cpu: &runtimeapi.CpuUsage{Timestamp: at, UsageCoreNanoSeconds: u(st.CPUNanos)},
-		Memory: &runtimeapi.MemoryUsage{Timestamp: at, WorkingSetBytes: u(st.WorkingSet), UsageBytes: u(st.Memory),
-			RssBytes: u(st.RSS), PageFaults: u(st.PageFaults), MajorPageFaults: u(st.MajorFaults)},
+		Cpu:    cpuUsage(at, st.CPUNanos, st.NanoCores, st.HasRate),
+		Memory: memoryUsage(at, st.CgroupUsage),
 		Swap: &runtimeapi.SwapUsage{Timestamp: at, SwapUsageBytes: u(st.Swap)},
 		WritableLayer: &runtimeapi.FilesystemUsage{Timestamp: at, FsId: &runtimeapi.FilesystemIdentifier{Mountpoint: st.LayerRoot},
 			UsedBytes: u(st.LayerBytes), InodesUsed: u(st.LayerInodes)},
 	}
+}
+
+func cpuUsage(at int64, total, rate uint64, hasRate bool) *runtimeapi.CpuUsage {
+	c := &runtimeapi.CpuUsage{Timestamp: at, UsageCoreNanoSeconds: &runtimeapi.UInt64Value{Value: total}}
+	if hasRate {
+		c.UsageNanoCores = &runtimeapi.UInt64Value{Value: rate}
+	}
+	return c
+}
+
+func memoryUsage(at int64, c linux.CgroupUsage) *runtimeapi.MemoryUsage {
+	u := func(v uint64) *runtimeapi.UInt64Value { return &runtimeapi.UInt64Value{Value: v} }
+	return &runtimeapi.MemoryUsage{Timestamp: at, WorkingSetBytes: u(c.WorkingSet), UsageBytes: u(c.Memory),
+		RssBytes: u(c.RSS), PageFaults: u(c.PageFaults), MajorPageFaults: u(c.MajorFaults)}
 }

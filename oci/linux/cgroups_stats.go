@@ -6,18 +6,40 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// CgroupUsage is what a container's cgroup has used, as kubelet's stats want it.
+// CgroupUsage is what a container's (or pod's) cgroup has used, as
+// kubelet's stats and cAdvisor's metrics want it. Zero where the kernel or
+// the hierarchy (v1, v2) has no such counter.
 type CgroupUsage struct {
-	// CPUNanos is the CPU time used since the cgroup was made.
-	CPUNanos uint64
+	// CPUNanos is the CPU time used since the cgroup was made, UserNanos
+	// and SystemNanos its split.
+	CPUNanos, UserNanos, SystemNanos uint64
+	// Periods, ThrottledPeriods and ThrottledNanos are CFS quota's counts.
+	Periods, ThrottledPeriods, ThrottledNanos uint64
 	// Memory is the memory in use (page cache included), WorkingSet that
 	// minus inactive file pages (what the OOM killer and kubelet weigh),
-	// RSS the anonymous memory.
-	Memory, WorkingSet, RSS uint64
-	PageFaults, MajorFaults uint64
-	Swap                    uint64
+	// RSS the anonymous memory, Cache the page cache, MappedFile its
+	// mapped part, Kernel the kernel's own, MaxMemory the peak.
+	Memory, WorkingSet, RSS, Cache, MappedFile, Kernel, MaxMemory uint64
+	PageFaults, MajorFaults                                       uint64
+	Swap                                                          uint64
+	// Failcnt counts hits of the memory limit; OOMKills the OOM killer's kills.
+	Failcnt, OOMKills uint64
+	// Pids is the tasks (threads) in the cgroup, PidsMax their limit (0: none).
+	Pids, PidsMax uint64
+	// IO is per block device ("major:minor").
+	IO map[string]IOUsage
+	// Hugetlb is per page size ("2MB"): usage now and at its peak.
+	Hugetlb map[string][2]uint64
+	// Pressure is PSI's stall time (v2): "cpu", "memory", "io" → some, full.
+	Pressure map[string][2]time.Duration
+}
+
+// IOUsage is a block device's reads and writes, in bytes and operations.
+type IOUsage struct {
+	ReadBytes, WriteBytes, Reads, Writes uint64
 }
 
 // CgroupStats reads the usage of the container's cgroup, v1 or v2.
@@ -30,30 +52,64 @@ func CgroupStats(cgroupsPath string) (CgroupUsage, error) {
 }
 
 func (p CgroupPaths) stats() (CgroupUsage, error) {
-	var u CgroupUsage
 	if p.Unified != "" {
-		cpu, err := readKeyed(filepath.Join(p.Unified, "cpu.stat"))
-		if err != nil {
-			return u, err
-		}
-		u.CPUNanos = cpu["usage_usec"] * 1000
-		mem, err := readKeyed(filepath.Join(p.Unified, "memory.stat"))
-		if err != nil {
-			return u, err
-		}
-		u.Memory, _ = readUint(filepath.Join(p.Unified, "memory.current"))
-		u.Swap, _ = readUint(filepath.Join(p.Unified, "memory.swap.current"))
-		u.RSS, u.PageFaults, u.MajorFaults = mem["anon"], mem["pgfault"], mem["pgmajfault"]
-		u.WorkingSet = sub(u.Memory, mem["inactive_file"])
-		return u, nil
+		return statsV2(p.Unified)
 	}
+	return statsV1(p.V1)
+}
+
+func statsV2(dir string) (CgroupUsage, error) {
+	var u CgroupUsage
+	cpu, err := readKeyed(filepath.Join(dir, "cpu.stat"))
+	if err != nil {
+		return u, err
+	}
+	u.CPUNanos, u.UserNanos, u.SystemNanos = cpu["usage_usec"]*1000, cpu["user_usec"]*1000, cpu["system_usec"]*1000
+	u.Periods, u.ThrottledPeriods, u.ThrottledNanos = cpu["nr_periods"], cpu["nr_throttled"], cpu["throttled_usec"]*1000
+	mem, err := readKeyed(filepath.Join(dir, "memory.stat"))
+	if err != nil {
+		return u, err
+	}
+	u.Memory, _ = readUint(filepath.Join(dir, "memory.current"))
+	u.MaxMemory, _ = readUint(filepath.Join(dir, "memory.peak")) // 5.19
+	u.Swap, _ = readUint(filepath.Join(dir, "memory.swap.current"))
+	u.RSS, u.Cache, u.MappedFile, u.Kernel = mem["anon"], mem["file"], mem["file_mapped"], mem["kernel"]
+	u.PageFaults, u.MajorFaults = mem["pgfault"], mem["pgmajfault"]
+	u.WorkingSet = sub(u.Memory, mem["inactive_file"])
+	if ev, err := readKeyed(filepath.Join(dir, "memory.events")); err == nil {
+		u.Failcnt, u.OOMKills = ev["max"], ev["oom_kill"]
+	}
+	u.Pids, _ = readUint(filepath.Join(dir, "pids.current"))
+	u.PidsMax, _ = readUint(filepath.Join(dir, "pids.max")) // "max" reads as 0: no limit
+	u.IO = readIOStatV2(filepath.Join(dir, "io.stat"))
+	u.Hugetlb = readHugetlb(dir, ".current", ".max")
+	u.Pressure = map[string][2]time.Duration{}
+	for _, r := range []string{"cpu", "memory", "io"} {
+		if some, full, ok := readPressure(filepath.Join(dir, r+".pressure")); ok {
+			u.Pressure[r] = [2]time.Duration{some, full}
+		}
+	}
+	return u, nil
+}
+
+func statsV1(dirs map[string]string) (CgroupUsage, error) {
+	var u CgroupUsage
 	var err error
-	if d := p.V1["cpuacct"]; d != "" {
+	if d := dirs["cpuacct"]; d != "" {
 		if u.CPUNanos, err = readUint(filepath.Join(d, "cpuacct.usage")); err != nil {
 			return u, err
 		}
+		if st, err := readKeyed(filepath.Join(d, "cpuacct.stat")); err == nil {
+			// In USER_HZ ticks, 100 a second on every Linux ABI.
+			u.UserNanos, u.SystemNanos = st["user"]*1e7, st["system"]*1e7
+		}
 	}
-	if d := p.V1["memory"]; d != "" {
+	if d := dirs["cpu"]; d != "" {
+		if st, err := readKeyed(filepath.Join(d, "cpu.stat")); err == nil {
+			u.Periods, u.ThrottledPeriods, u.ThrottledNanos = st["nr_periods"], st["nr_throttled"], st["throttled_time"]
+		}
+	}
+	if d := dirs["memory"]; d != "" {
 		if u.Memory, err = readUint(filepath.Join(d, "memory.usage_in_bytes")); err != nil {
 			return u, err
 		}
@@ -61,13 +117,145 @@ func (p CgroupPaths) stats() (CgroupUsage, error) {
 		if err != nil {
 			return u, err
 		}
-		u.RSS, u.PageFaults, u.MajorFaults = mem["total_rss"], mem["total_pgfault"], mem["total_pgmajfault"]
+		u.RSS, u.Cache, u.MappedFile = mem["total_rss"], mem["total_cache"], mem["total_mapped_file"]
+		u.PageFaults, u.MajorFaults = mem["total_pgfault"], mem["total_pgmajfault"]
 		u.WorkingSet = sub(u.Memory, mem["total_inactive_file"])
 		if memsw, err := readUint(filepath.Join(d, "memory.memsw.usage_in_bytes")); err == nil {
 			u.Swap = sub(memsw, u.Memory)
 		}
+		u.MaxMemory, _ = readUint(filepath.Join(d, "memory.max_usage_in_bytes"))
+		u.Failcnt, _ = readUint(filepath.Join(d, "memory.failcnt"))
+		u.Kernel, _ = readUint(filepath.Join(d, "memory.kmem.usage_in_bytes"))
+		if oc, err := readKeyed(filepath.Join(d, "memory.oom_control")); err == nil {
+			u.OOMKills = oc["oom_kill"]
+		}
+	}
+	if d := dirs["pids"]; d != "" {
+		u.Pids, _ = readUint(filepath.Join(d, "pids.current"))
+		u.PidsMax, _ = readUint(filepath.Join(d, "pids.max"))
+	}
+	if d := dirs["blkio"]; d != "" {
+		u.IO = readBlkioV1(d)
+	}
+	if d := dirs["hugetlb"]; d != "" {
+		u.Hugetlb = readHugetlb(d, ".usage_in_bytes", ".max_usage_in_bytes")
 	}
 	return u, nil
+}
+
+// readIOStatV2 reads io.stat: "8:0 rbytes=1 wbytes=2 rios=3 wios=4 ...".
+func readIOStatV2(path string) map[string]IOUsage {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	out := map[string]IOUsage{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		var io IOUsage
+		for _, kv := range f[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseUint(v, 10, 64)
+			switch k {
+			case "rbytes":
+				io.ReadBytes = n
+			case "wbytes":
+				io.WriteBytes = n
+			case "rios":
+				io.Reads = n
+			case "wios":
+				io.Writes = n
+			}
+		}
+		out[f[0]] = io
+	}
+	return out
+}
+
+// readBlkioV1 reads blkio's throttle counters ("8:0 Read 4096" lines), which
+// count every request, whatever the I/O scheduler.
+func readBlkioV1(dir string) map[string]IOUsage {
+	out := map[string]IOUsage{}
+	for _, file := range []string{"blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_serviced_recursive"} {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 3 {
+				continue
+			}
+			n, _ := strconv.ParseUint(f[2], 10, 64)
+			io := out[f[0]]
+			bytes := strings.HasSuffix(file, "_bytes_recursive")
+			switch {
+			case f[1] == "Read" && bytes:
+				io.ReadBytes = n
+			case f[1] == "Write" && bytes:
+				io.WriteBytes = n
+			case f[1] == "Read":
+				io.Reads = n
+			case f[1] == "Write":
+				io.Writes = n
+			default:
+				continue
+			}
+			out[f[0]] = io
+		}
+	}
+	return out
+}
+
+// readHugetlb reads hugetlb.<size><now> and <peak> for every page size.
+func readHugetlb(dir, now, peak string) map[string][2]uint64 {
+	matches, _ := filepath.Glob(filepath.Join(dir, "hugetlb.*"+now))
+	if len(matches) == 0 {
+		return nil
+	}
+	out := map[string][2]uint64{}
+	for _, m := range matches {
+		size := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m), "hugetlb."), now)
+		if strings.Contains(size, ".") {
+			continue // hugetlb.2MB.rsvd.current and the like
+		}
+		cur, err := readUint(m)
+		if err != nil {
+			continue
+		}
+		max, _ := readUint(filepath.Join(dir, "hugetlb."+size+peak))
+		out[size] = [2]uint64{cur, max}
+	}
+	return out
+}
+
+// readPressure reads the total stall times of a PSI file: "some ... total=N"
+// and "full ... total=N", in microseconds.
+func readPressure(path string) (some, full time.Duration, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		for _, kv := range f[1:] {
+			if v, found := strings.CutPrefix(kv, "total="); found {
+				n, _ := strconv.ParseUint(v, 10, 64)
+				if f[0] == "some" {
+					some = time.Duration(n) * time.Microsecond
+				} else if f[0] == "full" {
+					full = time.Duration(n) * time.Microsecond
+				}
+			}
+		}
+	}
+	return some, full, true
 }
 
 func sub(a, b uint64) uint64 {

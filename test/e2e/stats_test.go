@@ -133,3 +133,103 @@ func TestImageVolume(t *testing.T) {
 	}
 	assertNothingLeft(t, d)
 }
+
+// TestPodStatsAndMetrics: a pod's stats (CPU and its rate, memory,
+// processes, its network interface, its containers) and its CRI metrics,
+// in cAdvisor's names with as many label values as the descriptors have
+// keys, and values that match the container's limits and labels.
+func TestPodStatsAndMetrics(t *testing.T) {
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ctx := context.Background()
+	podID, cid, _ := startPod(t, d, "podstats", &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20},
+		"sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 600")
+	var st *runtimeapi.PodSandboxStats
+	for range 50 {
+		r, err := d.rs.PodSandboxStats(ctx, podID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st = r; st.GetLinux().GetCpu().GetUsageNanoCores() != nil && st.GetLinux().GetMemory().GetWorkingSetBytes().GetValue() > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	l := st.GetLinux()
+	if st.GetAttributes().GetId() != podID || st.GetAttributes().GetMetadata().GetName() != "podstats" {
+		t.Fatalf("attributes: %+v", st.GetAttributes())
+	}
+	if l.GetCpu().GetUsageCoreNanoSeconds().GetValue() == 0 || l.GetCpu().GetUsageNanoCores() == nil {
+		t.Fatalf("cpu: %+v", l.GetCpu())
+	}
+	if l.GetMemory().GetUsageBytes().GetValue() == 0 || l.GetProcess().GetProcessCount().GetValue() == 0 {
+		t.Fatalf("memory %+v, processes %+v", l.GetMemory(), l.GetProcess())
+	}
+	if n := l.GetNetwork(); n.GetDefaultInterface().GetName() != "eth0" || n.GetDefaultInterface().GetTxBytes() == nil {
+		t.Fatalf("network: %+v", n)
+	}
+	if len(l.GetContainers()) != 1 || l.GetContainers()[0].GetAttributes().GetId() != cid {
+		t.Fatalf("containers: %+v", l.GetContainers())
+	}
+	for _, c := range []struct {
+		f    *runtimeapi.PodSandboxStatsFilter
+		want int
+	}{{nil, 1}, {&runtimeapi.PodSandboxStatsFilter{Id: podID[:10]}, 1}, {&runtimeapi.PodSandboxStatsFilter{Id: "0000"}, 0},
+		{&runtimeapi.PodSandboxStatsFilter{LabelSelector: map[string]string{"nope": "x"}}, 0}} {
+		if list, err := d.rs.ListPodSandboxStats(ctx, c.f); err != nil || len(list) != c.want {
+			t.Fatalf("ListPodSandboxStats(%+v): %d, %v; want %d", c.f, len(list), err, c.want)
+		}
+	}
+	if _, err := d.rs.PodSandboxStats(ctx, "nonexistent"); status.Code(err) != codes.NotFound {
+		t.Fatalf("stats of a missing pod: %v", err)
+	}
+
+	descs, err := d.rs.ListMetricDescriptors(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string][]string{}
+	for _, d := range descs {
+		keys[d.Name] = d.LabelKeys
+	}
+	metrics, err := d.rs.ListPodSandboxMetrics(ctx)
+	if err != nil || len(metrics) != 1 || metrics[0].PodSandboxId != podID || len(metrics[0].ContainerMetrics) != 1 {
+		t.Fatalf("ListPodSandboxMetrics: %+v %v", metrics, err)
+	}
+	value := map[string]uint64{}
+	check := func(m *runtimeapi.Metric) {
+		k, ok := keys[m.Name]
+		if !ok || len(k) != len(m.LabelValues) {
+			t.Errorf("%s: labels %v for keys %v", m.Name, m.LabelValues, k)
+		}
+		labels := map[string]string{}
+		for i := range k {
+			labels[k[i]] = m.LabelValues[i]
+		}
+		if labels["pod"] != "podstats" || labels["namespace"] != "default" {
+			t.Errorf("%s: labels %v", m.Name, labels)
+		}
+		value[m.Name+"/"+labels["container"]+"/"+labels["interface"]] = m.Value.GetValue()
+	}
+	for _, m := range metrics[0].Metrics {
+		check(m)
+	}
+	for _, m := range metrics[0].ContainerMetrics[0].Metrics {
+		check(m)
+	}
+	if _, ok := value["container_network_transmit_bytes_total//eth0"]; !ok {
+		t.Errorf("no network metrics for the pod's eth0: %v", value)
+	}
+	for name, ok := range map[string]bool{
+		"container_memory_working_set_bytes/podstats/": value["container_memory_working_set_bytes/podstats/"] > 0,
+		"container_spec_memory_limit_bytes/podstats/":  value["container_spec_memory_limit_bytes/podstats/"] == 64<<20,
+		"container_file_descriptors/podstats/":         value["container_file_descriptors/podstats/"] > 0,
+		"container_processes/podstats/":                value["container_processes/podstats/"] >= 1,
+		"container_ulimits_soft/podstats/":             value["container_ulimits_soft/podstats/"] > 0,
+		"container_start_time_seconds/podstats/":       value["container_start_time_seconds/podstats/"] > 1.7e9,
+	} {
+		if !ok {
+			t.Errorf("%s = %d", name, value[name])
+		}
+	}
+}
