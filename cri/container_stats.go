@@ -61,7 +61,7 @@ func containerStats(rec store.Container, st containers.Stats) *runtimeapi.Contai
 		},
 		Cpu:    cpuUsage(at, st.CPUNanos, st.NanoCores, st.HasRate),
 		Memory: memoryUsage(at, st.CgroupUsage),
-		Swap: &runtimeapi.SwapUsage{Timestamp: at, SwapUsageBytes: u(st.Swap)},
+		Swap:   &runtimeapi.SwapUsage{Timestamp: at, SwapUsageBytes: u(st.Swap)},
 		WritableLayer: &runtimeapi.FilesystemUsage{Timestamp: at, FsId: &runtimeapi.FilesystemIdentifier{Mountpoint: st.LayerRoot},
 			UsedBytes: u(st.LayerBytes), InodesUsed: u(st.LayerInodes)},
 	}
