@@ -2,11 +2,11 @@
 GO        ?= go
 PREFIX    ?= /usr/local
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Version=$(VERSION)
+LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Commit=$(VERSION)
 BINARIES  := berthd berth-shim berth-runtime
 GOTESTFLAGS ?=
 
-.PHONY: conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics fuzz lint clean
+.PHONY: conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats fuzz lint clean
 
 all: build
 
@@ -51,7 +51,7 @@ conformance: deps build
 	grep -E '^(--- |ok|FAIL)|critest \(|skipped:|^ +\[It\]' bin/conformance.log; \
 	[ $$rc -eq 0 ] || echo "conformance failed: the whole output is in bin/conformance.log"; exit $$rc
 
-bench: bench-runtime bench-cri bench-pull bench-metrics
+bench: bench-runtime bench-cri bench-pull bench-metrics bench-stats
 
 bench-runtime: build
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) run ./test/bench/runtime
@@ -67,6 +67,10 @@ bench-pull: build deps
 # Pod start with metrics on and off, and a scrape with 100 running containers.
 bench-metrics: build deps
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench Metrics -benchtime 1x -timeout 20m ./test/bench/cri
+
+# ListContainerStats and ListPodSandboxStats with 100 running containers, berthd and containerd 1.6.
+bench-stats: build deps
+	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench Stats -benchtime 1x -timeout 20m ./test/bench/cri
 
 # Longer runs of the fuzz targets (their seed corpora run in `make test`).
 FUZZTIME ?= 60s

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // cgroupLayout is where the host mounts its cgroup hierarchies.
@@ -18,10 +20,37 @@ type cgroupLayout struct {
 	V1 map[string]string
 }
 
-// detectCgroupLayout reads /proc/self/mountinfo. A host with any v1
+// layoutMemo keeps the layout for a while: reading mountinfo costs a
+// millisecond or more on a node with a thousand mounts (pods pin several
+// each), and a stats call of a hundred containers would read it a hundred
+// times. The hierarchies a host mounts do not move while it runs pods; the
+// memo still notices a change within layoutTTL.
+var layoutMemo struct {
+	sync.Mutex
+	l  cgroupLayout
+	at time.Time
+}
+
+const layoutTTL = 10 * time.Second
+
+func detectCgroupLayout() (cgroupLayout, error) {
+	layoutMemo.Lock()
+	defer layoutMemo.Unlock()
+	if !layoutMemo.at.IsZero() && time.Since(layoutMemo.at) < layoutTTL {
+		return layoutMemo.l, nil
+	}
+	l, err := readCgroupLayout()
+	if err != nil {
+		return l, err
+	}
+	layoutMemo.l, layoutMemo.at = l, time.Now()
+	return l, nil
+}
+
+// readCgroupLayout reads /proc/self/mountinfo. A host with any v1
 // controller hierarchy is driven as v1 (the hybrid case: a cgroup2 mount
 // holding leftovers such as hugetlb is not where the controllers live).
-func detectCgroupLayout() (cgroupLayout, error) {
+func readCgroupLayout() (cgroupLayout, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return cgroupLayout{}, err

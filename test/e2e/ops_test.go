@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -315,5 +316,27 @@ func TestNodeCheck(t *testing.T) {
 	rc, err := d.rs.RuntimeConfig(context.Background())
 	if err != nil || rc.GetLinux().GetCgroupDriver() != runtimeapi.CgroupDriver_CGROUPFS {
 		t.Fatalf("RuntimeConfig: %+v %v", rc, err)
+	}
+}
+
+// TestVersionsAgree: the CRI's RuntimeVersion is a semantic version (kubelet
+// parses it for `kubectl get node -o wide`), and every binary's --version
+// says the same.
+func TestVersionsAgree(t *testing.T) {
+	d := startDaemon(t)
+	v, err := d.rs.Version(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	semver := regexp.MustCompile(`^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+	if v.RuntimeName != "berth" || !semver.MatchString(v.RuntimeVersion) {
+		t.Fatalf("Version: %s %q, want berth and a semantic version", v.RuntimeName, v.RuntimeVersion)
+	}
+	bin := fixtures.Binaries(t)
+	for _, b := range []string{"berthd", "berth-shim", "berth-runtime"} {
+		out, err := exec.Command(filepath.Join(bin, b), "--version").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), v.RuntimeVersion) {
+			t.Errorf("%s --version: %q %v, want %s", b, out, err, v.RuntimeVersion)
+		}
 	}
 }
