@@ -29,8 +29,9 @@ type ContainerStats struct {
 }
 
 // PodStats reads pod sb's usage now; all are the containers to look among
-// for its own (List's answer, read once for many pods).
-func (s *Service) PodStats(sb store.Sandbox, all []store.Container) (ps PodStats, err error) {
+// for its own (List's answer, read once for many pods). full reads every
+// counter of the cgroups (for metrics), not only kubelet's stats'.
+func (s *Service) PodStats(sb store.Sandbox, all []store.Container, full bool) (ps PodStats, err error) {
 	ps = PodStats{At: time.Now(), Sandbox: sb}
 	if ps.Network, err = s.sandboxes.NetworkStats(sb); err != nil && sb.State == store.SandboxReady {
 		return ps, err
@@ -39,7 +40,7 @@ func (s *Service) PodStats(sb store.Sandbox, all []store.Container) (ps PodStats
 		if c.SandboxID != sb.ID {
 			continue
 		}
-		st, err := s.Stats(c)
+		st, err := s.stats(c, full)
 		if err != nil {
 			continue // removed meanwhile
 		}
@@ -47,7 +48,7 @@ func (s *Service) PodStats(sb store.Sandbox, all []store.Container) (ps PodStats
 	}
 	defer func() { ps.NanoCores, ps.HasRate = s.cpu.rate("pod:"+sb.ID, ps.At, ps.CPUNanos) }()
 	if sb.CgroupParent != "" {
-		if u, err := linux.CgroupStats(sb.CgroupParent); err == nil {
+		if u, err := linux.CgroupStats(sb.CgroupParent, full); err == nil {
 			ps.CgroupUsage = u
 			return ps, nil
 		}

@@ -30,11 +30,16 @@ type Stats struct {
 
 // Stats reads the usage now of the container rec records (from Get or List).
 // A container that is not running has no cgroup left: its CPU and memory are zero.
-func (s *Service) Stats(rec store.Container) (Stats, error) {
+func (s *Service) Stats(rec store.Container) (Stats, error) { return s.stats(rec, false) }
+
+// StatsFull is Stats with every counter the cgroup has (for metrics).
+func (s *Service) StatsFull(rec store.Container) (Stats, error) { return s.stats(rec, true) }
+
+func (s *Service) stats(rec store.Container, full bool) (Stats, error) {
 	id := rec.ID
 	st := Stats{At: time.Now(), LayerRoot: s.images.Snapshots().Root()}
 	if path, err := cgroupsPath(rec); err == nil {
-		if u, err := linux.CgroupStats(path); err == nil {
+		if u, err := linux.CgroupStats(path, full); err == nil {
 			st.CgroupUsage = u
 			st.NanoCores, st.HasRate = s.cpu.rate(id, st.At, u.CPUNanos)
 		}

@@ -28,6 +28,8 @@ func toStatus(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, errdefs.ErrFailedPrecondition):
 		code = codes.FailedPrecondition
+	case errors.Is(err, errdefs.ErrResourceExhausted):
+		code = codes.ResourceExhausted
 	case errors.Is(err, errdefs.ErrUnimplemented):
 		code = codes.Unimplemented
 	case errors.Is(err, context.DeadlineExceeded):

@@ -120,7 +120,7 @@ func (s *Server) ListPodSandboxMetrics(ctx context.Context, r *runtimeapi.ListPo
 		if sb.State != store.SandboxReady {
 			continue
 		}
-		ps, err := s.containers.PodStats(sb, all)
+		ps, err := s.containers.PodStats(sb, all, true)
 		if err != nil {
 			continue // stopped meanwhile
 		}

@@ -23,7 +23,7 @@ func (s *Server) PodSandboxStats(ctx context.Context, r *runtimeapi.PodSandboxSt
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	ps, err := s.containers.PodStats(sb, all)
+	ps, err := s.containers.PodStats(sb, all, false)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -47,7 +47,7 @@ func (s *Server) ListPodSandboxStats(ctx context.Context, r *runtimeapi.ListPodS
 		if f != nil && (f.Id != "" && !strings.HasPrefix(sb.ID, f.Id) || !labelsMatch(sb.Labels, f.LabelSelector)) {
 			continue
 		}
-		ps, err := s.containers.PodStats(sb, all)
+		ps, err := s.containers.PodStats(sb, all, false)
 		if err != nil {
 			continue
 		}

@@ -67,6 +67,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	img.SetRegistryConfigDir(cfg.RegistryConfigDir)
+	img.SetLayerDiskFraction(cfg.MaxLayerDiskFraction)
 	creds := map[string]images.Auth{}
 	for host, a := range cfg.RegistryAuths {
 		creds[host] = images.Auth(a)

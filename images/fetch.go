@@ -12,8 +12,10 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/images/unpack"
+	"github.com/berth-runtime/berth/internal/errdefs"
 )
 
 // fetchLayers downloads and unpacks the layers not yet unpacked, a few at a
@@ -147,10 +149,13 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID di
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", dgst, err)
 	}
-	got, _, err := unpack.Apply(ctx, tmp, dr)
+	got, _, err := unpack.Apply(ctx, tmp, dr, s.layerBound(tmp))
 	dr.Close()
+	if errors.Is(err, unpack.ErrTooLarge) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		err = fmt.Errorf("%w: %w", err, errdefs.ErrResourceExhausted)
+	}
 	if err != nil {
-		return fmt.Errorf("unpack %s: %w", dgst, err)
+		return fmt.Errorf("unpack layer %s into %s: %w", dgst, s.snapshots.Root(), err)
 	}
 	// Read what the decompressor left (trailing data) so the blob is whole.
 	if _, err := io.Copy(sink, counted); err != nil {
@@ -167,6 +172,15 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID di
 	}
 	prog.add(dgst, 0, size, true)
 	return nil
+}
+
+// layerBound is what a layer unpacked in dir may write (0: no bound).
+func (s *Service) layerBound(dir string) int64 {
+	var fs unix.Statfs_t
+	if s.layerDiskFraction <= 0 || unix.Statfs(dir, &fs) != nil {
+		return 0
+	}
+	return int64(float64(fs.Bavail) * float64(fs.Bsize) * s.layerDiskFraction)
 }
 
 // blobSink is where a layer's compressed bytes go as they are read: the

@@ -27,6 +27,8 @@ type Service struct {
 	content   *content.Store
 	snapshots *snapshot.Snapshotter
 	log       *slog.Logger
+	// layerDiskFraction: see SetLayerDiskFraction.
+	layerDiskFraction float64
 	// pullMu serialises the metadata step of pulls (tags move between images).
 	pullMu sync.Mutex
 	// inflight deduplicates concurrent fetches of one layer (by chain ID):
@@ -41,6 +43,10 @@ type Service struct {
 
 // SetRegistryConfigDir sets the directory of per-registry hosts.toml files.
 func (s *Service) SetRegistryConfigDir(dir string) { s.hostsDir = dir }
+
+// SetLayerDiskFraction bounds each layer's unpacked files to f of the space
+// free when its unpack starts (0: no bound).
+func (s *Service) SetLayerDiskFraction(f float64) { s.layerDiskFraction = f }
 
 // Hooks hear of pulls and garbage collection (metrics); unset ones hear nothing.
 type Hooks struct {

@@ -37,7 +37,7 @@ func FuzzApply(f *testing.F) {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		_, _, _ = Apply(context.Background(), dir, bytes.NewReader(data))
+		_, _, _ = Apply(context.Background(), dir, bytes.NewReader(data), 0)
 		ents, err := os.ReadDir(outer)
 		if err != nil {
 			t.Fatal(err)

@@ -36,9 +36,15 @@ const (
 // ErrUnsafe marks an entry that would escape the layer or is not allowed in one.
 var ErrUnsafe = errors.New("unsafe layer entry")
 
+// ErrTooLarge marks a layer whose files add up to more than Apply may write.
+var ErrTooLarge = errors.New("layer too large")
+
 // Apply unpacks the uncompressed tar stream r into the empty directory dir.
 // It returns the stream's digest (the layer's diff ID) and its length.
-func Apply(ctx context.Context, dir string, r io.Reader) (digest.Digest, int64, error) {
+// maxBytes (0: no limit) bounds the sum of the layer's file sizes, which a
+// tar header declares before its data: a layer that would not fit stops at
+// the header that crosses the bound, not when the disk is full.
+func Apply(ctx context.Context, dir string, r io.Reader, maxBytes int64) (digest.Digest, int64, error) {
 	h := sha256.New()
 	cr := &countingReader{r: io.TeeReader(r, h)}
 	tr := tar.NewReader(cr)
@@ -47,6 +53,7 @@ func Apply(ctx context.Context, dir string, r io.Reader) (digest.Digest, int64, 
 		t    time.Time
 	}
 	var dirs []dirTime
+	var files int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return "", 0, err
@@ -58,7 +65,15 @@ func Apply(ctx context.Context, dir string, r io.Reader) (digest.Digest, int64, 
 		if err != nil {
 			return "", 0, fmt.Errorf("read layer: %w", err)
 		}
+		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA {
+			if files += hdr.Size; maxBytes > 0 && files > maxBytes {
+				return "", 0, fmt.Errorf("%w: its files reach %d bytes at %q, over the %d allowed", ErrTooLarge, files, hdr.Name, maxBytes)
+			}
+		}
 		target, err := applyEntry(dir, tr, hdr)
+		if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+			return "", 0, fmt.Errorf("disk full unpacking %q (the layer's files so far: %d bytes): %w", hdr.Name, files, err)
+		}
 		if err != nil {
 			return "", 0, err
 		}

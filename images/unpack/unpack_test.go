@@ -52,7 +52,7 @@ func TestApplyFilesLinksWhiteouts(t *testing.T) {
 		entry{name: "var/.wh.cache", typ: tar.TypeReg},
 		entry{name: "opt/.wh..wh..opq", typ: tar.TypeReg},
 	)
-	d, n, err := Apply(context.Background(), dir, bytes.NewReader(data))
+	d, n, err := Apply(context.Background(), dir, bytes.NewReader(data), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestApplyRefusesEscapes(t *testing.T) {
 			outer := t.TempDir()
 			dir := filepath.Join(outer, "layer")
 			os.Mkdir(dir, 0o755)
-			_, _, err := Apply(context.Background(), dir, bytes.NewReader(layer(t, entries...)))
+			_, _, err := Apply(context.Background(), dir, bytes.NewReader(layer(t, entries...)), 0)
 			if !errors.Is(err, ErrUnsafe) {
 				t.Fatalf("got %v, want ErrUnsafe", err)
 			}
@@ -123,7 +123,7 @@ func TestApplyDeviceNodes(t *testing.T) {
 		entry{name: "dev/null", typ: tar.TypeChar, major: 1, minor: 3, mode: 0o666},
 		entry{name: "dev/loop7", typ: tar.TypeBlock, major: 7, minor: 7, mode: 0o660},
 	)
-	if _, _, err := Apply(context.Background(), dir, bytes.NewReader(data)); err != nil {
+	if _, _, err := Apply(context.Background(), dir, bytes.NewReader(data), 0); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]struct {
@@ -154,7 +154,7 @@ func TestApplySymlinkCannotEscape(t *testing.T) {
 		entry{name: "up", typ: tar.TypeSymlink, link: "../../.."},
 		entry{name: "up/pwned2", typ: tar.TypeReg, body: "x"},
 	)
-	if _, _, err := Apply(context.Background(), dir, bytes.NewReader(data)); err != nil {
+	if _, _, err := Apply(context.Background(), dir, bytes.NewReader(data), 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(victim, "pwned")); err == nil {

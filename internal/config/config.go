@@ -61,6 +61,10 @@ type Config struct {
 	// own (a CRI request's, ExecSync's timeout); a shim that misses it is
 	// reported, and stop and remove go on without it.
 	ShimTimeout Duration `toml:"shim_timeout"`
+	// MaxLayerDiskFraction bounds what one image layer may unpack to: that
+	// fraction of the space free on the root's filesystem when its unpack
+	// starts (0 turns the bound off). A registry then cannot fill the disk.
+	MaxLayerDiskFraction float64 `toml:"max_layer_disk_fraction"`
 	// DebugAddress serves Go's pprof (/debug/pprof/) when set: host:port,
 	// loopback only, or a unix socket path. Off by default.
 	DebugAddress string `toml:"debug_address"`
@@ -116,7 +120,8 @@ func Default() Config {
 		CNIConfDir:       "/etc/cni/net.d",
 		CNIBinDirs:       []string{"/opt/cni/bin", "/usr/lib/cni"},
 		CNIDefaultSubnet: "10.88.0.0/16",
-		ShimTimeout:      Duration(10 * time.Second),
+		ShimTimeout:          Duration(10 * time.Second),
+		MaxLayerDiskFraction: 0.9,
 	}
 }
 
@@ -213,6 +218,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShimTimeout <= 0 {
 		return bad("shim_timeout", "shim_timeout %v: want a positive duration such as \"10s\"", time.Duration(c.ShimTimeout))
+	}
+	if c.MaxLayerDiskFraction < 0 || c.MaxLayerDiskFraction > 1 {
+		return bad("max_layer_disk_fraction", "max_layer_disk_fraction %v: want a fraction from 0 (no bound) to 1", c.MaxLayerDiskFraction)
 	}
 	if c.DebugAddress != "" && !strings.HasPrefix(c.DebugAddress, "/") {
 		host, _, err := net.SplitHostPort(c.DebugAddress)

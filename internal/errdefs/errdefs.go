@@ -14,6 +14,8 @@ var (
 	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrFailedPrecondition: the object is in a state that forbids the call.
 	ErrFailedPrecondition = errors.New("failed precondition")
+	// ErrResourceExhausted: the node lacks what the call needs (disk).
+	ErrResourceExhausted = errors.New("resource exhausted")
 	// ErrUnimplemented: Berth does not support this yet.
 	ErrUnimplemented = errors.New("not implemented")
 )

@@ -1,8 +1,7 @@
 package linux
 
 import (
-	"bufio"
-	"os"
+	"bytes"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -42,23 +41,25 @@ type IOUsage struct {
 	ReadBytes, WriteBytes, Reads, Writes uint64
 }
 
-// CgroupStats reads the usage of the container's cgroup, v1 or v2.
-func CgroupStats(cgroupsPath string) (CgroupUsage, error) {
+// CgroupStats reads the usage of the container's cgroup, v1 or v2: with
+// full, every counter; without, those kubelet's stats calls ask for every
+// few seconds (CPU time, memory, swap, tasks), a handful of reads.
+func CgroupStats(cgroupsPath string, full bool) (CgroupUsage, error) {
 	l, err := detectCgroupLayout()
 	if err != nil {
 		return CgroupUsage{}, err
 	}
-	return l.paths(cgroupsPath).stats()
+	return l.paths(cgroupsPath).stats(full)
 }
 
-func (p CgroupPaths) stats() (CgroupUsage, error) {
+func (p CgroupPaths) stats(full bool) (CgroupUsage, error) {
 	if p.Unified != "" {
-		return statsV2(p.Unified)
+		return statsV2(p.Unified, full)
 	}
-	return statsV1(p.V1)
+	return statsV1(p.V1, full)
 }
 
-func statsV2(dir string) (CgroupUsage, error) {
+func statsV2(dir string, full bool) (CgroupUsage, error) {
 	var u CgroupUsage
 	cpu, err := readKeyed(filepath.Join(dir, "cpu.stat"))
 	if err != nil {
@@ -71,15 +72,18 @@ func statsV2(dir string) (CgroupUsage, error) {
 		return u, err
 	}
 	u.Memory, _ = readUint(filepath.Join(dir, "memory.current"))
-	u.MaxMemory, _ = readUint(filepath.Join(dir, "memory.peak")) // 5.19
 	u.Swap, _ = readUint(filepath.Join(dir, "memory.swap.current"))
 	u.RSS, u.Cache, u.MappedFile, u.Kernel = mem["anon"], mem["file"], mem["file_mapped"], mem["kernel"]
 	u.PageFaults, u.MajorFaults = mem["pgfault"], mem["pgmajfault"]
 	u.WorkingSet = sub(u.Memory, mem["inactive_file"])
+	u.Pids, _ = readUint(filepath.Join(dir, "pids.current"))
+	if !full {
+		return u, nil
+	}
+	u.MaxMemory, _ = readUint(filepath.Join(dir, "memory.peak")) // 5.19
 	if ev, err := readKeyed(filepath.Join(dir, "memory.events")); err == nil {
 		u.Failcnt, u.OOMKills = ev["max"], ev["oom_kill"]
 	}
-	u.Pids, _ = readUint(filepath.Join(dir, "pids.current"))
 	u.PidsMax, _ = readUint(filepath.Join(dir, "pids.max")) // "max" reads as 0: no limit
 	u.IO = readIOStatV2(filepath.Join(dir, "io.stat"))
 	u.Hugetlb = readHugetlb(dir, ".current", ".max")
@@ -92,21 +96,12 @@ func statsV2(dir string) (CgroupUsage, error) {
 	return u, nil
 }
 
-func statsV1(dirs map[string]string) (CgroupUsage, error) {
+func statsV1(dirs map[string]string, full bool) (CgroupUsage, error) {
 	var u CgroupUsage
 	var err error
 	if d := dirs["cpuacct"]; d != "" {
 		if u.CPUNanos, err = readUint(filepath.Join(d, "cpuacct.usage")); err != nil {
 			return u, err
-		}
-		if st, err := readKeyed(filepath.Join(d, "cpuacct.stat")); err == nil {
-			// In USER_HZ ticks, 100 a second on every Linux ABI.
-			u.UserNanos, u.SystemNanos = st["user"]*1e7, st["system"]*1e7
-		}
-	}
-	if d := dirs["cpu"]; d != "" {
-		if st, err := readKeyed(filepath.Join(d, "cpu.stat")); err == nil {
-			u.Periods, u.ThrottledPeriods, u.ThrottledNanos = st["nr_periods"], st["nr_throttled"], st["throttled_time"]
 		}
 	}
 	if d := dirs["memory"]; d != "" {
@@ -123,6 +118,25 @@ func statsV1(dirs map[string]string) (CgroupUsage, error) {
 		if memsw, err := readUint(filepath.Join(d, "memory.memsw.usage_in_bytes")); err == nil {
 			u.Swap = sub(memsw, u.Memory)
 		}
+	}
+	if d := dirs["pids"]; d != "" {
+		u.Pids, _ = readUint(filepath.Join(d, "pids.current"))
+	}
+	if !full {
+		return u, nil
+	}
+	if d := dirs["cpuacct"]; d != "" {
+		if st, err := readKeyed(filepath.Join(d, "cpuacct.stat")); err == nil {
+			// In USER_HZ ticks, 100 a second on every Linux ABI.
+			u.UserNanos, u.SystemNanos = st["user"]*1e7, st["system"]*1e7
+		}
+	}
+	if d := dirs["cpu"]; d != "" {
+		if st, err := readKeyed(filepath.Join(d, "cpu.stat")); err == nil {
+			u.Periods, u.ThrottledPeriods, u.ThrottledNanos = st["nr_periods"], st["nr_throttled"], st["throttled_time"]
+		}
+	}
+	if d := dirs["memory"]; d != "" {
 		u.MaxMemory, _ = readUint(filepath.Join(d, "memory.max_usage_in_bytes"))
 		u.Failcnt, _ = readUint(filepath.Join(d, "memory.failcnt"))
 		u.Kernel, _ = readUint(filepath.Join(d, "memory.kmem.usage_in_bytes"))
@@ -131,7 +145,6 @@ func statsV1(dirs map[string]string) (CgroupUsage, error) {
 		}
 	}
 	if d := dirs["pids"]; d != "" {
-		u.Pids, _ = readUint(filepath.Join(d, "pids.current"))
 		u.PidsMax, _ = readUint(filepath.Join(d, "pids.max"))
 	}
 	if d := dirs["blkio"]; d != "" {
@@ -145,7 +158,7 @@ func statsV1(dirs map[string]string) (CgroupUsage, error) {
 
 // readIOStatV2 reads io.stat: "8:0 rbytes=1 wbytes=2 rios=3 wios=4 ...".
 func readIOStatV2(path string) map[string]IOUsage {
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path)
 	if err != nil {
 		return nil
 	}
@@ -180,7 +193,7 @@ func readIOStatV2(path string) map[string]IOUsage {
 func readBlkioV1(dir string) map[string]IOUsage {
 	out := map[string]IOUsage{}
 	for _, file := range []string{"blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_serviced_recursive"} {
-		b, err := os.ReadFile(filepath.Join(dir, file))
+		b, err := readSmallFile(filepath.Join(dir, file))
 		if err != nil {
 			continue
 		}
@@ -235,7 +248,7 @@ func readHugetlb(dir, now, peak string) map[string][2]uint64 {
 // readPressure reads the total stall times of a PSI file: "some ... total=N"
 // and "full ... total=N", in microseconds.
 func readPressure(path string) (some, full time.Duration, ok bool) {
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path)
 	if err != nil {
 		return 0, 0, false
 	}
@@ -275,21 +288,25 @@ func readUint(path string) (uint64, error) {
 
 // readKeyed reads a cgroup file of "key value" lines.
 func readKeyed(path string) (map[string]uint64, error) {
-	f, err := os.Open(path)
+	b, err := readSmallFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	out := map[string]uint64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), " ")
+	out := make(map[string]uint64, 48)
+	for len(b) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			line, b = b, nil
+		}
+		k, v, ok := bytes.Cut(line, []byte{' '})
 		if !ok {
 			continue
 		}
-		if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64); err == nil {
-			out[k] = n
+		if n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64); err == nil {
+			out[string(k)] = n
 		}
 	}
-	return out, sc.Err()
+	return out, nil
 }

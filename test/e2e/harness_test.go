@@ -50,6 +50,16 @@ func startDaemonWith(t *testing.T, extraConfig string) *daemon {
 // startDaemonFrom runs the berthd (and berth-shim, berth-runtime) in bin.
 func startDaemonFrom(t *testing.T, bin, extraConfig string) *daemon {
 	t.Helper()
+	d := newDaemon(t, extraConfig)
+	d.start(bin)
+	return d
+}
+
+// newDaemon lays out a daemon's directories, and their removal after the
+// test, without starting it: a test may prepare them first (mount a small
+// root, say), then call start.
+func newDaemon(t *testing.T, extraConfig string) *daemon {
+	t.Helper()
 	fixtures.RequireRoot(t)
 	dir, err := os.MkdirTemp("", "berth-e2e-")
 	if err != nil {
@@ -86,7 +96,6 @@ func startDaemonFrom(t *testing.T, bin, extraConfig string) *daemon {
 		}
 		os.RemoveAll(dir)
 	})
-	d.start(bin)
 	return d
 }
 
