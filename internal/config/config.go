@@ -117,9 +117,9 @@ func Default() Config {
 		Runtimes: map[string]Runtime{
 			"berth": {}, "runc": {}, "crun": {},
 		},
-		CNIConfDir:       "/etc/cni/net.d",
-		CNIBinDirs:       []string{"/opt/cni/bin", "/usr/lib/cni"},
-		CNIDefaultSubnet: "10.88.0.0/16",
+		CNIConfDir:           "/etc/cni/net.d",
+		CNIBinDirs:           []string{"/opt/cni/bin", "/usr/lib/cni"},
+		CNIDefaultSubnet:     "10.88.0.0/16",
 		ShimTimeout:          Duration(10 * time.Second),
 		MaxLayerDiskFraction: 0.9,
 	}

@@ -54,12 +54,16 @@ func newZerosLayer(t *testing.T, n int64) *zerosLayer {
 	return l
 }
 
-func (l *zerosLayer) Digest() (v1.Hash, error)             { return l.digest, nil }
-func (l *zerosLayer) DiffID() (v1.Hash, error)             { return l.diffID, nil }
-func (l *zerosLayer) Size() (int64, error)                 { return int64(len(l.gz)), nil }
-func (l *zerosLayer) MediaType() (types.MediaType, error)  { return types.DockerLayer, nil }
-func (l *zerosLayer) Compressed() (io.ReadCloser, error)   { return io.NopCloser(bytes.NewReader(l.gz)), nil }
-func (l *zerosLayer) Uncompressed() (io.ReadCloser, error) { return gzip.NewReader(bytes.NewReader(l.gz)) }
+func (l *zerosLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *zerosLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *zerosLayer) Size() (int64, error)                { return int64(len(l.gz)), nil }
+func (l *zerosLayer) MediaType() (types.MediaType, error) { return types.DockerLayer, nil }
+func (l *zerosLayer) Compressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(l.gz)), nil
+}
+func (l *zerosLayer) Uncompressed() (io.ReadCloser, error) {
+	return gzip.NewReader(bytes.NewReader(l.gz))
+}
 
 // startOnSmallRoot starts a berthd whose root is a tmpfs of size bytes.
 func startOnSmallRoot(t *testing.T, size string, extra string) *daemon {
