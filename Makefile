@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Commit=$(V
 BINARIES  := berthd berth-shim berth-runtime
 GOTESTFLAGS ?=
 
-.PHONY: conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats fuzz lint clean
+.PHONY: test-race test-load conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats fuzz lint clean
 
 all: build
 
@@ -43,6 +43,19 @@ deps:
 # Tests need root (namespaces, mounts, cgroups); they find the binaries in ./bin.
 test: deps build
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m $(GOTESTFLAGS) ./...
+
+# Unit tests (everything but the e2e and benchmark packages) under the race detector.
+test-race:
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /test/e2e -e /test/bench)
+
+# 50 CRI clients against a berthd built with -race (test/e2e TestLoad).
+test-load: build
+	mkdir -p bin/race
+	CGO_ENABLED=1 $(GO) build -race -trimpath -ldflags '-X github.com/berth-runtime/berth/internal/version.Commit=$(VERSION)' -o bin/race/ ./cmd/berthd
+	cp -f bin/berth-shim bin/berth-runtime bin/race/
+	@BERTH_LOAD_BIN=$(CURDIR)/bin/race $(GO) test -count=1 -timeout 15m -run '^TestLoad$$' -v ./test/e2e > bin/load.log 2>&1; rc=$$?; \
+	grep -E '^(--- |ok|FAIL)|load_test.go|DATA RACE' bin/load.log; \
+	[ $$rc -eq 0 ] || echo "test-load failed: the whole output is in bin/load.log"; exit $$rc
 
 # critest, the CRI validation suite, against a berthd of its own: counts and
 # the skipped specs (make test runs it too, quietly).

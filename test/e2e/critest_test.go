@@ -40,6 +40,7 @@ const (
 // configuration makes the mirror of the registries critest names, and
 // requires every focused spec to pass.
 func TestCritest(t *testing.T) {
+	t.Parallel() // beside TestStreamingURLExpires, which mostly waits
 	requireCNI(t)
 	critest := os.Getenv("BERTH_CRITEST")
 	if critest == "" {

@@ -177,3 +177,26 @@ func TestStreamingAttach(t *testing.T) {
 		t.Fatalf("exit code %d", st.ExitCode)
 	}
 }
+
+// TestStreamingURLExpires: an exec URL nobody used is refused once its
+// minute is up (cri-streaming's token lifetime), so a URL that leaked in a
+// log is worth nothing later. It waits the minute out in parallel with
+// TestCritest.
+func TestStreamingURLExpires(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	_, cid, _ := startPod(t, d, "expiry", nil, "sleep", "600")
+	resp, err := d.rs.Exec(context.Background(), &runtimeapi.ExecRequest{ContainerId: cid, Cmd: []string{"true"}, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(61 * time.Second)
+	dialer := websocket.Dialer{Subprotocols: []string{"v4.channel.k8s.io"}, HandshakeTimeout: 10 * time.Second}
+	if c, r, err := dialer.Dial(strings.Replace(resp.Url, "http://", "ws://", 1), nil); err == nil {
+		c.Close()
+		t.Fatal("an exec URL served after its minute")
+	} else if r == nil || r.StatusCode != http.StatusNotFound {
+		t.Fatalf("an expired exec URL: %v %v, want 404", err, r)
+	}
+}
