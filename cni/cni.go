@@ -84,7 +84,7 @@ func FromBytes(b []byte) (*Network, error) {
 func New(cfg Config, log *slog.Logger) *Manager {
 	return &Manager{
 		cfg: cfg, log: log, subnet: cfg.DefaultSubnet,
-		cni: libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.CacheDir, &pluginExec{}),
+		cni: libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.CacheDir, &pluginExec{forker: newForkThread()}),
 	}
 }
 
