@@ -453,7 +453,16 @@ func TestShimPauseResume(t *testing.T) {
 			if err := c.Pause(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(state(), "paused") {
+			// crun's pause on a v1 freezer can return while the cgroup is
+			// still FREEZING, which its state calls running: a moment later
+			// it is paused.
+			paused := false
+			for i := 0; i < 100 && !paused; i++ {
+				if paused = strings.Contains(state(), "paused"); !paused {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			if !paused {
 				t.Fatalf("state after pause: %s", state())
 			}
 			if err := c.Resume(ctx); err != nil {
