@@ -11,6 +11,7 @@ package cni
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -286,10 +287,42 @@ func (m *Manager) Add(ctx context.Context, n *Network, p Pod) ([]string, error) 
 // Del detaches the pod from n. It is idempotent: a second DEL, or one after
 // the namespace is gone, succeeds, as the CNI spec asks of plugins.
 func (m *Manager) Del(ctx context.Context, n *Network, p Pod) error {
-	if err := m.cni.DelNetworkList(ctx, n.list, runtimeConf(p)); err != nil {
+	err := m.cni.DelNetworkList(ctx, n.list, runtimeConf(p))
+	if err != nil && strings.Contains(err.Error(), "does not exist") {
+		// The bridge plugin of containernetworking-plugins 1.1 (Debian 12's)
+		// fails DEL when its masquerade chain is missing — an ADD cut short
+		// before making it — because iptables' nf_tables backend words the
+		// error in a way the plugin does not recognise as "not found". It
+		// is the last step of its DEL, and a rule jumping to a missing
+		// chain cannot exist: DEL again without masquerading finishes.
+		if list, lerr := withoutIPMasq(n.list); lerr == nil {
+			err = m.cni.DelNetworkList(ctx, list, runtimeConf(p))
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("CNI network %q (%s) DEL for pod %s: %w", n.Name(), n.File, p.ID, err)
 	}
 	return nil
+}
+
+// withoutIPMasq is list with ipMasq off in every plugin that sets it.
+func withoutIPMasq(list *libcni.NetworkConfigList) (*libcni.NetworkConfigList, error) {
+	cp := *list
+	cp.Plugins = slices.Clone(list.Plugins)
+	for i, pc := range cp.Plugins {
+		var c struct {
+			IPMasq bool `json:"ipMasq"`
+		}
+		if json.Unmarshal(pc.Bytes, &c) != nil || !c.IPMasq {
+			continue
+		}
+		off, err := libcni.InjectConf(pc, map[string]interface{}{"ipMasq": false})
+		if err != nil {
+			return nil, err
+		}
+		cp.Plugins[i] = off
+	}
+	return &cp, nil
 }
 
 // Check asks the plugins whether the pod's networking is as ADD left it.

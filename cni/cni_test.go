@@ -1,6 +1,7 @@
 package cni
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 )
 
@@ -162,5 +164,33 @@ func TestPodIPsFromResult(t *testing.T) {
 	}
 	if _, err := podIPs(&types100.Result{CNIVersion: "1.0.0"}); err == nil {
 		t.Fatal("a result without addresses was taken")
+	}
+}
+
+// TestWithoutIPMasq: the DEL retry turns masquerading off in the plugins
+// that have it and leaves the rest as they are.
+func TestWithoutIPMasq(t *testing.T) {
+	list, err := libcni.ConfListFromBytes(DefaultConflist(DefaultSubnet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := withoutIPMasq(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pc := range off.Plugins {
+		var c map[string]any
+		if err := json.Unmarshal(pc.Bytes, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c["ipMasq"] == true {
+			t.Errorf("plugin %s still masquerades", pc.Network.Type)
+		}
+		if pc.Network.Type != "bridge" && string(pc.Bytes) != string(list.Plugins[i].Bytes) {
+			t.Errorf("plugin %s changed", pc.Network.Type)
+		}
+	}
+	if !strings.Contains(string(list.Plugins[0].Bytes), `"ipMasq":true`) && !strings.Contains(string(list.Plugins[0].Bytes), `"ipMasq": true`) {
+		t.Errorf("the original list was changed: %s", list.Plugins[0].Bytes)
 	}
 }

@@ -145,6 +145,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	go func() { errc <- g.Serve(ln) }()
 	log.Info("berthd serving", slog.String("cri", cfg.CRISocket), slog.String("root", cfg.Root),
 		slog.String("state", cfg.State), slog.String("version", version.Version))
+	go sb.CheckNetworks(svcCtx) // behind serving: plugin runs cost tens of ms a pod
 	// systemd (Type=notify) learns berthd is ready only now, after recovery.
 	if _, err := sdnotify.SdNotify(false, sdnotify.SdNotifyReady); err != nil {
 		log.Warn("sd_notify READY", slog.Any("error", err))

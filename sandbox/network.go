@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -64,6 +65,7 @@ func (s *Service) setupNetwork(ctx context.Context, rec store.Sandbox, r Request
 // teardownNetwork runs CNI DEL for the attachment recorded in dir, if any,
 // then forgets it. Running it again, or with the namespace gone, is harmless.
 func (s *Service) teardownNetwork(ctx context.Context, dir string) error {
+	defer s.lockNetwork(dir)()
 	n, pod, err := readAttachment(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -77,16 +79,34 @@ func (s *Service) teardownNetwork(ctx context.Context, dir string) error {
 	if err := s.net.Del(ctx, n, pod); err != nil {
 		return err
 	}
-	return os.Remove(filepath.Join(dir, NetworkFile))
+	if err := os.Remove(filepath.Join(dir, NetworkFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
-// checkNetwork asks the plugins whether a ready pod's networking is intact.
+// checkNetwork asks the plugins whether a ready pod's networking is intact
+// (nothing to ask once it is torn down).
 func (s *Service) checkNetwork(ctx context.Context, dir string) error {
+	defer s.lockNetwork(dir)()
 	n, pod, err := readAttachment(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	return s.net.Check(ctx, n, pod)
+}
+
+// lockNetwork serialises the plugin runs of one sandbox: the start-up
+// checks run behind serving, beside the calls that tear pods down. It
+// returns the unlock.
+func (s *Service) lockNetwork(dir string) func() {
+	m, _ := s.netLocks.LoadOrStore(dir, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // readAttachment reads what setupNetwork recorded in dir.

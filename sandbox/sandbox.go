@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,7 +28,9 @@ type Service struct {
 	pauseBin string
 	// net attaches pods to the CNI network.
 	net *cni.Manager
-	log *slog.Logger
+	// netLocks: see lockNetwork.
+	netLocks sync.Map
+	log      *slog.Logger
 }
 
 // New returns a sandbox service keeping its files under stateDir/sandboxes.
@@ -72,6 +75,9 @@ const (
 	HostnameFile = "hostname"
 	ShmDir       = "shm"
 )
+
+// cgroupFile, in a sandbox's directory, names the pod cgroup berthd made.
+const cgroupFile = "cgroup"
 
 // shmSize is the pod's /dev/shm, Docker's and containerd's default.
 const shmSize = "65536k"
@@ -154,6 +160,10 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 		return rec, fmt.Errorf("sandbox %s: %w", id, err)
 	}
 	if rec.CgroupParent != "" {
+		// Named first, for the start-up sweep, should berthd die before the record is written.
+		if err := os.WriteFile(filepath.Join(dir, cgroupFile), []byte(rec.CgroupParent), 0o600); err != nil {
+			return rec, fmt.Errorf("sandbox %s: %w", id, err)
+		}
 		if err := linux.CreateCgroup(rec.CgroupParent); err != nil {
 			return rec, fmt.Errorf("sandbox %s: pod cgroup: %w", id, err)
 		}
@@ -284,6 +294,7 @@ func (s *Service) cleanup(ctx context.Context, rec store.Sandbox) error {
 			s.log.Warn("pod cgroup not removed", slog.String("sandbox", rec.ID), slog.Any("error", err))
 		}
 	}
+	s.netLocks.Delete(rec.Dir)
 	return os.RemoveAll(rec.Dir)
 }
 

@@ -584,8 +584,13 @@ func TestNetworkCheckedOnRestart(t *testing.T) {
 	}
 	d.kill()
 	d.start(fixtures.Binaries(t))
-	b, _ := os.ReadFile(d.logFile)
-	log := string(b)
+	// The checks run behind serving; berthd logs when they are done.
+	var log string
+	for i := 0; i < 200 && !strings.Contains(log, "pod networks checked"); i++ {
+		time.Sleep(50 * time.Millisecond)
+		b, _ := os.ReadFile(d.logFile)
+		log = string(b)
+	}
 	if !strings.Contains(log, "pod network check failed") || !strings.Contains(log, "sandbox="+broken) {
 		t.Fatalf("no failed check reported for %s:\n%s", broken, log)
 	}

@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+// TestChaos: 20 rounds of four workers creating pods (each with a running
+// container) and removing earlier ones while berthd is killed with SIGKILL
+// at a random instant, then restarted. After each restart every pod and
+// container answers its status call and every container said running runs
+// (it answers an exec); after the last, removing everything leaves nothing:
+// it prints the count of each kind of leak, all of which must be 0.
+func TestChaos(t *testing.T) {
+	requireCNI(t)
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	bin := fixtures.Binaries(t)
+	ref := pulledBusybox(t, d)
+	before := warmNetwork(t, d)
+	rng := rand.New(rand.NewPCG(7, 11))
+	const rounds, workers = 20, 4
+	inconsistent, created, removed := 0, 0, 0
+	var mu sync.Mutex
+	for round := range rounds {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx := context.Background()
+				for i := 0; ; i++ {
+					if (round+w+i)%2 == 1 { // remove one first: the kill may land in a removal too
+						pods, err := d.rs.ListPodSandbox(ctx, nil)
+						if err != nil {
+							return
+						}
+						if len(pods) > 0 {
+							victim := pods[(round*7+w*3+i)%len(pods)].Id
+							if d.rs.StopPodSandbox(ctx, victim) != nil || d.rs.RemovePodSandbox(ctx, victim) != nil {
+								return
+							}
+							mu.Lock()
+							removed++
+							mu.Unlock()
+						}
+					}
+					name := fmt.Sprintf("chaos-%d-%d-%d", round, w, i)
+					pod := podConfig(name, filepath.Join(d.dir, "pods", name))
+					id, err := d.rs.RunPodSandbox(ctx, pod, "")
+					if err != nil {
+						return // berthd is gone: this round is over
+					}
+					cid, err := d.rs.CreateContainer(ctx, id, &runtimeapi.ContainerConfig{
+						Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: ref},
+						Command: []string{"sleep", "600"}, LogPath: "c.log",
+					}, pod)
+					if err != nil || d.rs.StartContainer(ctx, cid) != nil {
+						return
+					}
+					mu.Lock()
+					created++
+					mu.Unlock()
+				}
+			}()
+		}
+		time.Sleep(time.Duration(100+rng.IntN(800)) * time.Millisecond)
+		d.kill()
+		wg.Wait()
+		d.start(bin)
+		inconsistent += checkConsistent(t, d, round)
+	}
+	d.removeAllPods()
+	after := countNet(t, d)
+	leaks := map[string]int{
+		"mounts":     len(mountsUnder(d.dir)),
+		"veths":      after.veths - before.veths,
+		"leases":     after.leases - before.leases,
+		"netns":      after.netns - before.netns,
+		"cgroups":    len(chaosCgroups()),
+		"shims":      len(processesMentioning("berth-shim --dir " + d.state)),
+		"processes":  len(processesMentioning(d.state + "/")),
+		"state dirs": entries(filepath.Join(d.state, "containers")) + entries(filepath.Join(d.state, "sandboxes")),
+	}
+	t.Logf("chaos: %d rounds, %d pods created with a running container, %d pods removed; inconsistent statuses %d; leaked: mounts %d, netns %d, veths %d, leases %d, cgroups %d, shims %d, processes %d, state dirs %d",
+		rounds, created, removed, inconsistent, leaks["mounts"], leaks["netns"], leaks["veths"], leaks["leases"], leaks["cgroups"],
+		leaks["shims"], leaks["processes"], leaks["state dirs"])
+	for what, n := range leaks {
+		if n != 0 {
+			t.Errorf("%d %s leaked", n, what)
+		}
+	}
+	if leaks["cgroups"]+leaks["processes"] > 0 {
+		t.Logf("cgroups left: %v\nprocesses left: %v", chaosCgroups(), processesMentioning(d.state+"/"))
+	}
+	if inconsistent != 0 {
+		t.Errorf("%d inconsistent statuses", inconsistent)
+	}
+	if created == 0 {
+		t.Error("no pod was created: the rounds did nothing")
+	}
+}
+
+// checkConsistent counts what berthd says after a restart that is not so:
+// a pod or container whose status call fails, a running container that does
+// not answer an exec, a ready pod without its IP.
+func checkConsistent(t *testing.T, d *daemon, round int) int {
+	t.Helper()
+	ctx := context.Background()
+	bad := 0
+	pods, err := d.rs.ListPodSandbox(ctx, nil)
+	if err != nil {
+		t.Fatalf("round %d: ListPodSandbox after restart: %v", round, err)
+	}
+	for _, p := range pods {
+		st, err := d.rs.PodSandboxStatus(ctx, p.Id, false)
+		if err != nil || p.State == runtimeapi.PodSandboxState_SANDBOX_READY && st.GetStatus().GetNetwork().GetIp() == "" {
+			t.Logf("round %d: pod %s: %v %v", round, p.Id, st.GetStatus(), err)
+			bad++
+		}
+	}
+	cs, err := d.rs.ListContainers(ctx, nil)
+	if err != nil {
+		t.Fatalf("round %d: ListContainers after restart: %v", round, err)
+	}
+	for _, c := range cs {
+		st, err := d.rs.ContainerStatus(ctx, c.Id, false)
+		if err != nil {
+			t.Logf("round %d: container %s: %v", round, c.Id, err)
+			bad++
+			continue
+		}
+		if st.GetStatus().GetState() == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			if _, _, err := d.rs.ExecSync(ctx, c.Id, []string{"true"}, 10*time.Second); err != nil {
+				t.Logf("round %d: running container %s does not answer: %v", round, c.Id, err)
+				bad++
+			}
+		}
+	}
+	return bad
+}
+
+// chaosCgroups lists the pod and container cgroups of the test left in
+// every hierarchy.
+func chaosCgroups() []string {
+	var left []string
+	for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu,cpuacct"} {
+		ents, _ := os.ReadDir(filepath.Join(root, "berth-e2e"))
+		for _, e := range ents {
+			if e.IsDir() && strings.HasPrefix(e.Name(), "chaos-") {
+				left = append(left, filepath.Join(root, "berth-e2e", e.Name()))
+			}
+		}
+	}
+	return left
+}
+
+func entries(dir string) int {
+	ents, _ := os.ReadDir(dir)
+	return len(ents)
+}
