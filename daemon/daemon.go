@@ -20,6 +20,7 @@ import (
 	"time"
 
 	sdnotify "github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
 	"github.com/berth-runtime/berth/cni"
@@ -247,7 +248,12 @@ func listen(path string) (net.Listener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
+	// Made 0660 from the start (the umask at bind time decides the mode):
+	// a chmod after the bind would leave a moment in which anyone could
+	// connect. berthd has started nothing else yet that creates files.
+	old := unix.Umask(0o117)
 	ln, err := net.Listen("unix", path)
+	unix.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}

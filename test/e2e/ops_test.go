@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -338,5 +339,19 @@ func TestVersionsAgree(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), v.RuntimeVersion) {
 			t.Errorf("%s --version: %q %v, want %s", b, out, err, v.RuntimeVersion)
 		}
+	}
+}
+
+// TestSocketMode: the CRI socket is root's and 0660: no other user may
+// drive the node's containers.
+func TestSocketMode(t *testing.T) {
+	d := startDaemon(t)
+	fi, err := os.Stat(d.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 || st.Uid != 0 {
+		t.Fatalf("%s: mode %v, uid %d; want a socket, 0660, root's", d.socket, fi.Mode(), st.Uid)
 	}
 }

@@ -37,6 +37,7 @@ type target struct {
 	rs       internalapi.RuntimeService
 	is       internalapi.ImageManagerService
 	shimName string
+	sock     string
 }
 
 // startTargets starts berthd and containerd side by side, each on its own
@@ -333,6 +334,7 @@ func startBerthdNamed(b *testing.B, base, name string, args ...string) *target {
 	dir := filepath.Join(base, name)
 	t := &target{name: name, dir: dir, shimName: "berth-shim"}
 	sock := filepath.Join(dir, "berth.sock")
+	t.sock = sock
 	t.cmd = exec.Command(filepath.Join(fixtures.Binaries(b), "berthd"), append([]string{"--cri-socket", sock,
 		"--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--log-level", "warn",
 		"--cni-conf-dir", benchCNIDir(b, dir)}, args...)...)
@@ -345,6 +347,7 @@ func startContainerd(b *testing.B, base, registry, pause string) *target {
 	dir := filepath.Join(base, "containerd")
 	t := &target{name: "containerd", dir: dir, shimName: "containerd-shim-runc-v2"}
 	sock := filepath.Join(dir, "containerd.sock")
+	t.sock = sock
 	cni := benchCNIDir(b, dir)
 	cfg := fmt.Sprintf(`version = 2
 root = %q
