@@ -107,13 +107,9 @@ func (s *Server) ListMetricDescriptors(ctx context.Context, r *runtimeapi.ListMe
 // ListPodSandboxMetrics reports, for every ready pod, its network's
 // metrics and its containers'.
 func (s *Server) ListPodSandboxMetrics(ctx context.Context, r *runtimeapi.ListPodSandboxMetricsRequest) (*runtimeapi.ListPodSandboxMetricsResponse, error) {
-	pods, err := s.sandboxes.List()
+	pods, all, err := s.podsAndContainers()
 	if err != nil {
-		return nil, toStatus(err)
-	}
-	all, err := s.containers.List()
-	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	out := []*runtimeapi.PodSandboxMetrics{}
 	for _, sb := range pods {

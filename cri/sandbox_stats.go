@@ -7,6 +7,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/containers"
+	"github.com/berth-runtime/berth/internal/store"
 )
 
 // PodSandboxStats reports a pod's CPU, memory, network and process count,
@@ -33,13 +34,9 @@ func (s *Server) PodSandboxStats(ctx context.Context, r *runtimeapi.PodSandboxSt
 // ListPodSandboxStats reports the stats of the pods the filter selects (by
 // ID prefix and labels); a pod that went meanwhile is skipped.
 func (s *Server) ListPodSandboxStats(ctx context.Context, r *runtimeapi.ListPodSandboxStatsRequest) (*runtimeapi.ListPodSandboxStatsResponse, error) {
-	pods, err := s.sandboxes.List()
+	pods, all, err := s.podsAndContainers()
 	if err != nil {
-		return nil, toStatus(err)
-	}
-	all, err := s.containers.List()
-	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	f := r.GetFilter()
 	out := []*runtimeapi.PodSandboxStats{}
@@ -83,4 +80,17 @@ func podStats(ps containers.PodStats) *runtimeapi.PodSandboxStats {
 		Attributes: &runtimeapi.PodSandboxAttributes{Id: sb.ID, Metadata: sandboxMetadata(sb), Labels: sb.Labels, Annotations: sb.Annotations},
 		Linux:      l,
 	}
+}
+
+// podsAndContainers reads both lists once for a call over every pod.
+func (s *Server) podsAndContainers() ([]store.Sandbox, []store.Container, error) {
+	pods, err := s.sandboxes.List()
+	if err != nil {
+		return nil, nil, toStatus(err)
+	}
+	all, err := s.containers.List()
+	if err != nil {
+		return nil, nil, toStatus(err)
+	}
+	return pods, all, nil
 }

@@ -69,12 +69,18 @@ func TestStreamingExec(t *testing.T) {
 		t.Fatalf("status %s, want exit code 3", status.String())
 	}
 	// The URL is single-use: whoever learns it afterwards gets nothing.
-	d2 := websocket.Dialer{Subprotocols: []string{"v4.channel.k8s.io"}, HandshakeTimeout: 10 * time.Second}
-	if c2, r2, err := d2.Dial(strings.Replace(resp.Url, "http://", "ws://", 1), nil); err == nil {
-		c2.Close()
-		t.Fatal("an exec URL served a second time")
-	} else if r2 == nil || r2.StatusCode != http.StatusNotFound {
-		t.Fatalf("second use of an exec URL: %v %v", err, r2)
+	assertURLRefused(t, resp.Url, "a second time")
+}
+
+// assertURLRefused: the streaming server answers url with 404.
+func assertURLRefused(t *testing.T, url, when string) {
+	t.Helper()
+	dialer := websocket.Dialer{Subprotocols: []string{"v4.channel.k8s.io"}, HandshakeTimeout: 10 * time.Second}
+	if c, r, err := dialer.Dial(strings.Replace(url, "http://", "ws://", 1), nil); err == nil {
+		c.Close()
+		t.Fatalf("an exec URL served %s", when)
+	} else if r == nil || r.StatusCode != http.StatusNotFound {
+		t.Fatalf("an exec URL used %s: %v %v, want 404", when, err, r)
 	}
 }
 
@@ -192,11 +198,5 @@ func TestStreamingURLExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(61 * time.Second)
-	dialer := websocket.Dialer{Subprotocols: []string{"v4.channel.k8s.io"}, HandshakeTimeout: 10 * time.Second}
-	if c, r, err := dialer.Dial(strings.Replace(resp.Url, "http://", "ws://", 1), nil); err == nil {
-		c.Close()
-		t.Fatal("an exec URL served after its minute")
-	} else if r == nil || r.StatusCode != http.StatusNotFound {
-		t.Fatalf("an expired exec URL: %v %v, want 404", err, r)
-	}
+	assertURLRefused(t, resp.Url, "after its minute")
 }

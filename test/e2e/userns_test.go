@@ -105,12 +105,7 @@ func TestPodUserNamespace(t *testing.T) {
 	if fi, err = os.Stat(filepath.Join(vol, "out")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
 		t.Fatalf("the volume's file: %v %v, want it the host root's", fi, err)
 	}
-	if err := d.rs.StopPodSandbox(ctx, podID); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.rs.RemovePodSandbox(ctx, podID); err != nil {
-		t.Fatal(err)
-	}
+	d.removeAllPods()
 	assertNothingLeft(t, d)
 }
 

@@ -11,8 +11,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
-	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 // BenchmarkRestart: a daemon holding 100 running containers (one a pod) is
@@ -22,22 +20,10 @@ import (
 //
 //	make bench-restart   (go test -run '^$' -bench Restart -benchtime 1x ./test/bench/cri)
 func BenchmarkRestart(b *testing.B) {
-	fixtures.RequireRoot(b)
-	host := fixtures.Registry(b)
-	ref := fixtures.PushBusybox(b, host)
-	targets, stop := startTargets(b, "restart", host)
-	defer stop()
-	defer fixtures.RemoveCgroupOnCleanup(b, "/berth-bench")
-	ctx := b.Context()
 	const pods = 100
-	for _, t := range targets {
-		if _, err := t.is.PullImage(ctx, imageSpec(ref), nil, nil); err != nil {
-			b.Fatal(err)
-		}
-		for i := range pods {
-			runSleeper(b, t, ref, fmt.Sprintf("restart-%d", i))
-		}
-	}
+	targets, stop := startWithSleepers(b, "restart", pods)
+	defer stop()
+	ctx := b.Context()
 	times := map[string][]time.Duration{}
 	for range 5 {
 		for _, t := range targets {

@@ -14,22 +14,10 @@ import (
 //
 //	make bench-stats   (go test -run '^$' -bench Stats -benchtime 1x ./test/bench/cri)
 func BenchmarkStats(b *testing.B) {
-	fixtures.RequireRoot(b)
-	host := fixtures.Registry(b)
-	ref := fixtures.PushBusybox(b, host)
-	targets, stop := startTargets(b, "stats", host)
-	defer stop()
-	defer fixtures.RemoveCgroupOnCleanup(b, "/berth-bench")
-	ctx := b.Context()
 	const pods = 100
-	for _, t := range targets {
-		if _, err := t.is.PullImage(ctx, imageSpec(ref), nil, nil); err != nil {
-			b.Fatal(err)
-		}
-		for i := range pods {
-			runSleeper(b, t, ref, fmt.Sprintf("stats-%d", i))
-		}
-	}
+	targets, stop := startWithSleepers(b, "stats", pods)
+	defer stop()
+	ctx := b.Context()
 	times := map[string][]time.Duration{}
 	for i := -1; i < 20; i++ {
 		for _, t := range targets {
@@ -60,4 +48,27 @@ func BenchmarkStats(b *testing.B) {
 			pct(cd, .5).Round(10*time.Microsecond), pct(cd, .9).Round(10*time.Microsecond),
 			float64(pct(bd, .5))/float64(pct(cd, .5)))
 	}
+}
+
+// startWithSleepers starts berthd and containerd side by side, each with
+// pods running pods of one sleeping container; stop removes everything.
+func startWithSleepers(b *testing.B, name string, pods int) (targets []*target, stop func()) {
+	fixtures.RequireRoot(b)
+	host := fixtures.Registry(b)
+	ref := fixtures.PushBusybox(b, host)
+	targets, stopTargets := startTargets(b, name, host)
+	stop = func() {
+		stopTargets()
+		fixtures.RemoveCgroupOnCleanup(b, "/berth-bench")
+	}
+	for _, t := range targets {
+		if _, err := t.is.PullImage(b.Context(), imageSpec(ref), nil, nil); err != nil {
+			stop()
+			b.Fatal(err)
+		}
+		for i := range pods {
+			runSleeper(b, t, ref, fmt.Sprintf("%s-%d", name, i))
+		}
+	}
+	return targets, stop
 }
