@@ -110,6 +110,18 @@ func (s *Service) Get(id string) (store.Container, error) { return s.db.Containe
 // List returns every container.
 func (s *Service) List() ([]store.Container, error) { return s.db.Containers.List() }
 
+// ListOwned returns the containers of one front end's pods.
+func (s *Service) ListOwned(owner string) ([]store.Container, error) {
+	all, err := s.db.Containers.List()
+	out := all[:0]
+	for _, r := range all {
+		if r.Owner == owner {
+			out = append(out, r)
+		}
+	}
+	return out, err
+}
+
 func (s *Service) inSandbox(id string) []store.Container {
 	all, _ := s.db.Containers.List()
 	return slices.DeleteFunc(all, func(c store.Container) bool { return c.SandboxID != id })

@@ -100,7 +100,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 		Config: r.Config, ImageRef: r.Image, ImageID: img.ID, Runtime: rt.Path,
 		RuntimeRoot: filepath.Join(s.cfg.StateDir, "runtime", rt.Name), Socket: s.socketPath(id),
 		StopSignal: imgCfg.Config.StopSignal, State: store.ContainerCreated, CreatedAt: time.Now().UTC(),
-		LogPath: logPath, Dir: dir, VolumeImages: volumeImages, CgroupsPath: containerCgroup(sb, id),
+		LogPath: logPath, Dir: dir, VolumeImages: volumeImages, CgroupsPath: containerCgroup(sb, id), Owner: sb.Owner,
 	}
 	// The record first: if berthd dies below, Recover finds it and cleans up.
 	if err := s.db.Containers.Create(id, rec); err != nil {

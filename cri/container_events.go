@@ -30,7 +30,7 @@ func (s *Server) GetContainerEvents(r *runtimeapi.GetEventsRequest, stream runti
 			if sb, err := s.sandboxes.Get(ev.SandboxID); err == nil {
 				resp.PodSandboxStatus = sandboxStatus(sb)
 			}
-			all, _ := s.containers.List()
+			all, _ := s.containers.ListOwned("")
 			for _, c := range all {
 				if c.SandboxID == ev.SandboxID {
 					resp.ContainersStatuses = append(resp.ContainersStatuses, s.containerStatus(c))

@@ -10,7 +10,7 @@ import (
 
 // ListContainers lists containers, filtered by ID (or prefix), sandbox, state and labels.
 func (s *Server) ListContainers(ctx context.Context, r *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
-	all, err := s.containers.List()
+	all, err := s.containers.ListOwned("")
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -43,7 +43,7 @@ func (s *Server) ListContainers(ctx context.Context, r *runtimeapi.ListContainer
 }
 
 func (s *Server) containerID(idOrPrefix string) (string, error) {
-	all, err := s.containers.List()
+	all, err := s.containers.ListOwned("")
 	if err != nil {
 		return "", err
 	}

@@ -30,7 +30,7 @@ func (s *Server) ContainerStats(ctx context.Context, r *runtimeapi.ContainerStat
 // ListContainerStats reports the stats of the containers the filter selects
 // (by ID prefix, pod and labels); a container that went meanwhile is skipped.
 func (s *Server) ListContainerStats(ctx context.Context, r *runtimeapi.ListContainerStatsRequest) (*runtimeapi.ListContainerStatsResponse, error) {
-	all, err := s.containers.List()
+	all, err := s.containers.ListOwned("")
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 // ListPodSandbox lists sandboxes, filtered by ID (or its prefix), state and labels.
 func (s *Server) ListPodSandbox(ctx context.Context, r *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
-	all, err := s.sandboxes.List()
+	all, err := s.sandboxes.ListOwned("")
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -49,7 +49,7 @@ func labelsMatch(labels, selector map[string]string) bool {
 
 // sandboxID resolves a full ID or a unique prefix, as crictl users type them.
 func (s *Server) sandboxID(idOrPrefix string) (string, error) {
-	all, err := s.sandboxes.List()
+	all, err := s.sandboxes.ListOwned("")
 	if err != nil {
 		return "", err
 	}

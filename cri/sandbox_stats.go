@@ -20,7 +20,7 @@ func (s *Server) PodSandboxStats(ctx context.Context, r *runtimeapi.PodSandboxSt
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	all, err := s.containers.List()
+	all, err := s.containers.ListOwned("")
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -84,11 +84,11 @@ func podStats(ps containers.PodStats) *runtimeapi.PodSandboxStats {
 
 // podsAndContainers reads both lists once for a call over every pod.
 func (s *Server) podsAndContainers() ([]store.Sandbox, []store.Container, error) {
-	pods, err := s.sandboxes.List()
+	pods, err := s.sandboxes.ListOwned("")
 	if err != nil {
 		return nil, nil, toStatus(err)
 	}
-	all, err := s.containers.List()
+	all, err := s.containers.ListOwned("")
 	if err != nil {
 		return nil, nil, toStatus(err)
 	}

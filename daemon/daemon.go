@@ -15,7 +15,9 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/cri"
+	"github.com/berth-runtime/berth/dockerapi"
 	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/internal/config"
 	"github.com/berth-runtime/berth/internal/store"
@@ -144,6 +147,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	front.Register(g)
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
+	if cfg.DockerSocket != "" {
+		stop, err := serveDocker(cfg, dockerapi.New(ctr, sb, img, filepath.Join(cfg.Root, "docker", "logs"), version.Version, log), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	log.Info("berthd serving", slog.String("cri", cfg.CRISocket), slog.String("root", cfg.Root),
 		slog.String("state", cfg.State), slog.String("version", version.Version))
 	go sb.CheckNetworks(svcCtx) // behind serving: plugin runs cost tens of ms a pod
@@ -262,6 +272,33 @@ func listen(path string) (net.Listener, error) {
 		return nil, err
 	}
 	return ln, nil
+}
+
+// serveDocker serves the Docker Engine API on cfg.DockerSocket: 0660, and
+// the docker group's when the node has one, as dockerd's socket is.
+func serveDocker(cfg config.Config, h http.Handler, log *slog.Logger) (func(), error) {
+	ln, err := listen(cfg.DockerSocket)
+	if err != nil {
+		return nil, fmt.Errorf("docker socket: %w", err)
+	}
+	if g, err := user.LookupGroup("docker"); err == nil {
+		if gid, err := strconv.Atoi(g.Gid); err == nil {
+			if err := os.Chown(cfg.DockerSocket, 0, gid); err != nil {
+				log.Warn("docker socket: group docker", slog.Any("error", err))
+			}
+		}
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("docker API", slog.Any("error", err))
+		}
+	}()
+	log.Info("docker API serving", slog.String("socket", cfg.DockerSocket))
+	return func() {
+		_ = srv.Close()
+		_ = os.Remove(cfg.DockerSocket)
+	}, nil
 }
 
 // findBinary returns configured, else name beside berthd, else name on PATH.

@@ -66,6 +66,8 @@ type Request struct {
 	Bandwidth    *cni.Bandwidth
 	// Config is the front end's own record of the request (CRI protobuf).
 	Config []byte
+	// Owner is the front end the pod belongs to ("" the CRI, "docker").
+	Owner string
 }
 
 // Files of a sandbox's directory that containers bind.
@@ -106,7 +108,7 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 		ID: id, Name: r.Name, Namespace: r.Namespace, UID: r.UID, Attempt: r.Attempt,
 		Labels: r.Labels, Annotations: r.Annotations, Config: r.Config, RuntimeHandler: r.RuntimeHandler,
 		State: store.SandboxReady, CreatedAt: time.Now().UTC(), Dir: dir, CgroupParent: r.CgroupParent,
-		Hostname: r.Hostname, LogDirectory: r.LogDirectory, Sysctls: r.Sysctls,
+		Hostname: r.Hostname, LogDirectory: r.LogDirectory, Sysctls: r.Sysctls, Owner: r.Owner,
 	}
 	defer func() {
 		if err != nil {
@@ -232,6 +234,18 @@ func (s *Service) Get(id string) (store.Sandbox, error) { return s.db.Sandboxes.
 
 // List returns every sandbox.
 func (s *Service) List() ([]store.Sandbox, error) { return s.db.Sandboxes.List() }
+
+// ListOwned returns the sandboxes of one front end (see Request.Owner).
+func (s *Service) ListOwned(owner string) ([]store.Sandbox, error) {
+	all, err := s.db.Sandboxes.List()
+	out := all[:0]
+	for _, r := range all {
+		if r.Owner == owner {
+			out = append(out, r)
+		}
+	}
+	return out, err
+}
 
 // Stop marks the sandbox not ready and releases its namespaces and shm: after
 // Stop no process can be in the pod (the caller stopped its containers).

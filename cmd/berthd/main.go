@@ -45,6 +45,7 @@ and flags override them. "berthd config default" prints the defaults.`,
 			// Flags given on the command line override the file.
 			for name, apply := range map[string]func(){
 				"cri-socket":          func() { cfg.CRISocket = overrides.CRISocket },
+				"docker-socket":       func() { cfg.DockerSocket = overrides.DockerSocket },
 				"root":                func() { cfg.Root = overrides.Root },
 				"state":               func() { cfg.State = overrides.State },
 				"log-level":           func() { cfg.LogLevel = overrides.LogLevel },
@@ -79,6 +80,7 @@ and flags override them. "berthd config default" prints the defaults.`,
 	f := root.Flags()
 	root.PersistentFlags().StringVar(&configPath, "config", config.DefaultPath, "config file (missing default file = embedded defaults)")
 	f.StringVar(&overrides.CRISocket, "cri-socket", d.CRISocket, "CRI gRPC unix socket")
+	f.StringVar(&overrides.DockerSocket, "docker-socket", d.DockerSocket, "Docker Engine API unix socket (\"\" turns it off)")
 	f.StringVar(&overrides.Root, "root", d.Root, "directory for persistent state")
 	f.StringVar(&overrides.State, "state", d.State, "directory for runtime state")
 	f.StringVar(&overrides.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")

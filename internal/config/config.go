@@ -22,6 +22,9 @@ const DefaultPath = "/etc/berth/config.toml"
 type Config struct {
 	// CRISocket is the unix socket of the CRI gRPC server.
 	CRISocket string `toml:"cri_socket"`
+	// DockerSocket is the unix socket of the Docker Engine API ("" for
+	// none): 0660, the docker group's when there is one.
+	DockerSocket string `toml:"docker_socket"`
 	// Root holds persistent state: meta.db, content/, snapshots/.
 	Root string `toml:"root"`
 	// State holds runtime state: shim sockets, pinned namespaces, bundles.
@@ -106,6 +109,7 @@ type Runtime struct {
 func Default() Config {
 	return Config{
 		CRISocket:         "/run/berth/berth.sock",
+		DockerSocket:      "/run/berth/docker.sock",
 		Root:              "/var/lib/berth",
 		State:             "/run/berth",
 		LogLevel:          "info",

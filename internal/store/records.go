@@ -41,6 +41,9 @@ type Sandbox struct {
 	// when the pod has one (Namespaces["pid"]).
 	PausePid   int    `json:"pausePid,omitempty"`
 	PauseStart uint64 `json:"pauseStart,omitempty"`
+	// Owner is the front end the pod belongs to: "" for the CRI, "docker"
+	// for a Docker container's pod. Each front end lists only its own.
+	Owner string `json:"owner,omitempty"`
 	// UIDMappings and GIDMappings are the pod's user namespace
 	// (Namespaces["user"]), when it has one of its own.
 	UIDMappings []IDMap `json:"uidMappings,omitempty"`
@@ -104,6 +107,8 @@ type Container struct {
 	LogPath    string         `json:"logPath,omitempty"`
 	// Dir is the container's runtime state directory (bundle, shim socket, exit file).
 	Dir string `json:"dir"`
+	// Owner is its pod's (see Sandbox.Owner).
+	Owner string `json:"owner,omitempty"`
 }
 
 // Image is an image record, keyed by image ID (sha256:<config digest>).

@@ -118,7 +118,7 @@ func (d *daemon) start(bin string) {
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("registry_config_dir = %q\ncni_conf_dir = %q\n%s", regDir, d.netDir(), extra)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.cmd = exec.Command(filepath.Join(bin, "berthd"), "--cri-socket", d.socket, "--root", d.root,
+	d.cmd = exec.Command(filepath.Join(bin, "berthd"), "--cri-socket", d.socket, "--docker-socket", d.dockerSocket(), "--root", d.root,
 		"--state", d.state, "--log-level", "debug", "--config", conf)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
@@ -166,6 +166,9 @@ func (d *daemon) removeAllPods() {
 
 // netDir is the daemon's CNI config directory (empty unless a test writes one).
 func (d *daemon) netDir() string { return filepath.Join(d.dir, "net.d") }
+
+// dockerSocket is where the daemon serves the Docker Engine API.
+func (d *daemon) dockerSocket() string { return filepath.Join(d.dir, "docker.sock") }
 
 // kill stops berthd with SIGKILL, as a crash would.
 func (d *daemon) kill() {

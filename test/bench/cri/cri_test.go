@@ -335,7 +335,7 @@ func startBerthdNamed(b *testing.B, base, name string, args ...string) *target {
 	t := &target{name: name, dir: dir, shimName: "berth-shim"}
 	sock := filepath.Join(dir, "berth.sock")
 	t.sock = sock
-	t.cmd = exec.Command(filepath.Join(fixtures.Binaries(b), "berthd"), append([]string{"--cri-socket", sock,
+	t.cmd = exec.Command(filepath.Join(fixtures.Binaries(b), "berthd"), append([]string{"--cri-socket", sock, "--docker-socket", filepath.Join(dir, "docker.sock"),
 		"--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--log-level", "warn",
 		"--cni-conf-dir", benchCNIDir(b, dir)}, args...)...)
 	start(b, t)

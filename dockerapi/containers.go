@@ -1,0 +1,460 @@
+package dockerapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-runtime/berth/containers"
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/oci"
+	"github.com/berth-runtime/berth/sandbox"
+)
+
+func (s *Server) routeContainers() {
+	s.mux.HandleFunc("POST /containers/create", s.createContainer)
+	s.mux.HandleFunc("GET /containers/json", s.listContainers)
+	s.mux.HandleFunc("GET /containers/{id}/json", s.inspectContainer)
+	s.mux.HandleFunc("POST /containers/{id}/start", s.startContainer)
+	s.mux.HandleFunc("POST /containers/{id}/stop", s.stopContainer)
+	s.mux.HandleFunc("POST /containers/{id}/kill", s.killContainer)
+	s.mux.HandleFunc("POST /containers/{id}/wait", s.waitContainer)
+	s.mux.HandleFunc("DELETE /containers/{id}", s.removeContainer)
+	s.mux.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
+	s.mux.HandleFunc("POST /containers/{id}/attach", s.attachContainer)
+}
+
+// createBody is the part of Docker's container create request Berth reads.
+type createBody struct {
+	Image      string
+	Cmd        []string
+	Entrypoint []string
+	Env        []string
+	WorkingDir string
+	User       string
+	Labels     map[string]string
+	Hostname   string
+	Tty        bool
+	OpenStdin  bool
+	StopSignal string
+	HostConfig struct {
+		Binds          []string
+		Privileged     bool
+		ReadonlyRootfs bool
+		Memory         int64
+		NanoCpus       int64
+		PidsLimit      *int64
+		CapAdd         []string
+		CapDrop        []string
+		AutoRemove     bool
+		NetworkMode    string
+	}
+}
+
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// Annotations Berth keeps on a Docker container's record.
+const (
+	annotationAutoRemove = "io.berth.docker.autoremove"
+	annotationCmd        = "io.berth.docker.cmd"
+	annotationStdin      = "io.berth.docker.stdin"
+)
+
+func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
+	var b createBody
+	if err := decodeBody(r, &b); err != nil {
+		writeError(w, err)
+		return
+	}
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		name = randomName()
+	}
+	if !validName.MatchString(name) {
+		writeError(w, fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", name, errdefs.ErrInvalidArgument))
+		return
+	}
+	name = strings.TrimPrefix(name, "/")
+	if b.Image == "" {
+		writeError(w, fmt.Errorf("no image given: %w", errdefs.ErrInvalidArgument))
+		return
+	}
+	if c, err := s.lookup(name); err == nil {
+		writeError(w, fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name: %w", name, c.ID, errdefs.ErrAlreadyExists))
+		return
+	}
+	if _, err := s.images.Resolve(b.Image); err != nil {
+		writeError(w, fmt.Errorf("No such image: %s: %w", b.Image, errdefs.ErrNotFound))
+		return
+	}
+	cc, err := containerConfig(b)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx := context.WithoutCancel(r.Context()) // a client that goes away must not leave half a container
+	pod, err := s.containers.RunPod(ctx, sandbox.Request{
+		Name: name, Namespace: Owner, UID: name, Hostname: b.Hostname, Owner: Owner,
+		LogDirectory: filepath.Join(s.logDir, name), HostNetwork: b.HostConfig.NetworkMode == "host",
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ann := map[string]string{annotationCmd: strings.Join(append(append([]string{}, b.Entrypoint...), b.Cmd...), " ")}
+	if b.HostConfig.AutoRemove {
+		ann[annotationAutoRemove] = "true"
+	}
+	if b.OpenStdin {
+		ann[annotationStdin] = "true"
+	}
+	rec, err := s.containers.Create(ctx, containers.CreateRequest{
+		SandboxID: pod.ID, Name: name, Labels: b.Labels, Annotations: ann, Image: b.Image, LogPath: "container.log",
+		Container: cc, Stdin: b.OpenStdin,
+	})
+	if err != nil {
+		_ = s.containers.RemovePod(ctx, pod.ID)
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"Id": rec.ID, "Warnings": []string{}})
+}
+
+// containerConfig translates Docker's request into Berth's terms.
+func containerConfig(b createBody) (oci.ContainerConfig, error) {
+	c := oci.ContainerConfig{
+		Command: b.Entrypoint, Args: b.Cmd, Env: b.Env, WorkingDir: b.WorkingDir, Hostname: b.Hostname, Tty: b.Tty,
+		Privileged: b.HostConfig.Privileged, ReadonlyRootfs: b.HostConfig.ReadonlyRootfs,
+		AddCapabilities: b.HostConfig.CapAdd, DropCapabilities: b.HostConfig.CapDrop, Seccomp: "runtime/default",
+	}
+	if b.HostConfig.Privileged {
+		c.Seccomp = "unconfined"
+	}
+	if u := b.User; u != "" {
+		user, group, hasGroup := strings.Cut(u, ":")
+		if n, err := strconv.ParseInt(user, 10, 64); err == nil {
+			c.RunAsUser = &n
+		} else {
+			c.Username = user
+		}
+		if hasGroup {
+			g, err := strconv.ParseInt(group, 10, 64)
+			if err != nil {
+				return c, fmt.Errorf("user %q: only a numeric group is supported: %w", u, errdefs.ErrInvalidArgument)
+			}
+			c.RunAsGroup = &g
+		}
+	}
+	c.Resources.MemoryLimit = b.HostConfig.Memory
+	if n := b.HostConfig.NanoCpus; n > 0 {
+		c.Resources.CPUPeriod = 100000
+		c.Resources.CPUQuota = n * 100000 / 1e9
+	}
+	if p := b.HostConfig.PidsLimit; p != nil && *p > 0 {
+		c.Resources.PidsLimit = *p
+	}
+	for _, bind := range b.HostConfig.Binds {
+		parts := strings.Split(bind, ":")
+		if len(parts) < 2 || !filepath.IsAbs(parts[0]) || !filepath.IsAbs(parts[1]) {
+			return c, fmt.Errorf("invalid bind %q: want /host/path:/container/path[:ro] (named volumes are not supported yet): %w", bind, errdefs.ErrInvalidArgument)
+		}
+		m := oci.Mount{HostPath: parts[0], ContainerPath: parts[1], Propagation: "private"}
+		if len(parts) > 2 {
+			for _, o := range strings.Split(parts[2], ",") {
+				m.Readonly = m.Readonly || o == "ro"
+			}
+		}
+		c.Mounts = append(c.Mounts, m)
+	}
+	return c, nil
+}
+
+// lookup finds a Docker container by name (with or without its "/"), full
+// ID or unique ID prefix.
+func (s *Server) lookup(idOrName string) (store.Container, error) {
+	all, err := s.containers.ListOwned(Owner)
+	if err != nil {
+		return store.Container{}, err
+	}
+	name := strings.TrimPrefix(idOrName, "/")
+	var match []store.Container
+	for _, c := range all {
+		if c.ID == idOrName || c.Name == name {
+			return c, nil
+		}
+		if strings.HasPrefix(c.ID, idOrName) {
+			match = append(match, c)
+		}
+	}
+	if len(match) == 1 && idOrName != "" {
+		return match[0], nil
+	}
+	return store.Container{}, fmt.Errorf("No such container: %s: %w", idOrName, errdefs.ErrNotFound)
+}
+
+func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) {
+	c, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if c.State == store.ContainerRunning {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if c.State != store.ContainerCreated {
+		// Docker restarts an exited container in place; Berth's containers run once.
+		writeError(w, fmt.Errorf("container %s has exited; restarting it is not supported yet: %w", c.Name, errdefs.ErrUnimplemented))
+		return
+	}
+	if err := s.containers.Start(context.WithoutCancel(r.Context()), c.ID); err != nil {
+		writeError(w, err)
+		return
+	}
+	if c.Annotations[annotationAutoRemove] == "true" {
+		go s.autoRemove(c)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// autoRemove is `docker run --rm`: the pod goes once its container exits.
+func (s *Server) autoRemove(c store.Container) {
+	for {
+		rec, err := s.containers.Get(c.ID)
+		if err != nil {
+			return
+		}
+		if rec.State == store.ContainerExited {
+			// A moment for the client's wait to see the exit code.
+			time.Sleep(200 * time.Millisecond)
+			if err := s.remove(context.Background(), c); err != nil {
+				s.log.Warn("docker --rm: remove", "container", c.ID, "error", err)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) {
+	c, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if c.State != store.ContainerRunning {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	timeout := 10 * time.Second
+	if t, err := strconv.Atoi(r.URL.Query().Get("t")); err == nil && t >= 0 {
+		timeout = time.Duration(t) * time.Second
+	}
+	if err := s.containers.Stop(context.WithoutCancel(r.Context()), c.ID, timeout); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// killContainer is `docker kill`: SIGKILL (other signals are not yet supported).
+func (s *Server) killContainer(w http.ResponseWriter, r *http.Request) {
+	c, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if sig := strings.TrimPrefix(strings.ToUpper(r.URL.Query().Get("signal")), "SIG"); sig != "" && sig != "KILL" && sig != "9" {
+		writeError(w, fmt.Errorf("signal %s: only KILL is supported yet: %w", sig, errdefs.ErrUnimplemented))
+		return
+	}
+	if c.State != store.ContainerRunning {
+		writeError(w, fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition))
+		return
+	}
+	if err := s.containers.Stop(context.WithoutCancel(r.Context()), c.ID, 0); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// waitContainer answers once the container has exited ("removed": once it
+// is gone too). The status line goes out at once: the CLI starts waiting
+// before it starts the container.
+func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) {
+	c, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	removed := r.URL.Query().Get("condition") == "removed"
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	code := int32(0)
+	for {
+		rec, err := s.containers.Get(c.ID)
+		if err != nil {
+			break // removed
+		}
+		code = rec.ExitCode
+		if rec.State == store.ContainerExited && !removed {
+			break
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	fmt.Fprintf(w, "{\"StatusCode\":%d,\"Error\":null}\n", code)
+}
+
+func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) {
+	c, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if c.State == store.ContainerRunning && !boolParam(r, "force") {
+		writeError(w, fmt.Errorf("cannot remove container \"/%s\": container is running: stop the container before removing or force remove: %w", c.Name, errdefs.ErrFailedPrecondition))
+		return
+	}
+	if err := s.remove(context.WithoutCancel(r.Context()), c); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// remove removes c's pod and its log, as `docker rm` does.
+func (s *Server) remove(ctx context.Context, c store.Container) error {
+	if err := s.containers.RemovePod(ctx, c.SandboxID); err != nil {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(s.logDir, c.Name))
+}
+
+func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
+	all, err := s.containers.ListOwned(Owner)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := []map[string]any{}
+	for _, c := range all {
+		if c.State != store.ContainerRunning && !boolParam(r, "all") {
+			continue
+		}
+		out = append(out, map[string]any{
+			"Id": c.ID, "Names": []string{"/" + c.Name}, "Image": c.ImageRef, "ImageID": c.ImageID,
+			"Command": c.Annotations[annotationCmd], "Created": c.CreatedAt.Unix(), "State": dockerState(c),
+			"Status": dockerStatus(c), "Labels": nonNilMap(c.Labels), "Ports": []any{}, "Mounts": []any{},
+			"HostConfig": map[string]string{"NetworkMode": "bridge"},
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
+	c, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ip := ""
+	if sb, err := s.sandboxes.Get(c.SandboxID); err == nil {
+		ip = sb.IP
+	}
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return "0001-01-01T00:00:00Z"
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"Id": c.ID, "Name": "/" + c.Name, "Created": ts(c.CreatedAt), "Image": c.ImageID, "RestartCount": 0,
+		"Path": c.Annotations[annotationCmd], "Args": []string{}, "Driver": "overlay2", "LogPath": c.LogPath,
+		"State": map[string]any{
+			"Status": dockerState(c), "Running": c.State == store.ContainerRunning, "Paused": false, "Restarting": false,
+			"OOMKilled": c.Reason == "OOMKilled", "Dead": false, "Pid": c.Pid, "ExitCode": c.ExitCode, "Error": c.Message,
+			"StartedAt": ts(c.StartedAt), "FinishedAt": ts(c.FinishedAt),
+		},
+		"Config": map[string]any{"Image": c.ImageRef, "Labels": nonNilMap(c.Labels), "Hostname": shortID(c.ID)},
+		"HostConfig": map[string]any{
+			"AutoRemove": c.Annotations[annotationAutoRemove] == "true", "NetworkMode": "bridge", "Runtime": "berth",
+		},
+		"NetworkSettings": map[string]any{"IPAddress": ip, "Networks": map[string]any{"bridge": map[string]string{"IPAddress": ip}}},
+		"Mounts":          []any{},
+	})
+}
+
+func dockerState(c store.Container) string {
+	switch c.State {
+	case store.ContainerRunning:
+		return "running"
+	case store.ContainerCreated:
+		return "created"
+	default:
+		return "exited"
+	}
+}
+
+// dockerStatus is `docker ps`'s STATUS column.
+func dockerStatus(c store.Container) string {
+	switch c.State {
+	case store.ContainerRunning:
+		return "Up " + humanDuration(time.Since(c.StartedAt))
+	case store.ContainerCreated:
+		return "Created"
+	default:
+		return fmt.Sprintf("Exited (%d) %s ago", c.ExitCode, humanDuration(time.Since(c.FinishedAt)))
+	}
+}
+
+func humanDuration(d time.Duration) string {
+	switch s := int(d.Seconds()); {
+	case s < 1:
+		return "Less than a second"
+	case s == 1:
+		return "1 second"
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	case s < 3600:
+		if m := s / 60; m > 1 {
+			return fmt.Sprintf("%d minutes", m)
+		}
+		return "About a minute"
+	default:
+		if h := s / 3600; h > 1 {
+			return fmt.Sprintf("%d hours", h)
+		}
+		return "About an hour"
+	}
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// randomName is a name for a container created without one.
+func randomName() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return "berth_" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,162 @@
+package dockerapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/berth-runtime/berth/images"
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/store"
+)
+
+func (s *Server) routeImages() {
+	s.mux.HandleFunc("GET /images/json", s.listImages)
+	s.mux.HandleFunc("POST /images/create", s.pullImage)
+	s.mux.HandleFunc("GET /images/{name...}", s.inspectImage)
+	s.mux.HandleFunc("DELETE /images/{name...}", s.removeImage)
+}
+
+func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
+	all, err := s.images.List()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := []map[string]any{}
+	for _, img := range all {
+		out = append(out, map[string]any{
+			"Id": img.ID, "ParentId": "", "RepoTags": nonNil(img.RepoTags), "RepoDigests": nonNil(img.RepoDigests),
+			"Created": img.CreatedAt.Unix(), "Size": img.Size, "SharedSize": -1, "Containers": -1, "Labels": imageLabels(img),
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// pullImage is `docker pull`: the JSON-lines progress the CLI draws as
+// progress bars, one line a layer, then the digest and the outcome. An
+// error once the stream began is reported in it, as dockerd does.
+func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ref := q.Get("fromImage")
+	if ref == "" {
+		writeError(w, fmt.Errorf("fromImage is required (docker import is not supported): %w", errdefs.ErrInvalidArgument))
+		return
+	}
+	if tag := q.Get("tag"); tag != "" {
+		sep := ":"
+		if strings.HasPrefix(tag, "sha256:") {
+			sep = "@"
+		}
+		ref += sep + tag
+	}
+	named, err := images.Normalize(ref)
+	if err != nil {
+		writeError(w, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	var mu sync.Mutex
+	enc := json.NewEncoder(w)
+	send := func(v map[string]any) {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = enc.Encode(v)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	send(map[string]any{"status": "Pulling from " + strings.TrimPrefix(familiarName(named.String()), ""), "id": tagOf(named.String())})
+	img, err := s.images.PullWith(r.Context(), ref, images.PullOptions{Progress: func(p images.Progress) {
+		id := shortID(p.Layer.Encoded())
+		if p.Complete {
+			send(map[string]any{"status": "Pull complete", "progressDetail": map[string]any{}, "id": id})
+			return
+		}
+		send(map[string]any{"status": "Downloading", "progressDetail": map[string]int64{"current": p.Done, "total": p.Total}, "id": id})
+	}})
+	if err != nil {
+		send(map[string]any{"errorDetail": map[string]string{"message": err.Error()}, "error": err.Error()})
+		return
+	}
+	if len(img.RepoDigests) > 0 {
+		_, d, _ := strings.Cut(img.RepoDigests[0], "@")
+		send(map[string]any{"status": "Digest: " + d})
+	}
+	send(map[string]any{"status": "Status: Image is up to date for " + familiarName(named.String())})
+}
+
+func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(r.PathValue("name"), "/json")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	img, err := s.images.Resolve(name)
+	if err != nil {
+		writeError(w, fmt.Errorf("No such image: %s: %w", name, errdefs.ErrNotFound))
+		return
+	}
+	cfg, _ := images.Config(img)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"Id": img.ID, "RepoTags": nonNil(img.RepoTags), "RepoDigests": nonNil(img.RepoDigests),
+		"Created": img.CreatedAt.UTC().Format("2006-01-02T15:04:05.999999999Z"), "Size": img.Size,
+		"Architecture": cfg.Architecture, "Os": cfg.OS, "Author": cfg.Author,
+		"Config": map[string]any{"Env": cfg.Config.Env, "Cmd": cfg.Config.Cmd, "Entrypoint": cfg.Config.Entrypoint,
+			"WorkingDir": cfg.Config.WorkingDir, "User": cfg.Config.User, "Labels": cfg.Config.Labels, "StopSignal": cfg.Config.StopSignal},
+		"RootFS": map[string]any{"Type": "layers", "Layers": img.Layers},
+	})
+}
+
+func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	img, err := s.images.Resolve(name)
+	if err != nil {
+		writeError(w, fmt.Errorf("No such image: %s: %w", name, errdefs.ErrNotFound))
+		return
+	}
+	if err := s.images.Remove(r.Context(), name, s.containers.ImageInUse); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, []map[string]string{{"Untagged": name}, {"Deleted": img.ID}})
+}
+
+func imageLabels(img store.Image) map[string]string {
+	cfg, err := images.Config(img)
+	if err != nil || cfg.Config.Labels == nil {
+		return map[string]string{}
+	}
+	return cfg.Config.Labels
+}
+
+// familiarName is Docker's short form: docker.io/library/busybox:latest → busybox:latest.
+func familiarName(full string) string {
+	s := strings.TrimPrefix(full, "docker.io/")
+	return strings.TrimPrefix(s, "library/")
+}
+
+func tagOf(full string) string {
+	if i := strings.LastIndex(full, ":"); i > strings.LastIndex(full, "/") {
+		return full[i+1:]
+	}
+	return "latest"
+}
+
+func shortID(hex string) string {
+	if len(hex) > 12 {
+		return hex[:12]
+	}
+	return hex
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,120 @@
+package dockerapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/berth-runtime/berth/containers"
+	"github.com/berth-runtime/berth/images"
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/sandbox"
+)
+
+// The API versions served: the docker CLI negotiates down to MaxAPIVersion
+// through /_ping; a request for a version outside the range is refused.
+const (
+	MaxAPIVersion = "1.50"
+	MinAPIVersion = "1.24"
+)
+
+// Owner marks the pods (and their containers) of Docker containers.
+const Owner = "docker"
+
+// Server is the Docker Engine API front end.
+type Server struct {
+	containers *containers.Service
+	sandboxes  *sandbox.Service
+	images     *images.Service
+	log        *slog.Logger
+	version    string
+	// logDir holds the containers' logs (CRI format), one directory a pod.
+	logDir string
+	mux    *http.ServeMux
+}
+
+// New returns the front end; logDir is where its containers' logs live.
+func New(c *containers.Service, sb *sandbox.Service, img *images.Service, logDir, version string, log *slog.Logger) *Server {
+	s := &Server{containers: c, sandboxes: sb, images: img, log: log, version: version, logDir: logDir, mux: http.NewServeMux()}
+	s.routeSystem()
+	s.routeImages()
+	s.routeContainers()
+	return s
+}
+
+var versionPrefix = regexp.MustCompile(`^/v(\d+)\.(\d+)(/.*)$`)
+
+// ServeHTTP strips the /v1.xx prefix (refusing versions out of range) and
+// routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
+		if !versionInRange(m[1], m[2]) {
+			writeError(w, fmt.Errorf("client version %s.%s is not supported: this daemon serves API versions %s to %s: %w",
+				m[1], m[2], MinAPIVersion, MaxAPIVersion, errdefs.ErrInvalidArgument))
+			return
+		}
+		r.URL.Path = m[3]
+		r.URL.RawPath = ""
+	}
+	w.Header().Set("Api-Version", MaxAPIVersion)
+	w.Header().Set("Server", "Berth/"+s.version)
+	s.mux.ServeHTTP(w, r)
+}
+
+func versionInRange(major, minor string) bool {
+	v := func(s string) (int, int) {
+		a, b, _ := strings.Cut(s, ".")
+		x, _ := strconv.Atoi(a)
+		y, _ := strconv.Atoi(b)
+		return x, y
+	}
+	ma, mi := v(major + "." + minor)
+	lo1, lo2 := v(MinAPIVersion)
+	hi1, hi2 := v(MaxAPIVersion)
+	return (ma > lo1 || ma == lo1 && mi >= lo2) && (ma < hi1 || ma == hi1 && mi <= hi2)
+}
+
+// writeError answers Docker's error JSON with the status the CLI expects:
+// the one place errors become HTTP statuses.
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, errdefs.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, errdefs.ErrInvalidArgument):
+		code = http.StatusBadRequest
+	case errors.Is(err, errdefs.ErrAlreadyExists), errors.Is(err, errdefs.ErrFailedPrecondition):
+		code = http.StatusConflict
+	case errors.Is(err, errdefs.ErrUnimplemented):
+		code = http.StatusNotImplemented
+	}
+	writeJSON(w, code, map[string]string{"message": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decodeBody reads a JSON request body; malformed JSON is a 400. Unknown
+// fields are ignored, as dockerd ignores them: clients send newer fields.
+func decodeBody(r *http.Request, v any) error {
+	if r.Body == nil || r.ContentLength == 0 {
+		return nil
+	}
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		return fmt.Errorf("malformed JSON in the request body: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+func boolParam(r *http.Request, name string) bool {
+	v := r.URL.Query().Get(name)
+	return v == "1" || v == "true" || v == "True"
+}

@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+// dockerCLI runs the real docker CLI against d's Docker API socket.
+func dockerCLI(t *testing.T, d *daemon, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command("docker", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket(), "DOCKER_CONFIG="+t.TempDir())
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("docker %v: %v", args, err)
+	}
+	return o.String(), e.String(), code
+}
+
+func mustDocker(t *testing.T, d *daemon, args ...string) string {
+	t.Helper()
+	out, errOut, code := dockerCLI(t, d, args...)
+	if code != 0 {
+		t.Fatalf("docker %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// TestDockerCLI: the real docker CLI drives berthd: version, pull (and the
+// pull that `docker run` makes itself), images, run -d, ps, inspect, logs
+// (stdout and stderr apart), wait, stop, rm and its refusal of a running
+// container, a name conflict, a missing container; none of it is seen by
+// the CRI, and nothing is left.
+func TestDockerCLI(t *testing.T) {
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	host := fixtures.Registry(t)
+	ref := fixtures.PushBusybox(t, host)
+	other := fixtures.Push(t, fixtures.BusyboxImage(t, fixtures.ImageConfig{Env: []string{"OTHER=1"}}), host, "library/other:1")
+
+	if out := mustDocker(t, d, "version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"); !strings.Contains(out, " 1.50") {
+		t.Fatalf("docker version: %q", out)
+	}
+	if out := mustDocker(t, d, "pull", ref); !strings.Contains(out, "Digest: sha256:") {
+		t.Fatalf("docker pull: %q", out)
+	}
+	if out := mustDocker(t, d, "images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, strings.TrimSuffix(ref, ":latest")) {
+		t.Fatalf("docker images: %q", out)
+	}
+	id := strings.TrimSpace(mustDocker(t, d, "run", "-d", "--name", "web", ref, "sleep", "600"))
+	if len(id) != 64 {
+		t.Fatalf("docker run -d printed %q, want an ID", id)
+	}
+	if out := mustDocker(t, d, "ps", "--format", "{{.Names}} {{.Status}}"); !strings.Contains(out, "web Up") {
+		t.Fatalf("docker ps: %q", out)
+	}
+	if out := mustDocker(t, d, "inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.Name}}", "web"); strings.TrimSpace(out) != "running true /web" {
+		t.Fatalf("docker inspect: %q", out)
+	}
+	// An image not pulled yet: docker run pulls it on the 404 of create.
+	mustDocker(t, d, "run", "-d", "--name", "talk", other, "sh", "-c", "echo hello; echo oops >&2; exit 3")
+	if out := strings.TrimSpace(mustDocker(t, d, "wait", "talk")); out != "3" {
+		t.Fatalf("docker wait: %q, want 3", out)
+	}
+	out, errOut, code := dockerCLI(t, d, "logs", "talk")
+	if code != 0 || out != "hello\n" || errOut != "oops\n" {
+		t.Fatalf("docker logs: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if out := mustDocker(t, d, "ps", "-a", "--format", "{{.Names}} {{.Status}}"); !strings.Contains(out, "talk Exited (3)") {
+		t.Fatalf("docker ps -a: %q", out)
+	}
+	if _, errOut, code := dockerCLI(t, d, "create", "--name", "talk", ref); code == 0 || !strings.Contains(errOut, "already in use") {
+		t.Fatalf("a second container named talk: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := dockerCLI(t, d, "rm", "web"); code == 0 || !strings.Contains(errOut, "container is running") {
+		t.Fatalf("docker rm of a running container: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := dockerCLI(t, d, "inspect", "nosuch"); code == 0 || !strings.Contains(strings.ToLower(errOut), "no such") {
+		t.Fatalf("docker inspect nosuch: exit %d, %q", code, errOut)
+	}
+
+	// Attached: the output, apart, and the exit code; --rm removes it.
+	out, errOut, code = dockerCLI(t, d, "run", "--rm", "--name", "once", ref, "sh", "-c", "echo out; echo err >&2; exit 5")
+	if code != 5 || out != "out\n" || errOut != "err\n" {
+		t.Fatalf("docker run --rm: exit %d, stdout %q, stderr %q; want 5, out, err", code, out, errOut)
+	}
+	for i := 0; i < 100; i++ {
+		if out := mustDocker(t, d, "ps", "-a", "--format", "{{.Names}}"); !strings.Contains(out, "once") {
+			break
+		} else if i == 99 {
+			t.Fatalf("docker run --rm left its container: %q", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := mustDocker(t, d, "run", "--name", "hi", ref, "echo", "hi"); out != "hi\n" {
+		t.Fatalf("docker run echo hi: %q", out)
+	}
+
+	// Kubernetes sees none of it.
+	ctx := context.Background()
+	if pods, err := d.rs.ListPodSandbox(ctx, nil); err != nil || len(pods) != 0 {
+		t.Fatalf("the CRI lists %d pods (%v), want none of Docker's", len(pods), err)
+	}
+	if cs, err := d.rs.ListContainers(ctx, nil); err != nil || len(cs) != 0 {
+		t.Fatalf("the CRI lists %d containers (%v), want none of Docker's", len(cs), err)
+	}
+
+	mustDocker(t, d, "stop", "-t", "1", "web")
+	mustDocker(t, d, "rm", "web", "talk", "hi")
+	if out := mustDocker(t, d, "ps", "-a", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("containers left: %q", out)
+	}
+	assertNothingLeft(t, d)
+}
+
+// TestDockerAPIErrors: Docker's error JSON and status codes for an API
+// version out of range, malformed JSON and a missing image.
+func TestDockerAPIErrors(t *testing.T) {
+	d := startDaemon(t)
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", d.dockerSocket())
+	}}}
+	for _, tc := range []struct {
+		method, path, body string
+		code               int
+		msg                string
+	}{
+		{"GET", "/v1.99/version", "", 400, "not supported"},
+		{"GET", "/v1.50/_ping", "", 200, ""},
+		{"POST", "/v1.50/containers/create", "{not json", 400, "malformed JSON"},
+		{"POST", "/v1.50/containers/create", `{"Image":"127.0.0.1:1/none:latest"}`, 404, "No such image"},
+		{"POST", "/v1.50/containers/create?name=bad%20name", `{"Image":"x"}`, 400, "Invalid container name"},
+		{"GET", "/v1.50/containers/nosuch/json", "", 404, "No such container"},
+	} {
+		req, _ := http.NewRequest(tc.method, "http://docker"+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Message string }
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || !strings.Contains(e.Message, tc.msg) {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, resp.StatusCode, e.Message, tc.code, tc.msg)
+		}
+	}
+	if pods, _ := d.rs.ListPodSandbox(context.Background(), nil); len(pods) != 0 {
+		t.Errorf("bad requests left pods")
+	}
+	assertNothingLeft(t, d)
+}
