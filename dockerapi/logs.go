@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-runtime/berth/internal/store"
@@ -50,6 +50,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 
 // streamLog writes c's log to w as Docker's multiplexed stream.
 func (s *Server) streamLog(ctx context.Context, w io.Writer, flush func(), c store.Container, o logOpts) {
+	var mu sync.Mutex
 	emit := func(stream string, at time.Time, text []byte) {
 		if stream == "stdout" && !o.stdout || stream == "stderr" && !o.stderr ||
 			!o.since.IsZero() && at.Before(o.since) || !o.until.IsZero() && at.After(o.until) {
@@ -58,14 +59,11 @@ func (s *Server) streamLog(ctx context.Context, w io.Writer, flush func(), c sto
 		if o.timestamps {
 			text = append([]byte(at.UTC().Format(time.RFC3339Nano)+" "), text...)
 		}
-		var hdr [8]byte
-		hdr[0] = 1
+		fw := frameWriter{&mu, w, 1}
 		if stream == "stderr" {
-			hdr[0] = 2
+			fw.stream = 2
 		}
-		binary.BigEndian.PutUint32(hdr[4:], uint32(len(text)))
-		_, _ = w.Write(hdr[:])
-		_, _ = w.Write(text)
+		_, _ = fw.Write(text)
 	}
 	var f *os.File
 	for {

@@ -35,6 +35,7 @@ type Server struct {
 	version    string
 	// logDir holds the containers' logs (CRI format), one directory a pod.
 	logDir string
+	execs  execs
 	mux    *http.ServeMux
 }
 
@@ -44,6 +45,7 @@ func New(c *containers.Service, sb *sandbox.Service, img *images.Service, logDir
 	s.routeSystem()
 	s.routeImages()
 	s.routeContainers()
+	s.routeExec()
 	return s
 }
 

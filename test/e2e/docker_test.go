@@ -110,6 +110,15 @@ func TestDockerCLI(t *testing.T) {
 		t.Fatalf("docker run echo hi: %q", out)
 	}
 
+	// exec: output apart, exit code; none in a container that has exited.
+	out, errOut, code = dockerCLI(t, d, "exec", "web", "sh", "-c", "echo x; echo y >&2; exit 4")
+	if code != 4 || out != "x\n" || errOut != "y\n" {
+		t.Fatalf("docker exec: exit %d, stdout %q, stderr %q; want 4, x, y", code, out, errOut)
+	}
+	if _, errOut, code := dockerCLI(t, d, "exec", "talk", "true"); code == 0 || !strings.Contains(errOut, "not running") {
+		t.Fatalf("docker exec in an exited container: exit %d, %q", code, errOut)
+	}
+
 	// Kubernetes sees none of it.
 	ctx := context.Background()
 	if pods, err := d.rs.ListPodSandbox(ctx, nil); err != nil || len(pods) != 0 {

@@ -1,0 +1,234 @@
+package dockerapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/berth-runtime/berth/containers"
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/store"
+)
+
+// execs are the exec instances of `docker exec`: made by one call, started
+// by another, inspected for their exit code by a third. They live in
+// memory, as dockerd's do, and are dropped a while after they end.
+type execs struct {
+	mu sync.Mutex
+	m  map[string]*execInst
+}
+
+type execInst struct {
+	ID, Container string
+	Cmd           []string
+	Stdin, Tty    bool
+	Stdout        bool
+	Stderr        bool
+	running       bool
+	done          bool
+	exitCode      int32
+	ended         time.Time
+}
+
+func (e *execs) add(x *execInst) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.m == nil {
+		e.m = map[string]*execInst{}
+	}
+	for id, o := range e.m {
+		if o.done && time.Since(o.ended) > 5*time.Minute {
+			delete(e.m, id)
+		}
+	}
+	e.m[x.ID] = x
+}
+
+func (e *execs) get(id string) (*execInst, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if x, ok := e.m[id]; ok {
+		return x, nil
+	}
+	return nil, fmt.Errorf("No such exec instance: %s: %w", id, errdefs.ErrNotFound)
+}
+
+func (s *Server) routeExec() {
+	s.mux.HandleFunc("POST /containers/{id}/exec", s.createExec)
+	s.mux.HandleFunc("POST /exec/{id}/start", s.startExec)
+	s.mux.HandleFunc("GET /exec/{id}/json", s.inspectExec)
+	s.mux.HandleFunc("POST /exec/{id}/resize", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+}
+
+func (s *Server) createExec(w http.ResponseWriter, r *http.Request) {
+	c, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var b struct {
+		Cmd                                     []string
+		AttachStdin, AttachStdout, AttachStderr bool
+		Tty                                     bool
+		Env                                     []string
+		User, WorkingDir                        string
+		Privileged                              bool
+	}
+	if err := decodeBody(r, &b); err != nil {
+		writeError(w, err)
+		return
+	}
+	switch {
+	case len(b.Cmd) == 0:
+		writeError(w, fmt.Errorf("no exec command specified: %w", errdefs.ErrInvalidArgument))
+		return
+	case len(b.Env) > 0 || b.User != "" || b.WorkingDir != "" || b.Privileged:
+		writeError(w, fmt.Errorf("exec with -e, -u, -w or --privileged is not supported yet: %w", errdefs.ErrUnimplemented))
+		return
+	case c.State != store.ContainerRunning:
+		writeError(w, fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition))
+		return
+	}
+	var id [32]byte
+	_, _ = rand.Read(id[:])
+	x := &execInst{ID: hex.EncodeToString(id[:]), Container: c.ID, Cmd: b.Cmd, Stdin: b.AttachStdin, Tty: b.Tty,
+		Stdout: b.AttachStdout, Stderr: b.AttachStderr}
+	s.execs.add(x)
+	writeJSON(w, http.StatusCreated, map[string]string{"Id": x.ID})
+}
+
+// startExec runs the exec: detached, in the background; otherwise over the
+// hijacked connection, its output as Docker's multiplexed stream (raw with
+// a terminal) and its stdin from the connection.
+func (s *Server) startExec(w http.ResponseWriter, r *http.Request) {
+	x, err := s.execs.get(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var b struct{ Detach, Tty bool }
+	if err := decodeBody(r, &b); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.execs.mu.Lock()
+	if x.running || x.done {
+		s.execs.mu.Unlock()
+		writeError(w, fmt.Errorf("exec %s has already been started: %w", x.ID, errdefs.ErrFailedPrecondition))
+		return
+	}
+	x.running = true
+	s.execs.mu.Unlock()
+	run := func(ctx context.Context, o containers.StreamOpts) {
+		o.Args, o.Tty = x.Cmd, x.Tty
+		code, err := s.containers.ExecStream(ctx, x.Container, o)
+		if err != nil {
+			code = 126
+			if o.Stderr != nil {
+				fmt.Fprintf(o.Stderr, "exec: %v\n", err)
+			}
+		}
+		s.execs.mu.Lock()
+		x.running, x.done, x.exitCode, x.ended = false, true, code, time.Now()
+		s.execs.mu.Unlock()
+	}
+	if b.Detach {
+		go run(context.Background(), containers.StreamOpts{})
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		writeError(w, fmt.Errorf("connection cannot be hijacked"))
+		return
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	status := "HTTP/1.1 200 OK\r\n"
+	if r.Header.Get("Upgrade") == "tcp" {
+		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+	}
+	ctype := "application/vnd.docker.multiplexed-stream"
+	if x.Tty {
+		ctype = "application/vnd.docker.raw-stream"
+	}
+	fmt.Fprintf(buf, "%sContent-Type: %s\r\n\r\n", status, ctype)
+	_ = buf.Flush()
+	var mu sync.Mutex
+	o := containers.StreamOpts{}
+	out := func(stream byte) io.Writer {
+		if x.Tty {
+			return lockedWriter{&mu, conn}
+		}
+		return frameWriter{&mu, conn, stream}
+	}
+	if x.Stdout {
+		o.Stdout = out(1)
+	}
+	if x.Stderr {
+		o.Stderr = out(2)
+	}
+	if x.Stdin {
+		o.Stdin = buf.Reader
+	}
+	run(context.WithoutCancel(r.Context()), o)
+}
+
+func (s *Server) inspectExec(w http.ResponseWriter, r *http.Request) {
+	x, err := s.execs.get(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.execs.mu.Lock()
+	defer s.execs.mu.Unlock()
+	var code any
+	if x.done {
+		code = x.exitCode
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"ID": x.ID, "ContainerID": x.Container, "Running": x.running, "ExitCode": code, "Pid": 0,
+		"OpenStdin": x.Stdin, "OpenStdout": x.Stdout, "OpenStderr": x.Stderr,
+		"ProcessConfig": map[string]any{"entrypoint": x.Cmd[0], "arguments": x.Cmd[1:], "tty": x.Tty},
+	})
+}
+
+// frameWriter writes Docker's multiplexed frames: an 8-byte header (the
+// stream, then the length) before each write.
+type frameWriter struct {
+	mu     *sync.Mutex
+	w      io.Writer
+	stream byte
+}
+
+func (f frameWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var hdr [8]byte
+	hdr[0] = f.stream
+	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+	if _, err := f.w.Write(hdr[:]); err != nil {
+		return 0, err
+	}
+	return f.w.Write(p)
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
