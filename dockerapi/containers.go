@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
@@ -57,7 +58,32 @@ type createBody struct {
 		CapDrop        []string
 		AutoRemove     bool
 		NetworkMode    string
+		// PortBindings: "80/tcp" → [{HostIp, HostPort}].
+		PortBindings map[string][]struct{ HostIp, HostPort string }
 	}
+}
+
+// portMappings turns `-p` into the pod's hostPorts (CNI portmap).
+func portMappings(b map[string][]struct{ HostIp, HostPort string }) ([]cni.PortMapping, error) {
+	var out []cni.PortMapping
+	for spec, binds := range b {
+		port, proto, _ := strings.Cut(spec, "/")
+		if proto == "" {
+			proto = "tcp"
+		}
+		cp, err := strconv.Atoi(port)
+		if err != nil || cp <= 0 || cp > 65535 {
+			return nil, fmt.Errorf("invalid port %q: %w", spec, errdefs.ErrInvalidArgument)
+		}
+		for _, hb := range binds {
+			hp, err := strconv.Atoi(hb.HostPort)
+			if err != nil || hp <= 0 || hp > 65535 {
+				return nil, fmt.Errorf("invalid host port %q for %s (a host port must be given): %w", hb.HostPort, spec, errdefs.ErrInvalidArgument)
+			}
+			out = append(out, cni.PortMapping{HostPort: int32(hp), ContainerPort: int32(cp), HostIP: hb.HostIp, Protocol: proto})
+		}
+	}
+	return out, nil
 }
 
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
@@ -101,10 +127,22 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	switch b.HostConfig.NetworkMode {
+	case "", "default", "bridge", "host", "none":
+	default:
+		writeError(w, fmt.Errorf("network %s: only bridge, host and none exist yet: %w", b.HostConfig.NetworkMode, errdefs.ErrNotFound))
+		return
+	}
+	ports, err := portMappings(b.HostConfig.PortBindings)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	ctx := context.WithoutCancel(r.Context()) // a client that goes away must not leave half a container
 	pod, err := s.containers.RunPod(ctx, sandbox.Request{
 		Name: name, Namespace: Owner, UID: name, Hostname: b.Hostname, Owner: Owner,
 		LogDirectory: filepath.Join(s.logDir, name), HostNetwork: b.HostConfig.NetworkMode == "host",
+		NoNetwork: b.HostConfig.NetworkMode == "none", PortMappings: ports,
 	})
 	if err != nil {
 		writeError(w, err)

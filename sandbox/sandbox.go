@@ -54,6 +54,9 @@ type Request struct {
 	DNS                  *DNS
 	// HostNetwork shares the node's network and UTS namespaces; HostIPC its IPC namespace.
 	HostNetwork, HostIPC bool
+	// NoNetwork gives the pod a network namespace with loopback only, no
+	// CNI network (Docker's --network none).
+	NoNetwork bool
 	// SharedPID gives the pod one PID namespace for its containers (CRI's
 	// POD mode, the default; kubelet asks it for shareProcessNamespace).
 	SharedPID bool
@@ -151,7 +154,7 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 			return rec, fmt.Errorf("sandbox %s: %w", id, err)
 		}
 	}
-	if !r.HostNetwork {
+	if !r.HostNetwork && !r.NoNetwork {
 		ips, err := s.setupNetwork(ctx, rec, r)
 		if err != nil {
 			return rec, fmt.Errorf("sandbox %s: %w", id, err)

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -171,5 +173,41 @@ func TestDockerAPIErrors(t *testing.T) {
 	if pods, _ := d.rs.ListPodSandbox(context.Background(), nil); len(pods) != 0 {
 		t.Errorf("bad requests left pods")
 	}
+	assertNothingLeft(t, d)
+}
+
+// TestDockerNetwork: -p publishes a port on 127.0.0.1 through CNI's
+// portmap; --network none leaves loopback only; --network host the node's.
+func TestDockerNetwork(t *testing.T) {
+	requireCNI(t)
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	port := freePort(t)
+	mustDocker(t, d, "run", "-d", "--name", "www", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), ref,
+		"sh", "-c", "mkdir -p /www && echo pong > /www/index.html && exec httpd -f -p 8080 -h /www")
+	var body string
+	for i := 0; i < 100; i++ {
+		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if body = string(b); body == "pong\n" {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if body != "pong\n" {
+		t.Fatalf("published port %d answered %q", port, body)
+	}
+	if out := mustDocker(t, d, "run", "--rm", "--network", "none", ref, "ls", "/sys/class/net"); strings.Fields(out)[0] != "lo" || len(strings.Fields(out)) != 1 {
+		t.Fatalf("--network none: interfaces %q, want lo only", out)
+	}
+	host, _ := os.Hostname()
+	if out := mustDocker(t, d, "run", "--rm", "--network", "host", ref, "hostname"); strings.TrimSpace(out) != host {
+		t.Fatalf("--network host: hostname %q, want %q", out, host)
+	}
+	mustDocker(t, d, "rm", "-f", "www")
 	assertNothingLeft(t, d)
 }
