@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -155,9 +156,10 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	if b.OpenStdin {
 		ann[annotationStdin] = "true"
 	}
+	raw, _ := json.Marshal(b) // the front end's own record, for inspect
 	rec, err := s.containers.Create(ctx, containers.CreateRequest{
 		SandboxID: pod.ID, Name: name, Labels: b.Labels, Annotations: ann, Image: b.Image, LogPath: "container.log",
-		Container: cc, Stdin: b.OpenStdin,
+		Container: cc, Stdin: b.OpenStdin, Config: raw,
 	})
 	if err != nil {
 		_ = s.containers.RemovePod(ctx, pod.ID)
@@ -416,6 +418,12 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 	if sb, err := s.sandboxes.Get(c.SandboxID); err == nil {
 		ip = sb.IP
 	}
+	var b createBody
+	_ = json.Unmarshal(c.Config, &b)
+	network := b.HostConfig.NetworkMode
+	if network == "" || network == "default" {
+		network = "bridge"
+	}
 	ts := func(t time.Time) string {
 		if t.IsZero() {
 			return "0001-01-01T00:00:00Z"
@@ -430,11 +438,20 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 			"OOMKilled": c.Reason == "OOMKilled", "Dead": false, "Pid": c.Pid, "ExitCode": c.ExitCode, "Error": c.Message,
 			"StartedAt": ts(c.StartedAt), "FinishedAt": ts(c.FinishedAt),
 		},
-		"Config": map[string]any{"Image": c.ImageRef, "Labels": nonNilMap(c.Labels), "Hostname": shortID(c.ID)},
-		"HostConfig": map[string]any{
-			"AutoRemove": c.Annotations[annotationAutoRemove] == "true", "NetworkMode": "bridge", "Runtime": "berth",
+		"Config": map[string]any{
+			"Image": c.ImageRef, "Labels": nonNilMap(c.Labels), "Hostname": b.Hostname, "Cmd": b.Cmd, "Entrypoint": b.Entrypoint,
+			"Env": b.Env, "WorkingDir": b.WorkingDir, "User": b.User, "Tty": b.Tty, "OpenStdin": b.OpenStdin,
+			"AttachStdin": false, "AttachStdout": !b.OpenStdin, "AttachStderr": !b.OpenStdin, "StopSignal": b.StopSignal,
 		},
-		"NetworkSettings": map[string]any{"IPAddress": ip, "Networks": map[string]any{"bridge": map[string]string{"IPAddress": ip}}},
+		"HostConfig": map[string]any{
+			"AutoRemove": b.HostConfig.AutoRemove, "NetworkMode": network, "Runtime": "berth",
+			"Binds": b.HostConfig.Binds, "Privileged": b.HostConfig.Privileged, "ReadonlyRootfs": b.HostConfig.ReadonlyRootfs,
+			"Memory": b.HostConfig.Memory, "NanoCpus": b.HostConfig.NanoCpus, "CapAdd": b.HostConfig.CapAdd, "CapDrop": b.HostConfig.CapDrop,
+			// docker-py's run() reads the log driver to know it may read logs back.
+			"LogConfig":     map[string]any{"Type": "json-file", "Config": map[string]string{}},
+			"RestartPolicy": map[string]any{"Name": "no", "MaximumRetryCount": 0},
+		},
+		"NetworkSettings": map[string]any{"IPAddress": ip, "Networks": map[string]any{network: map[string]string{"IPAddress": ip}}},
 		"Mounts":          []any{},
 	})
 }

@@ -211,3 +211,42 @@ func TestDockerNetwork(t *testing.T) {
 	mustDocker(t, d, "rm", "-f", "www")
 	assertNothingLeft(t, d)
 }
+
+// TestDockerPythonSDK: the Python docker SDK (docker-py) against berthd:
+// version, pull, run (wait, then logs), list, inspect, remove.
+func TestDockerPythonSDK(t *testing.T) {
+	if exec.Command("python3", "-c", "import docker").Run() != nil {
+		t.Skip("the Python docker SDK is not installed")
+	}
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	script := `
+import sys, docker
+c = docker.DockerClient(base_url="unix://" + sys.argv[1], version="auto")
+assert c.version()["ApiVersion"] == "1.50", c.version()
+c.images.pull(sys.argv[2])
+out = c.containers.run(sys.argv[2], ["sh", "-c", "echo from-sdk"], name="sdk")
+assert out == b"from-sdk\n", out
+sdk = c.containers.get("sdk")
+assert sdk.status == "exited" and sdk.attrs["State"]["ExitCode"] == 0, sdk.attrs["State"]
+bg = c.containers.run(sys.argv[2], ["sleep", "600"], detach=True, name="bg")
+assert [x.name for x in c.containers.list()] == ["bg"], c.containers.list()
+assert sorted(x.name for x in c.containers.list(all=True)) == ["bg", "sdk"]
+r = bg.exec_run(["echo", "in-bg"])
+assert r.exit_code == 0 and r.output == b"in-bg\n", r
+bg.remove(force=True)
+sdk.remove()
+try:
+    c.containers.get("bg")
+    raise SystemExit("bg still there")
+except docker.errors.NotFound:
+    pass
+print("ok")
+`
+	out, err := exec.Command("python3", "-c", script, d.dockerSocket(), ref).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("python docker SDK: %v\n%s", err, out)
+	}
+	assertNothingLeft(t, d)
+}
