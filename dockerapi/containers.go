@@ -266,22 +266,18 @@ func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// autoRemove is `docker run --rm`: the pod goes once its container exits.
+// autoRemove is `docker run --rm`: the pod goes once its container exits;
+// its exit code stays for the client waiting on the removal.
 func (s *Server) autoRemove(c store.Container) {
-	for {
-		rec, err := s.containers.Get(c.ID)
-		if err != nil {
-			return
-		}
-		if rec.State == store.ContainerExited {
-			// A moment for the client's wait to see the exit code.
-			time.Sleep(200 * time.Millisecond)
-			if err := s.remove(context.Background(), c); err != nil {
-				s.log.Warn("docker --rm: remove", "container", c.ID, "error", err)
-			}
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	rec, gone, _ := s.waitFor(context.Background(), c.ID, func(rec store.Container, gone bool) bool {
+		return gone || rec.State == store.ContainerExited
+	})
+	if gone {
+		return
+	}
+	s.exits.put(c.ID, rec.ExitCode)
+	if err := s.remove(context.Background(), c); err != nil {
+		s.log.Warn("docker --rm: remove", "container", c.ID, "error", err)
 	}
 }
 
@@ -343,21 +339,15 @@ func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	code := int32(0)
-	for {
-		rec, err := s.containers.Get(c.ID)
-		if err != nil {
-			break // removed
-		}
-		code = rec.ExitCode
-		if rec.State == store.ContainerExited && !removed {
-			break
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
+	rec, gone, err := s.waitFor(r.Context(), c.ID, func(rec store.Container, gone bool) bool {
+		return gone || rec.State == store.ContainerExited && !removed
+	})
+	if err != nil {
+		return // the client went away
+	}
+	code := rec.ExitCode
+	if gone {
+		code, _ = s.exits.get(c.ID)
 	}
 	fmt.Fprintf(w, "{\"StatusCode\":%d,\"Error\":null}\n", code)
 }

@@ -36,6 +36,7 @@ type Server struct {
 	// logDir holds the containers' logs (CRI format), one directory a pod.
 	logDir string
 	execs  execs
+	exits  exitCodes
 	mux    *http.ServeMux
 }
 

@@ -1,0 +1,174 @@
+// Package docker benchmarks berthd's Docker Engine API against dockerd
+// (Debian's docker.io 20.10), both driven by the same docker CLI in one run,
+// interleaved: `docker run --rm --network none busybox true`, `docker exec
+// c true`, and the daemon's memory with 10 running containers.
+//
+//	make bench-docker   (go test -run '^$' -bench Docker -benchtime 1x ./test/bench/docker)
+package docker
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+type daemon struct {
+	name, sock string
+	cmd        *exec.Cmd
+}
+
+func (d *daemon) docker(b *testing.B, args ...string) string {
+	cmd := exec.Command("docker", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "DOCKER_CONFIG="+b.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("%s: docker %s: %v\n%s", d.name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func start(b *testing.B, d *daemon, dir string) {
+	logf, _ := os.Create(filepath.Join(dir, d.name+".log"))
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.cmd.Start(); err != nil {
+		b.Fatalf("start %s: %v", d.name, err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("unix", d.sock); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s did not listen on %s", d.name, d.sock)
+		}
+	}
+}
+
+func BenchmarkDocker(b *testing.B) {
+	fixtures.RequireRoot(b)
+	fixtures.RequireBinary(b, "docker")
+	fixtures.RequireBinary(b, "dockerd")
+	host := fixtures.Registry(b)
+	ref := fixtures.PushBusybox(b, host)
+	base, err := os.MkdirTemp("", "berth-bench-docker-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = os.Chmod(base, 0o711)
+	bd := &daemon{name: "berthd", sock: filepath.Join(base, "berth-docker.sock")}
+	bd.cmd = exec.Command(filepath.Join(fixtures.Binaries(b), "berthd"), "--cri-socket", filepath.Join(base, "berth.sock"),
+		"--docker-socket", bd.sock, "--root", filepath.Join(base, "berth-root"), "--state", filepath.Join(base, "berth-state"),
+		"--metrics-address", "", "--log-level", "warn", "--cni-conf-dir", filepath.Join(base, "net.d"))
+	dd := &daemon{name: "dockerd", sock: filepath.Join(base, "dockerd.sock")}
+	dd.cmd = exec.Command("dockerd", "-H", "unix://"+dd.sock, "--data-root", filepath.Join(base, "docker-data"),
+		"--exec-root", filepath.Join(base, "docker-exec"), "--pidfile", filepath.Join(base, "dockerd.pid"),
+		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--oom-score-adjust=0")
+	daemons := []*daemon{bd, dd}
+	defer func() {
+		for _, d := range daemons {
+			out, _ := exec.Command("docker", "-H", "unix://"+d.sock, "ps", "-aq").Output()
+			if ids := strings.Fields(string(out)); len(ids) > 0 {
+				_ = exec.Command("docker", append([]string{"-H", "unix://" + d.sock, "rm", "-f"}, ids...)...).Run()
+			}
+			if d.cmd.Process != nil {
+				_ = d.cmd.Process.Signal(syscall.SIGTERM)
+				done := make(chan struct{})
+				go func() { _ = d.cmd.Wait(); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(20 * time.Second):
+					_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+				}
+			}
+		}
+		_ = exec.Command("umount", "-R", base).Run()
+		os.RemoveAll(base)
+		fixtures.RemoveCgroupOnCleanup(b, "/docker")
+	}()
+	for _, d := range daemons {
+		start(b, d, base)
+		d.docker(b, "pull", ref)
+	}
+
+	const rounds = 10
+	run := map[string][]time.Duration{}
+	for i := -1; i < rounds; i++ {
+		for _, d := range daemons {
+			s := time.Now()
+			d.docker(b, "run", "--rm", "--network", "none", ref, "true")
+			if i >= 0 {
+				run[d.name] = append(run[d.name], time.Since(s))
+			}
+		}
+	}
+	for _, d := range daemons {
+		for i := range 10 {
+			d.docker(b, "run", "-d", "--network", "none", "--name", fmt.Sprintf("idle%d", i), ref, "sleep", "3600")
+		}
+	}
+	execs := map[string][]time.Duration{}
+	for i := -1; i < rounds; i++ {
+		for _, d := range daemons {
+			s := time.Now()
+			d.docker(b, "exec", "idle0", "true")
+			if i >= 0 {
+				execs[d.name] = append(execs[d.name], time.Since(s))
+			}
+		}
+	}
+	time.Sleep(time.Second)
+	rss := map[string]int{}
+	for _, d := range daemons {
+		rss[d.name] = rssKB(d.cmd.Process.Pid)
+		if d.name == "dockerd" {
+			for _, child := range children(d.cmd.Process.Pid) {
+				rss[d.name] += rssKB(child) // its own containerd
+			}
+		}
+	}
+	med := func(v []time.Duration) time.Duration {
+		s := slices.Clone(v)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	fmt.Printf("\nthe docker CLI against berthd and dockerd 20.10, %d rounds, interleaved (median)\n", rounds)
+	fmt.Printf("docker run --rm --network none busybox true: berthd %s, dockerd %s: %.2fx\n",
+		med(run["berthd"]).Round(100*time.Microsecond), med(run["dockerd"]).Round(100*time.Microsecond), float64(med(run["berthd"]))/float64(med(run["dockerd"])))
+	fmt.Printf("docker exec idle0 true: berthd %s, dockerd %s: %.2fx\n",
+		med(execs["berthd"]).Round(100*time.Microsecond), med(execs["dockerd"]).Round(100*time.Microsecond), float64(med(execs["berthd"]))/float64(med(execs["dockerd"])))
+	fmt.Printf("daemon RSS with 10 running containers: berthd %.1f MB, dockerd + its containerd %.1f MB: %.2fx\n",
+		float64(rss["berthd"])/1024, float64(rss["dockerd"])/1024, float64(rss["berthd"])/float64(rss["dockerd"]))
+}
+
+func rssKB(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.Fields(v)[0])
+			return n
+		}
+	}
+	return 0
+}
+
+func children(pid int) []int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
