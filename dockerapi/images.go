@@ -14,8 +14,10 @@ import (
 
 func (s *Server) routeImages() {
 	s.mux.HandleFunc("GET /images/json", s.listImages)
+	s.mux.HandleFunc("GET /images/get", s.saveImages)
+	s.mux.HandleFunc("POST /images/load", s.loadImages)
 	s.mux.HandleFunc("POST /images/create", s.pullImage)
-	s.mux.HandleFunc("GET /images/{name...}", s.inspectImage)
+	s.mux.HandleFunc("GET /images/{name...}", s.imageByName)
 	s.mux.HandleFunc("DELETE /images/{name...}", s.removeImage)
 }
 
@@ -90,12 +92,63 @@ func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) {
 	send(map[string]any{"status": "Status: Image is up to date for " + familiarName(named.String())})
 }
 
-func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request) {
-	name, ok := strings.CutSuffix(r.PathValue("name"), "/json")
+// imageByName routes GET /images/NAME/json (inspect) and /images/NAME/get
+// (save of one image): a name may hold slashes.
+func (s *Server) imageByName(w http.ResponseWriter, r *http.Request) {
+	p := r.PathValue("name")
+	if name, ok := strings.CutSuffix(p, "/get"); ok {
+		s.save(w, r, []string{name})
+		return
+	}
+	name, ok := strings.CutSuffix(p, "/json")
 	if !ok {
 		http.NotFound(w, r)
 		return
 	}
+	s.inspectImage(w, name)
+}
+
+// saveImages is `docker save`: one tar that is both a docker save archive
+// and an OCI image layout.
+func (s *Server) saveImages(w http.ResponseWriter, r *http.Request) {
+	s.save(w, r, r.URL.Query()["names"])
+}
+
+func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string) {
+	for _, n := range names {
+		if _, err := s.images.Resolve(n); err != nil {
+			writeError(w, fmt.Errorf("No such image: %s: %w", n, errdefs.ErrNotFound))
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	if err := s.images.Export(r.Context(), w, names...); err != nil {
+		s.log.Warn("docker save", "images", names, "error", err)
+	}
+}
+
+// loadImages is `docker load`: the archive in the body, a JSON line per
+// image loaded (what the CLI prints).
+func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) {
+	imgs, err := s.images.Import(r.Context(), r.Body)
+	if err != nil {
+		writeError(w, fmt.Errorf("load: %v: %w", err, errdefs.ErrInvalidArgument))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	for _, img := range imgs {
+		if len(img.RepoTags) == 0 {
+			_ = enc.Encode(map[string]string{"stream": "Loaded image ID: " + img.ID + "\n"})
+		}
+		for _, t := range img.RepoTags {
+			_ = enc.Encode(map[string]string{"stream": "Loaded image: " + familiarName(t) + "\n"})
+		}
+	}
+}
+
+func (s *Server) inspectImage(w http.ResponseWriter, name string) {
 	img, err := s.images.Resolve(name)
 	if err != nil {
 		writeError(w, fmt.Errorf("No such image: %s: %w", name, errdefs.ErrNotFound))

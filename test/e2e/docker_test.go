@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,14 @@ func TestDockerCLI(t *testing.T) {
 	if out := mustDocker(t, d, "images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, strings.TrimSuffix(ref, ":latest")) {
 		t.Fatalf("docker images: %q", out)
 	}
+	// save, rmi, load: the image comes back under its name.
+	archive := filepath.Join(t.TempDir(), "busybox.tar")
+	mustDocker(t, d, "save", "-o", archive, ref)
+	mustDocker(t, d, "rmi", ref)
+	if out := mustDocker(t, d, "load", "-i", archive); !strings.Contains(out, "Loaded image") {
+		t.Fatalf("docker load: %q", out)
+	}
+	mustDocker(t, d, "image", "inspect", ref)
 	id := strings.TrimSpace(mustDocker(t, d, "run", "-d", "--name", "web", ref, "sleep", "600"))
 	if len(id) != 64 {
 		t.Fatalf("docker run -d printed %q, want an ID", id)
