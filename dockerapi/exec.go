@@ -127,7 +127,9 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) {
 	s.execs.mu.Unlock()
 	run := func(ctx context.Context, o containers.StreamOpts) {
 		o.Args, o.Tty = x.Cmd, x.Tty
+		began := time.Now()
 		code, err := s.containers.ExecStream(ctx, x.Container, o)
+		s.log.Debug("docker exec", "exec", x.ID, "container", x.Container, "took", time.Since(began), "code", code)
 		if err != nil {
 			code = 126
 			if o.Stderr != nil {

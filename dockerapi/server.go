@@ -95,8 +95,17 @@ func writeError(w http.ResponseWriter, err error) {
 		code = http.StatusConflict
 	case errors.Is(err, errdefs.ErrUnimplemented):
 		code = http.StatusNotImplemented
+	case errors.Is(err, errdefs.ErrResourceExhausted):
+		code = http.StatusInsufficientStorage
 	}
-	writeJSON(w, code, map[string]string{"message": err.Error()})
+	// The CLI prints the message as it is: without the kind Berth's errors
+	// carry at their end for errors.Is.
+	msg := err.Error()
+	for _, kind := range []error{errdefs.ErrNotFound, errdefs.ErrInvalidArgument, errdefs.ErrAlreadyExists,
+		errdefs.ErrFailedPrecondition, errdefs.ErrUnimplemented, errdefs.ErrResourceExhausted} {
+		msg = strings.TrimSuffix(msg, ": "+kind.Error())
+	}
+	writeJSON(w, code, map[string]string{"message": msg})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
