@@ -148,7 +148,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
 	if cfg.DockerSocket != "" {
-		stop, err := serveDocker(cfg, dockerapi.New(ctr, sb, img, filepath.Join(cfg.Root, "docker", "logs"), version.Version, log), log)
+		stop, err := serveDocker(cfg, dockerapi.New(ctr, sb, img, filepath.Join(cfg.Root, "docker"), version.Version, log), log)
 		if err != nil {
 			return err
 		}

@@ -123,7 +123,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("No such image: %s: %w", b.Image, errdefs.ErrNotFound))
 		return
 	}
-	cc, err := containerConfig(b)
+	cc, err := containerConfig(b, s.ensureVolume)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -169,8 +169,9 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{"Id": rec.ID, "Warnings": []string{}})
 }
 
-// containerConfig translates Docker's request into Berth's terms.
-func containerConfig(b createBody) (oci.ContainerConfig, error) {
+// containerConfig translates Docker's request into Berth's terms; volume
+// gives the directory of a named volume (making it).
+func containerConfig(b createBody, volume func(name string) (string, error)) (oci.ContainerConfig, error) {
 	c := oci.ContainerConfig{
 		Command: b.Entrypoint, Args: b.Cmd, Env: b.Env, WorkingDir: b.WorkingDir, Hostname: b.Hostname, Tty: b.Tty,
 		Privileged: b.HostConfig.Privileged, ReadonlyRootfs: b.HostConfig.ReadonlyRootfs,
@@ -204,10 +205,17 @@ func containerConfig(b createBody) (oci.ContainerConfig, error) {
 	}
 	for _, bind := range b.HostConfig.Binds {
 		parts := strings.Split(bind, ":")
-		if len(parts) < 2 || !filepath.IsAbs(parts[0]) || !filepath.IsAbs(parts[1]) {
-			return c, fmt.Errorf("invalid bind %q: want /host/path:/container/path[:ro] (named volumes are not supported yet): %w", bind, errdefs.ErrInvalidArgument)
+		if len(parts) < 2 || parts[0] == "" || !filepath.IsAbs(parts[1]) {
+			return c, fmt.Errorf("invalid bind %q: want /host/path:/container/path[:ro] or volume:/container/path[:ro]: %w", bind, errdefs.ErrInvalidArgument)
 		}
 		m := oci.Mount{HostPath: parts[0], ContainerPath: parts[1], Propagation: "private"}
+		if !filepath.IsAbs(parts[0]) {
+			p, err := volume(parts[0])
+			if err != nil {
+				return c, err
+			}
+			m.HostPath = p
+		}
 		if len(parts) > 2 {
 			for _, o := range strings.Split(parts[2], ",") {
 				m.Readonly = m.Readonly || o == "ro"
@@ -383,9 +391,29 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	var filters map[string][]string
+	if f := r.URL.Query().Get("filters"); f != "" {
+		if err := json.Unmarshal([]byte(f), &filters); err != nil {
+			// Old clients send {"name":{"web":true}}.
+			var old map[string]map[string]bool
+			if json.Unmarshal([]byte(f), &old) != nil {
+				writeError(w, fmt.Errorf("invalid filters %q: %w", f, errdefs.ErrInvalidArgument))
+				return
+			}
+			filters = map[string][]string{}
+			for k, vs := range old {
+				for v := range vs {
+					filters[k] = append(filters[k], v)
+				}
+			}
+		}
+	}
 	out := []map[string]any{}
 	for _, c := range all {
-		if c.State != store.ContainerRunning && !boolParam(r, "all") {
+		if c.State != store.ContainerRunning && !boolParam(r, "all") && len(filters["status"]) == 0 {
+			continue
+		}
+		if !matchFilters(c, filters) {
 			continue
 		}
 		out = append(out, map[string]any{
@@ -444,6 +472,35 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 		"NetworkSettings": map[string]any{"IPAddress": ip, "Networks": map[string]any{network: map[string]string{"IPAddress": ip}}},
 		"Mounts":          []any{},
 	})
+}
+
+// matchFilters is `docker ps --filter`: every key must match, any of a
+// key's values may. Unknown keys match nothing, as dockerd refuses them.
+func matchFilters(c store.Container, filters map[string][]string) bool {
+	for key, values := range filters {
+		ok := false
+		for _, v := range values {
+			switch key {
+			case "name":
+				ok = ok || strings.Contains(c.Name, strings.TrimPrefix(v, "/"))
+			case "id":
+				ok = ok || strings.HasPrefix(c.ID, v)
+			case "status":
+				ok = ok || dockerState(c) == v
+			case "label":
+				k, val, hasVal := strings.Cut(v, "=")
+				got, has := c.Labels[k]
+				ok = ok || has && (!hasVal || got == val)
+			case "ancestor":
+				ok = ok || c.ImageRef == v || familiarName(c.ImageRef) == v || strings.HasPrefix(c.ImageID, v) ||
+					strings.HasPrefix(c.ImageID, "sha256:"+v)
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func dockerState(c store.Container) string {

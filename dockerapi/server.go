@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -33,20 +34,23 @@ type Server struct {
 	images     *images.Service
 	log        *slog.Logger
 	version    string
-	// logDir holds the containers' logs (CRI format), one directory a pod.
-	logDir string
-	execs  execs
-	exits  exitCodes
-	mux    *http.ServeMux
+	// logDir holds the containers' logs (CRI format), one directory a pod;
+	// volumeDir the local volumes.
+	logDir, volumeDir string
+	execs             execs
+	exits             exitCodes
+	mux               *http.ServeMux
 }
 
-// New returns the front end; logDir is where its containers' logs live.
-func New(c *containers.Service, sb *sandbox.Service, img *images.Service, logDir, version string, log *slog.Logger) *Server {
-	s := &Server{containers: c, sandboxes: sb, images: img, log: log, version: version, logDir: logDir, mux: http.NewServeMux()}
+// New returns the front end; its containers' logs and its volumes live under dir.
+func New(c *containers.Service, sb *sandbox.Service, img *images.Service, dir, version string, log *slog.Logger) *Server {
+	s := &Server{containers: c, sandboxes: sb, images: img, log: log, version: version,
+		logDir: filepath.Join(dir, "logs"), volumeDir: filepath.Join(dir, "volumes"), mux: http.NewServeMux()}
 	s.routeSystem()
 	s.routeImages()
 	s.routeContainers()
 	s.routeExec()
+	s.routeVolumes()
 	return s
 }
 

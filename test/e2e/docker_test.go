@@ -94,6 +94,11 @@ func TestDockerCLI(t *testing.T) {
 	if out := mustDocker(t, d, "ps", "-a", "--format", "{{.Names}} {{.Status}}"); !strings.Contains(out, "talk Exited (3)") {
 		t.Fatalf("docker ps -a: %q", out)
 	}
+	for filter, want := range map[string]string{"name=tal": "talk", "status=exited": "talk", "status=running": "web", "id=" + id[:10]: "web"} {
+		if out := strings.TrimSpace(mustDocker(t, d, "ps", "-a", "--filter", filter, "--format", "{{.Names}}")); out != want {
+			t.Errorf("docker ps --filter %s: %q, want %q", filter, out, want)
+		}
+	}
 	if _, errOut, code := dockerCLI(t, d, "create", "--name", "talk", ref); code == 0 || !strings.Contains(errOut, "already in use") {
 		t.Fatalf("a second container named talk: exit %d, %q", code, errOut)
 	}
@@ -181,6 +186,40 @@ func TestDockerAPIErrors(t *testing.T) {
 	}
 	if pods, _ := d.rs.ListPodSandbox(context.Background(), nil); len(pods) != 0 {
 		t.Errorf("bad requests left pods")
+	}
+	assertNothingLeft(t, d)
+}
+
+// TestDockerVolumes: a named volume made by `docker volume create` or by
+// first use in -v keeps its files across containers; it cannot be removed
+// while a container uses it; a host directory binds too.
+func TestDockerVolumes(t *testing.T) {
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "pull", ref)
+	mustDocker(t, d, "volume", "create", "data")
+	mustDocker(t, d, "run", "--rm", "-v", "data:/data", ref, "sh", "-c", "echo kept > /data/f")
+	if out := mustDocker(t, d, "run", "--rm", "-v", "data:/data:ro", ref, "cat", "/data/f"); out != "kept\n" {
+		t.Fatalf("a volume's file in the next container: %q", out)
+	}
+	mustDocker(t, d, "run", "--name", "user", "-v", "auto:/a", ref, "touch", "/a/x")
+	if out := mustDocker(t, d, "volume", "ls", "--format", "{{.Name}}"); !strings.Contains(out, "auto") || !strings.Contains(out, "data") {
+		t.Fatalf("docker volume ls: %q", out)
+	}
+	if _, errOut, code := dockerCLI(t, d, "volume", "rm", "auto"); code == 0 || !strings.Contains(errOut, "in use") {
+		t.Fatalf("removing a volume in use: exit %d %q", code, errOut)
+	}
+	host := t.TempDir()
+	mustDocker(t, d, "run", "--rm", "-v", host+":/h", ref, "sh", "-c", "echo bound > /h/b")
+	if b, _ := os.ReadFile(filepath.Join(host, "b")); string(b) != "bound\n" {
+		t.Fatalf("bind of a host directory: %q", b)
+	}
+	mustDocker(t, d, "rm", "user")
+	mustDocker(t, d, "volume", "rm", "auto", "data")
+	if out := strings.TrimSpace(mustDocker(t, d, "volume", "ls", "-q")); out != "" {
+		t.Fatalf("volumes left: %q", out)
 	}
 	assertNothingLeft(t, d)
 }
