@@ -66,6 +66,12 @@ func (s *Service) stop(ctx context.Context, id string, timeout time.Duration) er
 		return nil
 	}
 	c := s.client(rec)
+	if rec.Paused {
+		// A frozen process takes no signal: thawed first, as dockerd does.
+		if err := c.Resume(ctx); err == nil {
+			_, _ = s.db.Containers.Update(id, func(c *store.Container) error { c.Paused = false; return nil })
+		}
+	}
 	sig := syscall.SIGTERM
 	if rec.StopSignal != "" {
 		if n, err := linux.ParseSignal(rec.StopSignal); err == nil {

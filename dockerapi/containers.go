@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/berth-runtime/berth/cni"
@@ -19,6 +20,7 @@ import (
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/oci"
+	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/sandbox"
 )
 
@@ -29,6 +31,8 @@ func (s *Server) routeContainers() {
 	s.mux.HandleFunc("POST /containers/{id}/start", s.startContainer)
 	s.mux.HandleFunc("POST /containers/{id}/stop", s.stopContainer)
 	s.mux.HandleFunc("POST /containers/{id}/kill", s.killContainer)
+	s.mux.HandleFunc("POST /containers/{id}/pause", s.pauseContainer)
+	s.mux.HandleFunc("POST /containers/{id}/unpause", s.unpauseContainer)
 	s.mux.HandleFunc("POST /containers/{id}/wait", s.waitContainer)
 	s.mux.HandleFunc("DELETE /containers/{id}", s.removeContainer)
 	s.mux.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
@@ -310,22 +314,49 @@ func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// killContainer is `docker kill`: SIGKILL (other signals are not yet supported).
+// killContainer is `docker kill`: SIGKILL unless a signal is named.
 func (s *Server) killContainer(w http.ResponseWriter, r *http.Request) {
 	c, err := s.lookup(r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if sig := strings.TrimPrefix(strings.ToUpper(r.URL.Query().Get("signal")), "SIG"); sig != "" && sig != "KILL" && sig != "9" {
-		writeError(w, fmt.Errorf("signal %s: only KILL is supported yet: %w", sig, errdefs.ErrUnimplemented))
-		return
+	sig := syscall.SIGKILL
+	if v := r.URL.Query().Get("signal"); v != "" {
+		n, err := linux.ParseSignal(v)
+		if err != nil {
+			writeError(w, fmt.Errorf("invalid signal: %s: %w", v, errdefs.ErrInvalidArgument))
+			return
+		}
+		sig = n
 	}
 	if c.State != store.ContainerRunning {
 		writeError(w, fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition))
 		return
 	}
-	if err := s.containers.Stop(context.WithoutCancel(r.Context()), c.ID, 0); err != nil {
+	if err := s.containers.Kill(context.WithoutCancel(r.Context()), c.ID, sig); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// pauseContainer and unpauseContainer are `docker pause` and `docker unpause`.
+func (s *Server) pauseContainer(w http.ResponseWriter, r *http.Request) {
+	s.withContainer(w, r, s.containers.Pause)
+}
+
+func (s *Server) unpauseContainer(w http.ResponseWriter, r *http.Request) {
+	s.withContainer(w, r, s.containers.Resume)
+}
+
+func (s *Server) withContainer(w http.ResponseWriter, r *http.Request, f func(context.Context, string) error) {
+	c, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := f(context.WithoutCancel(r.Context()), c.ID); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -452,7 +483,7 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 		"Id": c.ID, "Name": "/" + c.Name, "Created": ts(c.CreatedAt), "Image": c.ImageID, "RestartCount": 0,
 		"Path": c.Annotations[annotationCmd], "Args": []string{}, "Driver": "overlay2", "LogPath": c.LogPath,
 		"State": map[string]any{
-			"Status": dockerState(c), "Running": c.State == store.ContainerRunning, "Paused": false, "Restarting": false,
+			"Status": dockerState(c), "Running": c.State == store.ContainerRunning, "Paused": c.Paused, "Restarting": false,
 			"OOMKilled": c.Reason == "OOMKilled", "Dead": false, "Pid": c.Pid, "ExitCode": c.ExitCode, "Error": c.Message,
 			"StartedAt": ts(c.StartedAt), "FinishedAt": ts(c.FinishedAt),
 		},
@@ -504,10 +535,12 @@ func matchFilters(c store.Container, filters map[string][]string) bool {
 }
 
 func dockerState(c store.Container) string {
-	switch c.State {
-	case store.ContainerRunning:
+	switch {
+	case c.State == store.ContainerRunning && c.Paused:
+		return "paused"
+	case c.State == store.ContainerRunning:
 		return "running"
-	case store.ContainerCreated:
+	case c.State == store.ContainerCreated:
 		return "created"
 	default:
 		return "exited"
@@ -518,6 +551,9 @@ func dockerState(c store.Container) string {
 func dockerStatus(c store.Container) string {
 	switch c.State {
 	case store.ContainerRunning:
+		if c.Paused {
+			return "Up " + humanDuration(time.Since(c.StartedAt)) + " (Paused)"
+		}
 		return "Up " + humanDuration(time.Since(c.StartedAt))
 	case store.ContainerCreated:
 		return "Created"

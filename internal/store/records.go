@@ -109,6 +109,8 @@ type Container struct {
 	Dir string `json:"dir"`
 	// Owner is its pod's (see Sandbox.Owner).
 	Owner string `json:"owner,omitempty"`
+	// Paused: its processes are frozen (Pause).
+	Paused bool `json:"paused,omitempty"`
 }
 
 // Image is an image record, keyed by image ID (sha256:<config digest>).

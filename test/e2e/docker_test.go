@@ -144,6 +144,20 @@ func TestDockerCLI(t *testing.T) {
 		t.Fatalf("the CRI lists %d containers (%v), want none of Docker's", len(cs), err)
 	}
 
+	// pause, unpause, a signal by name.
+	mustDocker(t, d, "pause", "web")
+	if out := mustDocker(t, d, "inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "web"); strings.TrimSpace(out) != "paused true" {
+		t.Fatalf("after docker pause: %q", out)
+	}
+	mustDocker(t, d, "unpause", "web")
+	mustDocker(t, d, "run", "-d", "--name", "sig", ref, "sh", "-c", "trap 'echo got-usr1; exit 7' USR1; while :; do sleep 0.1; done")
+	time.Sleep(300 * time.Millisecond) // the trap is set
+	mustDocker(t, d, "kill", "-s", "USR1", "sig")
+	if out := strings.TrimSpace(mustDocker(t, d, "wait", "sig")); out != "7" {
+		t.Fatalf("docker kill -s USR1: exit %q, want 7 from the trap", out)
+	}
+	mustDocker(t, d, "rm", "sig")
+	mustDocker(t, d, "pause", "web") // stop thaws it first
 	mustDocker(t, d, "stop", "-t", "1", "web")
 	mustDocker(t, d, "rm", "web", "talk", "hi")
 	if out := mustDocker(t, d, "ps", "-a", "-q"); strings.TrimSpace(out) != "" {
