@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -343,15 +345,23 @@ func TestVersionsAgree(t *testing.T) {
 }
 
 // TestSocketMode: the CRI socket is root's and 0660: no other user may
-// drive the node's containers.
+// drive the node's containers; the Docker socket too, its group docker's
+// when the node has that group (as dockerd's).
 func TestSocketMode(t *testing.T) {
 	d := startDaemon(t)
-	fi, err := os.Stat(d.socket)
-	if err != nil {
-		t.Fatal(err)
+	wantGid := uint32(0)
+	if g, err := user.LookupGroup("docker"); err == nil {
+		n, _ := strconv.Atoi(g.Gid)
+		wantGid = uint32(n)
 	}
-	st := fi.Sys().(*syscall.Stat_t)
-	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 || st.Uid != 0 {
-		t.Fatalf("%s: mode %v, uid %d; want a socket, 0660, root's", d.socket, fi.Mode(), st.Uid)
+	for sock, gid := range map[string]uint32{d.socket: 0, d.dockerSocket(): wantGid} {
+		fi, err := os.Stat(sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 || st.Uid != 0 || st.Gid != gid {
+			t.Errorf("%s: mode %v, uid %d, gid %d; want a socket, 0660, uid 0, gid %d", sock, fi.Mode(), st.Uid, st.Gid, gid)
+		}
 	}
 }
