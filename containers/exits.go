@@ -25,6 +25,9 @@ func (s *Service) monitor(rec store.Container) {
 		// After any Start, Stop or Remove under way: a quick exit must not be
 		// recorded (and published) before the start that preceded it.
 		defer s.lock(rec.ID)()
+		if cur, err := s.db.Containers.Get(rec.ID); err == nil && cur.RestartCount != rec.RestartCount {
+			return // the shim watched here belonged to an earlier run (Restart)
+		}
 		exit := st.Exit
 		if err != nil {
 			// The shim is gone: the exit file is what it left us, if the

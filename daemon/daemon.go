@@ -148,11 +148,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
 	if cfg.DockerSocket != "" {
-		stop, err := serveDocker(cfg, dockerapi.New(ctr, sb, img, filepath.Join(cfg.Root, "docker"), version.Version, log), log)
+		docker := dockerapi.New(ctr, sb, img, filepath.Join(cfg.Root, "docker"), version.Version, log)
+		stop, err := serveDocker(cfg, docker, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		go docker.Run(svcCtx) // restart policies
 	}
 	log.Info("berthd serving", slog.String("cri", cfg.CRISocket), slog.String("root", cfg.Root),
 		slog.String("state", cfg.State), slog.String("version", version.Version))

@@ -30,6 +30,7 @@ func (s *Server) routeContainers() {
 	s.mux.HandleFunc("GET /containers/{id}/json", s.inspectContainer)
 	s.mux.HandleFunc("POST /containers/{id}/start", s.startContainer)
 	s.mux.HandleFunc("POST /containers/{id}/stop", s.stopContainer)
+	s.mux.HandleFunc("POST /containers/{id}/restart", s.restartContainer)
 	s.mux.HandleFunc("POST /containers/{id}/kill", s.killContainer)
 	s.mux.HandleFunc("POST /containers/{id}/pause", s.pauseContainer)
 	s.mux.HandleFunc("POST /containers/{id}/unpause", s.unpauseContainer)
@@ -62,7 +63,11 @@ type createBody struct {
 		CapAdd         []string
 		CapDrop        []string
 		AutoRemove     bool
-		NetworkMode    string
+		RestartPolicy  struct {
+			Name              string
+			MaximumRetryCount int
+		}
+		NetworkMode string
 		// PortBindings: "80/tcp" → [{HostIp, HostPort}].
 		PortBindings map[string][]struct{ HostIp, HostPort string }
 	}
@@ -136,6 +141,14 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	case "", "default", "bridge", "host", "none":
 	default:
 		writeError(w, fmt.Errorf("network %s: only bridge, host and none exist yet: %w", b.HostConfig.NetworkMode, errdefs.ErrNotFound))
+		return
+	}
+	switch p := b.HostConfig.RestartPolicy; {
+	case p.Name != "" && p.Name != "no" && p.Name != "always" && p.Name != "on-failure" && p.Name != "unless-stopped":
+		writeError(w, fmt.Errorf("invalid restart policy %q: want no, always, on-failure or unless-stopped: %w", p.Name, errdefs.ErrInvalidArgument))
+		return
+	case p.Name != "" && p.Name != "no" && b.HostConfig.AutoRemove:
+		writeError(w, fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument))
 		return
 	}
 	ports, err := portMappings(b.HostConfig.PortBindings)
@@ -263,12 +276,13 @@ func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	ctx := context.WithoutCancel(r.Context())
+	s.stops.clear(c.ID)
+	start := s.containers.Start
 	if c.State != store.ContainerCreated {
-		// Docker restarts an exited container in place; Berth's containers run once.
-		writeError(w, fmt.Errorf("container %s has exited; restarting it is not supported yet: %w", c.Name, errdefs.ErrUnimplemented))
-		return
+		start = s.containers.Restart // an exited container runs again in place
 	}
-	if err := s.containers.Start(context.WithoutCancel(r.Context()), c.ID); err != nil {
+	if err := start(ctx, c.ID); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -303,11 +317,42 @@ func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	if err := s.stop(r, c); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// stop stops c as the user asked: its restart policy leaves it stopped.
+func (s *Server) stop(r *http.Request, c store.Container) error {
 	timeout := 10 * time.Second
 	if t, err := strconv.Atoi(r.URL.Query().Get("t")); err == nil && t >= 0 {
 		timeout = time.Duration(t) * time.Second
 	}
-	if err := s.containers.Stop(context.WithoutCancel(r.Context()), c.ID, timeout); err != nil {
+	s.stops.mark(c.ID)
+	return s.containers.Stop(context.WithoutCancel(r.Context()), c.ID, timeout)
+}
+
+// restartContainer is `docker restart`: stop (if running), then start again.
+func (s *Server) restartContainer(w http.ResponseWriter, r *http.Request) {
+	c, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if c.State == store.ContainerRunning {
+		if err := s.stop(r, c); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	s.stops.clear(c.ID)
+	start := s.containers.Restart
+	if c.State == store.ContainerCreated {
+		start = s.containers.Start
+	}
+	if err := start(context.WithoutCancel(r.Context()), c.ID); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -334,6 +379,7 @@ func (s *Server) killContainer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition))
 		return
 	}
+	s.stops.mark(c.ID)
 	if err := s.containers.Kill(context.WithoutCancel(r.Context()), c.ID, sig); err != nil {
 		writeError(w, err)
 		return
@@ -410,9 +456,11 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) {
 
 // remove removes c's pod and its log, as `docker rm` does.
 func (s *Server) remove(ctx context.Context, c store.Container) error {
+	s.stops.mark(c.ID) // no restart policy brings it back meanwhile
 	if err := s.containers.RemovePod(ctx, c.SandboxID); err != nil {
 		return err
 	}
+	s.stops.clear(c.ID)
 	return os.RemoveAll(filepath.Join(s.logDir, c.Name))
 }
 
@@ -480,7 +528,7 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 		return t.UTC().Format(time.RFC3339Nano)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"Id": c.ID, "Name": "/" + c.Name, "Created": ts(c.CreatedAt), "Image": c.ImageID, "RestartCount": 0,
+		"Id": c.ID, "Name": "/" + c.Name, "Created": ts(c.CreatedAt), "Image": c.ImageID, "RestartCount": c.RestartCount,
 		"Path": c.Annotations[annotationCmd], "Args": []string{}, "Driver": "overlay2", "LogPath": c.LogPath,
 		"State": map[string]any{
 			"Status": dockerState(c), "Running": c.State == store.ContainerRunning, "Paused": c.Paused, "Restarting": false,
@@ -498,7 +546,7 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 			"Memory": b.HostConfig.Memory, "NanoCpus": b.HostConfig.NanoCpus, "CapAdd": b.HostConfig.CapAdd, "CapDrop": b.HostConfig.CapDrop,
 			// docker-py's run() reads the log driver to know it may read logs back.
 			"LogConfig":     map[string]any{"Type": "json-file", "Config": map[string]string{}},
-			"RestartPolicy": map[string]any{"Name": "no", "MaximumRetryCount": 0},
+			"RestartPolicy": map[string]any{"Name": policyName(b), "MaximumRetryCount": b.HostConfig.RestartPolicy.MaximumRetryCount},
 		},
 		"NetworkSettings": map[string]any{"IPAddress": ip, "Networks": map[string]any{network: map[string]string{"IPAddress": ip}}},
 		"Mounts":          []any{},

@@ -39,13 +39,15 @@ type Server struct {
 	logDir, volumeDir string
 	execs             execs
 	exits             exitCodes
+	stops             stopMarks
 	mux               *http.ServeMux
 }
 
 // New returns the front end; its containers' logs and its volumes live under dir.
 func New(c *containers.Service, sb *sandbox.Service, img *images.Service, dir, version string, log *slog.Logger) *Server {
 	s := &Server{containers: c, sandboxes: sb, images: img, log: log, version: version,
-		logDir: filepath.Join(dir, "logs"), volumeDir: filepath.Join(dir, "volumes"), mux: http.NewServeMux()}
+		logDir: filepath.Join(dir, "logs"), volumeDir: filepath.Join(dir, "volumes"), mux: http.NewServeMux(),
+		stops: stopMarks{filepath.Join(dir, "stopped")}}
 	s.routeSystem()
 	s.routeImages()
 	s.routeContainers()

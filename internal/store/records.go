@@ -111,6 +111,8 @@ type Container struct {
 	Owner string `json:"owner,omitempty"`
 	// Paused: its processes are frozen (Pause).
 	Paused bool `json:"paused,omitempty"`
+	// RestartCount counts the Restarts of the container.
+	RestartCount int `json:"restartCount,omitempty"`
 }
 
 // Image is an image record, keyed by image ID (sha256:<config digest>).

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -310,5 +311,78 @@ print("ok")
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("python docker SDK: %v\n%s", err, out)
 	}
+	assertNothingLeft(t, d)
+}
+
+// TestDockerRestart: docker start of an exited container runs it again in
+// place (same ID, its log and writable layer kept); docker restart; restart
+// policies on-failure:N, always (until docker stop), and always across a
+// berthd restart during which the container exited.
+func TestDockerRestart(t *testing.T) {
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "pull", ref)
+	inspect := func(name, format string) string {
+		return strings.TrimSpace(mustDocker(t, d, "inspect", "-f", format, name))
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		for i := 0; i < 200; i++ {
+			if ok() {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("never: %s", what)
+	}
+
+	id := strings.TrimSpace(mustDocker(t, d, "run", "-d", "--name", "again", ref, "sh", "-c", "echo run >> /count; cat /count"))
+	mustDocker(t, d, "wait", "again")
+	mustDocker(t, d, "start", "again")
+	mustDocker(t, d, "wait", "again")
+	if got := inspect("again", "{{.Id}} {{.RestartCount}}"); got != id+" 1" {
+		t.Fatalf("after docker start of the exited container: %q", got)
+	}
+	if out := mustDocker(t, d, "logs", "again"); out != "run\nrun\nrun\n" {
+		t.Fatalf("its log after two runs (the writable layer kept): %q", out)
+	}
+	mustDocker(t, d, "run", "-d", "--name", "up", ref, "sleep", "600")
+	if out, errOut, code := dockerCLI(t, d, "restart", "-t", "1", "up"); code != 0 {
+		t.Fatalf("docker restart: %d %s %s", code, out, errOut)
+	}
+	if got := inspect("up", "{{.State.Status}} {{.RestartCount}}"); got != "running 1" {
+		t.Fatalf("after docker restart: %q", got)
+	}
+
+	mustDocker(t, d, "run", "-d", "--restart", "on-failure:2", "--name", "flaky", ref, "sh", "-c", "exit 3")
+	eventually("on-failure:2 restarts twice and gives up", func() bool {
+		return inspect("flaky", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}") == "exited 2 3"
+	})
+	time.Sleep(time.Second)
+	if got := inspect("flaky", "{{.RestartCount}}"); got != "2" {
+		t.Fatalf("on-failure:2 restarted past its count: %s", got)
+	}
+	mustDocker(t, d, "run", "-d", "--restart", "always", "--name", "keeper", ref, "sh", "-c", "sleep 0.2")
+	eventually("always restarts", func() bool {
+		n, _ := strconv.Atoi(inspect("keeper", "{{.RestartCount}}"))
+		return n >= 2
+	})
+	mustDocker(t, d, "stop", "-t", "1", "keeper")
+	n := inspect("keeper", "{{.RestartCount}}")
+	time.Sleep(time.Second)
+	if got := inspect("keeper", "{{.State.Status}} {{.RestartCount}}"); got != "exited "+n {
+		t.Fatalf("docker stop of an always container: %q, want it to stay exited (restarts %s)", got, n)
+	}
+
+	mustDocker(t, d, "run", "-d", "--restart", "always", "--name", "boot", ref, "sleep", "1")
+	d.kill()
+	time.Sleep(1500 * time.Millisecond) // it exits while berthd is down
+	d.start(fixtures.Binaries(t))
+	eventually("always container runs again after berthd's restart", func() bool {
+		return inspect("boot", "{{.State.Status}}") == "running"
+	})
+	mustDocker(t, d, "rm", "-f", "again", "up", "flaky", "keeper", "boot")
 	assertNothingLeft(t, d)
 }
