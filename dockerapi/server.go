@@ -53,6 +53,7 @@ func New(c *containers.Service, sb *sandbox.Service, img *images.Service, dir, v
 	s.routeContainers()
 	s.routeExec()
 	s.routeVolumes()
+	s.routeStats()
 	return s
 }
 

@@ -145,6 +145,13 @@ func TestDockerCLI(t *testing.T) {
 		t.Fatalf("the CRI lists %d containers (%v), want none of Docker's", len(cs), err)
 	}
 
+	// stats and top.
+	if out := mustDocker(t, d, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "web"); !strings.HasPrefix(out, "web ") || !strings.Contains(out, "B / ") {
+		t.Fatalf("docker stats: %q", out)
+	}
+	if out := mustDocker(t, d, "top", "web"); !strings.Contains(out, "sleep 600") {
+		t.Fatalf("docker top: %q", out)
+	}
 	// pause, unpause, a signal by name.
 	mustDocker(t, d, "pause", "web")
 	if out := mustDocker(t, d, "inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "web"); strings.TrimSpace(out) != "paused true" {
