@@ -70,6 +70,13 @@ func (s *Service) teardownNetwork(ctx context.Context, dir string) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		// Cut short while written (by a berthd before writes were atomic):
+		// the ADD, which comes after it, never ran.
+		s.log.Warn("forgetting a half-written network record", slog.String("dir", dir), slog.Any("error", err))
+		return os.Remove(filepath.Join(dir, NetworkFile))
+	}
 	if err != nil {
 		return err
 	}
@@ -167,8 +174,12 @@ func isNetNS(path string) bool {
 	return path != "" && unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
 }
 
+// writeFileSync writes path whole or not at all (a temporary file synced,
+// then renamed over it): the start-up sweep reads these files after a crash
+// at any instant, and a half-written one would stop it for good.
 func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -180,5 +191,8 @@ func writeFileSync(path string, b []byte) error {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
