@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,6 +30,9 @@ func (s *server) execStream(ctx context.Context, in io.Reader, fw *frameWriter, 
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if !req.Tty {
+		return s.execStreamPipes(ctx, in, fw, req, procFile, pidFile)
+	}
 	args := []string{"--root", s.rt.Root, "exec", "--detach", "--process", procFile, "--pid-file", pidFile}
 	cmd := exec.CommandContext(ctx, s.rt.Path)
 	var (
@@ -165,6 +169,78 @@ func (s *server) execStream(ctx context.Context, in io.Reader, fw *frameWriter, 
 	code := int32(ws.ExitStatus())
 	if ws.Signaled() {
 		code = 128 + int32(ws.Signal())
+	}
+	var p [4]byte
+	binary.BigEndian.PutUint32(p[:], uint32(code))
+	return fw.write(frameExit, p[:])
+}
+
+// execStreamPipes is execStream without a terminal: the runtime's exec runs
+// in the foreground, as ExecSync's does, its stdout and stderr framed as
+// they come and its exit code the process's, with no detach, pid file
+// read-back or wait on a pid the shim did not fork.
+func (s *server) execStreamPipes(ctx context.Context, in io.Reader, fw *frameWriter, req Request, procFile, pidFile string) error {
+	cmd := exec.Command(s.rt.Path, "--root", s.rt.Root, "exec", "--process", procFile, "--pid-file", pidFile, s.cfg.ID)
+	var runtimeErr boundedBuffer // what the runtime says if the process never starts
+	cmd.Stdout = streamWriter{fw, frameStdout}
+	cmd.Stderr = io.MultiWriter(streamWriter{fw, frameStderr}, &runtimeErr)
+	var stdinW *os.File
+	if req.Stdin {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer inR.Close()
+		cmd.Stdin, stdinW = inR, inW
+	}
+	if err := s.reaper.start(cmd); err != nil {
+		if stdinW != nil {
+			stdinW.Close()
+		}
+		return fmt.Errorf("exec %s: %w", req.Args[0], err)
+	}
+	// Input: stdin and its end, until the connection ends.
+	go func() {
+		for {
+			typ, p, err := readFrame(in)
+			if err != nil || typ == frameStdinClose {
+				if stdinW != nil {
+					stdinW.Close()
+				}
+				if err != nil {
+					return
+				}
+				continue
+			}
+			if typ == frameStdin && stdinW != nil {
+				_, _ = stdinW.Write(p)
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- s.reaper.wait(cmd) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		killExec(pidFile, cmd)
+		<-done
+		return ctx.Err()
+	}
+	code := int32(0)
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = int32(ee.ExitCode())
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int32(ws.Signal())
+		}
+	default:
+		return fmt.Errorf("exec %s: %w", req.Args[0], err)
+	}
+	if _, statErr := os.Stat(pidFile); statErr != nil && code != 0 {
+		return fmt.Errorf("exec %s: %s", req.Args[0], strings.TrimSpace(string(runtimeErr.Bytes())))
 	}
 	var p [4]byte
 	binary.BigEndian.PutUint32(p[:], uint32(code))

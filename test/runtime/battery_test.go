@@ -309,8 +309,18 @@ func TestPauseResumeUpdate(t *testing.T) {
 			if out, err := e.cmd("pause", id).CombinedOutput(); err != nil {
 				t.Fatalf("pause: %v %s", err, out)
 			}
-			if out, _ := e.cmd("state", id).Output(); !strings.Contains(string(out), "paused") {
-				t.Fatalf("state after pause: %s", out)
+			// crun's pause on a v1 freezer can return while the cgroup is
+			// still FREEZING, which its state calls running: a moment later
+			// it is paused.
+			var state []byte
+			for i := 0; i < 100; i++ {
+				if state, _ = e.cmd("state", id).Output(); strings.Contains(string(state), "paused") {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !strings.Contains(string(state), "paused") {
+				t.Fatalf("state after pause: %s", state)
 			}
 			before := count()
 			time.Sleep(200 * time.Millisecond)
