@@ -1,25 +1,31 @@
 package dockerapi
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 
+	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/store"
 )
 
 // attachContainer is the attach behind `docker run` without -d and `docker
 // attach`: the connection is hijacked and carries the container's output
 // as Docker's multiplexed stream until it exits. The output comes from the
 // container's log, so that the attach the CLI makes before it starts the
-// container misses nothing. Stdin is not carried yet.
+// container misses nothing. Stdin (`-i`) goes to the container through the
+// shim once it runs; the client's end of it ends the container's (StdinOnce).
 func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) {
 	c, err := s.lookup(r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if boolParam(r, "stdin") && c.Annotations[annotationStdin] == "true" {
-		writeError(w, fmt.Errorf("attaching stdin is not supported yet (run without -i): %w", errdefs.ErrUnimplemented))
+	withStdin := boolParam(r, "stdin")
+	if withStdin && c.Annotations[annotationStdin] != "true" {
+		writeError(w, fmt.Errorf("container %s was not created with stdin open (-i): %w", c.Name, errdefs.ErrFailedPrecondition))
 		return
 	}
 	hj, ok := w.(http.Hijacker)
@@ -42,5 +48,46 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) {
 	if !boolParam(r, "logs") && !c.StartedAt.IsZero() {
 		o.since = c.StartedAt // a late attach: only what comes from now
 	}
-	s.streamLog(r.Context(), buf, func() { _ = buf.Flush() }, c, o)
+	// Not the request's context: the server ends it when the client closes
+	// its side of the connection, which `docker run -i` does at the end of
+	// its stdin, while the output is still to come. The stream ends when the
+	// container does, or when a write to the client fails.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	out := failWriter{w: buf, fail: cancel}
+	if withStdin {
+		go s.attachStdin(ctx, c, buf.Reader)
+	}
+	s.streamLog(ctx, out, func() {
+		if buf.Flush() != nil {
+			cancel()
+		}
+	}, c, o)
+}
+
+// failWriter calls fail when a write fails (the client has gone).
+type failWriter struct {
+	w    io.Writer
+	fail func()
+}
+
+func (f failWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil {
+		f.fail()
+	}
+	return n, err
+}
+
+// attachStdin carries the client's stdin to the container once it runs.
+func (s *Server) attachStdin(ctx context.Context, c store.Container, in io.Reader) {
+	rec, gone, err := s.waitFor(ctx, c.ID, func(rec store.Container, gone bool) bool {
+		return gone || rec.State != store.ContainerCreated
+	})
+	if err != nil || gone || rec.State != store.ContainerRunning {
+		return
+	}
+	if _, err := s.containers.Attach(ctx, c.ID, containers.StreamOpts{Stdin: in}); err != nil {
+		s.log.Debug("docker attach: stdin", "container", c.ID, "error", err)
+	}
 }

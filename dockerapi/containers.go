@@ -52,6 +52,7 @@ type createBody struct {
 	Hostname   string
 	Tty        bool
 	OpenStdin  bool
+	StdinOnce  bool
 	StopSignal string
 	HostConfig struct {
 		Binds          []string
@@ -176,7 +177,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	raw, _ := json.Marshal(b) // the front end's own record, for inspect
 	rec, err := s.containers.Create(ctx, containers.CreateRequest{
 		SandboxID: pod.ID, Name: name, Labels: b.Labels, Annotations: ann, Image: b.Image, LogPath: "container.log",
-		Container: cc, Stdin: b.OpenStdin, Config: raw,
+		Container: cc, Stdin: b.OpenStdin, StdinOnce: b.OpenStdin && b.StdinOnce, Config: raw,
 	})
 	if err != nil {
 		_ = s.containers.RemovePod(ctx, pod.ID)

@@ -123,6 +123,13 @@ func TestDockerCLI(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// -i: stdin reaches the container, and its end ends the container's.
+	cat := exec.Command("docker", "run", "-i", "--rm", ref, "sh", "-c", "cat; echo done")
+	cat.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket(), "DOCKER_CONFIG="+t.TempDir())
+	cat.Stdin = strings.NewReader("piped in\n")
+	if out, err := cat.Output(); err != nil || string(out) != "piped in\ndone\n" {
+		t.Fatalf("docker run -i with piped stdin: %q %v", out, err)
+	}
 	if out := mustDocker(t, d, "run", "--name", "hi", ref, "echo", "hi"); out != "hi\n" {
 		t.Fatalf("docker run echo hi: %q", out)
 	}
