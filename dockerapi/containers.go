@@ -471,22 +471,10 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var filters map[string][]string
-	if f := r.URL.Query().Get("filters"); f != "" {
-		if err := json.Unmarshal([]byte(f), &filters); err != nil {
-			// Old clients send {"name":{"web":true}}.
-			var old map[string]map[string]bool
-			if json.Unmarshal([]byte(f), &old) != nil {
-				writeError(w, fmt.Errorf("invalid filters %q: %w", f, errdefs.ErrInvalidArgument))
-				return
-			}
-			filters = map[string][]string{}
-			for k, vs := range old {
-				for v := range vs {
-					filters[k] = append(filters[k], v)
-				}
-			}
-		}
+	filters, err := parseFilters(r)
+	if err != nil {
+		writeError(w, err)
+		return
 	}
 	out := []map[string]any{}
 	for _, c := range all {
@@ -552,6 +540,32 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 		"NetworkSettings": map[string]any{"IPAddress": ip, "Networks": map[string]any{network: map[string]string{"IPAddress": ip}}},
 		"Mounts":          []any{},
 	})
+}
+
+// parseFilters reads Docker's filters parameter: {"key":["v",...]}, or the
+// {"key":{"v":true}} that the CLI sends.
+func parseFilters(r *http.Request) (map[string][]string, error) {
+	f := r.URL.Query().Get("filters")
+	if f == "" {
+		return nil, nil
+	}
+	var filters map[string][]string
+	if err := json.Unmarshal([]byte(f), &filters); err == nil {
+		return filters, nil
+	}
+	var sets map[string]map[string]bool
+	if err := json.Unmarshal([]byte(f), &sets); err != nil {
+		return nil, fmt.Errorf("invalid filters %q: %w", f, errdefs.ErrInvalidArgument)
+	}
+	filters = map[string][]string{}
+	for k, vs := range sets {
+		for v, on := range vs {
+			if on {
+				filters[k] = append(filters[k], v)
+			}
+		}
+	}
+	return filters, nil
 }
 
 // matchFilters is `docker ps --filter`: every key must match, any of a

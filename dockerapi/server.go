@@ -54,6 +54,7 @@ func New(c *containers.Service, sb *sandbox.Service, img *images.Service, dir, v
 	s.routeExec()
 	s.routeVolumes()
 	s.routeStats()
+	s.routeEvents()
 	return s
 }
 

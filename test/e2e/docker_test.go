@@ -181,6 +181,36 @@ func TestDockerCLI(t *testing.T) {
 	assertNothingLeft(t, d)
 }
 
+// TestDockerEvents: docker events streams a container's create, start,
+// die and destroy, with its name, and ends at --until.
+func TestDockerEvents(t *testing.T) {
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "pull", ref)
+	until := time.Now().Add(4 * time.Second).Unix()
+	ev := exec.Command("docker", "events", "--until", strconv.FormatInt(until, 10), "--filter", "type=container",
+		"--format", "{{.Action}} {{.Actor.Attributes.name}}")
+	ev.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket(), "DOCKER_CONFIG="+t.TempDir())
+	var out strings.Builder
+	var errOut strings.Builder
+	ev.Stdout, ev.Stderr = &out, &errOut
+	if err := ev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	mustDocker(t, d, "run", "--rm", "--name", "evt", ref, "true")
+	if err := ev.Wait(); err != nil {
+		t.Fatalf("docker events: %v %s", err, errOut.String())
+	}
+	for _, want := range []string{"create evt", "start evt", "die evt", "destroy evt"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("docker events: no %q in %q", want, out.String())
+		}
+	}
+}
+
 // TestDockerAPIErrors: Docker's error JSON and status codes for an API
 // version out of range, malformed JSON and a missing image.
 func TestDockerAPIErrors(t *testing.T) {
