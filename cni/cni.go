@@ -17,7 +17,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -288,13 +290,13 @@ func (m *Manager) Add(ctx context.Context, n *Network, p Pod) ([]string, error) 
 // the namespace is gone, succeeds, as the CNI spec asks of plugins.
 func (m *Manager) Del(ctx context.Context, n *Network, p Pod) error {
 	err := m.cni.DelNetworkList(ctx, n.list, runtimeConf(p))
-	if err != nil && strings.Contains(err.Error(), "does not exist") {
+	if chain, ok := missingMasqChain(err); ok && !natChainExists(ctx, chain) {
 		// The bridge plugin of containernetworking-plugins 1.1 (Debian 12's)
 		// fails DEL when its masquerade chain is missing — an ADD cut short
 		// before making it — because iptables' nf_tables backend words the
 		// error in a way the plugin does not recognise as "not found". It
-		// is the last step of its DEL, and a rule jumping to a missing
-		// chain cannot exist: DEL again without masquerading finishes.
+		// is the last step of its DEL, and with the chain gone (checked) so
+		// is any rule jumping to it: DEL again without masquerading finishes.
 		if list, lerr := withoutIPMasq(n.list); lerr == nil {
 			err = m.cni.DelNetworkList(ctx, list, runtimeConf(p))
 		}
@@ -303,6 +305,26 @@ func (m *Manager) Del(ctx context.Context, n *Network, p Pod) error {
 		return fmt.Errorf("CNI network %q (%s) DEL for pod %s: %w", n.Name(), n.File, p.ID, err)
 	}
 	return nil
+}
+
+var masqChainMissing = regexp.MustCompile(`type="bridge".*Chain '(CNI-[0-9a-f]{24})' does not exist`)
+
+// missingMasqChain finds, in a DEL's error, the bridge plugin's failure on
+// a missing masquerade chain, and names the chain.
+func missingMasqChain(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	m := masqChainMissing.FindStringSubmatch(err.Error())
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// natChainExists asks iptables whether the nat table has chain.
+func natChainExists(ctx context.Context, chain string) bool {
+	return exec.CommandContext(ctx, "iptables", "-w", "-t", "nat", "-S", chain).Run() == nil
 }
 
 // withoutIPMasq is list with ipMasq off in every plugin that sets it.

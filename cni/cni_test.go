@@ -2,6 +2,7 @@ package cni
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -192,5 +193,23 @@ func TestWithoutIPMasq(t *testing.T) {
 	}
 	if !strings.Contains(string(list.Plugins[0].Bytes), `"ipMasq":true`) && !strings.Contains(string(list.Plugins[0].Bytes), `"ipMasq": true`) {
 		t.Errorf("the original list was changed: %s", list.Plugins[0].Bytes)
+	}
+}
+
+// TestMissingMasqChain: only the bridge plugin's failure on its own
+// masquerade chain leads to the retry without masquerading.
+func TestMissingMasqChain(t *testing.T) {
+	for msg, want := range map[string]string{
+		`plugin type="bridge" failed (delete): running [/usr/sbin/iptables -t nat -D POSTROUTING -s 10.88.0.5 -j CNI-aa1eb2be60ed21e3b7e5c268 --wait]: exit status 2: iptables v1.8.9 (nf_tables): Chain 'CNI-aa1eb2be60ed21e3b7e5c268' does not exist`: "CNI-aa1eb2be60ed21e3b7e5c268",
+		`plugin type="portmap" failed (delete): Chain 'CNI-DN-1234' does not exist`: "",
+		`plugin type="bridge" failed (delete): some other error`:                    "",
+	} {
+		got, ok := missingMasqChain(errors.New(msg))
+		if got != want || ok != (want != "") {
+			t.Errorf("%q: %q %v, want %q", msg, got, ok, want)
+		}
+	}
+	if _, ok := missingMasqChain(nil); ok {
+		t.Error("nil error")
 	}
 }
