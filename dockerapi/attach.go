@@ -1,9 +1,11 @@
 package dockerapi
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/berth-runtime/berth/containers"
@@ -28,22 +30,11 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("container %s was not created with stdin open (-i): %w", c.Name, errdefs.ErrFailedPrecondition))
 		return
 	}
-	hj, ok := w.(http.Hijacker)
+	conn, buf, ok := hijack(w, r, "application/vnd.docker.multiplexed-stream")
 	if !ok {
-		writeError(w, fmt.Errorf("connection cannot be hijacked"))
-		return
-	}
-	conn, buf, err := hj.Hijack()
-	if err != nil {
 		return
 	}
 	defer conn.Close()
-	status := "HTTP/1.1 200 OK\r\n"
-	if r.Header.Get("Upgrade") == "tcp" {
-		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-	}
-	fmt.Fprintf(buf, "%sContent-Type: application/vnd.docker.multiplexed-stream\r\n\r\n", status)
-	_ = buf.Flush()
 	o := logOpts{stdout: boolParam(r, "stdout"), stderr: boolParam(r, "stderr"), follow: boolParam(r, "stream"), tail: -1}
 	if !boolParam(r, "logs") && !c.StartedAt.IsZero() {
 		o.since = c.StartedAt // a late attach: only what comes from now
@@ -90,4 +81,28 @@ func (s *Server) attachStdin(ctx context.Context, c store.Container, in io.Reade
 	if _, err := s.containers.Attach(ctx, c.ID, containers.StreamOpts{Stdin: in}); err != nil {
 		s.log.Debug("docker attach: stdin", "container", c.ID, "error", err)
 	}
+}
+
+// hijack takes the connection over for a stream, answering 101 to a client
+// that asked to upgrade (the CLI does) and 200 to one that did not.
+func hijack(w http.ResponseWriter, r *http.Request, contentType string) (net.Conn, *bufio.ReadWriter, bool) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		writeError(w, fmt.Errorf("connection cannot be hijacked"))
+		return nil, nil, false
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, false
+	}
+	status := "HTTP/1.1 200 OK\r\n"
+	if r.Header.Get("Upgrade") == "tcp" {
+		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+	}
+	fmt.Fprintf(buf, "%sContent-Type: %s\r\n\r\n", status, contentType)
+	if err := buf.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, false
+	}
+	return conn, buf, true
 }

@@ -145,26 +145,15 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		writeError(w, fmt.Errorf("connection cannot be hijacked"))
-		return
-	}
-	conn, buf, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	status := "HTTP/1.1 200 OK\r\n"
-	if r.Header.Get("Upgrade") == "tcp" {
-		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-	}
 	ctype := "application/vnd.docker.multiplexed-stream"
 	if x.Tty {
 		ctype = "application/vnd.docker.raw-stream"
 	}
-	fmt.Fprintf(buf, "%sContent-Type: %s\r\n\r\n", status, ctype)
-	_ = buf.Flush()
+	conn, buf, ok := hijack(w, r, ctype)
+	if !ok {
+		return
+	}
+	defer conn.Close()
 	var mu sync.Mutex
 	o := containers.StreamOpts{}
 	out := func(stream byte) io.Writer {

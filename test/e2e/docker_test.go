@@ -18,11 +18,17 @@ import (
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
-// dockerCLI runs the real docker CLI against d's Docker API socket.
-func dockerCLI(t *testing.T, d *daemon, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
+// dockerCmd is the real docker CLI, pointed at d's Docker API socket.
+func dockerCmd(t *testing.T, d *daemon, args ...string) *exec.Cmd {
 	cmd := exec.Command("docker", args...)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket(), "DOCKER_CONFIG="+t.TempDir())
+	return cmd
+}
+
+// dockerCLI runs the docker CLI against d and returns what it printed.
+func dockerCLI(t *testing.T, d *daemon, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := dockerCmd(t, d, args...)
 	var o, e strings.Builder
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -124,8 +130,7 @@ func TestDockerCLI(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// -i: stdin reaches the container, and its end ends the container's.
-	cat := exec.Command("docker", "run", "-i", "--rm", ref, "sh", "-c", "cat; echo done")
-	cat.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket(), "DOCKER_CONFIG="+t.TempDir())
+	cat := dockerCmd(t, d, "run", "-i", "--rm", ref, "sh", "-c", "cat; echo done")
 	cat.Stdin = strings.NewReader("piped in\n")
 	if out, err := cat.Output(); err != nil || string(out) != "piped in\ndone\n" {
 		t.Fatalf("docker run -i with piped stdin: %q %v", out, err)
@@ -190,9 +195,8 @@ func TestDockerEvents(t *testing.T) {
 	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
 	mustDocker(t, d, "pull", ref)
 	until := time.Now().Add(4 * time.Second).Unix()
-	ev := exec.Command("docker", "events", "--until", strconv.FormatInt(until, 10), "--filter", "type=container",
+	ev := dockerCmd(t, d, "events", "--until", strconv.FormatInt(until, 10), "--filter", "type=container",
 		"--format", "{{.Action}} {{.Actor.Attributes.name}}")
-	ev.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket(), "DOCKER_CONFIG="+t.TempDir())
 	var out strings.Builder
 	var errOut strings.Builder
 	ev.Stdout, ev.Stderr = &out, &errOut
