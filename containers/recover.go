@@ -3,9 +3,16 @@ package containers
 import (
 	"context"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/oci/linux"
+	"github.com/berth-runtime/berth/oci/runtimecli"
 	"github.com/berth-runtime/berth/shim"
+	"golang.org/x/sys/unix"
 )
 
 // Recover reconciles records with the shims after a berthd start: running
@@ -55,8 +62,10 @@ func (s *Service) Recover(ctx context.Context) (map[string]int, error) {
 				continue
 			}
 			if rec.Pid == 0 {
-				// Cut short during Create, before its shim answered.
+				// Cut short during Create, before its shim answered: the shim
+				// may be starting still, and would live on unmanaged.
 				s.log.Warn("removing a container whose creation was interrupted", slog.String("container", rec.ID))
+				s.killStartingShims(ctx, rec)
 				_ = s.Remove(ctx, rec.ID)
 				outcomes["removed"]++
 				continue
@@ -66,4 +75,34 @@ func (s *Service) Recover(ctx context.Context) (map[string]int, error) {
 		}
 	}
 	return outcomes, nil
+}
+
+// killStartingShims kills the shims started for rec's directory (found by
+// their command line, "berth-shim --dir DIR") and deletes the runtime's
+// container they may have made: a shim berthd spawned just before it died
+// has not answered yet, and nothing else would ever stop it.
+func (s *Service) killStartingShims(ctx context.Context, rec store.Container) {
+	want := "\x00--dir\x00" + rec.Dir + "\x00"
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !strings.HasSuffix(string(b), want) || !strings.Contains(string(b), "berth-shim") {
+			continue
+		}
+		start, err := linux.ProcessStartTime(pid)
+		if err != nil {
+			continue
+		}
+		s.log.Warn("killing the shim of a container whose creation was interrupted", slog.String("container", rec.ID), slog.Int("pid", pid))
+		_ = unix.Kill(pid, unix.SIGKILL)
+		for i := 0; i < 500 && linux.ProcessAlive(pid, start); i++ {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	rt := runtimecli.Runtime{Path: rec.Runtime, Root: rec.RuntimeRoot}
+	_ = rt.Delete(ctx, rec.ID, true)
 }
