@@ -70,8 +70,15 @@ and flags override them. "berthd config default" prints the defaults.`,
 				h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
 			}
 			log := slog.New(h)
-			ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
+			ctx, stop := context.WithCancel(context.Background())
 			defer stop()
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
+			go func() {
+				sig := <-sigs
+				log.Info("signal received: shutting down", slog.String("signal", sig.String()))
+				stop()
+			}()
 			return daemon.Run(ctx, cfg, log)
 		},
 	}

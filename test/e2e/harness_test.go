@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -100,6 +101,14 @@ func newDaemon(t *testing.T, extraConfig string) *daemon {
 }
 
 func (d *daemon) start(bin string) {
+	d.t.Helper()
+	if err := d.startErr(bin); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// startErr is start, returning what went wrong instead of failing the test.
+func (d *daemon) startErr(bin string) error {
 	t := d.t
 	logf, err := os.OpenFile(d.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -116,13 +125,13 @@ func (d *daemon) start(bin string) {
 		extra += "metrics_address = \"\"\n" // daemons side by side would want one port
 	}
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("registry_config_dir = %q\ncni_conf_dir = %q\n%s", regDir, d.netDir(), extra)), 0o644); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	d.cmd = exec.Command(filepath.Join(bin, "berthd"), "--cri-socket", d.socket, "--docker-socket", d.dockerSocket(), "--root", d.root,
 		"--state", d.state, "--log-level", "debug", "--config", conf)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ctx := context.Background()
 	deadline := time.Now().Add(15 * time.Second)
@@ -133,17 +142,18 @@ func (d *daemon) start(bin string) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("berthd did not answer on its socket in 15s")
+			return errors.New("berthd did not answer on its socket in 15s")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	ep := "unix://" + d.socket
 	if d.rs, err = remote.NewRemoteRuntimeService(ctx, ep, 30*time.Second, noop.NewTracerProvider(), false); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if d.is, err = remote.NewRemoteImageService(ctx, ep, 30*time.Second, noop.NewTracerProvider(), false); err != nil {
-		t.Fatal(err)
+		return err
 	}
+	return nil
 }
 
 // removeAllPods stops and removes every pod, failing the test on an error.
