@@ -3,8 +3,6 @@ package containers
 import (
 	"context"
 	"log/slog"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -83,16 +81,8 @@ func (s *Service) Recover(ctx context.Context) (map[string]int, error) {
 // has not answered yet, and nothing else would ever stop it.
 func (s *Service) killStartingShims(ctx context.Context, rec store.Container) {
 	want := "\x00--dir\x00" + rec.Dir + "\x00"
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !strings.HasSuffix(string(b), want) || !strings.Contains(string(b), "berth-shim") {
-			continue
-		}
+	shims := linux.ProcessesMatching(func(c string) bool { return strings.HasSuffix(c, want) && strings.Contains(c, "berth-shim") })
+	for _, pid := range shims {
 		start, err := linux.ProcessStartTime(pid)
 		if err != nil {
 			continue

@@ -48,7 +48,7 @@ func (s *Service) setupNetwork(ctx context.Context, rec store.Sandbox, r Request
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(filepath.Join(rec.Dir, NetworkFile), b); err != nil {
+	if err := writeFileAtomic(filepath.Join(rec.Dir, NetworkFile), b); err != nil {
 		return nil, fmt.Errorf("record network attachment: %w", err)
 	}
 	ips, err := s.net.Add(ctx, n, pod)
@@ -174,10 +174,10 @@ func isNetNS(path string) bool {
 	return path != "" && unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
 }
 
-// writeFileSync writes path whole or not at all (a temporary file synced,
+// writeFileAtomic writes path whole or not at all (a temporary file synced,
 // then renamed over it): the start-up sweep reads these files after a crash
 // at any instant, and a half-written one would stop it for good.
-func writeFileSync(path string, b []byte) error {
+func writeFileAtomic(path string, b []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

@@ -29,7 +29,7 @@ func TestHostResolvConfDropsLoopback(t *testing.T) {
 // write goes to a temporary file renamed over it.
 func TestWriteFileSync(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "network.json")
-	if err := writeFileSync(p, []byte(`{"a":1}`)); err != nil {
+	if err := writeFileAtomic(p, []byte(`{"a":1}`)); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(p); err != nil || string(b) != `{"a":1}` {

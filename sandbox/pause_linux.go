@@ -67,7 +67,7 @@ func recordPause(sandboxDir string, pid int) (int, uint64, error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("pod pause exited at once: %w", err)
 	}
-	if err := writeFileSync(filepath.Join(sandboxDir, pauseFile), []byte(fmt.Sprintf("%d %d\n", pid, start))); err != nil {
+	if err := writeFileAtomic(filepath.Join(sandboxDir, pauseFile), []byte(fmt.Sprintf("%d %d\n", pid, start))); err != nil {
 		stopPause(pid, start)
 		return 0, 0, fmt.Errorf("pod pause: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -134,19 +133,8 @@ func (s *Service) sweep(ctx context.Context, dir string) error {
 
 // pausesOf lists the processes that are berth-runtime's pause for dir.
 func pausesOf(dir string) []int {
-	ents, _ := os.ReadDir("/proc")
 	want := "berth-pause\x00" + dir + "\x00"
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && string(b) == want {
-			out = append(out, pid)
-		}
-	}
-	return out
+	return linux.ProcessesMatching(func(c string) bool { return c == want })
 }
 
 func fileExists(p string) bool {

@@ -166,7 +166,7 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 	}
 	if rec.CgroupParent != "" {
 		// Named first, for the start-up sweep, should berthd die before the record is written.
-		if err := writeFileSync(filepath.Join(dir, cgroupFile), []byte(rec.CgroupParent)); err != nil {
+		if err := writeFileAtomic(filepath.Join(dir, cgroupFile), []byte(rec.CgroupParent)); err != nil {
 			return rec, fmt.Errorf("sandbox %s: %w", id, err)
 		}
 		if err := linux.CreateCgroup(rec.CgroupParent); err != nil {

@@ -184,3 +184,21 @@ func ProcessStartTime(pid int) (uint64, error) {
 
 // ProcessAlive reports whether pid is the process that started at start and has not exited.
 func ProcessAlive(pid int, start uint64) bool { return processAlive(pid, start) }
+
+// ProcessesMatching lists the processes whose command line (NUL-separated,
+// as /proc/<pid>/cmdline has it) match accepts: how a process whose pid
+// was never written down (a crash came first) is found again.
+func ProcessesMatching(match func(cmdline string) bool) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && match(string(b)) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
