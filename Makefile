@@ -105,8 +105,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzContainerConfig -fuzztime $(FUZZTIME) ./cri
 	$(GO) test -run '^$$' -fuzz FuzzCreateBody -fuzztime $(FUZZTIME) ./dockerapi
 
+# Also refuses tracked files over 1 MB: a built binary committed by mistake once made a
+# whole session's submission too big to land.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@big=$$(git ls-files -z | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1048576'); \
+	if [ -n "$$big" ]; then echo "tracked files over 1 MB (build output? add to .gitignore):"; echo "$$big"; exit 1; fi
 	$(GO) vet ./...
 
 clean:
