@@ -88,7 +88,7 @@ func (s *Service) killStartingShims(ctx context.Context, rec store.Container) {
 			continue
 		}
 		s.log.Warn("killing the shim of a container whose creation was interrupted", slog.String("container", rec.ID), slog.Int("pid", pid))
-		_ = unix.Kill(pid, unix.SIGKILL)
+		_ = linux.SignalProcess(pid, start, unix.SIGKILL)
 		for i := 0; i < 500 && linux.ProcessAlive(pid, start); i++ {
 			time.Sleep(2 * time.Millisecond)
 		}

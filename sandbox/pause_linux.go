@@ -89,10 +89,9 @@ func readPausePid(dir string) (pid int, start uint64, ok bool) {
 // stopPause ends the pause (and with it whatever the pod's PID namespace
 // still holds), if it is still the process we started.
 func stopPause(pid int, start uint64) {
-	if pid <= 0 || !linux.ProcessAlive(pid, start) {
+	if pid <= 0 || linux.SignalProcess(pid, start, unix.SIGKILL) != nil {
 		return
 	}
-	_ = unix.Kill(pid, unix.SIGKILL)
 	for i := 0; i < 500 && linux.ProcessAlive(pid, start); i++ {
 		time.Sleep(2 * time.Millisecond)
 	}

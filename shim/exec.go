@@ -15,6 +15,9 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/oci/linux"
 )
 
 // execSync runs args in the container as the container's own process runs
@@ -114,10 +117,12 @@ func (s *server) prepareExec(args []string, tty bool, size *Size) (dir, procFile
 }
 
 // killExec kills the exec'd process (by its pid file) and the runtime's exec.
+// The process is signalled only while it is still the runtime's child (or,
+// the runtime gone, the shim's): once reaped, its pid may be another's.
 func killExec(pidFile string, cmd *exec.Cmd) {
 	if b, err := os.ReadFile(pidFile); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			_ = linux.SignalChildOf(pid, unix.SIGKILL, cmd.Process.Pid, os.Getpid())
 		}
 	}
 	_ = cmd.Process.Kill()

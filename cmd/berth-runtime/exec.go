@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 
@@ -60,7 +59,11 @@ the process described by --process.`,
 			if err != nil || detach {
 				return err
 			}
-			os.Exit(waitForward(pid))
+			status, err := linux.WaitForwarding(pid, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+			if err != nil {
+				return err
+			}
+			os.Exit(status)
 			return nil
 		},
 	}
@@ -142,33 +145,6 @@ func execProcess(root, id, processFile string, args []string, cwd, user string, 
 	// CAP_SYS_RESOURCE for nothing.
 	p.OOMScoreAdj = nil
 	return &p, nil
-}
-
-// waitForward waits for pid (our adopted child), forwarding signals, and
-// returns its exit status as a shell would.
-func waitForward(pid int) int {
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
-	go func() {
-		for s := range sigs {
-			_ = unix.Kill(pid, s.(unix.Signal))
-		}
-	}()
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 255
-		}
-		break
-	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
 }
 
 // uint32Slice is a repeatable --flag of uint32 values.

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/signal"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -44,32 +43,14 @@ func runCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sigs := make(chan os.Signal, 8)
-			signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
-			go func() {
-				for s := range sigs {
-					_ = unix.Kill(st.Pid, s.(unix.Signal))
-				}
-			}()
-			var ws unix.WaitStatus
-			for {
-				_, err = unix.Wait4(st.Pid, &ws, 0, nil)
-				if err != unix.EINTR {
-					break
-				}
-			}
+			status, err := linux.WaitForwarding(st.Pid, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
 			if err != nil {
 				return fmt.Errorf("wait for %s: %w", o.ID, err)
 			}
 			if err := linux.Delete(g.root, o.ID, true); err != nil {
 				return err
 			}
-			switch {
-			case ws.Exited():
-				os.Exit(ws.ExitStatus())
-			case ws.Signaled():
-				os.Exit(128 + int(ws.Signal()))
-			}
+			os.Exit(status)
 			return nil
 		},
 	}

@@ -100,7 +100,7 @@ func Kill(root, id string, sig unix.Signal, all bool) error {
 		if s.Status(root) == specs.StateStopped {
 			return fmt.Errorf("container %s is not running: %w", id, errdefs.ErrFailedPrecondition)
 		}
-		if err := signalProcess(s.Pid, s.StartTime, sig); err != nil {
+		if err := SignalProcess(s.Pid, s.StartTime, sig); err != nil {
 			return fmt.Errorf("signal %s to %s: %w", unix.SignalName(sig), id, err)
 		}
 		return nil
@@ -168,7 +168,7 @@ func killAndWait(s *State) error {
 	if s.Cgroup.frozen() {
 		_ = s.Cgroup.thaw()
 	}
-	_ = signalProcess(s.Pid, s.StartTime, unix.SIGKILL) // never a pid another process has taken since
+	_ = SignalProcess(s.Pid, s.StartTime, unix.SIGKILL) // never a pid another process has taken since
 	_ = signalAll(s, unix.SIGKILL)
 	deadline := time.Now().Add(5 * time.Second)
 	for processAlive(s.Pid, s.StartTime) {
