@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,8 @@ type CreateRequest struct {
 	// Stdin keeps the process's stdin open for Attach; StdinOnce closes it
 	// after the first attach ends.
 	Stdin, StdinOnce bool
+	// StopSignal, when set, replaces the image's (Docker's --stop-signal).
+	StopSignal string
 }
 
 // Create makes a container ready to start. On failure nothing is left behind.
@@ -99,7 +102,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 		ID: id, SandboxID: sb.ID, Name: r.Name, Attempt: r.Attempt, Labels: r.Labels, Annotations: r.Annotations,
 		Config: r.Config, ImageRef: r.Image, ImageID: img.ID, Runtime: rt.Path,
 		RuntimeRoot: filepath.Join(s.cfg.StateDir, "runtime", rt.Name), Socket: s.socketPath(id),
-		StopSignal: imgCfg.Config.StopSignal, State: store.ContainerCreated, CreatedAt: time.Now().UTC(),
+		StopSignal: cmp.Or(r.StopSignal, imgCfg.Config.StopSignal), State: store.ContainerCreated, CreatedAt: time.Now().UTC(),
 		LogPath: logPath, Dir: dir, VolumeImages: volumeImages, CgroupsPath: containerCgroup(sb, id), Owner: sb.Owner,
 	}
 	// The record first: if berthd dies below, Recover finds it and cleans up.

@@ -1,22 +1,31 @@
 package dockerapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/containers"
+	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/oci"
@@ -41,20 +50,22 @@ func (s *Server) routeContainers() {
 }
 
 // createBody is the part of Docker's container create request Berth reads.
+// The record keeps the request whole (inspect shows what the client sent).
 type createBody struct {
-	Image      string
-	Cmd        []string
-	Entrypoint []string
-	Env        []string
-	WorkingDir string
-	User       string
-	Labels     map[string]string
-	Hostname   string
-	Tty        bool
-	OpenStdin  bool
-	StdinOnce  bool
-	StopSignal string
-	HostConfig struct {
+	Image       string
+	Cmd         []string
+	Entrypoint  []string
+	Env         []string
+	WorkingDir  string
+	User        string
+	Labels      map[string]string
+	Hostname    string
+	Tty         bool
+	OpenStdin   bool
+	StdinOnce   bool
+	StopSignal  string
+	StopTimeout *int
+	HostConfig  struct {
 		Binds          []string
 		Privileged     bool
 		ReadonlyRootfs bool
@@ -71,6 +82,29 @@ type createBody struct {
 		NetworkMode string
 		// PortBindings: "80/tcp" → [{HostIp, HostPort}].
 		PortBindings map[string][]struct{ HostIp, HostPort string }
+		// Tmpfs: container path → options ("size=64m,mode=1777").
+		Tmpfs   map[string]string
+		Ulimits []struct {
+			Name       string
+			Soft, Hard int64
+		}
+		Sysctls                    map[string]string
+		ExtraHosts                 []string
+		Dns, DnsSearch, DnsOptions []string
+		SecurityOpt                []string
+		Mounts                     []mountBody
+		Init                       *bool
+		GroupAdd                   []string
+	}
+}
+
+// mountBody is one --mount.
+type mountBody struct {
+	Type, Source, Target string
+	ReadOnly             bool
+	TmpfsOptions         *struct {
+		SizeBytes int64
+		Mode      uint32
 	}
 }
 
@@ -107,9 +141,14 @@ const (
 )
 
 func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxCreateBody+1))
+	if err != nil || len(raw) > maxCreateBody {
+		writeError(w, fmt.Errorf("the create request is unreadable or over %d bytes: %w", maxCreateBody, errdefs.ErrInvalidArgument))
+		return
+	}
 	var b createBody
-	if err := decodeBody(r, &b); err != nil {
-		writeError(w, err)
+	if err := json.Unmarshal(raw, &b); err != nil {
+		writeError(w, fmt.Errorf("malformed JSON in the request body: %v: %w", err, errdefs.ErrInvalidArgument))
 		return
 	}
 	name := r.URL.Query().Get("name")
@@ -157,11 +196,25 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if err := checkHosts(b.HostConfig.ExtraHosts, b.HostConfig.Dns); err != nil {
+		writeError(w, err)
+		return
+	}
+	if b.StopSignal != "" {
+		if _, err := linux.ParseSignal(b.StopSignal); err != nil {
+			writeError(w, fmt.Errorf("invalid stop signal %q: %w", b.StopSignal, errdefs.ErrInvalidArgument))
+			return
+		}
+	}
+	var dns *sandbox.DNS
+	if hc := b.HostConfig; len(hc.Dns)+len(hc.DnsSearch)+len(hc.DnsOptions) > 0 {
+		dns = &sandbox.DNS{Servers: hc.Dns, Searches: hc.DnsSearch, Options: hc.DnsOptions}
+	}
 	ctx := context.WithoutCancel(r.Context()) // a client that goes away must not leave half a container
 	pod, err := s.containers.RunPod(ctx, sandbox.Request{
 		Name: name, Namespace: Owner, UID: name, Hostname: b.Hostname, Owner: Owner,
 		LogDirectory: filepath.Join(s.logDir, name), HostNetwork: b.HostConfig.NetworkMode == "host",
-		NoNetwork: b.HostConfig.NetworkMode == "none", PortMappings: ports,
+		NoNetwork: b.HostConfig.NetworkMode == "none", PortMappings: ports, DNS: dns, ExtraHosts: b.HostConfig.ExtraHosts,
 	})
 	if err != nil {
 		writeError(w, err)
@@ -174,10 +227,9 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	if b.OpenStdin {
 		ann[annotationStdin] = "true"
 	}
-	raw, _ := json.Marshal(b) // the front end's own record, for inspect
 	rec, err := s.containers.Create(ctx, containers.CreateRequest{
 		SandboxID: pod.ID, Name: name, Labels: b.Labels, Annotations: ann, Image: b.Image, LogPath: "container.log",
-		Container: cc, Stdin: b.OpenStdin, StdinOnce: b.OpenStdin && b.StdinOnce, Config: raw,
+		Container: cc, Stdin: b.OpenStdin, StdinOnce: b.OpenStdin && b.StdinOnce, Config: raw, StopSignal: b.StopSignal,
 	})
 	if err != nil {
 		_ = s.containers.RemovePod(ctx, pod.ID)
@@ -185,6 +237,30 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"Id": rec.ID, "Warnings": []string{}})
+}
+
+// maxCreateBody bounds a create request (dockerd reads any size; a few
+// megabytes hold any real one, seccomp profiles included).
+const maxCreateBody = 8 << 20
+
+// checkHosts refuses --add-host entries and --dns servers that are not
+// "name:IP" and IPs, as dockerd does, before anything is made.
+func checkHosts(extra, dns []string) error {
+	for _, h := range extra {
+		name, ip, ok := strings.Cut(h, "=")
+		if !ok {
+			name, ip, ok = strings.Cut(h, ":")
+		}
+		if !ok || name == "" || net.ParseIP(ip) == nil {
+			return fmt.Errorf("invalid IP address in add-host: %q: %w", h, errdefs.ErrInvalidArgument)
+		}
+	}
+	for _, d := range dns {
+		if net.ParseIP(d) == nil {
+			return fmt.Errorf("%s is not an ip address: %w", d, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
 }
 
 // containerConfig translates Docker's request into Berth's terms; volume
@@ -241,7 +317,105 @@ func containerConfig(b createBody, volume func(name string) (string, error)) (oc
 		}
 		c.Mounts = append(c.Mounts, m)
 	}
+	for _, mb := range b.HostConfig.Mounts {
+		m, err := mountConfig(mb, volume)
+		if err != nil {
+			return c, err
+		}
+		c.Mounts = append(c.Mounts, m)
+	}
+	for dst, opts := range b.HostConfig.Tmpfs {
+		if !filepath.IsAbs(dst) {
+			return c, fmt.Errorf("invalid tmpfs %q: the path must be absolute: %w", dst, errdefs.ErrInvalidArgument)
+		}
+		m := oci.Mount{ContainerPath: dst, Tmpfs: true}
+		for _, o := range strings.Split(opts, ",") {
+			switch o {
+			case "":
+			case "ro":
+				m.Readonly = true
+			case "rw":
+			default:
+				m.TmpfsOptions = append(m.TmpfsOptions, o)
+			}
+		}
+		c.Mounts = append(c.Mounts, m)
+	}
+	for _, u := range b.HostConfig.Ulimits {
+		name := "RLIMIT_" + strings.ToUpper(u.Name)
+		if !linux.KnownRlimit(name) || u.Soft < 0 || u.Hard < 0 || u.Soft > u.Hard {
+			return c, fmt.Errorf("invalid ulimit %s=%d:%d: %w", u.Name, u.Soft, u.Hard, errdefs.ErrInvalidArgument)
+		}
+		c.Rlimits = append(c.Rlimits, specs.POSIXRlimit{Type: name, Soft: uint64(u.Soft), Hard: uint64(u.Hard)})
+	}
+	c.Sysctls = b.HostConfig.Sysctls
+	for _, g := range b.HostConfig.GroupAdd {
+		n, err := strconv.ParseInt(g, 10, 64)
+		if err != nil {
+			return c, fmt.Errorf("group-add %q: only numeric groups are supported: %w", g, errdefs.ErrInvalidArgument)
+		}
+		c.SupplementalGroups = append(c.SupplementalGroups, n)
+	}
+	for _, opt := range b.HostConfig.SecurityOpt {
+		k, v, _ := strings.Cut(opt, "=")
+		if !strings.Contains(opt, "=") {
+			k, v, _ = strings.Cut(opt, ":") // the old form, "seccomp:unconfined"
+		}
+		switch {
+		case k == "seccomp" && v == "unconfined":
+			c.Seccomp = "unconfined"
+		case k == "seccomp":
+			c.Seccomp, c.SeccompProfile = "inline", []byte(v) // the CLI sends the file's content
+		case k == "no-new-privileges" && (v == "" || v == "true"):
+			c.NoNewPrivileges = true
+		case k == "no-new-privileges" && v == "false":
+		case k == "apparmor" || k == "label":
+			// Neither AppArmor nor SELinux is in this kernel's set-up; accepted, as dockerd does without them.
+		default:
+			return c, fmt.Errorf("invalid --security-opt %q: %w", opt, errdefs.ErrInvalidArgument)
+		}
+	}
 	return c, nil
+}
+
+// mountConfig translates one --mount (bind, volume or tmpfs).
+func mountConfig(mb mountBody, volume func(name string) (string, error)) (oci.Mount, error) {
+	m := oci.Mount{ContainerPath: mb.Target, HostPath: mb.Source, Readonly: mb.ReadOnly, Propagation: "private"}
+	if !filepath.IsAbs(mb.Target) {
+		return m, fmt.Errorf("invalid mount target %q: must be an absolute path: %w", mb.Target, errdefs.ErrInvalidArgument)
+	}
+	switch mb.Type {
+	case "bind":
+		if !filepath.IsAbs(mb.Source) {
+			return m, fmt.Errorf("invalid mount config for type \"bind\": invalid mount path: '%s' mount path must be absolute: %w", mb.Source, errdefs.ErrInvalidArgument)
+		}
+		if _, err := os.Stat(mb.Source); err != nil {
+			return m, fmt.Errorf("invalid mount config for type \"bind\": bind source path does not exist: %s: %w", mb.Source, errdefs.ErrInvalidArgument)
+		}
+	case "volume", "":
+		name := mb.Source
+		if name == "" {
+			name = randomID() // an anonymous volume
+		}
+		p, err := volume(name)
+		if err != nil {
+			return m, err
+		}
+		m.HostPath = p
+	case "tmpfs":
+		m.Tmpfs, m.HostPath = true, ""
+		if o := mb.TmpfsOptions; o != nil {
+			if o.SizeBytes > 0 {
+				m.TmpfsOptions = append(m.TmpfsOptions, "size="+strconv.FormatInt(o.SizeBytes, 10))
+			}
+			if o.Mode != 0 {
+				m.TmpfsOptions = append(m.TmpfsOptions, fmt.Sprintf("mode=%o", o.Mode))
+			}
+		}
+	default:
+		return m, fmt.Errorf("mount type %q is not supported (bind, volume, tmpfs): %w", mb.Type, errdefs.ErrInvalidArgument)
+	}
+	return m, nil
 }
 
 // lookup finds a Docker container by name (with or without its "/"), full
@@ -328,6 +502,10 @@ func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) {
 // stop stops c as the user asked: its restart policy leaves it stopped.
 func (s *Server) stop(r *http.Request, c store.Container) error {
 	timeout := 10 * time.Second
+	var b createBody
+	if json.Unmarshal(c.Config, &b) == nil && b.StopTimeout != nil && *b.StopTimeout >= 0 {
+		timeout = time.Duration(*b.StopTimeout) * time.Second // --stop-timeout
+	}
 	if t, err := strconv.Atoi(r.URL.Query().Get("t")); err == nil && t >= 0 {
 		timeout = time.Duration(t) * time.Second
 	}
@@ -516,6 +694,7 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 		}
 		return t.UTC().Format(time.RFC3339Nano)
 	}
+	config, hostConfig := s.effectiveConfig(c, b)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"Id": c.ID, "Name": "/" + c.Name, "Created": ts(c.CreatedAt), "Image": c.ImageID, "RestartCount": c.RestartCount,
 		"Path": c.Annotations[annotationCmd], "Args": []string{}, "Driver": "overlay2", "LogPath": c.LogPath,
@@ -524,22 +703,100 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 			"OOMKilled": c.Reason == "OOMKilled", "Dead": false, "Pid": c.Pid, "ExitCode": c.ExitCode, "Error": c.Message,
 			"StartedAt": ts(c.StartedAt), "FinishedAt": ts(c.FinishedAt),
 		},
-		"Config": map[string]any{
-			"Image": c.ImageRef, "Labels": nonNilMap(c.Labels), "Hostname": b.Hostname, "Cmd": b.Cmd, "Entrypoint": b.Entrypoint,
-			"Env": b.Env, "WorkingDir": b.WorkingDir, "User": b.User, "Tty": b.Tty, "OpenStdin": b.OpenStdin,
-			"AttachStdin": false, "AttachStdout": !b.OpenStdin, "AttachStderr": !b.OpenStdin, "StopSignal": b.StopSignal,
-		},
-		"HostConfig": map[string]any{
-			"AutoRemove": b.HostConfig.AutoRemove, "NetworkMode": network, "Runtime": "berth",
-			"Binds": b.HostConfig.Binds, "Privileged": b.HostConfig.Privileged, "ReadonlyRootfs": b.HostConfig.ReadonlyRootfs,
-			"Memory": b.HostConfig.Memory, "NanoCpus": b.HostConfig.NanoCpus, "CapAdd": b.HostConfig.CapAdd, "CapDrop": b.HostConfig.CapDrop,
-			// docker-py's run() reads the log driver to know it may read logs back.
-			"LogConfig":     map[string]any{"Type": "json-file", "Config": map[string]string{}},
-			"RestartPolicy": map[string]any{"Name": policyName(b), "MaximumRetryCount": b.HostConfig.RestartPolicy.MaximumRetryCount},
-		},
+		"Config":          config,
+		"HostConfig":      hostConfig,
 		"NetworkSettings": map[string]any{"IPAddress": ip, "Networks": map[string]any{network: map[string]string{"IPAddress": ip}}},
-		"Mounts":          []any{},
+		"Mounts":          inspectMounts(b, s.volumePath),
 	})
+}
+
+// effectiveConfig is inspect's Config and HostConfig: the request as the
+// client sent it (every field, known to Berth or not), the image's config
+// under it where the request left a field empty, as dockerd shows them.
+func (s *Server) effectiveConfig(c store.Container, b createBody) (config, hostConfig map[string]any) {
+	config, hostConfig = map[string]any{}, map[string]any{}
+	var req map[string]json.RawMessage
+	_ = json.Unmarshal(c.Config, &req)
+	for k, v := range req {
+		switch k {
+		case "HostConfig":
+			_ = json.Unmarshal(v, &hostConfig)
+		case "NetworkingConfig":
+		default:
+			config[k] = v
+		}
+	}
+	var img ocispec.ImageConfig
+	if rec, err := s.images.Resolve(c.ImageID); err == nil {
+		if cfg, err := images.Config(rec); err == nil {
+			img = cfg.Config
+		}
+	}
+	env := img.Env
+	for _, kv := range b.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		env = slices.DeleteFunc(slices.Clone(env), func(e string) bool { return strings.HasPrefix(e, k+"=") })
+		env = append(env, kv)
+	}
+	cmd, entrypoint := b.Cmd, b.Entrypoint
+	if len(entrypoint) == 0 {
+		entrypoint = img.Entrypoint
+		if len(cmd) == 0 {
+			cmd = img.Cmd
+		}
+	}
+	labels := maps.Clone(img.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, c.Labels)
+	config["Image"], config["Hostname"], config["Env"], config["Cmd"], config["Entrypoint"] = c.ImageRef, b.Hostname, env, cmd, entrypoint
+	config["WorkingDir"], config["User"], config["Labels"] = cmp.Or(b.WorkingDir, img.WorkingDir), cmp.Or(b.User, img.User), labels
+	config["StopSignal"], config["Tty"], config["OpenStdin"] = cmp.Or(b.StopSignal, img.StopSignal), b.Tty, b.OpenStdin
+	config["AttachStdin"], config["AttachStdout"], config["AttachStderr"] = false, !b.OpenStdin, !b.OpenStdin
+	hostConfig["NetworkMode"], hostConfig["Runtime"] = cmp.Or(b.HostConfig.NetworkMode, "bridge"), "berth"
+	// docker-py's run() reads the log driver to know it may read logs back.
+	hostConfig["LogConfig"] = map[string]any{"Type": "json-file", "Config": map[string]string{}}
+	hostConfig["RestartPolicy"] = map[string]any{"Name": policyName(b), "MaximumRetryCount": b.HostConfig.RestartPolicy.MaximumRetryCount}
+	return config, hostConfig
+}
+
+// inspectMounts is inspect's Mounts: binds, volumes and tmpfs as dockerd lists them.
+func inspectMounts(b createBody, volume func(name string) string) []map[string]any {
+	out := []map[string]any{}
+	add := func(typ, name, src, dst string, ro bool) {
+		m := map[string]any{"Type": typ, "Source": src, "Destination": dst, "RW": !ro, "Mode": "", "Propagation": ""}
+		if typ == "volume" {
+			m["Name"], m["Driver"] = name, "local"
+		}
+		if typ == "bind" {
+			m["Propagation"] = "rprivate"
+		}
+		out = append(out, m)
+	}
+	for _, bind := range b.HostConfig.Binds {
+		parts := strings.Split(bind, ":")
+		if len(parts) < 2 {
+			continue
+		}
+		ro := len(parts) > 2 && slices.Contains(strings.Split(parts[2], ","), "ro")
+		if filepath.IsAbs(parts[0]) {
+			add("bind", "", parts[0], parts[1], ro)
+		} else {
+			add("volume", parts[0], volume(parts[0]), parts[1], ro)
+		}
+	}
+	for _, m := range b.HostConfig.Mounts {
+		switch m.Type {
+		case "bind":
+			add("bind", "", m.Source, m.Target, m.ReadOnly)
+		case "volume", "":
+			add("volume", m.Source, volume(m.Source), m.Target, m.ReadOnly)
+		case "tmpfs":
+			add("tmpfs", "", "", m.Target, m.ReadOnly)
+		}
+	}
+	return out
 }
 
 // parseFilters reads Docker's filters parameter: {"key":["v",...]}, or the
@@ -651,6 +908,13 @@ func nonNilMap(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
+}
+
+// randomID names an anonymous volume, as dockerd does: 64 hex digits.
+func randomID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // randomName is a name for a container created without one.

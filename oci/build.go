@@ -14,11 +14,16 @@ import (
 	"github.com/berth-runtime/berth/oci/defaults"
 )
 
-// Mount is a bind mount from the host into the container.
+// Mount is a bind mount from the host into the container, or a tmpfs.
 type Mount struct {
 	ContainerPath string
 	HostPath      string
 	Readonly      bool
+	// Tmpfs makes this a tmpfs of its own (no HostPath), with TmpfsOptions
+	// ("size=64m", "mode=1777", "exec", ...) after Docker's defaults
+	// (nosuid, nodev, noexec).
+	Tmpfs        bool
+	TmpfsOptions []string
 	// RecursiveReadonly makes every mount under the bind read-only too (rro).
 	RecursiveReadonly bool
 	// Image, when set, makes this an image volume: the image (a reference
@@ -106,8 +111,12 @@ type ContainerConfig struct {
 	// Tty gives the process a terminal.
 	Tty bool
 	// Seccomp is "" or "unconfined" (no filter), "runtime/default" (Berth's
-	// profile) or "localhost/<path>" (an OCI LinuxSeccomp JSON file).
-	Seccomp string
+	// profile), "localhost/<path>" (an OCI LinuxSeccomp JSON file) or
+	// "inline" (SeccompProfile: the JSON itself, as Docker's CLI sends it).
+	Seccomp        string
+	SeccompProfile []byte
+	// Rlimits replace the defaults of the same type ("RLIMIT_NOFILE").
+	Rlimits []specs.POSIXRlimit
 }
 
 // BuildSpec makes the runtime spec for a container of image img whose root
@@ -145,6 +154,10 @@ func BuildSpec(img ocispec.ImageConfig, c *ContainerConfig, rootfs string) (*spe
 		return nil, err
 	}
 	p.OOMScoreAdj = c.OOMScoreAdj
+	for _, rl := range c.Rlimits {
+		p.Rlimits = slices.DeleteFunc(p.Rlimits, func(d specs.POSIXRlimit) bool { return d.Type == rl.Type })
+		p.Rlimits = append(p.Rlimits, rl)
+	}
 
 	l := s.Linux
 	l.CgroupsPath = c.CgroupsPath
@@ -159,7 +172,7 @@ func BuildSpec(img ocispec.ImageConfig, c *ContainerConfig, rootfs string) (*spe
 	if c.ReadonlyPaths != nil {
 		l.ReadonlyPaths = c.ReadonlyPaths
 	}
-	if l.Seccomp, err = seccompProfile(c.Seccomp, c.Privileged); err != nil {
+	if l.Seccomp, err = seccompProfile(c.Seccomp, c.SeccompProfile, c.Privileged); err != nil {
 		return nil, err
 	}
 	if c.Privileged {
@@ -296,6 +309,10 @@ func mounts(c *ContainerConfig) []specs.Mount {
 	for _, m := range c.Mounts {
 		dst := filepath.Clean(m.ContainerPath)
 		taken[dst] = true
+		if m.Tmpfs {
+			user = append(user, specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs", Options: tmpfsOptions(m)})
+			continue
+		}
 		opts := []string{"rbind"}
 		switch m.Propagation {
 		case "rshared":
@@ -343,28 +360,55 @@ func mounts(c *ContainerConfig) []specs.Mount {
 	return all
 }
 
+// tmpfsOptions are Docker's: nosuid, nodev and noexec unless the user's
+// options say exec (or suid, dev), read-only if asked.
+func tmpfsOptions(m Mount) []string {
+	opts := []string{"nosuid", "nodev", "noexec"}
+	for _, o := range m.TmpfsOptions {
+		switch o {
+		case "exec", "suid", "dev":
+			opts = slices.DeleteFunc(opts, func(d string) bool { return d == "no"+o })
+		case "noexec", "nosuid", "nodev":
+		default:
+			opts = append(opts, o)
+		}
+	}
+	if m.Readonly {
+		opts = append(opts, "ro")
+	}
+	return opts
+}
+
 // seccompProfile resolves ContainerConfig.Seccomp; privileged containers run
 // unconfined, as in Docker and containerd.
-func seccompProfile(p string, privileged bool) (*specs.LinuxSeccomp, error) {
+func seccompProfile(p string, inline []byte, privileged bool) (*specs.LinuxSeccomp, error) {
 	switch {
 	case privileged || p == "" || p == "unconfined":
 		return nil, nil
 	case p == "runtime/default":
 		return defaults.Seccomp(), nil
+	case p == "inline":
+		return parseSeccomp("given", inline)
 	case strings.HasPrefix(p, "localhost/"):
 		path := strings.TrimPrefix(p, "localhost/")
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("seccomp profile %s: %w", path, err)
 		}
-		var s specs.LinuxSeccomp
-		if err := json.Unmarshal(b, &s); err != nil {
-			return nil, fmt.Errorf("seccomp profile %s: %w", path, err)
-		}
-		if s.DefaultAction == "" {
-			return nil, fmt.Errorf("seccomp profile %s: no defaultAction", path)
-		}
-		return &s, nil
+		return parseSeccomp(path, b)
 	}
 	return nil, fmt.Errorf("seccomp profile %q: want unconfined, runtime/default or localhost/<path>", p)
+}
+
+// parseSeccomp reads an OCI LinuxSeccomp profile; Docker's profiles are the
+// same JSON (its per-architecture and conditional parts are not read).
+func parseSeccomp(name string, b []byte) (*specs.LinuxSeccomp, error) {
+	var s specs.LinuxSeccomp
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("seccomp profile %s: %w", name, err)
+	}
+	if s.DefaultAction == "" {
+		return nil, fmt.Errorf("seccomp profile %s: no defaultAction", name)
+	}
+	return &s, nil
 }

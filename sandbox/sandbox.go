@@ -52,6 +52,8 @@ type Request struct {
 	LogDirectory         string
 	CgroupParent         string
 	DNS                  *DNS
+	// ExtraHosts are lines for /etc/hosts, "name:IP" (Docker's --add-host).
+	ExtraHosts []string
 	// HostNetwork shares the node's network and UTS namespaces; HostIPC its IPC namespace.
 	HostNetwork, HostIPC bool
 	// NoNetwork gives the pod a network namespace with loopback only, no
@@ -161,7 +163,7 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 		}
 		rec.IP, rec.AdditionalIPs = ips[0], ips[1:]
 	}
-	if err := s.writeFiles(rec, r.DNS); err != nil {
+	if err := s.writeFiles(rec, r.DNS, r.ExtraHosts); err != nil {
 		return rec, fmt.Errorf("sandbox %s: %w", id, err)
 	}
 	if rec.CgroupParent != "" {
@@ -198,8 +200,16 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 	return rec, nil
 }
 
-func (s *Service) writeFiles(rec store.Sandbox, dns *DNS) error {
+func (s *Service) writeFiles(rec store.Sandbox, dns *DNS, extraHosts []string) error {
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+	for _, h := range extraHosts {
+		// "name:IP" (an IPv6 address has colons of its own) or "name=IP".
+		name, ip, ok := strings.Cut(h, "=")
+		if !ok {
+			name, ip, _ = strings.Cut(h, ":")
+		}
+		hosts += ip + "\t" + name + "\n"
+	}
 	if rec.IP != "" {
 		hosts += rec.IP + "\t" + rec.Hostname + "\n"
 	}

@@ -59,6 +59,12 @@ var rlimitNames = map[string]int{
 	"RLIMIT_STACK": unix.RLIMIT_STACK,
 }
 
+// KnownRlimit reports whether name ("RLIMIT_NOFILE") is a limit the runtime sets.
+func KnownRlimit(name string) bool {
+	_, ok := rlimitNames[name]
+	return ok
+}
+
 // setupProcess applies process attributes, ending with the switch to the
 // container's user and capabilities: after that it can no longer change them.
 // personality turns linux.personality into personality(2)'s argument.

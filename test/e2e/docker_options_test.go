@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+// TestDockerRunOptions: the options of `docker run` that shape the
+// container are honoured inside it — tmpfs (--tmpfs and --mount), ulimits,
+// sysctls, --add-host, --dns*, no-new-privileges, a seccomp profile given
+// as a file, --group-add, --stop-signal and --stop-timeout — and inspect
+// shows them as the client sent them, over the image's config. Bad values
+// are refused with Docker's 400 and leave nothing.
+func TestDockerRunOptions(t *testing.T) {
+	requireCNI(t)
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.Push(t, fixtures.BusyboxImage(t, fixtures.ImageConfig{Env: []string{"FROM_IMAGE=1"}}), fixtures.Registry(t), "library/opts:1")
+	mustDocker(t, d, "pull", ref)
+
+	script := strings.Join([]string{
+		"grep ' /scratch ' /proc/mounts", "grep ' /t2 ' /proc/mounts",
+		"echo nofile $(ulimit -n) $(ulimit -Hn)", "echo forward $(cat /proc/sys/net/ipv4/ip_forward)",
+		"grep db /etc/hosts", "cat /etc/resolv.conf", "grep NoNewPrivs /proc/self/status", "id -G",
+	}, "; ")
+	out := mustDocker(t, d, "run", "--rm", "--tmpfs", "/scratch:size=1m,mode=1700", "--mount", "type=tmpfs,target=/t2,tmpfs-size=2097152",
+		"--ulimit", "nofile=512:1024", "--sysctl", "net.ipv4.ip_forward=1", "--add-host", "db:10.1.2.3",
+		"--dns", "127.0.0.9", "--dns-search", "example.test", "--dns-option", "ndots:2",
+		"--security-opt", "no-new-privileges", "--group-add", "1234", ref, "sh", "-c", script)
+	for _, want := range []string{
+		"tmpfs /scratch tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k,mode=1700", "tmpfs /t2 tmpfs rw,nosuid,nodev,noexec,relatime,size=2048k",
+		"nofile 512 1024", "forward 1", "10.1.2.3\tdb", "nameserver 127.0.0.9", "search example.test", "options ndots:2",
+		"NoNewPrivs:\t1", "1234",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("in the container: no %q in\n%s", want, out)
+		}
+	}
+
+	// A seccomp profile file: the CLI sends its content.
+	profile := filepath.Join(t.TempDir(), "no-mkdir.json")
+	if err := os.WriteFile(profile, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := dockerCLI(t, d, "run", "--rm", "--security-opt", "seccomp="+profile, ref, "mkdir", "/x"); code != 1 || !strings.Contains(errOut, "Operation not permitted") {
+		t.Errorf("mkdir under a profile that denies it: exit %d, %q", code, errOut)
+	}
+	mustDocker(t, d, "run", "--rm", "--security-opt", "seccomp=unconfined", ref, "mkdir", "/x")
+
+	// --stop-signal and --stop-timeout: a container that ignores SIGTERM
+	// but ends on SIGUSR1 stops at the signal; one that ignores both is
+	// killed after its own timeout, not the default 10 s.
+	mustDocker(t, d, "run", "-d", "--name", "usr1", "--stop-signal", "SIGUSR1", ref, "sh", "-c", "trap '' TERM; trap 'exit 42' USR1; while :; do sleep 0.1; done")
+	mustDocker(t, d, "run", "-d", "--name", "stubborn", "--stop-timeout", "1", ref, "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done")
+	mustDocker(t, d, "stop", "usr1")
+	if code := strings.TrimSpace(mustDocker(t, d, "inspect", "-f", "{{.State.ExitCode}} {{.Config.StopSignal}}", "usr1")); code != "42 SIGUSR1" {
+		t.Errorf("stop with --stop-signal SIGUSR1: %q, want exit 42", code)
+	}
+	began := time.Now()
+	mustDocker(t, d, "stop", "stubborn")
+	if took := time.Since(began); took > 8*time.Second {
+		t.Errorf("stop of a container with --stop-timeout 1 took %v: the default timeout was used", took)
+	}
+
+	// inspect: the request as sent, over the image's config.
+	var info []struct {
+		Config struct {
+			Env         []string
+			StopTimeout *int
+			Cmd         []string
+		}
+		HostConfig struct {
+			Tmpfs      map[string]string
+			ExtraHosts []string
+			Ulimits    []struct{ Name string }
+		}
+		Mounts []struct{ Type, Destination string }
+	}
+	mustDocker(t, d, "create", "--name", "shown", "--tmpfs", "/run", "--mount", "type=tmpfs,target=/t", "--add-host", "db:10.1.2.3", "--ulimit", "nproc=100", "-e", "MINE=2", "--stop-timeout", "3", ref, "true")
+	if err := json.Unmarshal([]byte(mustDocker(t, d, "inspect", "shown")), &info); err != nil || len(info) != 1 {
+		t.Fatalf("inspect: %v", err)
+	}
+	c := info[0]
+	if !strings.Contains(strings.Join(c.Config.Env, " "), "FROM_IMAGE=1") || !strings.Contains(strings.Join(c.Config.Env, " "), "MINE=2") ||
+		c.Config.StopTimeout == nil || *c.Config.StopTimeout != 3 || len(c.Config.Cmd) == 0 {
+		t.Errorf("inspect Config: %+v (want the image's env and cmd under the request's)", c.Config)
+	}
+	if _, ok := c.HostConfig.Tmpfs["/run"]; !ok || len(c.HostConfig.ExtraHosts) != 1 || len(c.HostConfig.Ulimits) != 1 {
+		t.Errorf("inspect HostConfig: %+v", c.HostConfig)
+	}
+	if len(c.Mounts) != 1 || c.Mounts[0].Type != "tmpfs" || c.Mounts[0].Destination != "/t" { // --tmpfs is not listed, as in dockerd
+		t.Errorf("inspect Mounts: %+v", c.Mounts)
+	}
+
+	// Refused before anything is made.
+	before := mustDocker(t, d, "ps", "-aq")
+	for _, bad := range [][]string{
+		{"--add-host", "db:not-an-ip"}, {"--dns", "nowhere"}, {"--security-opt", "bogus=1"},
+		{"--tmpfs", "relative"}, {"--stop-signal", "SIGNOPE"}, {"--mount", "type=bind,source=/no/such/dir,target=/x"},
+	} {
+		args := append(append([]string{"create"}, bad...), ref)
+		if _, errOut, code := dockerCLI(t, d, args...); code == 0 || !strings.Contains(errOut, "Error response from daemon") && !strings.Contains(errOut, "invalid") {
+			t.Errorf("docker %v: exit %d, %q; want a refusal", args, code, errOut)
+		}
+	}
+	if after := mustDocker(t, d, "ps", "-aq"); after != before {
+		t.Errorf("refused creates left containers: %q, was %q", after, before)
+	}
+	mustDocker(t, d, "rm", "-f", "usr1", "stubborn", "shown")
+	assertNothingLeft(t, d)
+}
