@@ -3,10 +3,12 @@ package containers
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/oci"
 	"github.com/berth-runtime/berth/shim"
 )
 
@@ -45,10 +47,12 @@ func (s *Service) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	return res, nil
 }
 
-// StreamOpts are an interactive exec's streams; Size a terminal's size.
+// StreamOpts are an interactive exec's streams; Size a terminal's size;
+// ExecUser the user an exec runs as.
 type (
 	StreamOpts = shim.StreamOpts
 	Size       = shim.Size
+	ExecUser   = shim.ExecUser
 )
 
 // ExecStream runs a process in a running container with its streams wired
@@ -75,4 +79,18 @@ func (s *Service) Attach(ctx context.Context, id string, o StreamOpts) (int32, e
 		return 0, fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
 	}
 	return s.client(rec).Attach(ctx, o)
+}
+
+// ExecUser resolves user ("name", "uid", "name:group", "uid:gid") against
+// the container's own /etc/passwd and /etc/group, for an exec's --user.
+func (s *Service) ExecUser(id, user string) (*ExecUser, error) {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	u, err := oci.ResolveUser(filepath.Join(rec.Dir, "bundle", "rootfs"), user)
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %v: %w", id, err, errdefs.ErrInvalidArgument)
+	}
+	return &ExecUser{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}, nil
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,10 +32,17 @@ type execInst struct {
 	Stdin, Tty    bool
 	Stdout        bool
 	Stderr        bool
-	running       bool
-	done          bool
-	exitCode      int32
-	ended         time.Time
+	// Env, WorkingDir and User (resolved in the container) are -e, -w, -u.
+	Env        []string
+	WorkingDir string
+	User       *containers.ExecUser
+	// resize carries the terminal's sizes to the running exec, the newest
+	// first: a size sent before the exec starts is kept for it.
+	resize   chan containers.Size
+	running  bool
+	done     bool
+	exitCode int32
+	ended    time.Time
 }
 
 func (e *execs) add(x *execInst) {
@@ -63,7 +72,7 @@ func (s *Server) routeExec() {
 	s.mux.HandleFunc("POST /containers/{id}/exec", s.createExec)
 	s.mux.HandleFunc("POST /exec/{id}/start", s.startExec)
 	s.mux.HandleFunc("GET /exec/{id}/json", s.inspectExec)
-	s.mux.HandleFunc("POST /exec/{id}/resize", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	s.mux.HandleFunc("POST /exec/{id}/resize", s.resizeExec)
 }
 
 func (s *Server) createExec(w http.ResponseWriter, r *http.Request) {
@@ -79,6 +88,7 @@ func (s *Server) createExec(w http.ResponseWriter, r *http.Request) {
 		Env                                     []string
 		User, WorkingDir                        string
 		Privileged                              bool
+		ConsoleSize                             *[2]uint // height, width
 	}
 	if err := decodeBody(r, &b); err != nil {
 		writeError(w, err)
@@ -88,17 +98,37 @@ func (s *Server) createExec(w http.ResponseWriter, r *http.Request) {
 	case len(b.Cmd) == 0:
 		writeError(w, fmt.Errorf("no exec command specified: %w", errdefs.ErrInvalidArgument))
 		return
-	case len(b.Env) > 0 || b.User != "" || b.WorkingDir != "" || b.Privileged:
-		writeError(w, fmt.Errorf("exec with -e, -u, -w or --privileged is not supported yet: %w", errdefs.ErrUnimplemented))
+	case b.Privileged:
+		writeError(w, fmt.Errorf("exec --privileged is not supported: %w", errdefs.ErrUnimplemented))
+		return
+	case b.WorkingDir != "" && !strings.HasPrefix(b.WorkingDir, "/"):
+		writeError(w, fmt.Errorf("the working directory '%s' is invalid, it needs to be an absolute path: %w", b.WorkingDir, errdefs.ErrInvalidArgument))
 		return
 	case c.State != store.ContainerRunning:
 		writeError(w, fmt.Errorf("Container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition))
 		return
 	}
+	for _, kv := range b.Env {
+		if k, _, _ := strings.Cut(kv, "="); k == "" {
+			writeError(w, fmt.Errorf("invalid environment variable: %s: %w", kv, errdefs.ErrInvalidArgument))
+			return
+		}
+	}
+	var user *containers.ExecUser
+	if b.User != "" {
+		if user, err = s.containers.ExecUser(c.ID, b.User); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	var id [32]byte
 	_, _ = rand.Read(id[:])
 	x := &execInst{ID: hex.EncodeToString(id[:]), Container: c.ID, Cmd: b.Cmd, Stdin: b.AttachStdin, Tty: b.Tty,
-		Stdout: b.AttachStdout, Stderr: b.AttachStderr}
+		Stdout: b.AttachStdout, Stderr: b.AttachStderr, Env: b.Env, WorkingDir: b.WorkingDir, User: user,
+		resize: make(chan containers.Size, 1)}
+	if cs := b.ConsoleSize; cs != nil && cs[0] > 0 && cs[1] > 0 {
+		x.resize <- containers.Size{Height: uint16(cs[0]), Width: uint16(cs[1])}
+	}
 	s.execs.add(x)
 	writeJSON(w, http.StatusCreated, map[string]string{"Id": x.ID})
 }
@@ -126,7 +156,10 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) {
 	x.running = true
 	s.execs.mu.Unlock()
 	run := func(ctx context.Context, o containers.StreamOpts) {
-		o.Args, o.Tty = x.Cmd, x.Tty
+		o.Args, o.Tty, o.Env, o.Cwd, o.User = x.Cmd, x.Tty, x.Env, x.WorkingDir, x.User
+		if x.Tty {
+			o.Resize = x.resize
+		}
 		began := time.Now()
 		code, err := s.containers.ExecStream(ctx, x.Container, o)
 		s.log.Debug("docker exec", "exec", x.ID, "container", x.Container, "took", time.Since(began), "code", code)
@@ -172,6 +205,39 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) {
 		o.Stdin = buf.Reader
 	}
 	run(context.WithoutCancel(r.Context()), o)
+}
+
+// resizeExec is the CLI telling the exec's terminal size (at start and on
+// SIGWINCH): the newest size replaces one not yet taken.
+func (s *Server) resizeExec(w http.ResponseWriter, r *http.Request) {
+	x, err := s.execs.get(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	h, errH := strconv.ParseUint(r.URL.Query().Get("h"), 10, 16)
+	wd, errW := strconv.ParseUint(r.URL.Query().Get("w"), 10, 16)
+	if errH != nil || errW != nil {
+		writeError(w, fmt.Errorf("invalid terminal size h=%q w=%q: %w", r.URL.Query().Get("h"), r.URL.Query().Get("w"), errdefs.ErrInvalidArgument))
+		return
+	}
+	sendLatest(x.resize, containers.Size{Height: uint16(h), Width: uint16(wd)})
+	w.WriteHeader(http.StatusOK)
+}
+
+// sendLatest puts sz on ch (of capacity 1), dropping a size not yet taken.
+func sendLatest(ch chan containers.Size, sz containers.Size) {
+	for {
+		select {
+		case ch <- sz:
+			return
+		default:
+		}
+		select {
+		case <-ch:
+		default:
+		}
+	}
 }
 
 func (s *Server) inspectExec(w http.ResponseWriter, r *http.Request) {

@@ -92,6 +92,13 @@ func resolveUser(rootfs, imageUser string, c *ContainerConfig) (specs.User, erro
 	return u, nil
 }
 
+// ResolveUser is the user spec ("name", "uid", "name:group", "uid:gid")
+// names in the container whose root is rootfs: how an exec's --user is
+// turned into IDs, with the groups the user belongs to.
+func ResolveUser(rootfs, spec string) (specs.User, error) {
+	return resolveUser(rootfs, spec, &ContainerConfig{})
+}
+
 func isNumber(s string) bool {
 	_, err := strconv.ParseUint(s, 10, 32)
 	return err == nil

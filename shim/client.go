@@ -101,7 +101,7 @@ func (c *Client) call(ctx context.Context, req Request) (Status, error) {
 }
 
 func (c *Client) do(ctx context.Context, req Request) (Response, error) {
-	req.Version = requestVersion(req.Op)
+	req.Version = req.version()
 	if bounded(ctx, req.Op) {
 		timeout := c.Timeout
 		if timeout <= 0 {
@@ -201,7 +201,11 @@ func (c *Client) Exec(ctx context.Context, args []string, timeout time.Duration)
 // StreamOpts are an interactive exec's streams. Stdin may be nil; with Tty,
 // the terminal's output all comes on Stdout.
 type StreamOpts struct {
-	Args           []string
+	Args []string
+	// Env, Cwd and User change the process from the container's own.
+	Env            []string
+	Cwd            string
+	User           *ExecUser
 	Tty            bool
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
@@ -218,7 +222,7 @@ func (c *Client) Attach(ctx context.Context, o StreamOpts) (int32, error) {
 // ExecStream runs a process in the container with its streams wired to o's,
 // and returns its exit code when it ends.
 func (c *Client) ExecStream(ctx context.Context, o StreamOpts) (int32, error) {
-	return c.stream(ctx, Request{Op: OpExecStream, Args: o.Args, Tty: o.Tty}, o)
+	return c.stream(ctx, Request{Op: OpExecStream, Args: o.Args, Tty: o.Tty, Env: o.Env, Cwd: o.Cwd, User: o.User}, o)
 }
 
 func (c *Client) stream(ctx context.Context, req Request, o StreamOpts) (int32, error) {
@@ -230,7 +234,7 @@ func (c *Client) stream(ctx context.Context, req Request, o StreamOpts) (int32, 
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	req.Version, req.Stdin = requestVersion(req.Op), o.Stdin != nil
+	req.Version, req.Stdin = req.version(), o.Stdin != nil
 	if o.Resize != nil && o.Tty && req.Op == OpExecStream {
 		select {
 		case sz := <-o.Resize:

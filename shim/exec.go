@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,7 +33,7 @@ func (s *server) execSync(ctx context.Context, args []string, timeout time.Durat
 		return nil, errors.New("exec: the container is not running")
 	default:
 	}
-	dir, procFile, pidFile, err := s.prepareExec(args, false, nil)
+	dir, procFile, pidFile, err := s.prepareExec(Request{Args: args})
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +88,8 @@ func (s *server) execSync(ctx context.Context, args []string, timeout time.Durat
 // prepareExec writes, in a fresh directory, the process an exec runs: the
 // container's own (env, user, cwd, capabilities) with args and, maybe, a
 // terminal. It returns the directory, the process file and the pid file.
-func (s *server) prepareExec(args []string, tty bool, size *Size) (dir, procFile, pidFile string, err error) {
+func (s *server) prepareExec(req Request) (dir, procFile, pidFile string, err error) {
+	args, tty, size := req.Args, req.Tty, req.Size
 	b, err := os.ReadFile(filepath.Join(s.cfg.Bundle, "config.json"))
 	if err != nil {
 		return "", "", "", fmt.Errorf("exec: read bundle config: %w", err)
@@ -104,6 +106,13 @@ func (s *server) prepareExec(args []string, tty bool, size *Size) (dir, procFile
 		p.ConsoleSize = &specs.Box{Height: uint(size.Height), Width: uint(size.Width)}
 	}
 	p.OOMScoreAdj = nil // the container's already applies
+	p.Env = overEnv(p.Env, req.Env)
+	if req.Cwd != "" {
+		p.Cwd = req.Cwd
+	}
+	if u := req.User; u != nil {
+		p.User = specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
+	}
 	if dir, err = os.MkdirTemp(s.dir, "exec-"); err != nil {
 		return "", "", "", err
 	}
@@ -114,6 +123,17 @@ func (s *server) prepareExec(args []string, tty bool, size *Size) (dir, procFile
 		return "", "", "", err
 	}
 	return dir, procFile, pidFile, nil
+}
+
+// overEnv sets each KEY=VALUE of extra in env, in place of the same key.
+func overEnv(env, extra []string) []string {
+	env = slices.Clone(env)
+	for _, kv := range extra {
+		k, _, _ := strings.Cut(kv, "=")
+		env = slices.DeleteFunc(env, func(e string) bool { return strings.HasPrefix(e, k+"=") })
+		env = append(env, kv)
+	}
+	return env
 }
 
 // killExec kills the exec'd process (by its pid file) and the runtime's exec.

@@ -25,7 +25,7 @@ func (s *server) execStream(ctx context.Context, in io.Reader, fw *frameWriter, 
 		return errors.New("exec: the container is not running")
 	default:
 	}
-	dir, procFile, pidFile, err := s.prepareExec(req.Args, req.Tty, req.Size)
+	dir, procFile, pidFile, err := s.prepareExec(req)
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,12 @@ import (
 )
 
 // ProtocolVersion is the protocol version this binary speaks.
-const ProtocolVersion = 1
+//
+//   - 1: every op.
+//   - 2: an exec's Env, Cwd and User (OpExec, OpExecStream): a request that
+//     sets one says "v": 2, so that a version 1 shim, which would run the
+//     process without them, refuses it instead.
+const ProtocolVersion = 2
 
 // The ops. "wait" answers when the container has exited, which is how
 // berthd hears of exits at once.
@@ -110,6 +115,28 @@ type Request struct {
 	Size  *Size `json:"size,omitempty"`
 	// Resources are OpUpdate's: LinuxResources as JSON.
 	Resources json.RawMessage `json:"resources,omitempty"`
+	// Env (KEY=VALUE, over the container's), Cwd and User change an exec's
+	// process from the container's own (version 2).
+	Env  []string  `json:"env,omitempty"`
+	Cwd  string    `json:"cwd,omitempty"`
+	User *ExecUser `json:"user,omitempty"`
+}
+
+// ExecUser is the user an exec runs as, resolved to IDs by berthd.
+type ExecUser struct {
+	UID            uint32   `json:"uid"`
+	GID            uint32   `json:"gid"`
+	AdditionalGids []uint32 `json:"additionalGids,omitempty"`
+}
+
+// version is the protocol version req needs: its op's, or 2 for an exec
+// that changes its process's env, cwd or user.
+func (req Request) version() int {
+	v := requestVersion(req.Op)
+	if len(req.Env) > 0 || req.Cwd != "" || req.User != nil {
+		v = max(v, 2)
+	}
+	return v
 }
 
 // Response is what the shim answers; Error is set when the call failed.

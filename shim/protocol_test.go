@@ -244,3 +244,32 @@ func FuzzRequest(f *testing.F) {
 		_ = requestVersion(r.Op)
 	})
 }
+
+// TestProtocolV2Recorded: version 2's exec requests (env, cwd, user) decode
+// as they were written, say "v": 2 — which a version 1 shim refuses rather
+// than run the process without them — and a request that sets none of them
+// still says its op's version.
+func TestProtocolV2Recorded(t *testing.T) {
+	b, err := os.ReadFile("testdata/protocol/v2/requests.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var r Request
+		decodeStrict(t, l, &r)
+		if r.Version != 2 || r.version() != 2 {
+			t.Errorf("recorded %s: version %d, needs %d; want 2", l, r.Version, r.version())
+		}
+		if err := checkVersion(r); err != nil {
+			t.Errorf("recorded %s refused: %v", l, err)
+		}
+		old := r
+		old.Version = 2
+		if err := checkVersionOf(old, 1); err == nil || !strings.Contains(err.Error(), "needs shim protocol version 2") {
+			t.Errorf("a version 1 shim took %s: %v", l, err)
+		}
+	}
+	if v := (Request{Op: OpExec, Args: []string{"true"}}).version(); v != 1 {
+		t.Errorf("a plain exec says version %d, want 1 (old shims serve it)", v)
+	}
+}

@@ -5,8 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/test/fixtures"
 )
@@ -114,5 +117,71 @@ func TestDockerRunOptions(t *testing.T) {
 		t.Errorf("refused creates left containers: %q, was %q", after, before)
 	}
 	mustDocker(t, d, "rm", "-f", "usr1", "stubborn", "shown")
+	assertNothingLeft(t, d)
+}
+
+// TestDockerExecOptions: docker exec -e, -w and -u (a name resolved in the
+// container's own /etc/passwd) change the exec's process and nothing else;
+// an unknown user or a relative directory is refused; -it runs on a
+// terminal of the client's size, and a resize reaches it.
+func TestDockerExecOptions(t *testing.T) {
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "run", "-d", "--name", "box", "-e", "KEEP=k", ref, "sleep", "600")
+	out := mustDocker(t, d, "exec", "-e", "A=1", "-e", "KEEP=changed", "-w", "/tmp", "-u", "nobody", "box", "sh", "-c", `echo "$A $KEEP $(pwd) $(id -u):$(id -g)"`)
+	if strings.TrimSpace(out) != "1 changed /tmp 65534:65534" {
+		t.Errorf("exec -e -w -u nobody: %q", out)
+	}
+	if out := strings.TrimSpace(mustDocker(t, d, "exec", "-u", "1000:5", "box", "id", "-u")); out != "1000" {
+		t.Errorf("exec -u 1000:5: uid %q", out)
+	}
+	if out := mustDocker(t, d, "exec", "box", "sh", "-c", `echo "$KEEP $(pwd) $(id -u)"`); strings.TrimSpace(out) != "k / 0" {
+		t.Errorf("a plain exec after them: %q, want the container's own env, cwd and user", out)
+	}
+	for _, bad := range [][]string{{"-u", "nosuchuser"}, {"-w", "relative"}} {
+		args := append(append([]string{"exec"}, bad...), "box", "true")
+		if _, errOut, code := dockerCLI(t, d, args...); code == 0 || !strings.Contains(errOut, "Error response from daemon") {
+			t.Errorf("docker %v: exit %d %q, want a refusal", args, code, errOut)
+		}
+	}
+
+	// -it on a terminal of 33x101: the process sees that size, and a resize.
+	master, term := fixtures.Pty(t, 33, 101)
+	cmd := dockerCmd(t, d, "exec", "-it", "box", "sh", "-c", "while :; do stty size; sleep 0.1; done")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = term, term, term
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	var seen strings.Builder
+	readUntil := func(want string) {
+		buf := make([]byte, 256)
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(seen.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the terminal never showed %q: %q", want, seen.String())
+			}
+			_ = master.SetReadDeadline(time.Now().Add(time.Second))
+			n, _ := master.Read(buf)
+			seen.Write(buf[:n])
+		}
+	}
+	readUntil("33 101")
+	if err := unix.IoctlSetWinsize(int(term.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGWINCH) // as the terminal would, to the CLI
+	readUntil("40 120")
+	// ^C at the terminal: SIGINT to the container's foreground process, whose end is the CLI's.
+	if _, err := master.Write([]byte{3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err == nil || cmd.ProcessState.ExitCode() != 130 {
+		t.Errorf("docker exec -it after ^C: %v, want exit 130\n%s", err, seen.String())
+	}
+	mustDocker(t, d, "rm", "-f", "box")
 	assertNothingLeft(t, d)
 }
