@@ -75,7 +75,9 @@ func (s *Service) Attach(ctx context.Context, id string, o StreamOpts) (int32, e
 	if err != nil {
 		return 0, err
 	}
-	if rec.State != store.ContainerRunning {
+	// A created container's shim already serves attach: a client attached
+	// before the start (docker run -it) sees the first byte of output.
+	if rec.State != store.ContainerRunning && rec.State != store.ContainerCreated {
 		return 0, fmt.Errorf("container %s is %s, not running: %w", id, rec.State, errdefs.ErrFailedPrecondition)
 	}
 	return s.client(rec).Attach(ctx, o)

@@ -3,6 +3,7 @@ package dockerapi
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -28,6 +29,11 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) {
 	withStdin := boolParam(r, "stdin")
 	if withStdin && c.Annotations[annotationStdin] != "true" {
 		writeError(w, fmt.Errorf("container %s was not created with stdin open (-i): %w", c.Name, errdefs.ErrFailedPrecondition))
+		return
+	}
+	var b createBody
+	if json.Unmarshal(c.Config, &b) == nil && b.Tty {
+		s.attachTerminal(w, r, c, withStdin)
 		return
 	}
 	conn, buf, ok := hijack(w, r, "application/vnd.docker.multiplexed-stream")
@@ -86,6 +92,19 @@ func (s *Server) attachStdin(ctx context.Context, c store.Container, in io.Reade
 // hijack takes the connection over for a stream, answering 101 to a client
 // that asked to upgrade (the CLI does) and 200 to one that did not.
 func hijack(w http.ResponseWriter, r *http.Request, contentType string) (net.Conn, *bufio.ReadWriter, bool) {
+	conn, buf, ok := takeOver(w)
+	if !ok {
+		return nil, nil, false
+	}
+	if err := writeUpgrade(buf, r, contentType); err != nil {
+		conn.Close()
+		return nil, nil, false
+	}
+	return conn, buf, true
+}
+
+// takeOver hijacks the connection, answering nothing yet.
+func takeOver(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, bool) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		writeError(w, fmt.Errorf("connection cannot be hijacked"))
@@ -95,14 +114,15 @@ func hijack(w http.ResponseWriter, r *http.Request, contentType string) (net.Con
 	if err != nil {
 		return nil, nil, false
 	}
+	return conn, buf, true
+}
+
+// writeUpgrade answers a hijacked request: the stream begins.
+func writeUpgrade(buf *bufio.ReadWriter, r *http.Request, contentType string) error {
 	status := "HTTP/1.1 200 OK\r\n"
 	if r.Header.Get("Upgrade") == "tcp" {
 		status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
 	}
 	fmt.Fprintf(buf, "%sContent-Type: %s\r\n\r\n", status, contentType)
-	if err := buf.Flush(); err != nil {
-		conn.Close()
-		return nil, nil, false
-	}
-	return conn, buf, true
+	return buf.Flush()
 }

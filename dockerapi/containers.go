@@ -47,6 +47,7 @@ func (s *Server) routeContainers() {
 	s.mux.HandleFunc("DELETE /containers/{id}", s.removeContainer)
 	s.mux.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
 	s.mux.HandleFunc("POST /containers/{id}/attach", s.attachContainer)
+	s.mux.HandleFunc("POST /containers/{id}/resize", s.resizeContainer)
 }
 
 // createBody is the part of Docker's container create request Berth reads.
@@ -95,6 +96,7 @@ type createBody struct {
 		Mounts                     []mountBody
 		Init                       *bool
 		GroupAdd                   []string
+		ConsoleSize                *[2]uint // rows, columns of the client's terminal
 	}
 }
 
@@ -268,7 +270,8 @@ func checkHosts(extra, dns []string) error {
 func containerConfig(b createBody, volume func(name string) (string, error)) (oci.ContainerConfig, error) {
 	c := oci.ContainerConfig{
 		Command: b.Entrypoint, Args: b.Cmd, Env: b.Env, WorkingDir: b.WorkingDir, Hostname: b.Hostname, Tty: b.Tty,
-		Privileged: b.HostConfig.Privileged, ReadonlyRootfs: b.HostConfig.ReadonlyRootfs,
+		ConsoleSize: b.HostConfig.ConsoleSize,
+		Privileged:  b.HostConfig.Privileged, ReadonlyRootfs: b.HostConfig.ReadonlyRootfs,
 		AddCapabilities: b.HostConfig.CapAdd, DropCapabilities: b.HostConfig.CapDrop, Seccomp: "runtime/default",
 	}
 	if b.HostConfig.Privileged {

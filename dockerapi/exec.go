@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -215,13 +214,12 @@ func (s *Server) resizeExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	h, errH := strconv.ParseUint(r.URL.Query().Get("h"), 10, 16)
-	wd, errW := strconv.ParseUint(r.URL.Query().Get("w"), 10, 16)
-	if errH != nil || errW != nil {
-		writeError(w, fmt.Errorf("invalid terminal size h=%q w=%q: %w", r.URL.Query().Get("h"), r.URL.Query().Get("w"), errdefs.ErrInvalidArgument))
+	sz, err := sizeParams(r)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
-	sendLatest(x.resize, containers.Size{Height: uint16(h), Width: uint16(wd)})
+	sendLatest(x.resize, sz)
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -38,6 +38,7 @@ type Server struct {
 	// volumeDir the local volumes.
 	logDir, volumeDir string
 	execs             execs
+	terms             terminals
 	exits             exitCodes
 	stops             stopMarks
 	mux               *http.ServeMux

@@ -108,8 +108,10 @@ type ContainerConfig struct {
 	ShmPath string
 	// EtcFiles binds files such as /etc/hosts and /etc/resolv.conf (container path → host path).
 	EtcFiles map[string]string
-	// Tty gives the process a terminal.
-	Tty bool
+	// Tty gives the process a terminal; ConsoleSize, if set, its first
+	// size (rows, columns), so that the process never sees 0x0.
+	Tty         bool
+	ConsoleSize *[2]uint
 	// Seccomp is "" or "unconfined" (no filter), "runtime/default" (Berth's
 	// profile), "localhost/<path>" (an OCI LinuxSeccomp JSON file) or
 	// "inline" (SeccompProfile: the JSON itself, as Docker's CLI sends it).
@@ -129,6 +131,9 @@ func BuildSpec(img ocispec.ImageConfig, c *ContainerConfig, rootfs string) (*spe
 	p := s.Process
 	p.NoNewPrivileges = c.NoNewPrivileges
 	p.Terminal = c.Tty
+	if cs := c.ConsoleSize; c.Tty && cs != nil && cs[0] > 0 && cs[1] > 0 {
+		p.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
+	}
 
 	p.Args = processArgs(img, c)
 	if len(p.Args) == 0 {

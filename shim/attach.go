@@ -75,21 +75,24 @@ func (h *hub) exit(code int32) {
 
 // attach feeds the client's stdin frames to the main process and streams
 // its output until it exits or the client goes.
-func (s *server) attach(in io.Reader, fw *frameWriter) {
+func (s *server) attach(in io.Reader, fw *frameWriter, done <-chan struct{}) {
 	select {
 	case <-s.exited:
 		_ = fw.write(frameError, []byte("the container has exited"))
 		return
 	default:
 	}
-	done := s.attached.add(fw)
-	defer s.attached.remove(fw)
 	go func() {
 		defer s.attached.remove(fw) // the client went: stop sending it output
 		for {
 			typ, p, err := readFrame(in)
 			if err != nil {
-				s.detachStdin()
+				// A client gone without closing its stdin has detached
+				// (docker's ctrl-p ctrl-q): a terminal's input stays open
+				// for the next attach, as dockerd keeps it; pipes close.
+				if s.master == nil {
+					s.detachStdin()
+				}
 				return
 			}
 			switch typ {

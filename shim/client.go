@@ -211,6 +211,9 @@ type StreamOpts struct {
 	Stdout, Stderr io.Writer
 	// Resize delivers terminal sizes; the first, if any, is the initial one.
 	Resize <-chan Size
+	// Ready, if set, is called once the shim has taken the stream: for an
+	// attach, from then on no output is missed.
+	Ready func()
 }
 
 // Attach streams the main process's output to o's writers and o.Stdin to its
@@ -274,6 +277,10 @@ func (c *Client) stream(ctx context.Context, req Request, o StreamOpts) (int32, 
 			return 0, fmt.Errorf("shim %s: %w: %v", req.Op, ErrShimGone, err)
 		}
 		switch typ {
+		case frameVersion:
+			if o.Ready != nil {
+				o.Ready()
+			}
 		case frameStdout:
 			if o.Stdout != nil {
 				_, _ = o.Stdout.Write(p)

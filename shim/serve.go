@@ -55,6 +55,14 @@ func (s *server) handle(ctx context.Context, c net.Conn) {
 		// From here on the connection carries frames (stream.go); what the
 		// decoder read ahead belongs to them.
 		fw := &frameWriter{w: c}
+		var attached <-chan struct{}
+		if req.Op == OpAttach && checkVersion(req) == nil {
+			// Subscribed before the version frame goes out: a client that
+			// has read it misses none of the output (docker run -it
+			// attaches, then starts the container).
+			attached = s.attached.add(fw)
+			defer s.attached.remove(fw)
+		}
 		var v [4]byte
 		binary.BigEndian.PutUint32(v[:], ProtocolVersion)
 		_ = fw.write(frameVersion, v[:])
@@ -65,7 +73,7 @@ func (s *server) handle(ctx context.Context, c net.Conn) {
 		ahead, _ := io.ReadAll(dec.Buffered())
 		in := io.MultiReader(bytes.NewReader(bytes.TrimLeft(ahead, " \t\r\n")), c)
 		if req.Op == OpAttach {
-			s.attach(in, fw)
+			s.attach(in, fw, attached)
 			return
 		}
 		if len(req.Args) == 0 {

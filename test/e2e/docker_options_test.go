@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -183,5 +184,133 @@ func TestDockerExecOptions(t *testing.T) {
 		t.Errorf("docker exec -it after ^C: %v, want exit 130\n%s", err, seen.String())
 	}
 	mustDocker(t, d, "rm", "-f", "box")
+	assertNothingLeft(t, d)
+}
+
+// ptyClient is a docker CLI running on a pseudo-terminal of its own, read
+// and typed at as a person would.
+type ptyClient struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	master *os.File
+	term   *os.File
+	seen   strings.Builder
+}
+
+func startPtyClient(t *testing.T, d *daemon, rows, cols uint16, args ...string) *ptyClient {
+	t.Helper()
+	p := &ptyClient{t: t}
+	p.master, p.term = fixtures.Pty(t, rows, cols)
+	p.cmd = dockerCmd(t, d, args...)
+	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = p.term, p.term, p.term
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	return p
+}
+
+// expect reads the terminal until want has appeared since the last expect.
+func (p *ptyClient) expect(want string) {
+	p.t.Helper()
+	start := p.seen.Len()
+	buf := make([]byte, 1024)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.seen.String()[start:], want) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("the terminal never showed %q; it shows:\n%q", want, p.seen.String())
+		}
+		_ = p.master.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		n, _ := p.master.Read(buf)
+		p.seen.Write(buf[:n])
+	}
+}
+
+func (p *ptyClient) typeKeys(s string) {
+	p.t.Helper()
+	if _, err := p.master.Write([]byte(s)); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// resize changes the terminal's size and tells the CLI, as a terminal does.
+func (p *ptyClient) resize(rows, cols uint16) {
+	p.t.Helper()
+	if err := unix.IoctlSetWinsize(int(p.term.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+		p.t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGWINCH)
+}
+
+// wait is the CLI's exit code.
+func (p *ptyClient) wait() int {
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		p.t.Fatalf("the docker CLI did not exit; the terminal shows:\n%q", p.seen.String())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// TestDockerTerminal: docker run -it is a shell on a terminal of the
+// client's size: the prompt shows, keys typed are answered, a resize
+// reaches it, ctrl-p ctrl-q detaches and leaves it running with its input
+// open, docker attach comes back to it, and its exit code is the CLI's.
+// docker run -t without -i gives the output on a terminal too.
+func TestDockerTerminal(t *testing.T) {
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "pull", ref)
+
+	p := startPtyClient(t, d, 30, 90, "run", "-it", "--name", "term", ref, "sh")
+	p.expect("# ")
+	p.typeKeys("stty size\r")
+	p.expect("30 90")
+	p.resize(50, 150)
+	// The resize goes by another request than the keys: ask until it has landed.
+	for i := 0; ; i++ {
+		p.typeKeys("stty size\r")
+		p.expect("# ")
+		if strings.Contains(p.seen.String(), "50 150") {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("the resize never reached the terminal:\n%q", p.seen.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.typeKeys("echo $((6*7))\r")
+	p.expect("42")
+	p.typeKeys("\x10\x11") // ctrl-p ctrl-q
+	if code := p.wait(); code != 0 {
+		t.Errorf("docker run -it after detaching: exit %d\n%q", code, p.seen.String())
+	}
+	if out := mustDocker(t, d, "ps", "--filter", "name=term", "--format", "{{.Status}}"); !strings.HasPrefix(out, "Up") {
+		t.Fatalf("after the detach the container is %q, want running", out)
+	}
+
+	a := startPtyClient(t, d, 30, 90, "attach", "term")
+	time.Sleep(200 * time.Millisecond) // the attach is made before the CLI reads the terminal
+	a.typeKeys("echo back $((1+1))\r")
+	a.expect("back 2")
+	a.typeKeys("exit 3\r")
+	if code := a.wait(); code != 3 {
+		t.Errorf("docker attach, then exit 3: CLI exit %d\n%q", code, a.seen.String())
+	}
+	if out := strings.TrimSpace(mustDocker(t, d, "inspect", "-f", "{{.State.ExitCode}}", "term")); out != "3" {
+		t.Errorf("exit code %q, want 3", out)
+	}
+
+	o := startPtyClient(t, d, 24, 80, "run", "--rm", "-t", ref, "sh", "-c", "stty size; echo done")
+	o.expect("done")
+	if code := o.wait(); code != 0 || !strings.Contains(o.seen.String(), "24 80") {
+		t.Errorf("docker run -t: exit %d, %q", code, o.seen.String())
+	}
+	mustDocker(t, d, "rm", "term")
 	assertNothingLeft(t, d)
 }
