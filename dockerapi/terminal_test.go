@@ -16,7 +16,7 @@ func TestDetachReader(t *testing.T) {
 		{"hello", "ctrl-p,ctrl-q", "hello", false},
 		{"ab\x10\x11cd", "ctrl-p,ctrl-q", "ab", true},
 		{"a\x10b\x10\x10\x11", "ctrl-p,ctrl-q", "a\x10b\x10", true}, // a lone ^P passes, ^P^P^Q detaches
-		{"x\x10", "ctrl-p,ctrl-q", "x\x10", false},                    // a start of the keys at EOF is passed on
+		{"x\x10", "ctrl-p,ctrl-q", "x\x10", false},                  // a start of the keys at EOF is passed on
 		{"quit", "q", "", true},
 		{"abc", "ctrl-a", "abc", false},
 	} {
