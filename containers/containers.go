@@ -54,6 +54,8 @@ type Service struct {
 	events   events
 	handlers handlerCache
 	cpu      cpuRates
+	// renameMu makes a rename's check of the name and its taking one step.
+	renameMu sync.Mutex
 }
 
 // New returns the service; Recover must run before it serves calls.

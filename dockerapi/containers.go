@@ -48,6 +48,9 @@ func (s *Server) routeContainers() {
 	s.mux.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
 	s.mux.HandleFunc("POST /containers/{id}/attach", s.attachContainer)
 	s.mux.HandleFunc("POST /containers/{id}/resize", s.resizeContainer)
+	s.mux.HandleFunc("POST /containers/{id}/rename", s.renameContainer)
+	s.mux.HandleFunc("POST /containers/{id}/update", s.updateContainer)
+	s.mux.HandleFunc("POST /containers/prune", s.pruneContainers)
 }
 
 // createBody is the part of Docker's container create request Berth reads.
@@ -66,7 +69,9 @@ type createBody struct {
 	StdinOnce   bool
 	StopSignal  string
 	StopTimeout *int
-	HostConfig  struct {
+	// Volumes are anonymous volumes' paths (`-v /path`), beside the image's.
+	Volumes    map[string]struct{}
+	HostConfig struct {
 		Binds          []string
 		Privileged     bool
 		ReadonlyRootfs bool
@@ -140,6 +145,9 @@ const (
 	annotationAutoRemove = "io.berth.docker.autoremove"
 	annotationCmd        = "io.berth.docker.cmd"
 	annotationStdin      = "io.berth.docker.stdin"
+	// annotationAnonVolumes lists the anonymous volumes made for the
+	// container ("name:/path,..."), removed with it by rm -v and --rm.
+	annotationAnonVolumes = "io.berth.docker.anonymous-volumes"
 )
 
 func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
@@ -179,6 +187,11 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	anon, err := s.anonymousVolumes(b, &cc)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	switch b.HostConfig.NetworkMode {
 	case "", "default", "bridge", "host", "none":
 	default:
@@ -213,6 +226,12 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 		dns = &sandbox.DNS{Servers: hc.Dns, Searches: hc.DnsSearch, Options: hc.DnsOptions}
 	}
 	ctx := context.WithoutCancel(r.Context()) // a client that goes away must not leave half a container
+	made := false
+	defer func() {
+		if !made {
+			s.removeVolumes(anon)
+		}
+	}()
 	pod, err := s.containers.RunPod(ctx, sandbox.Request{
 		Name: name, Namespace: Owner, UID: name, Hostname: b.Hostname, Owner: Owner,
 		LogDirectory: filepath.Join(s.logDir, name), HostNetwork: b.HostConfig.NetworkMode == "host",
@@ -229,6 +248,9 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	if b.OpenStdin {
 		ann[annotationStdin] = "true"
 	}
+	if len(anon) > 0 {
+		ann[annotationAnonVolumes] = strings.Join(anon, ",")
+	}
 	rec, err := s.containers.Create(ctx, containers.CreateRequest{
 		SandboxID: pod.ID, Name: name, Labels: b.Labels, Annotations: ann, Image: b.Image, LogPath: "container.log",
 		Container: cc, Stdin: b.OpenStdin, StdinOnce: b.OpenStdin && b.StdinOnce, Config: raw, StopSignal: b.StopSignal,
@@ -238,6 +260,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	made = true
 	writeJSON(w, http.StatusCreated, map[string]any{"Id": rec.ID, "Warnings": []string{}})
 }
 
@@ -479,10 +502,13 @@ func (s *Server) autoRemove(c store.Container) {
 	if gone {
 		return
 	}
-	s.exits.put(c.ID, rec.ExitCode)
+	removed := s.exits.put(c.ID, rec.ExitCode)
+	defer removed()
 	if err := s.remove(context.Background(), c); err != nil {
 		s.log.Warn("docker --rm: remove", "container", c.ID, "error", err)
+		return
 	}
+	s.removeVolumes(anonymousOf(c)) // --rm takes the anonymous volumes too, as dockerd's does
 }
 
 func (s *Server) stopContainer(w http.ResponseWriter, r *http.Request) {
@@ -614,7 +640,7 @@ func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) {
 	}
 	code := rec.ExitCode
 	if gone {
-		code, _ = s.exits.get(c.ID)
+		code, _ = s.exits.get(r.Context(), c.ID)
 	}
 	fmt.Fprintf(w, "{\"StatusCode\":%d,\"Error\":null}\n", code)
 }
@@ -633,6 +659,9 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if boolParam(r, "v") {
+		s.removeVolumes(anonymousOf(c))
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -643,7 +672,11 @@ func (s *Server) remove(ctx context.Context, c store.Container) error {
 		return err
 	}
 	s.stops.clear(c.ID)
-	return os.RemoveAll(filepath.Join(s.logDir, c.Name))
+	// The pod's log directory, named when it was made: a rename since does not move it.
+	if dir := filepath.Dir(c.LogPath); filepath.Dir(dir) == s.logDir {
+		return os.RemoveAll(dir)
+	}
+	return nil
 }
 
 func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
@@ -709,7 +742,7 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 		"Config":          config,
 		"HostConfig":      hostConfig,
 		"NetworkSettings": map[string]any{"IPAddress": ip, "Networks": map[string]any{network: map[string]string{"IPAddress": ip}}},
-		"Mounts":          inspectMounts(b, s.volumePath),
+		"Mounts":          inspectMounts(b, anonymousOf(c), s.volumePath),
 	})
 }
 
@@ -765,7 +798,7 @@ func (s *Server) effectiveConfig(c store.Container, b createBody) (config, hostC
 }
 
 // inspectMounts is inspect's Mounts: binds, volumes and tmpfs as dockerd lists them.
-func inspectMounts(b createBody, volume func(name string) string) []map[string]any {
+func inspectMounts(b createBody, anonymous []string, volume func(name string) string) []map[string]any {
 	out := []map[string]any{}
 	add := func(typ, name, src, dst string, ro bool) {
 		m := map[string]any{"Type": typ, "Source": src, "Destination": dst, "RW": !ro, "Mode": "", "Propagation": ""}
@@ -798,6 +831,10 @@ func inspectMounts(b createBody, volume func(name string) string) []map[string]a
 		case "tmpfs":
 			add("tmpfs", "", "", m.Target, m.ReadOnly)
 		}
+	}
+	for _, v := range anonymous {
+		name, dst, _ := strings.Cut(v, ":")
+		add("volume", name, volume(name), dst, false)
 	}
 	return out
 }

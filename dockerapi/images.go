@@ -19,6 +19,8 @@ func (s *Server) routeImages() {
 	s.mux.HandleFunc("POST /images/create", s.pullImage)
 	s.mux.HandleFunc("GET /images/{name...}", s.imageByName)
 	s.mux.HandleFunc("DELETE /images/{name...}", s.removeImage)
+	s.mux.HandleFunc("POST /images/prune", s.pruneImages)
+	s.mux.HandleFunc("POST /images/{name...}", s.imagePost)
 }
 
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
@@ -100,6 +102,10 @@ func (s *Server) imageByName(w http.ResponseWriter, r *http.Request) {
 		s.save(w, r, []string{name})
 		return
 	}
+	if name, ok := strings.CutSuffix(p, "/history"); ok {
+		s.imageHistory(w, name)
+		return
+	}
 	name, ok := strings.CutSuffix(p, "/json")
 	if !ok {
 		http.NotFound(w, r)
@@ -176,7 +182,11 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, []map[string]string{{"Untagged": name}, {"Deleted": img.ID}})
+	out := []map[string]string{{"Untagged": name}}
+	if _, err := s.images.Resolve(img.ID); err != nil {
+		out = append(out, map[string]string{"Deleted": img.ID}) // not only a tag of several
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func imageLabels(img store.Image) map[string]string {

@@ -3,6 +3,7 @@ package dockerapi
 import (
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/oci/linux"
+	"github.com/opencontainers/go-digest"
 )
 
 func (s *Server) routeSystem() {
@@ -25,6 +27,7 @@ func (s *Server) routeSystem() {
 	s.mux.HandleFunc("HEAD /_ping", ping)
 	s.mux.HandleFunc("GET /version", s.version_)
 	s.mux.HandleFunc("GET /info", s.info)
+	s.mux.HandleFunc("GET /system/df", s.systemDF)
 }
 
 func (s *Server) version_(w http.ResponseWriter, r *http.Request) {
@@ -49,8 +52,10 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	all, _ := s.containers.ListOwned(Owner)
 	running, stopped, paused := 0, 0, 0
 	for _, c := range all {
-		switch c.State {
-		case store.ContainerRunning:
+		switch {
+		case c.Paused:
+			paused++
+		case c.State == store.ContainerRunning:
 			running++
 		default:
 			stopped++
@@ -75,4 +80,60 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		"MemTotal": uint64(si.Totalram) * uint64(si.Unit), "DefaultRuntime": "berth",
 		"SystemTime": time.Now().Format(time.RFC3339Nano), "LoggingDriver": "json-file",
 	})
+}
+
+// systemDF is `docker system df`: images with their unpacked size and how
+// many containers use each, containers with their writable layers,
+// volumes with their size and users. Berth has no build cache.
+func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
+	imgs, err := s.images.List()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctrs, _ := s.containers.ListOwned(Owner)
+	users := map[string]int{}
+	for _, c := range ctrs {
+		users[c.ImageID]++
+	}
+	layers, _ := s.images.Snapshots().LayersUsage()
+	outImages := []map[string]any{}
+	for _, img := range imgs {
+		var size int64
+		for _, ch := range img.ChainIDs {
+			if u, err := s.images.Snapshots().LayerUsage(digest.Digest(ch)); err == nil {
+				size += int64(u.Bytes)
+			}
+		}
+		outImages = append(outImages, map[string]any{"Id": img.ID, "RepoTags": nonNil(img.RepoTags), "RepoDigests": nonNil(img.RepoDigests),
+			"Created": img.CreatedAt.Unix(), "Size": size, "SharedSize": -1, "Containers": users[img.ID], "Labels": imageLabels(img)})
+	}
+	outContainers := []map[string]any{}
+	for _, c := range ctrs {
+		rw := int64(0)
+		if u, err := s.images.Snapshots().WritableUsage(c.ID); err == nil {
+			rw = int64(u.Bytes)
+		}
+		outContainers = append(outContainers, map[string]any{"Id": c.ID, "Names": []string{"/" + c.Name}, "Image": familiarName(c.ImageRef),
+			"ImageID": c.ImageID, "Command": c.Annotations[annotationCmd], "Created": c.CreatedAt.Unix(), "State": dockerState(c),
+			"Status": dockerStatus(c), "SizeRw": rw, "SizeRootFs": rw, "Labels": nonNilMap(c.Labels), "Mounts": []any{}})
+	}
+	used := s.volumesInUse()
+	refs := map[string]int{}
+	for name := range used {
+		refs[name]++
+	}
+	outVolumes := []map[string]any{}
+	ents, _ := os.ReadDir(s.volumeDir)
+	for _, e := range ents {
+		v, err := s.volumeJSON(e.Name())
+		if err != nil {
+			continue
+		}
+		size, _ := dirUsage(filepath.Join(s.volumeDir, e.Name()))
+		v["UsageData"] = map[string]int64{"Size": int64(size), "RefCount": int64(refs[e.Name()])}
+		outVolumes = append(outVolumes, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"LayersSize": layers.Bytes, "Images": outImages, "Containers": outContainers,
+		"Volumes": outVolumes, "BuildCache": []any{}})
 }

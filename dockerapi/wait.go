@@ -45,9 +45,13 @@ type exitCodes struct {
 type exitCode struct {
 	code int32
 	at   time.Time
+	// done is closed when the removal is complete (volumes too): a client
+	// waiting for "removed" is answered then, as dockerd answers it.
+	done chan struct{}
 }
 
-func (e *exitCodes) put(id string, code int32) {
+// put keeps id's exit code; the returned function marks its removal complete.
+func (e *exitCodes) put(id string, code int32) (removed func()) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.m == nil {
@@ -58,12 +62,22 @@ func (e *exitCodes) put(id string, code int32) {
 			delete(e.m, k)
 		}
 	}
-	e.m[id] = exitCode{code, time.Now()}
+	done := make(chan struct{})
+	e.m[id] = exitCode{code, time.Now(), done}
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }
 }
 
-func (e *exitCodes) get(id string) (int32, bool) {
+// get is id's exit code, once its removal is complete (or ctx ends).
+func (e *exitCodes) get(ctx context.Context, id string) (int32, bool) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	v, ok := e.m[id]
+	e.mu.Unlock()
+	if ok {
+		select {
+		case <-v.done:
+		case <-ctx.Done():
+		}
+	}
 	return v.code, ok
 }

@@ -246,6 +246,9 @@ func (s *Snapshotter) Layers() ([]digest.Digest, error) {
 	return out, nil
 }
 
+// LayerUsage measures one unpacked layer (what `docker history` calls its size).
+func (s *Snapshotter) LayerUsage(c digest.Digest) (Usage, error) { return du(s.LayerPath(c)) }
+
 // WritableUsage measures container id's writable layer.
 func (s *Snapshotter) WritableUsage(id string) (Usage, error) { return du(s.UpperPath(id)) }
 
