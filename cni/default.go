@@ -16,6 +16,18 @@ const (
 // forwarding opened for pod addresses (firewall) and traffic shaping
 // (bandwidth).
 func DefaultConflist(subnet string) []byte {
+	return BridgeConflist(DefaultNetwork, DefaultBridge, subnet, false)
+}
+
+// BridgeConflist is a network like the default one, named name, on its own
+// bridge and subnet (Docker's user-defined bridge networks). An internal
+// network has no route out and no masquerading.
+func BridgeConflist(name, bridge, subnet string, internal bool) []byte {
+	routes := `,
+        "routes": [{"dst": "0.0.0.0/0"}]`
+	if internal {
+		routes = ""
+	}
 	return []byte(fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": %q,
@@ -24,12 +36,11 @@ func DefaultConflist(subnet string) []byte {
       "type": "bridge",
       "bridge": %q,
       "isGateway": true,
-      "ipMasq": true,
+      "ipMasq": %t,
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{"subnet": %q}]],
-        "routes": [{"dst": "0.0.0.0/0"}]
+        "ranges": [[{"subnet": %q}]]%s
       }
     },
     {"type": "portmap", "capabilities": {"portMappings": true}},
@@ -37,5 +48,5 @@ func DefaultConflist(subnet string) []byte {
     {"type": "bandwidth", "capabilities": {"bandwidth": true}}
   ]
 }
-`, DefaultNetwork, DefaultBridge, subnet))
+`, name, bridge, !internal, subnet, routes))
 }

@@ -70,7 +70,10 @@ type createBody struct {
 	StopSignal  string
 	StopTimeout *int
 	// Volumes are anonymous volumes' paths (`-v /path`), beside the image's.
-	Volumes    map[string]struct{}
+	Volumes          map[string]struct{}
+	NetworkingConfig struct {
+		EndpointsConfig map[string]struct{ Aliases []string }
+	}
 	HostConfig struct {
 		Binds          []string
 		Privileged     bool
@@ -138,6 +141,20 @@ func portMappings(b map[string][]struct{ HostIp, HostPort string }) ([]cni.PortM
 	return out, nil
 }
 
+// publishedPorts are `docker ps`'s Ports: each -p binding.
+func publishedPorts(b createBody) []map[string]any {
+	out := []map[string]any{}
+	for spec, binds := range b.HostConfig.PortBindings {
+		port, proto, _ := strings.Cut(spec, "/")
+		cp, _ := strconv.Atoi(port)
+		for _, hb := range binds {
+			hp, _ := strconv.Atoi(hb.HostPort)
+			out = append(out, map[string]any{"IP": cmp.Or(hb.HostIp, "0.0.0.0"), "PrivatePort": cp, "PublicPort": hp, "Type": cmp.Or(proto, "tcp")})
+		}
+	}
+	return out
+}
+
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
 // Annotations Berth keeps on a Docker container's record.
@@ -192,10 +209,9 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	switch b.HostConfig.NetworkMode {
-	case "", "default", "bridge", "host", "none":
-	default:
-		writeError(w, fmt.Errorf("network %s: only bridge, host and none exist yet: %w", b.HostConfig.NetworkMode, errdefs.ErrNotFound))
+	network, err := s.findNetwork(networkOf(b))
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	switch p := b.HostConfig.RestartPolicy; {
@@ -234,8 +250,9 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	}()
 	pod, err := s.containers.RunPod(ctx, sandbox.Request{
 		Name: name, Namespace: Owner, UID: name, Hostname: b.Hostname, Owner: Owner,
-		LogDirectory: filepath.Join(s.logDir, name), HostNetwork: b.HostConfig.NetworkMode == "host",
-		NoNetwork: b.HostConfig.NetworkMode == "none", PortMappings: ports, DNS: dns, ExtraHosts: b.HostConfig.ExtraHosts,
+		LogDirectory: filepath.Join(s.logDir, name), HostNetwork: network.Name == "host",
+		NoNetwork: network.Name == "none", PortMappings: ports, DNS: dns, ExtraHosts: b.HostConfig.ExtraHosts,
+		Network: network.Conflist,
 	})
 	if err != nil {
 		writeError(w, err)
@@ -261,6 +278,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	made = true
+	s.syncHosts(network) // its peers learn its name, and it theirs
 	writeJSON(w, http.StatusCreated, map[string]any{"Id": rec.ID, "Warnings": []string{}})
 }
 
@@ -672,6 +690,12 @@ func (s *Server) remove(ctx context.Context, c store.Container) error {
 		return err
 	}
 	s.stops.clear(c.ID)
+	var b createBody
+	if json.Unmarshal(c.Config, &b) == nil {
+		if n, err := s.findNetwork(networkOf(b)); err == nil {
+			s.syncHosts(n) // its peers forget it
+		}
+	}
 	// The pod's log directory, named when it was made: a rename since does not move it.
 	if dir := filepath.Dir(c.LogPath); filepath.Dir(dir) == s.logDir {
 		return os.RemoveAll(dir)
@@ -690,19 +714,23 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	networks := filters["network"] // matched on the request, not the record
+	delete(filters, "network")
 	out := []map[string]any{}
 	for _, c := range all {
 		if c.State != store.ContainerRunning && !boolParam(r, "all") && len(filters["status"]) == 0 {
 			continue
 		}
-		if !matchFilters(c, filters) {
+		var b createBody
+		_ = json.Unmarshal(c.Config, &b)
+		if !matchFilters(c, filters) || len(networks) > 0 && !slices.Contains(networks, networkOf(b)) {
 			continue
 		}
 		out = append(out, map[string]any{
 			"Id": c.ID, "Names": []string{"/" + c.Name}, "Image": c.ImageRef, "ImageID": c.ImageID,
 			"Command": c.Annotations[annotationCmd], "Created": c.CreatedAt.Unix(), "State": dockerState(c),
-			"Status": dockerStatus(c), "Labels": nonNilMap(c.Labels), "Ports": []any{}, "Mounts": []any{},
-			"HostConfig": map[string]string{"NetworkMode": "bridge"},
+			"Status": dockerStatus(c), "Labels": nonNilMap(c.Labels), "Ports": publishedPorts(b), "Mounts": []any{},
+			"HostConfig": map[string]string{"NetworkMode": networkOf(b)},
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -720,10 +748,6 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 	}
 	var b createBody
 	_ = json.Unmarshal(c.Config, &b)
-	network := b.HostConfig.NetworkMode
-	if network == "" || network == "default" {
-		network = "bridge"
-	}
 	ts := func(t time.Time) string {
 		if t.IsZero() {
 			return "0001-01-01T00:00:00Z"
@@ -741,7 +765,7 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 		},
 		"Config":          config,
 		"HostConfig":      hostConfig,
-		"NetworkSettings": map[string]any{"IPAddress": ip, "Networks": map[string]any{network: map[string]string{"IPAddress": ip}}},
+		"NetworkSettings": s.networkSettings(c, b, ip),
 		"Mounts":          inspectMounts(b, anonymousOf(c), s.volumePath),
 	})
 }

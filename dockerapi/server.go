@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/images"
@@ -39,16 +40,20 @@ type Server struct {
 	logDir, volumeDir string
 	execs             execs
 	terms             terminals
-	exits             exitCodes
-	stops             stopMarks
-	mux               *http.ServeMux
+	// dir holds the front end's own files; netMu serialises changes to
+	// the networks kept there.
+	dir   string
+	netMu sync.Mutex
+	exits exitCodes
+	stops stopMarks
+	mux   *http.ServeMux
 }
 
 // New returns the front end; its containers' logs and its volumes live under dir.
 func New(c *containers.Service, sb *sandbox.Service, img *images.Service, dir, version string, log *slog.Logger) *Server {
 	s := &Server{containers: c, sandboxes: sb, images: img, log: log, version: version,
 		logDir: filepath.Join(dir, "logs"), volumeDir: filepath.Join(dir, "volumes"), mux: http.NewServeMux(),
-		stops: stopMarks{filepath.Join(dir, "stopped")}}
+		stops: stopMarks{filepath.Join(dir, "stopped")}, dir: dir}
 	s.routeSystem()
 	s.routeImages()
 	s.routeContainers()
@@ -56,6 +61,7 @@ func New(c *containers.Service, sb *sandbox.Service, img *images.Service, dir, v
 	s.routeVolumes()
 	s.routeStats()
 	s.routeEvents()
+	s.routeNetworks()
 	return s
 }
 

@@ -34,6 +34,9 @@ type attachment struct {
 // setupNetwork attaches a new pod to the current CNI network and returns its IPs.
 func (s *Service) setupNetwork(ctx context.Context, rec store.Sandbox, r Request) ([]string, error) {
 	n, err := s.net.Current()
+	if r.Network != nil {
+		n, err = cni.FromBytes(r.Network)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -66,6 +66,9 @@ type Request struct {
 	UserNS         *UserNS
 	RuntimeHandler string
 	Sysctls        map[string]string
+	// Network, if set, is the CNI conflist the pod is attached to instead
+	// of the current network (a Docker user-defined network).
+	Network []byte
 	// PortMappings are the pod's hostPorts; Bandwidth its traffic limits.
 	PortMappings []cni.PortMapping
 	Bandwidth    *cni.Bandwidth
@@ -201,18 +204,7 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 }
 
 func (s *Service) writeFiles(rec store.Sandbox, dns *DNS, extraHosts []string) error {
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-	for _, h := range extraHosts {
-		// "name:IP" (an IPv6 address has colons of its own) or "name=IP".
-		name, ip, ok := strings.Cut(h, "=")
-		if !ok {
-			name, ip, _ = strings.Cut(h, ":")
-		}
-		hosts += ip + "\t" + name + "\n"
-	}
-	if rec.IP != "" {
-		hosts += rec.IP + "\t" + rec.Hostname + "\n"
-	}
+	hosts := hostsContent(rec, extraHosts)
 	var resolv []byte
 	if dns != nil && (len(dns.Servers)+len(dns.Searches)+len(dns.Options)) > 0 {
 		var b strings.Builder
@@ -240,6 +232,44 @@ func (s *Service) writeFiles(rec store.Sandbox, dns *DNS, extraHosts []string) e
 		}
 	}
 	return nil
+}
+
+// hostsContent is a pod's /etc/hosts: localhost, the pod's own address,
+// then extra ("name:IP" or "name=IP"; several names may share an IP, as
+// "name alias:IP").
+func hostsContent(rec store.Sandbox, extra []string) string {
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+	if rec.IP != "" {
+		hosts += rec.IP + "\t" + rec.Hostname + "\n"
+	}
+	for _, h := range extra {
+		// "name:IP" (an IPv6 address has colons of its own) or "name=IP".
+		name, ip, ok := strings.Cut(h, "=")
+		if !ok {
+			name, ip, _ = strings.Cut(h, ":")
+		}
+		hosts += ip + "\t" + name + "\n"
+	}
+	return hosts
+}
+
+// WriteHosts rewrites pod id's /etc/hosts with extra after its own lines
+// (peers on a Docker network, by name). The file is written in place:
+// containers hold it through a bind mount of its inode.
+func (s *Service) WriteHosts(id string, extra []string) error {
+	rec, err := s.db.Sandboxes.Get(id)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(rec.Dir, HostsFile), os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return fmt.Errorf("sandbox %s: hosts: %w", id, err)
+	}
+	_, err = f.WriteString(hostsContent(rec, extra))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Get returns a sandbox record.

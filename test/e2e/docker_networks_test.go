@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+// TestDockerNetworks: user-defined bridge networks. Containers on one reach
+// each other by name and alias (a container made later is known to those
+// made before it), inspect shows the network's members and each member's
+// address and aliases, a network in use cannot be removed, removing it
+// takes its bridge, prune removes unused ones, and bad requests are
+// Docker's errors.
+func TestDockerNetworks(t *testing.T) {
+	requireCNI(t)
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "pull", ref)
+
+	if out := mustDocker(t, d, "network", "ls", "--format", "{{.Name}} {{.Driver}}"); !strings.Contains(out, "bridge bridge") ||
+		!strings.Contains(out, "host host") || !strings.Contains(out, "none null") {
+		t.Fatalf("docker network ls: %q", out)
+	}
+	id := strings.TrimSpace(mustDocker(t, d, "network", "create", "--label", "team=a", "app"))
+	bridge := "br-" + id[:12]
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", bridge).Run() })
+	if _, errOut, code := dockerCLI(t, d, "network", "create", "app"); code == 0 || !strings.Contains(errOut, "already exists") {
+		t.Errorf("a second network named app: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := dockerCLI(t, d, "network", "create", "-d", "overlay", "ov"); code == 0 || !strings.Contains(errOut, "not supported") {
+		t.Errorf("an overlay network: exit %d %q", code, errOut)
+	}
+
+	mustDocker(t, d, "run", "-d", "--name", "web", "--network", "app", "--network-alias", "www", ref,
+		"sh", "-c", "mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 80 -h /www")
+	mustDocker(t, d, "run", "-d", "--name", "db", "--network", "app", ref, "sleep", "600")
+	for _, name := range []string{"web", "www"} {
+		var out string
+		for i := 0; i < 50; i++ { // httpd may not listen yet
+			out, _, _ = dockerCLI(t, d, "run", "--rm", "--network", "app", ref, "wget", "-qO-", "http://"+name+"/")
+			if out == "hello from web\n" {
+				break
+			}
+		}
+		if out != "hello from web\n" {
+			t.Errorf("wget http://%s/ from a container on the network: %q", name, out)
+		}
+	}
+	if out, _, code := dockerCLI(t, d, "exec", "web", "ping", "-c", "1", "-W", "2", "db"); code != 0 {
+		t.Errorf("web cannot reach db, made after it, by name: exit %d %q", code, out)
+	}
+	if _, _, code := dockerCLI(t, d, "run", "--rm", ref, "ping", "-c", "1", "-W", "1", "web"); code == 0 {
+		t.Errorf("a container on the default bridge resolved web, which is on app only")
+	}
+
+	var nets []struct {
+		Name       string
+		IPAM       struct{ Config []struct{ Subnet string } }
+		Containers map[string]struct{ Name, IPv4Address string }
+		Labels     map[string]string
+	}
+	if err := json.Unmarshal([]byte(mustDocker(t, d, "network", "inspect", "app")), &nets); err != nil || len(nets) != 1 {
+		t.Fatalf("network inspect: %v", err)
+	}
+	n := nets[0]
+	if len(n.IPAM.Config) != 1 || !strings.HasPrefix(n.IPAM.Config[0].Subnet, "10.89.") || len(n.Containers) != 2 || n.Labels["team"] != "a" {
+		t.Errorf("network inspect app: %+v", n)
+	}
+	out := mustDocker(t, d, "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.IPAddress}} {{$v.Aliases}}{{end}}", "web")
+	if !strings.HasPrefix(out, "app 10.89.") || !strings.Contains(out, "www") {
+		t.Errorf("inspect web's networks: %q", out)
+	}
+	if out := mustDocker(t, d, "ps", "--filter", "network=app", "--format", "{{.Names}}"); !strings.Contains(out, "web") || !strings.Contains(out, "db") {
+		t.Errorf("ps --filter network=app: %q", out)
+	}
+	if _, errOut, code := dockerCLI(t, d, "network", "rm", "app"); code == 0 || !strings.Contains(errOut, "active endpoints") {
+		t.Errorf("rm of a network in use: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := dockerCLI(t, d, "network", "rm", "bridge"); code == 0 || !strings.Contains(errOut, "pre-defined") {
+		t.Errorf("rm of bridge: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := dockerCLI(t, d, "run", "--rm", "--network", "nosuch", ref, "true"); code == 0 || !strings.Contains(errOut, "not found") {
+		t.Errorf("run on a missing network: exit %d %q", code, errOut)
+	}
+	mustDocker(t, d, "rm", "-f", "web", "db")
+	mustDocker(t, d, "network", "rm", "app")
+	if _, err := os.Stat("/sys/class/net/" + bridge); err == nil {
+		t.Errorf("bridge %s left after the network's removal", bridge)
+	}
+	mustDocker(t, d, "network", "create", "--subnet", "10.99.7.0/24", "spare")
+	if _, errOut, code := dockerCLI(t, d, "network", "create", "--subnet", "10.99.7.0/24", "again"); code == 0 || !strings.Contains(errOut, "overlaps") {
+		t.Errorf("a second network on the same subnet: exit %d %q", code, errOut)
+	}
+	if out := mustDocker(t, d, "network", "prune", "-f"); !strings.Contains(out, "spare") {
+		t.Errorf("network prune: %q", out)
+	}
+	if out := mustDocker(t, d, "network", "ls", "--filter", "type=custom", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("custom networks left: %q", out)
+	}
+	assertNothingLeft(t, d)
+}
