@@ -62,6 +62,7 @@ func New(c *containers.Service, sb *sandbox.Service, img *images.Service, dir, v
 	s.routeStats()
 	s.routeEvents()
 	s.routeNetworks()
+	s.routeFiles()
 	return s
 }
 

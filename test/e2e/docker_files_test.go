@@ -1,0 +1,86 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+// TestDockerFiles: docker diff, export and cp. cp reaches a running
+// container's volumes, works on a stopped one, copies directories both
+// ways and never follows a link in the container out to the host's files.
+func TestDockerFiles(t *testing.T) {
+	fixtures.RequireBinary(t, "docker")
+	fixtures.RequireBinary(t, "tar")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "pull", ref)
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "secret"), []byte("the host's\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustDocker(t, d, "run", "-d", "--name", "files", "-v", "vol:/vol", ref, "sleep", "600")
+	mustDocker(t, d, "exec", "files", "sh", "-c", "echo new > /etc/added; rm /etc/group; echo in volume > /vol/v; ln -s "+host+" /tmp/esc")
+
+	out := mustDocker(t, d, "diff", "files")
+	for _, want := range []string{"C /etc\n", "A /etc/added\n", "D /etc/group\n", "A /tmp/esc\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("docker diff: no %q in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "/vol") {
+		t.Errorf("docker diff lists the volume's files:\n%s", out)
+	}
+
+	dst := t.TempDir()
+	mustDocker(t, d, "cp", "files:/etc/added", dst)
+	mustDocker(t, d, "cp", "files:/vol/v", dst)
+	for file, want := range map[string]string{"added": "new\n", "v": "in volume\n"} {
+		if b, _ := os.ReadFile(filepath.Join(dst, file)); string(b) != want {
+			t.Errorf("docker cp of %s: %q, want %q", file, b, want)
+		}
+	}
+	if _, errOut, code := dockerCLI(t, d, "cp", "files:/tmp/esc/secret", dst); code == 0 || strings.Contains(errOut, "the host's") {
+		t.Errorf("cp through a link to a host directory: exit %d %q (the host's file must not be reached)", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "secret")); err == nil {
+		t.Error("cp through a link in the container copied the host's file")
+	}
+	src := filepath.Join(t.TempDir(), "tree")
+	_ = os.MkdirAll(filepath.Join(src, "sub"), 0o755)
+	_ = os.WriteFile(filepath.Join(src, "sub", "leaf"), []byte("leaf\n"), 0o644)
+	mustDocker(t, d, "cp", src, "files:/tmp/")
+	if out := mustDocker(t, d, "exec", "files", "cat", "/tmp/tree/sub/leaf"); out != "leaf\n" {
+		t.Errorf("a directory copied in: %q", out)
+	}
+	if out := strings.TrimSpace(mustDocker(t, d, "exec", "files", "stat", "-c", "%u", "/tmp/tree/sub/leaf")); out != "0" {
+		t.Errorf("a file copied in belongs to uid %s, want the container's root", out)
+	}
+	if _, errOut, code := dockerCLI(t, d, "cp", "files:/no/such", dst); code == 0 || !strings.Contains(errOut, "Could not find") {
+		t.Errorf("cp of a missing path: exit %d %q", code, errOut)
+	}
+
+	tarFile := filepath.Join(t.TempDir(), "f.tar")
+	mustDocker(t, d, "export", "-o", tarFile, "files")
+	list, err := exec.Command("tar", "-tf", tarFile).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := string(list); !strings.Contains(l, "bin/busybox") || !strings.Contains(l, "etc/added") || strings.Contains(l, "etc/group") || strings.Contains(l, "vol/v") {
+		t.Errorf("docker export lists:\n%s", l)
+	}
+
+	mustDocker(t, d, "stop", "-t", "1", "files")
+	mustDocker(t, d, "cp", "files:/etc/added", filepath.Join(dst, "again"))
+	if b, _ := os.ReadFile(filepath.Join(dst, "again")); string(b) != "new\n" {
+		t.Errorf("cp from a stopped container: %q", b)
+	}
+	mustDocker(t, d, "rm", "files")
+	mustDocker(t, d, "volume", "rm", "vol")
+	assertNothingLeft(t, d)
+}
