@@ -3,7 +3,7 @@ GO        ?= go
 PREFIX    ?= /usr/local
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Commit=$(VERSION)
-BINARIES  := berthd berth-shim berth-runtime
+BINARIES  := berthd berth-shim berth-runtime berth
 GOTESTFLAGS ?=
 
 .PHONY: test-race test-load conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats bench-restart bench-docker fuzz lint clean
@@ -16,7 +16,7 @@ build-deps:
 
 build: build-deps
 	@mkdir -p bin
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/berthd ./cmd/berth-shim
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/berthd ./cmd/berth-shim ./cmd/berth
 	@# berth-runtime links a small C constructor (oci/linux/nsenter) for exec.
 	CGO_ENABLED=1 $(GO) build -trimpath -tags osusergo,netgo -ldflags '$(LDFLAGS) -linkmode external -extldflags -static' -o bin/ ./cmd/berth-runtime
 

@@ -199,9 +199,15 @@ type ptyClient struct {
 
 func startPtyClient(t *testing.T, d *daemon, rows, cols uint16, args ...string) *ptyClient {
 	t.Helper()
+	return startOnPty(t, dockerCmd(t, d, args...), rows, cols)
+}
+
+// startOnPty starts cmd on a pseudo-terminal of rows×cols of its own.
+func startOnPty(t *testing.T, cmd *exec.Cmd, rows, cols uint16) *ptyClient {
+	t.Helper()
 	p := &ptyClient{t: t}
 	p.master, p.term = fixtures.Pty(t, rows, cols)
-	p.cmd = dockerCmd(t, d, args...)
+	p.cmd = cmd
 	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = p.term, p.term, p.term
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 	if err := p.cmd.Start(); err != nil {

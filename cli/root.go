@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+)
+
+// DefaultHost is berthd's Docker API socket; DOCKER_HOST or --host change it.
+const DefaultHost = "unix:///run/berth/docker.sock"
+
+// ExitError ends the program with Code, printing nothing more (the
+// container's own exit code, or docker's 125/126/127).
+type ExitError struct{ Code int }
+
+func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// app is what every command shares: the streams and the API client.
+type app struct {
+	host      string
+	criSocket string
+	in        io.Reader
+	out, err  io.Writer
+	api       *client.Client
+}
+
+// client connects on first use, negotiating the API version.
+func (a *app) client() (*client.Client, error) {
+	if a.api != nil {
+		return a.api, nil
+	}
+	host := a.host
+	if host == "" {
+		host = os.Getenv("DOCKER_HOST")
+	}
+	if host == "" {
+		host = DefaultHost
+	}
+	c, err := client.New(client.WithHost(host), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", host, err)
+	}
+	a.api = c
+	return c, nil
+}
+
+// NewCommand is the `berth` command with every verb.
+func NewCommand(version string, in io.Reader, out, errOut io.Writer) *cobra.Command {
+	a := &app{in: in, out: out, err: errOut}
+	root := &cobra.Command{
+		Use:           "berth [OPTIONS] COMMAND",
+		Short:         "A docker-compatible command line for Berth",
+		Long:          "berth runs and manages containers and images through berthd's Docker Engine API\n(DOCKER_HOST, --host, or " + DefaultHost + ").",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.PersistentFlags().StringVarP(&a.host, "host", "H", "", "daemon socket to connect to (default $DOCKER_HOST or "+DefaultHost+")")
+	root.PersistentFlags().StringVar(&a.criSocket, "cri-socket", "unix:///run/berth/berth.sock", "berthd's CRI socket (berth pods, ps --all-namespaces)")
+	root.AddCommand(
+		a.runCmd(), a.createCmd(), a.startCmd(), a.stopCmd(), a.killCmd(), a.restartCmd(), a.rmCmd(), a.psCmd(),
+		a.logsCmd(), a.execCmd(), a.inspectCmd(), a.waitCmd(), a.renameCmd(),
+		a.pullCmd(), a.imagesCmd(), a.rmiCmd(), a.tagCmd(),
+		a.volumeCmd(), a.networkCmd(), a.versionCmd(version), a.infoCmd(), a.podsCmd(),
+	)
+	return root
+}
+
+// Execute runs berth with args and returns the process's exit code, as
+// docker's: 0, the container's code, 125 when the daemon or the command
+// line failed.
+func Execute(ctx context.Context, version string, args []string) int {
+	cmd := NewCommand(version, os.Stdin, os.Stdout, os.Stderr)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	var exit ExitError
+	var coded codedError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		return exit.Code
+	case errors.As(err, &coded):
+		fmt.Fprintln(os.Stderr, "berth: "+errorText(coded.error)+".")
+		return coded.code
+	}
+	fmt.Fprintln(os.Stderr, errorText(err))
+	if strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "unknown flag") {
+		fmt.Fprintln(os.Stderr, "See 'berth --help'.")
+	}
+	return 125
+}
+
+// errorText is what docker prints for an error: the daemon's own words.
+func errorText(err error) string {
+	msg := err.Error()
+	if cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) || cerrdefs.IsInvalidArgument(err) || cerrdefs.IsUnavailable(err) {
+		if !strings.HasPrefix(msg, "Error") {
+			return "Error response from daemon: " + strings.TrimPrefix(msg, "Error response from daemon: ")
+		}
+	}
+	if strings.HasPrefix(msg, "Error") {
+		return msg
+	}
+	return "Error: " + msg
+}

@@ -1,0 +1,351 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/go-units"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// createFlags are docker run's and docker create's.
+type createFlags struct {
+	name, workdir, user, entrypoint, hostname, network, restart, memory, cpus, stopSignal string
+	env, volumes, publish, labels, tmpfs, addHosts, capAdd, capDrop, aliases, dns      []string
+	rm, interactive, tty, privileged, readOnly, init                                    bool
+	stopTimeout                                                                         int
+}
+
+func (f *createFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.SetInterspersed(false)
+	// -h is --hostname here, as in docker run: help keeps its long form only.
+	fl.Bool("help", false, "print usage")
+	fl.StringVar(&f.name, "name", "", "assign a name to the container")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "set environment variables")
+	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount a volume (SRC:DST[:ro], or DST for an anonymous one)")
+	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a container's port to the host ([IP:]HOSTPORT:PORT[/PROTO])")
+	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set metadata on the container")
+	fl.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs directory (PATH[:OPTIONS])")
+	fl.StringArrayVar(&f.addHosts, "add-host", nil, "add a custom host-to-IP mapping (host:ip)")
+	fl.StringArrayVar(&f.capAdd, "cap-add", nil, "add Linux capabilities")
+	fl.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop Linux capabilities")
+	fl.StringArrayVar(&f.aliases, "network-alias", nil, "add a network-scoped alias for the container")
+	fl.StringArrayVar(&f.dns, "dns", nil, "set custom DNS servers")
+	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
+	fl.StringVarP(&f.user, "user", "u", "", "username or UID (format: <name|uid>[:<group|gid>])")
+	fl.StringVar(&f.entrypoint, "entrypoint", "", "overwrite the default ENTRYPOINT of the image")
+	fl.StringVarP(&f.hostname, "hostname", "h", "", "container host name")
+	fl.StringVar(&f.network, "network", "", "connect a container to a network")
+	fl.StringVar(&f.restart, "restart", "no", "restart policy to apply when a container exits")
+	fl.StringVarP(&f.memory, "memory", "m", "", "memory limit")
+	fl.StringVar(&f.cpus, "cpus", "", "number of CPUs")
+	fl.StringVar(&f.stopSignal, "stop-signal", "", "signal to stop the container")
+	fl.IntVar(&f.stopTimeout, "stop-timeout", -1, "timeout (in seconds) to stop a container")
+	fl.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
+	fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep STDIN open even if not attached")
+	fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-TTY")
+	fl.BoolVar(&f.privileged, "privileged", false, "give extended privileges to this container")
+	fl.BoolVar(&f.readOnly, "read-only", false, "mount the container's root filesystem as read only")
+	fl.BoolVar(&f.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
+	_ = fl.MarkHidden("init")
+}
+
+// request turns the flags and the image and command into the create call.
+func (f *createFlags) request(image string, args []string) (client.ContainerCreateOptions, error) {
+	cfg := &container.Config{Image: image, Cmd: args, Env: f.env, WorkingDir: f.workdir, User: f.user, Hostname: f.hostname,
+		Tty: f.tty, OpenStdin: f.interactive, StdinOnce: f.interactive, AttachStdin: f.interactive, StopSignal: f.stopSignal,
+		Labels: map[string]string{}}
+	if f.entrypoint != "" {
+		cfg.Entrypoint = []string{f.entrypoint}
+	}
+	if f.stopTimeout >= 0 {
+		cfg.StopTimeout = &f.stopTimeout
+	}
+	for _, l := range f.labels {
+		k, v, _ := strings.Cut(l, "=")
+		cfg.Labels[k] = v
+	}
+	hc := &container.HostConfig{AutoRemove: f.rm, Privileged: f.privileged, ReadonlyRootfs: f.readOnly, CapAdd: f.capAdd, CapDrop: f.capDrop,
+		ExtraHosts: f.addHosts, DNS: nil, NetworkMode: container.NetworkMode(f.network)}
+	for _, d := range f.dns {
+		addr, err := netip.ParseAddr(d)
+		if err != nil {
+			return client.ContainerCreateOptions{}, fmt.Errorf("invalid argument %q for \"--dns\" flag: %w", d, err)
+		}
+		hc.DNS = append(hc.DNS, addr)
+	}
+	for _, v := range f.volumes {
+		if !strings.Contains(v, ":") {
+			if cfg.Volumes == nil {
+				cfg.Volumes = map[string]struct{}{}
+			}
+			cfg.Volumes[v] = struct{}{}
+			continue
+		}
+		hc.Binds = append(hc.Binds, v)
+	}
+	if len(f.tmpfs) > 0 {
+		hc.Tmpfs = map[string]string{}
+		for _, t := range f.tmpfs {
+			p, o, _ := strings.Cut(t, ":")
+			hc.Tmpfs[p] = o
+		}
+	}
+	if f.restart != "" && f.restart != "no" {
+		name, max, _ := strings.Cut(f.restart, ":")
+		hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyMode(name)}
+		if max != "" {
+			n, err := strconv.Atoi(max)
+			if err != nil {
+				return client.ContainerCreateOptions{}, fmt.Errorf("invalid restart policy %q", f.restart)
+			}
+			hc.RestartPolicy.MaximumRetryCount = n
+		}
+	}
+	if f.memory != "" {
+		n, err := units.RAMInBytes(f.memory)
+		if err != nil {
+			return client.ContainerCreateOptions{}, fmt.Errorf("invalid argument %q for \"-m, --memory\" flag: %w", f.memory, err)
+		}
+		hc.Memory = n
+	}
+	if f.cpus != "" {
+		c, err := strconv.ParseFloat(f.cpus, 64)
+		if err != nil {
+			return client.ContainerCreateOptions{}, fmt.Errorf("invalid argument %q for \"--cpus\" flag", f.cpus)
+		}
+		hc.NanoCPUs = int64(c * 1e9)
+	}
+	if f.init {
+		hc.Init = &f.init
+	}
+	for _, p := range f.publish {
+		if err := addPublished(hc, p); err != nil {
+			return client.ContainerCreateOptions{}, err
+		}
+	}
+	if f.tty {
+		if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+			hc.ConsoleSize = [2]uint{uint(h), uint(w)}
+		}
+	}
+	var nc *network.NetworkingConfig
+	if len(f.aliases) > 0 && f.network != "" {
+		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{f.network: {Aliases: f.aliases}}}
+	}
+	return client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: f.name}, nil
+}
+
+// addPublished reads one -p: [IP:]HOSTPORT:PORT[/PROTO].
+func addPublished(hc *container.HostConfig, spec string) error {
+	parts := strings.Split(spec, ":")
+	var ip, hostPort, ctrPort string
+	switch len(parts) {
+	case 2:
+		hostPort, ctrPort = parts[0], parts[1]
+	case 3:
+		ip, hostPort, ctrPort = parts[0], parts[1], parts[2]
+	default:
+		return fmt.Errorf("invalid publish spec %q: want [IP:]HOSTPORT:PORT[/PROTO]", spec)
+	}
+	port, err := network.ParsePort(ctrPort)
+	if err != nil {
+		return fmt.Errorf("invalid publish spec %q: %w", spec, err)
+	}
+	b := network.PortBinding{HostPort: hostPort}
+	if ip != "" {
+		if b.HostIP, err = netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("invalid publish spec %q: %w", spec, err)
+		}
+	}
+	if hc.PortBindings == nil {
+		hc.PortBindings = network.PortMap{}
+	}
+	hc.PortBindings[port] = append(hc.PortBindings[port], b)
+	return nil
+}
+
+// create makes the container, pulling its image first when the daemon does
+// not have it (as docker run does).
+func (a *app) create(ctx context.Context, req client.ContainerCreateOptions) (string, error) {
+	c, err := a.client()
+	if err != nil {
+		return "", err
+	}
+	res, err := c.ContainerCreate(ctx, req)
+	if cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "No such image") {
+		fmt.Fprintf(a.err, "Unable to find image '%s' locally\n", req.Config.Image)
+		if err := a.pull(ctx, req.Config.Image, a.err); err != nil {
+			return "", err
+		}
+		res, err = c.ContainerCreate(ctx, req)
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(a.err, "WARNING:", w)
+	}
+	return res.ID, nil
+}
+
+func (a *app) createCmd() *cobra.Command {
+	var f createFlags
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create a new container",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req, err := f.request(args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			id, err := a.create(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.out, id)
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func (a *app) runCmd() *cobra.Command {
+	var f createFlags
+	var detach bool
+	cmd := &cobra.Command{
+		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create and run a new container from an image",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			req, err := f.request(args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			id, err := a.create(ctx, req)
+			if err != nil {
+				return withCode(err, 125)
+			}
+			c, _ := a.client()
+			if detach {
+				if _, err := c.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+					return withCode(err, 125)
+				}
+				fmt.Fprintln(a.out, id)
+				return nil
+			}
+			return a.attachRun(ctx, id, f)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run the container in the background and print its ID")
+	return cmd
+}
+
+// attachRun is docker run without -d: attach, start, stream until the
+// container ends, and end with its exit code.
+func (a *app) attachRun(ctx context.Context, id string, f createFlags) error {
+	c, _ := a.client()
+	cond := container.WaitConditionNextExit
+	if f.rm {
+		cond = container.WaitConditionRemoved
+	}
+	wait := c.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond})
+	att, err := c.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: f.interactive, Stdout: true, Stderr: true})
+	if err != nil {
+		return withCode(err, 125)
+	}
+	defer att.Close()
+	restore := func() {}
+	if f.tty && f.interactive {
+		if st, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
+			restore = func() { _ = term.Restore(int(os.Stdin.Fd()), st) }
+		}
+	}
+	defer restore()
+	if _, err := c.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		restore()
+		return withCode(err, 125)
+	}
+	if f.tty {
+		a.resizeContainer(ctx, id)
+	}
+	if f.interactive {
+		go func() {
+			_, _ = io.Copy(att.Conn, a.in)
+			_ = att.CloseWrite()
+		}()
+	}
+	outDone := make(chan error, 1)
+	go func() {
+		var err error
+		if f.tty {
+			_, err = io.Copy(a.out, att.Reader)
+		} else {
+			_, err = stdcopy.StdCopy(a.out, a.err, att.Reader)
+		}
+		outDone <- err
+	}()
+	select {
+	case res := <-wait.Result:
+		<-outDone
+		restore()
+		if res.Error != nil && res.Error.Message != "" {
+			return withCode(errors.New(res.Error.Message), 125)
+		}
+		if res.StatusCode != 0 {
+			return ExitError{Code: int(res.StatusCode)}
+		}
+		return nil
+	case err := <-wait.Error:
+		return withCode(err, 125)
+	case <-outDone:
+		// The stream ends with the container, or with a detach (the
+		// detach keys), after which it runs on.
+		if info, err := c.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil && info.Container.State != nil && info.Container.State.Running {
+			restore()
+			return nil
+		}
+		select {
+		case res := <-wait.Result:
+			if res.StatusCode != 0 {
+				return ExitError{Code: int(res.StatusCode)}
+			}
+			return nil
+		case err := <-wait.Error:
+			return withCode(err, 125)
+		}
+	}
+}
+
+// resizeContainer gives the container's terminal the size of ours.
+func (a *app) resizeContainer(ctx context.Context, id string) {
+	c, _ := a.client()
+	if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+		_, _ = c.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: uint(h), Width: uint(w)})
+	}
+}
+
+// codedError carries docker's exit code for an error it also prints.
+type codedError struct {
+	error
+	code int
+}
+
+func withCode(err error, code int) error { return codedError{err, code} }

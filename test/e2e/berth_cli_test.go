@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+// berthCLI runs the berth CLI against d and returns what it printed.
+func berthCLI(t *testing.T, d *daemon, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(fixtures.Binaries(t), "berth"), args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket())
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("berth %v: %v", args, err)
+	}
+	return o.String(), e.String(), code
+}
+
+func mustBerth(t *testing.T, d *daemon, args ...string) string {
+	t.Helper()
+	out, errOut, code := berthCLI(t, d, args...)
+	if code != 0 {
+		t.Fatalf("berth %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// TestBerthCLI: each verb of the berth CLI against a test berthd, beside
+// what the docker CLI prints for the same objects (fields and exit codes,
+// not timestamps): pull (and run's own pull), images, run attached (the
+// streams apart, the exit code) and detached, ps (its table's columns, and
+// templates), exec (-e, its exit code), logs, inspect (-f, a missing
+// object), stop, wait, rm, tag, rmi, volumes, networks, and the CRI's pods
+// read through its socket. Every command has --help.
+func TestBerthCLI(t *testing.T) {
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	host := fixtures.Registry(t)
+	ref := fixtures.PushBusybox(t, host)
+	other := fixtures.Push(t, fixtures.BusyboxImage(t, fixtures.ImageConfig{Env: []string{"OTHER=1"}}), host, "library/other:1")
+
+	if out := strings.TrimSpace(mustBerth(t, d, "version", "--format", "{{.Server.APIVersion}}")); out != "1.50" {
+		t.Errorf("berth version: API %q", out)
+	}
+	if out := mustBerth(t, d, "pull", ref); !strings.Contains(out, "Digest: sha256:") {
+		t.Errorf("berth pull: %q", out)
+	}
+	format := "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}"
+	if b, dk := mustBerth(t, d, "images", "--format", format), mustDocker(t, d, "images", "--format", format); b != dk {
+		t.Errorf("images: berth %q, docker %q", b, dk)
+	}
+	if b, dk := strings.Fields(firstLine(mustBerth(t, d, "images"))), strings.Fields(firstLine(mustDocker(t, d, "images"))); strings.Join(b, " ") != strings.Join(dk, " ") {
+		t.Errorf("images header: berth %q, docker %q", b, dk)
+	}
+
+	// run: attached (an image pulled on the way), detached.
+	out, errOut, code := berthCLI(t, d, "run", "--rm", other, "sh", "-c", "echo out; echo err >&2; exit 3")
+	if out != "out\n" || !strings.HasSuffix(errOut, "err\n") || !strings.Contains(errOut, "Unable to find image") || code != 3 {
+		t.Errorf("berth run --rm of an image not pulled: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	id := strings.TrimSpace(mustBerth(t, d, "run", "-d", "--name", "web", "-e", "KEEP=k", ref, "sleep", "600"))
+	if len(id) != 64 {
+		t.Fatalf("berth run -d printed %q", id)
+	}
+	mustDocker(t, d, "run", "--name", "talk", ref, "sh", "-c", "echo hello; echo oops >&2")
+	format = "{{.ID}} {{.Names}} {{.Image}} {{.Command}} {{.State}} {{.Status}}"
+	for _, args := range [][]string{{"ps", "--format", format}, {"ps", "-a", "--format", format}, {"ps", "-q"}, {"ps", "-aq", "--no-trunc"}} {
+		if b, dk := mustBerth(t, d, args...), mustDocker(t, d, args...); b != dk {
+			t.Errorf("%v: berth %q, docker %q", args, b, dk)
+		}
+	}
+	if b, dk := strings.Fields(firstLine(mustBerth(t, d, "ps"))), strings.Fields(firstLine(mustDocker(t, d, "ps"))); strings.Join(b, " ") != strings.Join(dk, " ") {
+		t.Errorf("ps header: berth %q, docker %q", b, dk)
+	}
+
+	// exec, logs, inspect
+	if out := mustBerth(t, d, "exec", "-e", "A=1", "web", "sh", "-c", "echo $A $KEEP"); out != "1 k\n" {
+		t.Errorf("berth exec -e: %q", out)
+	}
+	if _, _, code := berthCLI(t, d, "exec", "web", "sh", "-c", "exit 4"); code != 4 {
+		t.Errorf("berth exec of exit 4: exit %d", code)
+	}
+	bo, be, _ := berthCLI(t, d, "logs", "talk")
+	do, de, _ := dockerCLI(t, d, "logs", "talk")
+	if bo != do || be != de || bo != "hello\n" {
+		t.Errorf("logs: berth %q/%q, docker %q/%q", bo, be, do, de)
+	}
+	for _, f := range []string{"{{.State.Status}} {{.Name}} {{.Config.Image}}", "{{json .Config.Env}}"} {
+		if b, dk := mustBerth(t, d, "inspect", "-f", f, "web"), mustDocker(t, d, "inspect", "-f", f, "web"); b != dk {
+			t.Errorf("inspect -f %s: berth %q, docker %q", f, b, dk)
+		}
+	}
+	if _, errOut, code := berthCLI(t, d, "inspect", "nosuch"); code != 1 || !strings.Contains(errOut, "No such object") {
+		t.Errorf("berth inspect nosuch: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := berthCLI(t, d, "run", "--rm", host+"/library/nosuch:1", "true"); code != 125 || errOut == "" {
+		t.Errorf("berth run of an image no registry has: exit %d %q, want 125", code, errOut)
+	}
+
+	// -it: a shell on the terminal, its size, its exit code.
+	term := exec.Command(filepath.Join(fixtures.Binaries(t), "berth"), "run", "-it", "--rm", ref, "sh")
+	term.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket())
+	p := startOnPty(t, term, 27, 99)
+	p.expect("# ")
+	p.typeKeys("stty size; echo $((2+3))\r")
+	p.expect("27 99")
+	p.expect("5")
+	p.typeKeys("exit 7\r")
+	if code := p.wait(); code != 7 {
+		t.Errorf("berth run -it, then exit 7: exit %d\n%q", code, p.seen.String())
+	}
+
+	// stop, wait, rm; tag, rmi
+	if out := mustBerth(t, d, "stop", "-t", "1", "web"); out != "web\n" {
+		t.Errorf("berth stop: %q", out)
+	}
+	if out := strings.TrimSpace(mustBerth(t, d, "wait", "web")); out != "137" && out != "143" {
+		t.Errorf("berth wait: %q", out)
+	}
+	if _, errOut, code := berthCLI(t, d, "rm", "nosuch"); code != 1 || !strings.Contains(errOut, "No such container") {
+		t.Errorf("berth rm nosuch: exit %d %q", code, errOut)
+	}
+	mustBerth(t, d, "rm", "web", "talk")
+	mustBerth(t, d, "tag", ref, "mine:v1")
+	if out := mustBerth(t, d, "rmi", "mine:v1"); !strings.Contains(out, "Untagged: mine:v1") {
+		t.Errorf("berth rmi of a tag: %q", out)
+	}
+
+	// volumes, networks
+	mustBerth(t, d, "volume", "create", "data")
+	if b, dk := mustBerth(t, d, "volume", "ls", "-q"), mustDocker(t, d, "volume", "ls", "-q"); b != dk || b != "data\n" {
+		t.Errorf("volume ls: berth %q docker %q", b, dk)
+	}
+	mustBerth(t, d, "volume", "rm", "data")
+	mustBerth(t, d, "network", "create", "clinet")
+	format = "{{.Name}} {{.Driver}} {{.Scope}}"
+	if b, dk := mustBerth(t, d, "network", "ls", "--format", format), mustDocker(t, d, "network", "ls", "--format", format); b != dk || !strings.Contains(b, "clinet bridge local") {
+		t.Errorf("network ls: berth %q docker %q", b, dk)
+	}
+	mustBerth(t, d, "network", "rm", "clinet")
+
+	// The CRI side, read-only.
+	ctx := context.Background()
+	pod := podConfig("cli-pod", filepath.Join(d.dir, "pods", "cli-pod"))
+	if _, err := d.rs.RunPodSandbox(ctx, pod, ""); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustBerth(t, d, "--cri-socket", "unix://"+d.socket, "pods"); !strings.Contains(out, "cli-pod") || !strings.Contains(out, "READY") {
+		t.Errorf("berth pods: %q", out)
+	}
+	d.removeAllPods()
+
+	for _, c := range []string{"", "run", "ps", "exec", "logs", "pull", "images", "volume", "network", "inspect", "pods"} {
+		args := append(strings.Fields(c), "--help")
+		if out := mustBerth(t, d, args...); !strings.Contains(out, "Usage:") {
+			t.Errorf("berth %s --help: %q", c, out)
+		}
+	}
+	assertNothingLeft(t, d)
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
