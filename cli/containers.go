@@ -161,8 +161,8 @@ func (a *app) waitCmd() *cobra.Command {
 // psRow is a container as docker ps's templates name its fields.
 type psRow struct {
 	ID, Image, Command, CreatedAt, RunningFor, Ports, State, Status, Names, Networks string
-	Labels                                                                            string
-	summary                                                                           container.Summary
+	Labels                                                                           string
+	summary                                                                          container.Summary
 }
 
 // Label is docker ps's {{.Label "key"}}.

@@ -23,9 +23,9 @@ import (
 // createFlags are docker run's and docker create's.
 type createFlags struct {
 	name, workdir, user, entrypoint, hostname, network, restart, memory, cpus, stopSignal string
-	env, volumes, publish, labels, tmpfs, addHosts, capAdd, capDrop, aliases, dns      []string
-	rm, interactive, tty, privileged, readOnly, init                                    bool
-	stopTimeout                                                                         int
+	env, volumes, publish, labels, tmpfs, addHosts, capAdd, capDrop, aliases, dns         []string
+	rm, interactive, tty, privileged, readOnly, init                                      bool
+	stopTimeout                                                                           int
 }
 
 func (f *createFlags) register(cmd *cobra.Command) {

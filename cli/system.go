@@ -11,8 +11,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/trace/noop"
-	remote "k8s.io/cri-client/pkg"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	remote "k8s.io/cri-client/pkg"
 )
 
 func (a *app) versionCmd(version string) *cobra.Command {
