@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/go-units"
@@ -60,7 +61,6 @@ func (f *createFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.privileged, "privileged", false, "give extended privileges to this container")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount the container's root filesystem as read only")
 	fl.BoolVar(&f.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
-	_ = fl.MarkHidden("init")
 }
 
 // request turns the flags and the image and command into the create call.
@@ -286,9 +286,10 @@ func (a *app) attachRun(ctx context.Context, id string, f createFlags) error {
 	if f.tty {
 		a.resizeContainer(ctx, id)
 	}
+	watch := &detachWatch{r: a.in}
 	if f.interactive {
 		go func() {
-			_, _ = io.Copy(att.Conn, a.in)
+			_, _ = io.Copy(att.Conn, watch)
 			_ = att.CloseWrite()
 		}()
 	}
@@ -317,9 +318,10 @@ func (a *app) attachRun(ctx context.Context, id string, f createFlags) error {
 		return withCode(err, 125)
 	case <-outDone:
 		// The stream ends with the container, or with a detach (the
-		// detach keys), after which it runs on.
-		if info, err := c.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil && info.Container.State != nil && info.Container.State.Running {
+		// detach keys, which berthd acts on), after which it runs on.
+		if watch.detached.Load() {
 			restore()
+			fmt.Fprintln(a.err)
 			return nil
 		}
 		select {
@@ -349,3 +351,23 @@ type codedError struct {
 }
 
 func withCode(err error, code int) error { return codedError{err, code} }
+
+// detachWatch passes the terminal's input on and notes whether docker's
+// default detach keys (ctrl-p ctrl-q) went by: berthd detaches on them, and
+// the end of the stream then is not the container's.
+type detachWatch struct {
+	r        io.Reader
+	prev     byte
+	detached atomic.Bool
+}
+
+func (d *detachWatch) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	for _, b := range p[:n] {
+		if d.prev == 0x10 && b == 0x11 {
+			d.detached.Store(true)
+		}
+		d.prev = b
+	}
+	return n, err
+}

@@ -149,6 +149,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	go func() { errc <- g.Serve(ln) }()
 	if cfg.DockerSocket != "" {
 		docker := dockerapi.New(ctr, sb, img, filepath.Join(cfg.Root, "docker"), version.Version, log)
+		docker.SetInit(pauseBin) // berth-runtime is docker-init when called so
 		stop, err := serveDocker(cfg, docker, log)
 		if err != nil {
 			return err

@@ -204,6 +204,12 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if b.HostConfig.Init != nil && *b.HostConfig.Init {
+		if err := s.withInit(b, &cc); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	anon, err := s.anonymousVolumes(b, &cc)
 	if err != nil {
 		writeError(w, err)
@@ -280,6 +286,33 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	made = true
 	s.syncHosts(network) // its peers learn its name, and it theirs
 	writeJSON(w, http.StatusCreated, map[string]any{"Id": rec.ID, "Warnings": []string{}})
+}
+
+// withInit is --init: the container's command runs under docker-init,
+// bound read-only at /sbin/docker-init, which reaps and forwards signals.
+func (s *Server) withInit(b createBody, c *oci.ContainerConfig) error {
+	if s.initBin == "" {
+		return fmt.Errorf("--init: no init binary is configured: %w", errdefs.ErrUnimplemented)
+	}
+	var img ocispec.ImageConfig
+	if rec, err := s.images.Resolve(b.Image); err == nil {
+		if cfg, err := images.Config(rec); err == nil {
+			img = cfg.Config
+		}
+	}
+	args := slices.Concat(b.Entrypoint, b.Cmd)
+	switch {
+	case len(b.Entrypoint) == 0 && len(b.Cmd) == 0:
+		args = slices.Concat(img.Entrypoint, img.Cmd)
+	case len(b.Entrypoint) == 0:
+		args = slices.Concat(img.Entrypoint, b.Cmd)
+	}
+	if len(args) == 0 {
+		return fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
+	}
+	c.Command, c.Args = append([]string{"/sbin/docker-init", "--"}, args...), nil
+	c.Mounts = append(c.Mounts, oci.Mount{ContainerPath: "/sbin/docker-init", HostPath: s.initBin, Readonly: true, Propagation: "private"})
+	return nil
 }
 
 // maxCreateBody bounds a create request (dockerd reads any size; a few
@@ -716,6 +749,8 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 	}
 	networks := filters["network"] // matched on the request, not the record
 	delete(filters, "network")
+	healthFilter := filters["health"] // matched on the probes' state
+	delete(filters, "health")
 	out := []map[string]any{}
 	for _, c := range all {
 		if c.State != store.ContainerRunning && !boolParam(r, "all") && len(filters["status"]) == 0 {
@@ -723,13 +758,14 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 		}
 		var b createBody
 		_ = json.Unmarshal(c.Config, &b)
-		if !matchFilters(c, filters) || len(networks) > 0 && !slices.Contains(networks, networkOf(b)) {
+		if !matchFilters(c, filters) || len(networks) > 0 && !slices.Contains(networks, networkOf(b)) ||
+			len(healthFilter) > 0 && !slices.Contains(healthFilter, s.healthStatus(c.ID)) {
 			continue
 		}
 		out = append(out, map[string]any{
 			"Id": c.ID, "Names": []string{"/" + c.Name}, "Image": c.ImageRef, "ImageID": c.ImageID,
 			"Command": c.Annotations[annotationCmd], "Created": c.CreatedAt.Unix(), "State": dockerState(c),
-			"Status": dockerStatus(c), "Labels": nonNilMap(c.Labels), "Ports": publishedPorts(b), "Mounts": []any{},
+			"Status": s.statusWithHealth(c), "Labels": nonNilMap(c.Labels), "Ports": publishedPorts(b), "Mounts": []any{},
 			"HostConfig": map[string]string{"NetworkMode": networkOf(b)},
 		})
 	}
@@ -761,7 +797,7 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 		"State": map[string]any{
 			"Status": dockerState(c), "Running": c.State == store.ContainerRunning, "Paused": c.Paused, "Restarting": false,
 			"OOMKilled": c.Reason == "OOMKilled", "Dead": false, "Pid": c.Pid, "ExitCode": c.ExitCode, "Error": c.Message,
-			"StartedAt": ts(c.StartedAt), "FinishedAt": ts(c.FinishedAt),
+			"StartedAt": ts(c.StartedAt), "FinishedAt": ts(c.FinishedAt), "Health": s.healthOrNil(c.ID),
 		},
 		"Config":          config,
 		"HostConfig":      hostConfig,

@@ -59,8 +59,8 @@ func (s *Server) wantsRestart(c store.Container, boot bool) bool {
 	return false
 }
 
-// Run carries out restart policies until ctx ends; berthd runs it once its
-// containers are recovered.
+// Run carries out restart policies and health checks until ctx ends;
+// berthd runs it once its containers are recovered.
 func (s *Server) Run(ctx context.Context) {
 	ev, stop := s.containers.Subscribe()
 	defer stop()
@@ -69,13 +69,27 @@ func (s *Server) Run(ctx context.Context) {
 		if c.State == store.ContainerExited && s.wantsRestart(c, true) {
 			go s.restartLater(ctx, c, 0)
 		}
+		if c.State == store.ContainerRunning {
+			s.startHealth(ctx, c)
+		}
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case e := <-ev:
-			if e.Type != containers.EventStopped {
+			switch e.Type {
+			case containers.EventStarted:
+				if c, err := s.containers.Get(e.ContainerID); err == nil && c.Owner == Owner {
+					s.startHealth(ctx, c)
+				}
+				continue
+			case containers.EventDeleted:
+				s.stopHealth(e.ContainerID, true)
+				continue
+			case containers.EventStopped:
+				s.stopHealth(e.ContainerID, false)
+			default:
 				continue
 			}
 			c, err := s.containers.Get(e.ContainerID)

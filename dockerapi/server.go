@@ -40,13 +40,16 @@ type Server struct {
 	logDir, volumeDir string
 	execs             execs
 	terms             terminals
+	health            healths
 	// dir holds the front end's own files; netMu serialises changes to
 	// the networks kept there.
 	dir   string
 	netMu sync.Mutex
-	exits exitCodes
-	stops stopMarks
-	mux   *http.ServeMux
+	// initBin is bound into a container as /sbin/docker-init for --init.
+	initBin string
+	exits   exitCodes
+	stops   stopMarks
+	mux     *http.ServeMux
 }
 
 // New returns the front end; its containers' logs and its volumes live under dir.
@@ -65,6 +68,10 @@ func New(c *containers.Service, sb *sandbox.Service, img *images.Service, dir, v
 	s.routeFiles()
 	return s
 }
+
+// SetInit names the binary `docker run --init` binds into the container as
+// /sbin/docker-init (berth-runtime, which is an init when called so).
+func (s *Server) SetInit(path string) { s.initBin = path }
 
 var versionPrefix = regexp.MustCompile(`^/v(\d+)\.(\d+)(/.*)$`)
 

@@ -122,6 +122,20 @@ func TestBerthCLI(t *testing.T) {
 		t.Errorf("berth run -it, then exit 7: exit %d\n%q", code, p.seen.String())
 	}
 
+	// ctrl-p ctrl-q detaches: berth ends with 0, the container runs on.
+	bg := exec.Command(filepath.Join(fixtures.Binaries(t), "berth"), "run", "-it", "--name", "bg", ref, "sh")
+	bg.Env = term.Env
+	q := startOnPty(t, bg, 24, 80)
+	q.expect("# ")
+	q.typeKeys("\x10\x11")
+	if code := q.wait(); code != 0 {
+		t.Errorf("berth run -it, detached: exit %d\n%q", code, q.seen.String())
+	}
+	if out := mustBerth(t, d, "ps", "--filter", "name=bg", "--format", "{{.Status}}"); !strings.HasPrefix(out, "Up") {
+		t.Errorf("after the detach bg is %q, want running", out)
+	}
+	mustBerth(t, d, "rm", "-f", "bg")
+
 	// stop, wait, rm; tag, rmi
 	if out := mustBerth(t, d, "stop", "-t", "1", "web"); out != "web\n" {
 		t.Errorf("berth stop: %q", out)

@@ -195,6 +195,7 @@ type ptyClient struct {
 	master *os.File
 	term   *os.File
 	seen   strings.Builder
+	pos    int // where the last expect's match ended
 }
 
 func startPtyClient(t *testing.T, d *daemon, rows, cols uint16, args ...string) *ptyClient {
@@ -217,13 +218,17 @@ func startOnPty(t *testing.T, cmd *exec.Cmd, rows, cols uint16) *ptyClient {
 	return p
 }
 
-// expect reads the terminal until want has appeared since the last expect.
+// expect reads the terminal until want appears after what the last expect
+// matched (output read past that match counts for the next expect).
 func (p *ptyClient) expect(want string) {
 	p.t.Helper()
-	start := p.seen.Len()
 	buf := make([]byte, 1024)
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(p.seen.String()[start:], want) {
+	for {
+		if i := strings.Index(p.seen.String()[p.pos:], want); i >= 0 {
+			p.pos += i + len(want)
+			return
+		}
 		if time.Now().After(deadline) {
 			p.t.Fatalf("the terminal never showed %q; it shows:\n%q", want, p.seen.String())
 		}
@@ -318,5 +323,82 @@ func TestDockerTerminal(t *testing.T) {
 		t.Errorf("docker run -t: exit %d, %q", code, o.seen.String())
 	}
 	mustDocker(t, d, "rm", "term")
+	assertNothingLeft(t, d)
+}
+
+// TestDockerInit: --init runs the command under docker-init as PID 1: a
+// `sleep` that as PID 1 would ignore SIGTERM stops at once, exit codes pass
+// through, zombies are reaped.
+func TestDockerInit(t *testing.T) {
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.Push(t, fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"sh", "-c", "exit 9"}}), fixtures.Registry(t), "library/initcmd:1")
+	mustDocker(t, d, "pull", ref)
+	out := mustDocker(t, d, "run", "--rm", "--init", ref, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; sleep 0.2 & wait; ps -o stat | grep -c Z || true")
+	if !strings.HasPrefix(out, "/sbin/docker-init -- sh -c") {
+		t.Errorf("PID 1 under --init: %q", out)
+	}
+	if _, _, code := dockerCLI(t, d, "run", "--rm", "--init", ref); code != 9 {
+		t.Errorf("--init with the image's own command (exit 9): exit %d", code)
+	}
+	mustDocker(t, d, "run", "-d", "--init", "--name", "sleeper", ref, "sleep", "600")
+	began := time.Now()
+	mustDocker(t, d, "stop", "-t", "20", "sleeper")
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("stop of sleep under --init took %v: SIGTERM was not forwarded", took)
+	}
+	if code := strings.TrimSpace(mustDocker(t, d, "inspect", "-f", "{{.State.ExitCode}}", "sleeper")); code != "143" {
+		t.Errorf("exit code after SIGTERM under --init: %s, want 143", code)
+	}
+	mustDocker(t, d, "rm", "sleeper")
+	assertNothingLeft(t, d)
+}
+
+// TestDockerHealth: HEALTHCHECK from the request and from the image: a
+// container is starting, then healthy once its check passes, unhealthy
+// after retries failures; inspect, ps's status and ps --filter health say
+// so; --no-healthcheck turns the image's off.
+func TestDockerHealth(t *testing.T) {
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	host := fixtures.Registry(t)
+	ref := fixtures.PushBusybox(t, host)
+	sick := fixtures.Push(t, fixtures.BusyboxImage(t, fixtures.ImageConfig{Healthcheck: []string{"CMD-SHELL", "exit 1"}}), host, "library/sick:1")
+	mustDocker(t, d, "pull", ref)
+	mustDocker(t, d, "pull", sick)
+	waitHealth := func(name, want string) {
+		t.Helper()
+		var got string
+		for i := 0; i < 100; i++ {
+			if got = strings.TrimSpace(mustDocker(t, d, "inspect", "-f", "{{.State.Health.Status}}", name)); got == want {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("%s's health stayed %q, want %q", name, got, want)
+	}
+	mustDocker(t, d, "run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms", "--health-retries", "2",
+		ref, "sh", "-c", "sleep 1; touch /tmp/ok; exec sleep 600")
+	if got := strings.TrimSpace(mustDocker(t, d, "inspect", "-f", "{{.State.Health.Status}}", "hc")); got != "starting" {
+		t.Errorf("health at first: %q, want starting", got)
+	}
+	waitHealth("hc", "healthy")
+	if out := mustDocker(t, d, "ps", "--filter", "health=healthy", "--format", "{{.Names}} {{.Status}}"); !strings.Contains(out, "hc Up") || !strings.Contains(out, "(healthy)") {
+		t.Errorf("ps --filter health=healthy: %q", out)
+	}
+	mustDocker(t, d, "exec", "hc", "rm", "/tmp/ok")
+	waitHealth("hc", "unhealthy")
+	if streak := strings.TrimSpace(mustDocker(t, d, "inspect", "-f", "{{.State.Health.FailingStreak}}", "hc")); streak < "2" {
+		t.Errorf("failing streak %s, want at least 2", streak)
+	}
+	mustDocker(t, d, "run", "-d", "--name", "img", sick, "sleep", "600")
+	waitHealth("img", "unhealthy")
+	mustDocker(t, d, "run", "-d", "--name", "off", "--no-healthcheck", sick, "sleep", "600")
+	if got := strings.TrimSpace(mustDocker(t, d, "inspect", "-f", "{{.State.Health}}", "off")); got != "<nil>" {
+		t.Errorf("--no-healthcheck: health %q", got)
+	}
+	mustDocker(t, d, "rm", "-f", "hc", "img", "off")
 	assertNothingLeft(t, d)
 }
