@@ -1,17 +1,21 @@
 package containers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/moby/go-archive"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/images/snapshot"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
@@ -58,27 +62,67 @@ func (s *Service) Changes(id string) ([]snapshot.Change, error) {
 	if err != nil {
 		return nil, err
 	}
+	raw, err := s.rawChanges(rec)
+	if err != nil {
+		return nil, err
+	}
+	made := mountPointsMade(rec, raw)
+	return slices.DeleteFunc(raw, func(c snapshot.Change) bool { return made[c.Path] }), nil
+}
+
+// rawChanges is everything rec's writable layer holds over its image.
+func (s *Service) rawChanges(rec store.Container) ([]snapshot.Change, error) {
 	img, err := s.images.Resolve(rec.ImageID)
 	if err != nil {
-		return nil, fmt.Errorf("changes of %s: its image: %w", id, err)
+		return nil, fmt.Errorf("changes of %s: its image: %w", rec.ID, err)
 	}
 	chain := make([]digest.Digest, len(img.ChainIDs))
 	for i, c := range img.ChainIDs {
 		chain[i] = digest.Digest(c)
 	}
-	changes, err := s.images.Snapshots().Changes(id, chain)
-	if err != nil {
-		return nil, err
-	}
-	// Mount points the runtime made for the container's mounts (/etc/hosts,
-	// a volume's directory) are not the container's changes.
+	return s.images.Snapshots().Changes(rec.ID, chain)
+}
+
+// mountPointsMade are the paths the runtime added to make mount points for
+// rec's mounts (/etc/hosts, a volume's directory): not the container's changes.
+func mountPointsMade(rec store.Container, raw []snapshot.Change) map[string]bool {
+	made := map[string]bool{}
 	var spec specs.Spec
-	if b, err := os.ReadFile(filepath.Join(rec.Dir, "bundle", "config.json")); err == nil && json.Unmarshal(b, &spec) == nil {
-		made := map[string]bool{}
-		for _, m := range spec.Mounts {
-			made[filepath.Clean(m.Destination)] = true
-		}
-		changes = slices.DeleteFunc(changes, func(c snapshot.Change) bool { return c.Kind == snapshot.Added && made[c.Path] })
+	b, err := os.ReadFile(filepath.Join(rec.Dir, "bundle", "config.json"))
+	if err != nil || json.Unmarshal(b, &spec) != nil {
+		return made
 	}
-	return changes, nil
+	dests := map[string]bool{}
+	for _, m := range spec.Mounts {
+		dests[filepath.Clean(m.Destination)] = true
+	}
+	for _, c := range raw {
+		if c.Kind == snapshot.Added && dests[c.Path] {
+			made[c.Path] = true
+		}
+	}
+	return made
+}
+
+// Commit makes an image of container id's image with its changes as one
+// more layer (overlay whiteouts become the layer's deletions; the mount
+// points the runtime made are left out), as docker commit does.
+func (s *Service) Commit(ctx context.Context, id string, o images.CommitOptions) (store.Image, error) {
+	rec, err := s.db.Containers.Get(id)
+	if err != nil {
+		return store.Image{}, err
+	}
+	raw, err := s.rawChanges(rec)
+	if err != nil {
+		return store.Image{}, err
+	}
+	var exclude []string
+	for p := range mountPointsMade(rec, raw) {
+		exclude = append(exclude, strings.TrimPrefix(p, "/"))
+	}
+	upper := s.images.Snapshots().UpperPath(id)
+	o.Layer = func() (io.ReadCloser, error) {
+		return archive.TarWithOptions(upper, &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat, ExcludePatterns: exclude})
+	}
+	return s.images.Commit(ctx, rec.ImageID, o)
 }

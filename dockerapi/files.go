@@ -32,6 +32,7 @@ func (s *Server) routeFiles() {
 	s.mux.HandleFunc("HEAD /containers/{id}/archive", s.statArchive)
 	s.mux.HandleFunc("GET /containers/{id}/archive", s.getArchive)
 	s.mux.HandleFunc("PUT /containers/{id}/archive", s.putArchive)
+	s.mux.HandleFunc("POST /commit", s.commitContainer)
 }
 
 // containerChanges is `docker diff`.

@@ -11,29 +11,22 @@ import (
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
+// berthCmd is the berth CLI, pointed at d's Docker API socket.
+func berthCmd(t *testing.T, d *daemon, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(fixtures.Binaries(t), "berth"), args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket())
+	return cmd
+}
+
 // berthCLI runs the berth CLI against d and returns what it printed.
 func berthCLI(t *testing.T, d *daemon, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(fixtures.Binaries(t), "berth"), args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket())
-	var o, e strings.Builder
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("berth %v: %v", args, err)
-	}
-	return o.String(), e.String(), code
+	return runCLI(t, berthCmd(t, d, args...))
 }
 
 func mustBerth(t *testing.T, d *daemon, args ...string) string {
 	t.Helper()
-	out, errOut, code := berthCLI(t, d, args...)
-	if code != 0 {
-		t.Fatalf("berth %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-	}
-	return out
+	return mustRun(t, berthCmd(t, d, args...))
 }
 
 // TestBerthCLI: each verb of the berth CLI against a test berthd, beside
@@ -110,9 +103,7 @@ func TestBerthCLI(t *testing.T) {
 	}
 
 	// -it: a shell on the terminal, its size, its exit code.
-	term := exec.Command(filepath.Join(fixtures.Binaries(t), "berth"), "run", "-it", "--rm", ref, "sh")
-	term.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket())
-	p := startOnPty(t, term, 27, 99)
+	p := startOnPty(t, berthCmd(t, d, "run", "-it", "--rm", ref, "sh"), 27, 99)
 	p.expect("# ")
 	p.typeKeys("stty size; echo $((2+3))\r")
 	p.expect("27 99")
@@ -123,9 +114,7 @@ func TestBerthCLI(t *testing.T) {
 	}
 
 	// ctrl-p ctrl-q detaches: berth ends with 0, the container runs on.
-	bg := exec.Command(filepath.Join(fixtures.Binaries(t), "berth"), "run", "-it", "--name", "bg", ref, "sh")
-	bg.Env = term.Env
-	q := startOnPty(t, bg, 24, 80)
+	q := startOnPty(t, berthCmd(t, d, "run", "-it", "--name", "bg", ref, "sh"), 24, 80)
 	q.expect("# ")
 	q.typeKeys("\x10\x11")
 	if code := q.wait(); code != 0 {

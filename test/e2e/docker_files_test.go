@@ -84,3 +84,37 @@ func TestDockerFiles(t *testing.T) {
 	mustDocker(t, d, "volume", "rm", "vol")
 	assertNothingLeft(t, d)
 }
+
+// TestDockerCommit: docker commit makes an image of a container's changes
+// (a new file, a deletion) with --change, -m and -a, that runs; a bad
+// change is refused.
+func TestDockerCommit(t *testing.T) {
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "pull", ref)
+	mustDocker(t, d, "run", "--name", "src", ref, "sh", "-c", "echo data > /data.txt; rm /etc/group")
+	id := strings.TrimSpace(mustDocker(t, d, "commit", "-c", `CMD ["cat", "/data.txt"]`, "-c", "ENV X=1", "-m", "made by a test", "-a", "tester", "src", "committed:v1"))
+	if !strings.HasPrefix(id, "sha256:") {
+		t.Fatalf("docker commit printed %q", id)
+	}
+	if out := mustDocker(t, d, "run", "--rm", "committed:v1"); out != "data\n" {
+		t.Errorf("the committed image's CMD: %q", out)
+	}
+	if out := mustDocker(t, d, "run", "--rm", "committed:v1", "sh", "-c", "test -e /etc/group || echo gone; echo $X"); out != "gone\n1\n" {
+		t.Errorf("the committed image's deletion and env: %q", out)
+	}
+	if out := mustDocker(t, d, "image", "inspect", "-f", "{{.Author}}", "committed:v1"); strings.TrimSpace(out) != "tester" {
+		t.Errorf("author: %q", out)
+	}
+	if out := mustDocker(t, d, "history", "--format", "{{.Comment}}", "committed:v1"); !strings.HasPrefix(out, "made by a test") {
+		t.Errorf("history: %q", out)
+	}
+	if _, errOut, code := dockerCLI(t, d, "commit", "-c", "RUN echo", "src", "bad:1"); code == 0 || !strings.Contains(errOut, "RUN") {
+		t.Errorf("commit with a RUN change: exit %d %q", code, errOut)
+	}
+	mustDocker(t, d, "rm", "src")
+	mustDocker(t, d, "rmi", "committed:v1")
+	assertNothingLeft(t, d)
+}

@@ -28,23 +28,34 @@ func dockerCmd(t *testing.T, d *daemon, args ...string) *exec.Cmd {
 // dockerCLI runs the docker CLI against d and returns what it printed.
 func dockerCLI(t *testing.T, d *daemon, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := dockerCmd(t, d, args...)
+	return runCLI(t, dockerCmd(t, d, args...))
+}
+
+func mustDocker(t *testing.T, d *daemon, args ...string) string {
+	t.Helper()
+	return mustRun(t, dockerCmd(t, d, args...))
+}
+
+// runCLI runs a client command and returns what it printed and its exit code.
+func runCLI(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, code int) {
+	t.Helper()
 	var o, e strings.Builder
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("docker %v: %v", args, err)
+		t.Fatalf("%v: %v", cmd.Args, err)
 	}
 	return o.String(), e.String(), code
 }
 
-func mustDocker(t *testing.T, d *daemon, args ...string) string {
+// mustRun is runCLI, failing the test unless the command succeeds.
+func mustRun(t *testing.T, cmd *exec.Cmd) string {
 	t.Helper()
-	out, errOut, code := dockerCLI(t, d, args...)
+	out, errOut, code := runCLI(t, cmd)
 	if code != 0 {
-		t.Fatalf("docker %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		t.Fatalf("%s: exit %d\n%s%s", strings.Join(cmd.Args, " "), code, out, errOut)
 	}
 	return out
 }

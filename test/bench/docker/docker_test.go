@@ -103,12 +103,36 @@ func BenchmarkDocker(b *testing.B) {
 
 	const rounds = 10
 	run := map[string][]time.Duration{}
+	// berth, the CLI, against the same berthd: the CLI's own cost beside the docker CLI's.
+	berth := func(args ...string) {
+		cmd := exec.Command(filepath.Join(fixtures.Binaries(b), "berth"), args...)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+bd.sock)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
 	for i := -1; i < rounds; i++ {
 		for _, d := range daemons {
 			s := time.Now()
 			d.docker(b, "run", "--rm", "--network", "none", ref, "true")
 			if i >= 0 {
 				run[d.name] = append(run[d.name], time.Since(s))
+			}
+		}
+		s := time.Now()
+		berth("run", "--rm", "--network", "none", ref, "true")
+		if i >= 0 {
+			run["berth"] = append(run["berth"], time.Since(s))
+		}
+	}
+	lists := map[string][]time.Duration{}
+	for i := -1; i < rounds; i++ {
+		for name, f := range map[string]func(){"docker ps": func() { bd.docker(b, "ps", "-a") }, "berth ps": func() { berth("ps", "-a") },
+			"docker images": func() { bd.docker(b, "images") }, "berth images": func() { berth("images") }} {
+			s := time.Now()
+			f()
+			if i >= 0 {
+				lists[name] = append(lists[name], time.Since(s))
 			}
 		}
 	}
@@ -145,6 +169,12 @@ func BenchmarkDocker(b *testing.B) {
 	fmt.Printf("\nthe docker CLI against berthd and dockerd 20.10, %d rounds, interleaved (median)\n", rounds)
 	fmt.Printf("docker run --rm --network none busybox true: berthd %s, dockerd %s: %.2fx\n",
 		med(run["berthd"]).Round(100*time.Microsecond), med(run["dockerd"]).Round(100*time.Microsecond), float64(med(run["berthd"]))/float64(med(run["dockerd"])))
+	fmt.Printf("berth run --rm --network none busybox true (the berth CLI, berthd): %s, the docker CLI on berthd %s: %.2fx\n",
+		med(run["berth"]).Round(100*time.Microsecond), med(run["berthd"]).Round(100*time.Microsecond), float64(med(run["berth"]))/float64(med(run["berthd"])))
+	for _, verb := range []string{"ps", "images"} {
+		bt, dt := med(lists["berth "+verb]), med(lists["docker "+verb])
+		fmt.Printf("%s on berthd: berth %s, docker %s: %.2fx\n", verb, bt.Round(100*time.Microsecond), dt.Round(100*time.Microsecond), float64(bt)/float64(dt))
+	}
 	fmt.Printf("docker exec idle0 true: berthd %s, dockerd %s: %.2fx\n",
 		med(execs["berthd"]).Round(100*time.Microsecond), med(execs["dockerd"]).Round(100*time.Microsecond), float64(med(execs["berthd"]))/float64(med(execs["dockerd"])))
 	fmt.Printf("daemon RSS with 10 running containers: berthd %.1f MB, dockerd + its containerd %.1f MB: %.2fx\n",
