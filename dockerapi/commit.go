@@ -162,7 +162,7 @@ func commandForm(rest string) []string {
 // keyValues reads "k=v k2=v2" (quotes allowed around values), or for ENV
 // the old form "k v".
 func keyValues(rest string, envOldForm bool) ([]string, error) {
-	if envOldForm && !strings.Contains(strings.Fields(rest+" x")[0], "=") {
+	if envOldForm && !strings.Contains(strings.Fields(rest + " x")[0], "=") {
 		k, v, _ := strings.Cut(rest, " ")
 		return []string{k + "=" + strings.TrimSpace(v)}, nil
 	}
