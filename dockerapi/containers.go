@@ -926,9 +926,20 @@ func parseFilters(r *http.Request) (map[string][]string, error) {
 }
 
 // matchFilters is `docker ps --filter`: every key must match, any of a
-// key's values may. Unknown keys match nothing, as dockerd refuses them.
+// key's values may — but every label given must (dockerd's rule, which
+// compose relies on to tell its services apart). Unknown keys match
+// nothing, as dockerd refuses them.
 func matchFilters(c store.Container, filters map[string][]string) bool {
 	for key, values := range filters {
+		if key == "label" {
+			for _, v := range values {
+				k, val, hasVal := strings.Cut(v, "=")
+				if got, has := c.Labels[k]; !has || hasVal && got != val {
+					return false
+				}
+			}
+			continue
+		}
 		ok := false
 		for _, v := range values {
 			switch key {
@@ -938,10 +949,6 @@ func matchFilters(c store.Container, filters map[string][]string) bool {
 				ok = ok || strings.HasPrefix(c.ID, v)
 			case "status":
 				ok = ok || dockerState(c) == v
-			case "label":
-				k, val, hasVal := strings.Cut(v, "=")
-				got, has := c.Labels[k]
-				ok = ok || has && (!hasVal || got == val)
 			case "ancestor":
 				ok = ok || c.ImageRef == v || familiarName(c.ImageRef) == v || strings.HasPrefix(c.ImageID, v) ||
 					strings.HasPrefix(c.ImageID, "sha256:"+v)
