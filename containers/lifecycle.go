@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -215,4 +216,23 @@ func (s *Service) ReopenLog(ctx context.Context, id string) error {
 		return s.shimError(rec, "reopen the log of", err)
 	}
 	return nil
+}
+
+// RemoveOwnedPods removes every pod of a front end that keeps none across
+// a restart (a build's RUN steps, cut short by a crash): what berthd left
+// half-done is not left for good.
+func (s *Service) RemoveOwnedPods(ctx context.Context, owner string) {
+	pods, err := s.sandboxes.List()
+	if err != nil {
+		s.log.Warn("list pods", slog.Any("error", err))
+		return
+	}
+	for _, p := range pods {
+		if p.Owner != owner {
+			continue
+		}
+		if err := s.RemovePod(ctx, p.ID); err != nil {
+			s.log.Warn("remove a pod left by an interrupted "+owner, slog.String("sandbox", p.ID), slog.Any("error", err))
+		}
+	}
 }

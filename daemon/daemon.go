@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
+	"github.com/berth-runtime/berth/builder"
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/cri"
@@ -150,6 +151,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.DockerSocket != "" {
 		docker := dockerapi.New(ctr, sb, img, filepath.Join(cfg.Root, "docker"), version.Version, log)
 		docker.SetInit(pauseBin) // berth-runtime is docker-init when called so
+		docker.SetBuilder(builder.New(ctr, img, filepath.Join(cfg.Root, "build"), log))
+		go ctr.RemoveOwnedPods(svcCtx, builder.Owner) // RUN steps a crash cut short
 		stop, err := serveDocker(cfg, docker, log)
 		if err != nil {
 			return err

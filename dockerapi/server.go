@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berth-runtime/berth/builder"
 	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/internal/errdefs"
@@ -47,6 +48,7 @@ type Server struct {
 	netMu sync.Mutex
 	// initBin is bound into a container as /sbin/docker-init for --init.
 	initBin string
+	builder *builder.Builder
 	exits   exitCodes
 	stops   stopMarks
 	mux     *http.ServeMux
@@ -66,6 +68,7 @@ func New(c *containers.Service, sb *sandbox.Service, img *images.Service, dir, v
 	s.routeEvents()
 	s.routeNetworks()
 	s.routeFiles()
+	s.mux.HandleFunc("POST /build", s.buildImage)
 	return s
 }
 

@@ -17,7 +17,8 @@ import (
 
 // CommitOptions describe the image a commit makes.
 type CommitOptions struct {
-	// Layer opens an uncompressed tar of the new layer (read more than once).
+	// Layer opens an uncompressed tar of the new layer (read more than
+	// once); nil makes no layer, only a new config (a build's ENV, CMD...).
 	Layer func() (io.ReadCloser, error)
 	// CreatedBy and Comment go into the new history entry; Author into the config.
 	CreatedBy, Comment, Author string
@@ -44,21 +45,26 @@ func (s *Service) Commit(ctx context.Context, base string, o CommitOptions) (sto
 	if err != nil {
 		return store.Image{}, err
 	}
-	layer, err := tarball.LayerFromOpener(o.Layer)
-	if err != nil {
-		return store.Image{}, fmt.Errorf("commit: the new layer: %w", err)
-	}
 	now := time.Now().UTC()
-	img, err = mutate.Append(img, mutate.Addendum{Layer: layer, History: v1.History{
-		Created: v1.Time{Time: now}, CreatedBy: o.CreatedBy, Comment: o.Comment, Author: o.Author}})
-	if err != nil {
-		return store.Image{}, fmt.Errorf("commit: %w", err)
+	history := v1.History{Created: v1.Time{Time: now}, CreatedBy: o.CreatedBy, Comment: o.Comment, Author: o.Author}
+	if o.Layer != nil {
+		layer, err := tarball.LayerFromOpener(o.Layer)
+		if err != nil {
+			return store.Image{}, fmt.Errorf("commit: the new layer: %w", err)
+		}
+		if img, err = mutate.Append(img, mutate.Addendum{Layer: layer, History: history}); err != nil {
+			return store.Image{}, fmt.Errorf("commit: %w", err)
+		}
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return store.Image{}, err
 	}
 	cf = cf.DeepCopy()
+	if o.Layer == nil {
+		history.EmptyLayer = true
+		cf.History = append(cf.History, history)
+	}
 	cf.Created, cf.Author = v1.Time{Time: now}, o.Author
 	if o.Config != nil {
 		if err := o.Config(&cf.Config); err != nil {

@@ -92,18 +92,29 @@ func (s *Service) Resolve(ref string) (store.Image, error) {
 	if img, err := s.db.Images.Get(id); err == nil {
 		return img, nil
 	}
-	named, err := Normalize(ref)
-	if err != nil {
-		return store.Image{}, fmt.Errorf("image %q: %w", ref, errdefs.ErrNotFound)
-	}
 	all, err := s.db.Images.List()
 	if err != nil {
 		return store.Image{}, err
 	}
-	want := named.String()
-	for _, img := range all {
-		if slices.Contains(img.RepoTags, want) || slices.Contains(img.RepoDigests, want) {
-			return img, nil
+	if named, err := Normalize(ref); err == nil {
+		want := named.String()
+		for _, img := range all {
+			if slices.Contains(img.RepoTags, want) || slices.Contains(img.RepoDigests, want) {
+				return img, nil
+			}
+		}
+	}
+	// A short ID (docker build prints 12 digits), when no name matched: the
+	// one image whose ID begins so.
+	if hex := strings.TrimPrefix(ref, "sha256:"); len(hex) >= 4 && strings.Trim(hex, "0123456789abcdef") == "" {
+		var found []store.Image
+		for _, img := range all {
+			if strings.HasPrefix(img.ID, "sha256:"+hex) {
+				found = append(found, img)
+			}
+		}
+		if len(found) == 1 {
+			return found[0], nil
 		}
 	}
 	return store.Image{}, fmt.Errorf("image %q: %w", ref, errdefs.ErrNotFound)

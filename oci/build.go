@@ -298,7 +298,8 @@ func setResources(r *specs.LinuxResources, in Resources) {
 		}
 	}
 	if in.PidsLimit > 0 {
-		r.Pids = &specs.LinuxPids{Limit: in.PidsLimit}
+		limit := in.PidsLimit
+		r.Pids = &specs.LinuxPids{Limit: &limit}
 	}
 	for size, limit := range in.HugepageLimits {
 		r.HugepageLimits = append(r.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: size, Limit: limit})

@@ -82,7 +82,7 @@ func updateCmd(g *globals) *cobra.Command {
 				cpu().Mems = cpusetMems
 			}
 			if f.Changed("pids-limit") {
-				r.Pids = &specs.LinuxPids{Limit: pidsLimit}
+				r.Pids = &specs.LinuxPids{Limit: &pidsLimit}
 			}
 			if f.Changed("blkio-weight") {
 				r.BlockIO = &specs.LinuxBlockIO{Weight: &blkioWeight}

@@ -61,7 +61,7 @@ func readF(t *testing.T, dir, f string) string {
 var testResources = &specs.LinuxResources{
 	Memory:  &specs.LinuxMemory{Limit: i64(256 << 20), Reservation: i64(128 << 20), Swap: i64(512 << 20)},
 	CPU:     &specs.LinuxCPU{Shares: u64(1024), Quota: i64(50000), Period: u64(100000), Cpus: "0-1"},
-	Pids:    &specs.LinuxPids{Limit: 100},
+	Pids:    &specs.LinuxPids{Limit: i64(100)},
 	BlockIO: &specs.LinuxBlockIO{Weight: u16(500)},
 	Unified: map[string]string{"memory.high": "200000000"},
 }
@@ -112,7 +112,7 @@ func TestSetV1(t *testing.T) {
 		}
 	}
 	// A limit for a controller the host lacks is an error naming it.
-	if err := setV1(map[string]string{}, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: 1}}); err == nil || !strings.Contains(err.Error(), "pids") {
+	if err := setV1(map[string]string{}, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(1)}}); err == nil || !strings.Contains(err.Error(), "pids") {
 		t.Errorf("missing controller: %v", err)
 	}
 }

@@ -217,10 +217,10 @@ func unsupportedV2(r *specs.LinuxResources) error {
 }
 
 func pidsMax(p *specs.LinuxPids) string {
-	if p.Limit <= 0 {
+	if p.Limit == nil || *p.Limit <= 0 {
 		return "max"
 	}
-	return strconv.FormatInt(p.Limit, 10)
+	return strconv.FormatInt(*p.Limit, 10)
 }
 
 // deviceRule formats a rule as v1's devices.allow expects: "c 1:3 rwm".

@@ -19,9 +19,10 @@ var floors = map[string]int{
 	"oci":      1, "images": 1, "cni": 1,
 	"shim": 2, "sandbox": 2,
 	"containers": 3,
-	"cri":        4, "dockerapi": 4, "metrics": 4,
-	"daemon": 5,
-	"cmd":    6,
+	"builder":    4,
+	"cri":        5, "dockerapi": 5, "metrics": 5,
+	"daemon": 6,
+	"cmd":    7,
 	// cli is a client of the Docker API and the CRI: it imports none of the daemon's packages.
 	"cli": 0,
 }

@@ -123,7 +123,7 @@ var checks = []check{
 	{name: "memory limit", script: "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
 		mod: func(s *specs.Spec) { s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: i64(64 << 20)} }, want: []string{"67108864"}},
 	{name: "pids limit", script: "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
-		mod: func(s *specs.Spec) { s.Linux.Resources.Pids = &specs.LinuxPids{Limit: 50} }, want: []string{"50"}},
+		mod: func(s *specs.Spec) { s.Linux.Resources.Pids = &specs.LinuxPids{Limit: i64(50)} }, want: []string{"50"}},
 	{name: "cpu shares", script: "cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu.weight",
 		mod: func(s *specs.Spec) {
 			v := uint64(512)
