@@ -27,9 +27,11 @@ type daemon struct {
 	cmd        *exec.Cmd
 }
 
-func (d *daemon) docker(b *testing.B, args ...string) string {
+func (d *daemon) docker(b *testing.B, args ...string) string { return d.dockerEnv(b, nil, args...) }
+
+func (d *daemon) dockerEnv(b *testing.B, env []string, args ...string) string {
 	cmd := exec.Command("docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "DOCKER_CONFIG="+b.TempDir())
+	cmd.Env = append(append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "DOCKER_CONFIG="+b.TempDir()), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		b.Fatalf("%s: docker %s: %v\n%s", d.name, strings.Join(args, " "), err, out)
@@ -136,6 +138,27 @@ func BenchmarkDocker(b *testing.B) {
 			}
 		}
 	}
+	// A 5-step Dockerfile built by each daemon's classic builder, without
+	// the cache and again with it.
+	ctxDir := b.TempDir()
+	_ = os.WriteFile(filepath.Join(ctxDir, "f"), []byte("file\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM "+ref+"\nENV A=1\nCOPY f /f\nRUN echo hi > /g\nWORKDIR /w\nCMD [\"true\"]\n"), 0o644)
+	builds := map[string][]time.Duration{}
+	for i := -1; i < 5; i++ {
+		for _, d := range daemons {
+			for _, mode := range []string{"uncached", "cached"} {
+				args := []string{"build", "--network", "none", "-q", "-t", "bench:1", ctxDir}
+				if mode == "uncached" {
+					args = append(args, "--no-cache")
+				}
+				s := time.Now()
+				d.dockerEnv(b, []string{"DOCKER_BUILDKIT=0"}, args...)
+				if i >= 0 {
+					builds[d.name+" "+mode] = append(builds[d.name+" "+mode], time.Since(s))
+				}
+			}
+		}
+	}
 	for _, d := range daemons {
 		for i := range 10 {
 			d.docker(b, "run", "-d", "--network", "none", "--name", fmt.Sprintf("idle%d", i), ref, "sleep", "3600")
@@ -174,6 +197,10 @@ func BenchmarkDocker(b *testing.B) {
 	for _, verb := range []string{"ps", "images"} {
 		bt, dt := med(lists["berth "+verb]), med(lists["docker "+verb])
 		fmt.Printf("%s on berthd: berth %s, docker %s: %.2fx\n", verb, bt.Round(100*time.Microsecond), dt.Round(100*time.Microsecond), float64(bt)/float64(dt))
+	}
+	for _, mode := range []string{"uncached", "cached"} {
+		bt, dt := med(builds["berthd "+mode]), med(builds["dockerd "+mode])
+		fmt.Printf("docker build of 5 steps, %s (classic builder): berthd %s, dockerd %s: %.2fx\n", mode, bt.Round(100*time.Microsecond), dt.Round(100*time.Microsecond), float64(bt)/float64(dt))
 	}
 	fmt.Printf("docker exec idle0 true: berthd %s, dockerd %s: %.2fx\n",
 		med(execs["berthd"]).Round(100*time.Microsecond), med(execs["dockerd"]).Round(100*time.Microsecond), float64(med(execs["berthd"]))/float64(med(execs["dockerd"])))
