@@ -16,9 +16,12 @@ import (
 // DefaultHost is berthd's Docker API socket; DOCKER_HOST or --host change it.
 const DefaultHost = "unix:///run/berth/docker.sock"
 
-// ExitError ends the program with Code, printing nothing more (the
-// container's own exit code, or docker's 125/126/127).
-type ExitError struct{ Code int }
+// ExitError ends the program with Code (the container's own exit code, or
+// docker's 125/126/127), printing msg if it has one.
+type ExitError struct {
+	Code int
+	msg  string
+}
 
 func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
@@ -72,6 +75,8 @@ func NewCommand(version string, in io.Reader, out, errOut io.Writer) *cobra.Comm
 		a.logsCmd(), a.execCmd(), a.inspectCmd(), a.waitCmd(), a.renameCmd(),
 		a.pullCmd(), a.imagesCmd(), a.rmiCmd(), a.tagCmd(),
 		a.volumeCmd(), a.networkCmd(), a.versionCmd(version), a.infoCmd(), a.podsCmd(),
+		a.pauseCmd(true), a.pauseCmd(false), a.topCmd(), a.diffCmd(), a.cpCmd(), a.commitCmd(), a.historyCmd(),
+		a.saveCmd(), a.loadCmd(), a.exportCmd(), a.buildCmd(),
 	)
 	return root
 }
@@ -89,6 +94,9 @@ func Execute(ctx context.Context, version string, args []string) int {
 	case err == nil:
 		return 0
 	case errors.As(err, &exit):
+		if exit.msg != "" {
+			fmt.Fprintln(os.Stderr, exit.msg)
+		}
 		return exit.Code
 	case errors.As(err, &coded):
 		fmt.Fprintln(os.Stderr, "berth: "+errorText(coded.error)+".")

@@ -102,6 +102,65 @@ func TestBerthCLI(t *testing.T) {
 		t.Errorf("berth run of an image no registry has: exit %d %q, want 125", code, errOut)
 	}
 
+	// pause, top, diff, cp both ways, commit, history, save/load, export, build
+	mustBerth(t, d, "pause", "web")
+	if out := strings.TrimSpace(mustBerth(t, d, "inspect", "-f", "{{.State.Paused}}", "web")); out != "true" {
+		t.Errorf("after berth pause: paused %q", out)
+	}
+	mustBerth(t, d, "unpause", "web")
+	if out := mustBerth(t, d, "top", "web"); !strings.Contains(out, "PID") || !strings.Contains(out, "sleep") {
+		t.Errorf("berth top: %q", out)
+	}
+	mustBerth(t, d, "exec", "web", "sh", "-c", "echo inside > /tmp/made")
+	if out := mustBerth(t, d, "diff", "web"); !strings.Contains(out, "A /tmp/made") {
+		t.Errorf("berth diff: %q", out)
+	}
+	local := t.TempDir()
+	mustBerth(t, d, "cp", "web:/tmp/made", filepath.Join(local, "got"))
+	if b, _ := os.ReadFile(filepath.Join(local, "got")); string(b) != "inside\n" {
+		t.Errorf("berth cp out: %q", b)
+	}
+	_ = os.WriteFile(filepath.Join(local, "in.txt"), []byte("from host\n"), 0o644)
+	mustBerth(t, d, "cp", filepath.Join(local, "in.txt"), "web:/tmp/")
+	if out := mustBerth(t, d, "exec", "web", "cat", "/tmp/in.txt"); out != "from host\n" {
+		t.Errorf("berth cp in: %q", out)
+	}
+	snap := strings.TrimSpace(mustBerth(t, d, "commit", "-m", "snapshot", "web", "snap:1"))
+	if !strings.HasPrefix(snap, "sha256:") {
+		t.Errorf("berth commit printed %q", snap)
+	}
+	if out := mustBerth(t, d, "history", "snap:1"); !strings.Contains(out, "snapshot") || !strings.HasPrefix(out, "IMAGE") {
+		t.Errorf("berth history: %q", out)
+	}
+	archiveFile := filepath.Join(local, "snap.tar")
+	mustBerth(t, d, "save", "-o", archiveFile, "snap:1")
+	mustBerth(t, d, "rmi", "snap:1")
+	if out := mustBerth(t, d, "load", "-i", archiveFile); !strings.Contains(out, "Loaded image") {
+		t.Errorf("berth load: %q", out)
+	}
+	if out := mustBerth(t, d, "run", "--rm", "snap:1", "cat", "/tmp/made"); out != "inside\n" {
+		t.Errorf("the committed, saved and loaded image: %q", out)
+	}
+	mustBerth(t, d, "export", "-o", filepath.Join(local, "web.tar"), "web")
+	if list, err := exec.Command("tar", "-tf", filepath.Join(local, "web.tar")).Output(); err != nil || !strings.Contains(string(list), "tmp/made") {
+		t.Errorf("berth export: %v %q", err, list)
+	}
+	buildDir := t.TempDir()
+	_ = os.WriteFile(filepath.Join(buildDir, "Dockerfile"), []byte("FROM "+ref+"\nCOPY . /ctx\nCMD [\"ls\", \"/ctx\"]\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(buildDir, "kept"), nil, 0o644)
+	_ = os.WriteFile(filepath.Join(buildDir, "secret"), nil, 0o644)
+	_ = os.WriteFile(filepath.Join(buildDir, ".dockerignore"), []byte("secret\n"), 0o644)
+	if out := mustBerth(t, d, "build", "-t", "cli-built:1", buildDir); !strings.Contains(out, "Successfully tagged cli-built:1") {
+		t.Errorf("berth build: %q", out)
+	}
+	if out := mustBerth(t, d, "run", "--rm", "cli-built:1"); !strings.Contains(out, "kept") || strings.Contains(out, "secret") {
+		t.Errorf("the berth-built image's /ctx: %q (.dockerignore names secret)", out)
+	}
+	_ = os.WriteFile(filepath.Join(buildDir, "Dockerfile"), []byte("FROM "+ref+"\nRUN exit 4\n"), 0o644)
+	if _, errOut, code := berthCLI(t, d, "build", buildDir); code == 0 || !strings.Contains(errOut, "non-zero code: 4") {
+		t.Errorf("berth build of a failing RUN: exit %d %q", code, errOut)
+	}
+
 	// -it: a shell on the terminal, its size, its exit code.
 	p := startOnPty(t, berthCmd(t, d, "run", "-it", "--rm", ref, "sh"), 27, 99)
 	p.expect("# ")
@@ -165,7 +224,7 @@ func TestBerthCLI(t *testing.T) {
 	}
 	d.removeAllPods()
 
-	for _, c := range []string{"", "run", "ps", "exec", "logs", "pull", "images", "volume", "network", "inspect", "pods"} {
+	for _, c := range []string{"", "run", "ps", "exec", "logs", "pull", "images", "volume", "network", "inspect", "pods", "cp", "build", "commit", "top"} {
 		args := append(strings.Fields(c), "--help")
 		if out := mustBerth(t, d, args...); !strings.Contains(out, "Usage:") {
 			t.Errorf("berth %s --help: %q", c, out)
