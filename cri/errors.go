@@ -32,6 +32,8 @@ func toStatus(err error) error {
 		code = codes.ResourceExhausted
 	case errors.Is(err, errdefs.ErrUnimplemented):
 		code = codes.Unimplemented
+	case errors.Is(err, errdefs.ErrUnauthenticated):
+		code = codes.Unauthenticated
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):

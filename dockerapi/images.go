@@ -75,7 +75,7 @@ func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	send(map[string]any{"status": "Pulling from " + strings.TrimPrefix(familiarName(named.String()), ""), "id": tagOf(named.String())})
-	img, err := s.images.PullWith(r.Context(), ref, images.PullOptions{Progress: func(p images.Progress) {
+	img, err := s.images.PullWith(r.Context(), ref, images.PullOptions{Auth: registryAuth(r), Progress: func(p images.Progress) {
 		id := shortID(p.Layer.Encoded())
 		if p.Complete {
 			send(map[string]any{"status": "Pull complete", "progressDetail": map[string]any{}, "id": id})

@@ -116,5 +116,9 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) {
 		s.tagImage(w, r, name)
 		return
 	}
+	if name, ok := strings.CutSuffix(p, "/push"); ok {
+		s.pushImage(w, r, name)
+		return
+	}
 	writeError(w, fmt.Errorf("page not found: %w", errdefs.ErrNotFound))
 }

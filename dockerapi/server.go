@@ -123,12 +123,14 @@ func writeError(w http.ResponseWriter, err error) {
 		code = http.StatusNotImplemented
 	case errors.Is(err, errdefs.ErrResourceExhausted):
 		code = http.StatusInsufficientStorage
+	case errors.Is(err, errdefs.ErrUnauthenticated):
+		code = http.StatusUnauthorized
 	}
 	// The CLI prints the message as it is: without the kind Berth's errors
 	// carry at their end for errors.Is.
 	msg := err.Error()
 	for _, kind := range []error{errdefs.ErrNotFound, errdefs.ErrInvalidArgument, errdefs.ErrAlreadyExists,
-		errdefs.ErrFailedPrecondition, errdefs.ErrUnimplemented, errdefs.ErrResourceExhausted} {
+		errdefs.ErrFailedPrecondition, errdefs.ErrUnimplemented, errdefs.ErrResourceExhausted, errdefs.ErrUnauthenticated} {
 		msg = strings.TrimSuffix(msg, ": "+kind.Error())
 	}
 	writeJSON(w, code, map[string]string{"message": msg})

@@ -28,6 +28,7 @@ func (s *Server) routeSystem() {
 	s.mux.HandleFunc("GET /version", s.version_)
 	s.mux.HandleFunc("GET /info", s.info)
 	s.mux.HandleFunc("GET /system/df", s.systemDF)
+	s.mux.HandleFunc("POST /auth", s.login)
 }
 
 func (s *Server) version_(w http.ResponseWriter, r *http.Request) {

@@ -18,6 +18,8 @@ var (
 	ErrResourceExhausted = errors.New("resource exhausted")
 	// ErrUnimplemented: Berth does not support this yet.
 	ErrUnimplemented = errors.New("not implemented")
+	// ErrUnauthenticated: a registry refused the credentials (or wanted some).
+	ErrUnauthenticated = errors.New("unauthenticated")
 )
 
 // IsNotFound reports whether err is, or wraps, ErrNotFound.

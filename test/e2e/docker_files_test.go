@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,5 +117,59 @@ func TestDockerCommit(t *testing.T) {
 	}
 	mustDocker(t, d, "rm", "src")
 	mustDocker(t, d, "rmi", "committed:v1")
+	assertNothingLeft(t, d)
+}
+
+// TestDockerPushLogin: docker login checks credentials against the
+// registry (a wrong password is refused), docker push uploads an image the
+// registry then serves, with the credentials the CLI keeps after login
+// (X-Registry-Auth) on push and pull; without them the registry refuses.
+func TestDockerPushLogin(t *testing.T) {
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	backend := fixtures.Registry(t)
+	ref := fixtures.PushBusybox(t, backend)
+	front := fixtures.Front(t, backend, nil, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "berth" || p != "secret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+	config := t.TempDir() // the CLI keeps its login here, across commands
+	docker := func(args ...string) (string, string, int) {
+		cmd := dockerCmd(t, d, args...)
+		cmd.Env = append(cmd.Env, "DOCKER_CONFIG="+config)
+		return runCLI(t, cmd)
+	}
+	mustDocker(t, d, "pull", ref)
+	if _, errOut, code := docker("login", "-u", "berth", "-p", "wrong", front); code == 0 || !strings.Contains(errOut, "unauthorized") {
+		t.Errorf("login with a wrong password: exit %d %q", code, errOut)
+	}
+	if out, errOut, code := docker("login", "-u", "berth", "-p", "secret", front); code != 0 || !strings.Contains(out, "Login Succeeded") {
+		t.Fatalf("login: exit %d %q %q", code, out, errOut)
+	}
+	target := front + "/library/pushed:1"
+	mustDocker(t, d, "tag", ref, target)
+	if out, errOut, code := docker("push", target); code != 0 || !strings.Contains(out, "digest: sha256:") {
+		t.Fatalf("push: exit %d %q %q", code, out, errOut)
+	}
+	mustDocker(t, d, "rmi", target)
+	if out, errOut, code := docker("pull", target); code != 0 || !strings.Contains(out, "Digest: sha256:") {
+		t.Errorf("pull of the pushed image with the login's credentials: exit %d %q %q", code, out, errOut)
+	}
+	mustDocker(t, d, "rmi", target)
+	if _, _, code := dockerCLI(t, d, "pull", target); code == 0 {
+		t.Error("a pull without credentials from a registry that wants them succeeded")
+	}
+	// A registry without auth takes a push with none.
+	open := backend + "/library/open:1"
+	mustDocker(t, d, "tag", ref, open)
+	mustDocker(t, d, "push", open)
+	if _, _, code := dockerCLI(t, d, "push", backend+"/library/never-tagged:1"); code == 0 {
+		t.Error("push of an image not there locally succeeded")
+	}
 	assertNothingLeft(t, d)
 }
