@@ -43,7 +43,7 @@ func (a *app) pull(ctx context.Context, ref string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.ImagePull(ctx, ref, client.ImagePullOptions{})
+	resp, err := c.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: a.registryAuth(serverOf(ref))})
 	if err != nil {
 		return err
 	}

@@ -164,6 +164,37 @@ func TestDockerPushLogin(t *testing.T) {
 	if _, _, code := dockerCLI(t, d, "pull", target); code == 0 {
 		t.Error("a pull without credentials from a registry that wants them succeeded")
 	}
+	// berth keeps its login where the docker CLI does, and sends it on push and pull.
+	berthConfig := t.TempDir()
+	berth := func(args ...string) (string, string, int) {
+		cmd := berthCmd(t, d, args...)
+		cmd.Env = append(cmd.Env, "DOCKER_CONFIG="+berthConfig)
+		return runCLI(t, cmd)
+	}
+	if _, _, code := berth("login", "-u", "berth", "-p", "wrong", front); code == 0 {
+		t.Error("berth login with a wrong password succeeded")
+	}
+	if out, errOut, code := berth("login", "-u", "berth", "-p", "secret", front); code != 0 || !strings.Contains(out, "Login Succeeded") {
+		t.Fatalf("berth login: exit %d %q %q", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(filepath.Join(berthConfig, "config.json")); !strings.Contains(string(b), front) {
+		t.Errorf("berth login kept nothing for %s in config.json: %s", front, b)
+	}
+	second := front + "/library/pushed:2"
+	mustDocker(t, d, "tag", ref, second)
+	if out, errOut, code := berth("push", second); code != 0 || !strings.Contains(out, "digest: sha256:") {
+		t.Errorf("berth push: exit %d %q %q", code, out, errOut)
+	}
+	mustDocker(t, d, "rmi", second)
+	if _, errOut, code := berth("pull", second); code != 0 {
+		t.Errorf("berth pull with its login: exit %d %q", code, errOut)
+	}
+	mustDocker(t, d, "rmi", second)
+	berth("logout", front)
+	if _, _, code := berth("pull", second); code == 0 {
+		t.Error("berth pull after logout succeeded")
+	}
+
 	// A registry without auth takes a push with none.
 	open := backend + "/library/open:1"
 	mustDocker(t, d, "tag", ref, open)
