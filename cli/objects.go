@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -80,7 +81,33 @@ func (a *app) volumeCmd() *cobra.Command {
 		},
 	}
 	rm.Flags().BoolVarP(&force, "force", "f", false, "force the removal of one or more volumes")
-	cmd.AddCommand(ls, create, rm)
+	cmd.AddCommand(ls, create, rm, a.volumePrune(), a.inspectOf("volume"))
+	return cmd
+}
+
+// inspectOf is `berth volume inspect` and `berth network inspect`.
+func (a *app) inspectOf(kind string) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use: "inspect [OPTIONS] " + strings.ToUpper(kind) + " [" + strings.ToUpper(kind) + "...]", Short: "Display detailed information on one or more " + kind + "s",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var objs []json.RawMessage
+			for _, n := range args {
+				raw, err := a.inspectRaw(cmd.Context(), c, n, kind)
+				if err != nil {
+					return err
+				}
+				objs = append(objs, raw)
+			}
+			return a.printInspect(objs, format)
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")
 	return cmd
 }
 
@@ -187,7 +214,7 @@ func (a *app) networkCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(ls, create, rm)
+	cmd.AddCommand(ls, create, rm, a.networkPrune(), a.inspectOf("network"))
 	return cmd
 }
 

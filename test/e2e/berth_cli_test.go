@@ -5,8 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-runtime/berth/test/fixtures"
 )
@@ -161,6 +163,27 @@ func TestBerthCLI(t *testing.T) {
 		t.Errorf("berth build of a failing RUN: exit %d %q", code, errOut)
 	}
 
+	// stats, events
+	if out := mustBerth(t, d, "stats", "--no-stream", "web"); !strings.Contains(out, "CPU %") || !strings.Contains(out, "web") {
+		t.Errorf("berth stats: %q", out)
+	}
+	events := berthCmd(t, d, "events", "--until", strconv.FormatInt(time.Now().Add(3*time.Second).Unix(), 10), "--filter", "type=container")
+	var evOut strings.Builder
+	events.Stdout = &evOut
+	if err := events.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	mustBerth(t, d, "run", "--rm", "--name", "eventful", ref, "true")
+	if err := events.Wait(); err != nil {
+		t.Errorf("berth events: %v", err)
+	}
+	for _, want := range []string{"container create", "container start", "container die"} {
+		if !strings.Contains(evOut.String(), want) {
+			t.Errorf("berth events: no %q in %q", want, evOut.String())
+		}
+	}
+
 	// -it: a shell on the terminal, its size, its exit code.
 	p := startOnPty(t, berthCmd(t, d, "run", "-it", "--rm", ref, "sh"), 27, 99)
 	p.expect("# ")
@@ -205,13 +228,38 @@ func TestBerthCLI(t *testing.T) {
 	if b, dk := mustBerth(t, d, "volume", "ls", "-q"), mustDocker(t, d, "volume", "ls", "-q"); b != dk || b != "data\n" {
 		t.Errorf("volume ls: berth %q docker %q", b, dk)
 	}
+	if out := mustBerth(t, d, "volume", "inspect", "-f", "{{.Name}} {{.Driver}}", "data"); out != "data local\n" {
+		t.Errorf("berth volume inspect: %q", out)
+	}
 	mustBerth(t, d, "volume", "rm", "data")
 	mustBerth(t, d, "network", "create", "clinet")
 	format = "{{.Name}} {{.Driver}} {{.Scope}}"
 	if b, dk := mustBerth(t, d, "network", "ls", "--format", format), mustDocker(t, d, "network", "ls", "--format", format); b != dk || !strings.Contains(b, "clinet bridge local") {
 		t.Errorf("network ls: berth %q docker %q", b, dk)
 	}
+	if out := mustBerth(t, d, "network", "inspect", "-f", "{{.Name}} {{.Driver}}", "clinet"); out != "clinet bridge\n" {
+		t.Errorf("berth network inspect: %q", out)
+	}
 	mustBerth(t, d, "network", "rm", "clinet")
+	// the prunes
+	mustBerth(t, d, "create", "--name", "never-started", ref, "true")
+	mustBerth(t, d, "network", "create", "unused")
+	mustBerth(t, d, "volume", "create", "spare")
+	if out := mustBerth(t, d, "container", "prune", "-f"); !strings.Contains(out, "Deleted Containers") {
+		t.Errorf("berth container prune: %q", out)
+	}
+	if out := mustBerth(t, d, "network", "prune", "-f"); !strings.Contains(out, "unused") {
+		t.Errorf("berth network prune: %q", out)
+	}
+	if out := mustBerth(t, d, "volume", "prune", "-f", "-a"); !strings.Contains(out, "spare") {
+		t.Errorf("berth volume prune -a: %q", out)
+	}
+	if _, errOut, code := berthCLI(t, d, "image", "prune"); code == 0 || !strings.Contains(errOut, "-f") {
+		t.Errorf("berth image prune without -f: exit %d %q", code, errOut)
+	}
+	if out := mustBerth(t, d, "image", "prune", "-a", "-f"); !strings.Contains(out, "Total reclaimed space") {
+		t.Errorf("berth image prune -a: %q", out)
+	}
 
 	// The CRI side, read-only.
 	ctx := context.Background()
