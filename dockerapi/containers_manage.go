@@ -33,6 +33,7 @@ func (s *Server) renameContainer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.events.publish("container", "rename", c.ID, map[string]string{"name": name, "oldName": "/" + c.Name, "image": c.ImageRef})
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -178,6 +178,7 @@ func (s *Server) probe(ctx context.Context, id string, hc healthConfig) {
 		if len(st.Log) > 5 {
 			st.Log = st.Log[len(st.Log)-5:]
 		}
+		was := st.Status
 		switch {
 		case r.ExitCode == 0:
 			st.Status, st.FailingStreak = "healthy", 0
@@ -188,7 +189,11 @@ func (s *Server) probe(ctx context.Context, id string, hc healthConfig) {
 				st.Status = "unhealthy"
 			}
 		}
+		now := st.Status
 		s.health.mu.Unlock()
+		if now != was {
+			s.events.publish("container", "health_status: "+now, id, nil)
+		}
 	}
 }
 

@@ -92,6 +92,7 @@ func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) {
 		send(map[string]any{"status": "Digest: " + d})
 	}
 	send(map[string]any{"status": "Status: Image is up to date for " + familiarName(named.String())})
+	s.events.publish("image", "pull", named.String(), map[string]string{"name": named.String()})
 }
 
 // imageByName routes GET /images/NAME/json (inspect) and /images/NAME/get
@@ -185,6 +186,13 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) {
 	out := []map[string]string{{"Untagged": name}}
 	if _, err := s.images.Resolve(img.ID); err != nil {
 		out = append(out, map[string]string{"Deleted": img.ID}) // not only a tag of several
+	}
+	for _, o := range out {
+		if o["Untagged"] != "" {
+			s.events.publish("image", "untag", img.ID, map[string]string{"name": o["Untagged"]})
+		} else {
+			s.events.publish("image", "delete", img.ID, map[string]string{"name": img.ID})
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -31,6 +31,7 @@ func (s *Server) tagImage(w http.ResponseWriter, r *http.Request, source string)
 		writeError(w, err)
 		return
 	}
+	s.events.publish("image", "tag", target, map[string]string{"name": target})
 	w.WriteHeader(http.StatusCreated)
 }
 

@@ -188,6 +188,7 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.events.publish("network", "create", n.ID, map[string]string{"name": n.Name, "type": "bridge"})
 	writeJSON(w, http.StatusCreated, map[string]any{"Id": n.ID, "Warning": ""})
 }
 
@@ -385,6 +386,7 @@ func (s *Server) deleteNetwork(ctx context.Context, n dockerNetwork) error {
 	if err := os.Remove(filepath.Join(s.networkDir(), n.ID+".json")); err != nil {
 		return err
 	}
+	s.events.publish("network", "destroy", n.ID, map[string]string{"name": n.Name, "type": "bridge"})
 	// host-local keeps its leases by network name: with no container left
 	// only its bookkeeping remains, which a network made later under the
 	// same name must not inherit.

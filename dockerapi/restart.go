@@ -59,9 +59,11 @@ func (s *Server) wantsRestart(c store.Container, boot bool) bool {
 	return false
 }
 
-// Run carries out restart policies and health checks until ctx ends;
+// Run carries out restart policies and health checks, and records the
+// containers' events, until ctx ends;
 // berthd runs it once its containers are recovered.
 func (s *Server) Run(ctx context.Context) {
+	go s.recordContainerEvents(ctx)
 	ev, stop := s.containers.Subscribe()
 	defer stop()
 	all, _ := s.containers.ListOwned(Owner)

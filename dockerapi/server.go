@@ -42,6 +42,7 @@ type Server struct {
 	execs             execs
 	terms             terminals
 	health            healths
+	events            eventLog
 	// dir holds the front end's own files; netMu serialises changes to
 	// the networks kept there.
 	dir   string

@@ -80,6 +80,7 @@ func (s *Server) createVolume(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.events.publish("volume", "create", b.Name, map[string]string{"driver": "local"})
 	writeJSON(w, http.StatusCreated, v)
 }
 
@@ -118,6 +119,7 @@ func (s *Server) removeVolume(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.events.publish("volume", "destroy", name, map[string]string{"driver": "local"})
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -198,7 +198,8 @@ func TestDockerCLI(t *testing.T) {
 }
 
 // TestDockerEvents: docker events streams a container's create, start,
-// die and destroy, with its name, and ends at --until.
+// die and destroy, with its name, and ends at --until; --since replays the
+// events kept, those of images, volumes and networks too, filtered by type.
 func TestDockerEvents(t *testing.T) {
 	fixtures.RequireBinary(t, "docker")
 	d := startDaemon(t)
@@ -223,6 +224,28 @@ func TestDockerEvents(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("docker events: no %q in %q", want, out.String())
 		}
+	}
+
+	// History: --since replays what happened before the command, images,
+	// volumes and networks included; --filter picks among them.
+	mustDocker(t, d, "tag", ref, "evtag:1")
+	mustDocker(t, d, "volume", "create", "evvol")
+	mustDocker(t, d, "network", "create", "evnet")
+	mustDocker(t, d, "volume", "rm", "evvol")
+	mustDocker(t, d, "network", "rm", "evnet")
+	mustDocker(t, d, "rmi", "evtag:1")
+	since := strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10)
+	now := strconv.FormatInt(time.Now().Unix()+1, 10)
+	hist := mustDocker(t, d, "events", "--since", since, "--until", now, "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
+	for _, want := range []string{"container create evt", "container destroy evt", "image pull", "image tag", "image untag",
+		"volume create", "volume destroy", "network create evnet", "network destroy evnet"} {
+		if !strings.Contains(hist, want) {
+			t.Errorf("docker events --since: no %q in\n%s", want, hist)
+		}
+	}
+	only := mustDocker(t, d, "events", "--since", since, "--until", now, "--filter", "type=network", "--format", "{{.Type}}")
+	if strings.TrimSpace(strings.ReplaceAll(only, "network\n", "")) != "" || !strings.Contains(only, "network") {
+		t.Errorf("docker events --filter type=network: %q", only)
 	}
 }
 
