@@ -828,11 +828,13 @@ func (s *Server) effectiveConfig(c store.Container, b createBody) (config, hostC
 			img = cfg.Config
 		}
 	}
-	env := img.Env
-	for _, kv := range b.Env {
+	// The request's variables, then the image's it does not set, as dockerd lists them.
+	env := slices.Clone(b.Env)
+	for _, kv := range img.Env {
 		k, _, _ := strings.Cut(kv, "=")
-		env = slices.DeleteFunc(slices.Clone(env), func(e string) bool { return strings.HasPrefix(e, k+"=") })
-		env = append(env, kv)
+		if !slices.ContainsFunc(b.Env, func(e string) bool { return strings.HasPrefix(e, k+"=") || e == k }) {
+			env = append(env, kv)
+		}
 	}
 	cmd, entrypoint := b.Cmd, b.Entrypoint
 	if len(entrypoint) == 0 {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path"
+	"slices"
 	"strings"
 	"sync"
 
@@ -29,8 +31,24 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	filters, err := parseFilters(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	out := []map[string]any{}
 	for _, img := range all {
+		if !imageMatches(img, filters) {
+			continue
+		}
+		if refs := filters["reference"]; len(refs) > 0 {
+			// Only the tags the filter named, as dockerd lists them.
+			img.RepoTags = slices.DeleteFunc(img.RepoTags, func(t string) bool { return !referenceMatches(t, refs) })
+			img.RepoDigests = slices.DeleteFunc(img.RepoDigests, func(d string) bool {
+				repo, _, _ := strings.Cut(d, "@")
+				return !referenceMatches(repo+":latest", refs)
+			})
+		}
 		out = append(out, map[string]any{
 			"Id": img.ID, "ParentId": "", "RepoTags": nonNil(img.RepoTags), "RepoDigests": nonNil(img.RepoDigests),
 			"Created": img.CreatedAt.Unix(), "Size": img.Size, "SharedSize": -1, "Containers": -1, "Labels": imageLabels(img),
@@ -195,6 +213,46 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// imageMatches is `docker images --filter` (and `docker images REPO`):
+// reference (a glob over the familiar name, with or without its tag),
+// dangling, label; every key must match, any of its values may.
+func imageMatches(img store.Image, filters map[string][]string) bool {
+	for key, values := range filters {
+		ok := false
+		for _, v := range values {
+			switch key {
+			case "reference":
+				ok = ok || slices.ContainsFunc(img.RepoTags, func(t string) bool { return referenceMatches(t, []string{v}) })
+			case "dangling":
+				ok = ok || (v == "true" || v == "1") == (len(img.RepoTags) == 0)
+			case "label":
+				k, val, hasVal := strings.Cut(v, "=")
+				got, has := imageLabels(img)[k]
+				ok = ok || has && (!hasVal || got == val)
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// referenceMatches: tag (a full reference) matches one of the globs, over
+// its familiar name with or without the tag.
+func referenceMatches(tag string, globs []string) bool {
+	name := familiarName(tag)
+	repo := strings.TrimSuffix(name, ":"+tagOf(name))
+	for _, g := range globs {
+		m1, _ := path.Match(g, name)
+		m2, _ := path.Match(g, repo)
+		if m1 || m2 {
+			return true
+		}
+	}
+	return false
 }
 
 func imageLabels(img store.Image) map[string]string {

@@ -2,11 +2,12 @@
 # Installs, on Debian, what Berth's build and tests use: libseccomp-dev for
 # berth-runtime; busybox-static for the test images, runc and crun to compare
 # against, containerd for benchmarks, and the CNI plugins, skopeo, umoci and
-# docker-registry for later suites, and docker-compose (1.29) for the compose test.
+# docker-registry for later suites, docker-compose (1.29) for the compose test
+# and docker.io (dockerd 20.10) for the comparison with dockerd.
 # Quick when everything is there; never fatal where apt is not available.
 set -u
 build=(libseccomp-dev pkg-config gcc libc6-dev)
-pkgs=("${build[@]}" busybox-static runc crun containerd containernetworking-plugins iptables iproute2 skopeo umoci docker-registry file docker-compose)
+pkgs=("${build[@]}" busybox-static runc crun containerd containernetworking-plugins iptables iproute2 skopeo umoci docker-registry file docker-compose docker.io)
 # "install-deps.sh build": only what building needs (make build, make run);
 # "install-deps.sh docker": dockerd, for make bench-docker's comparison.
 [ "${1:-}" = build ] && pkgs=("${build[@]}")
