@@ -216,7 +216,10 @@ func fingerprint(dir string) string {
 type Pod struct {
 	ID, Name, Namespace, UID string
 	// NetNS is the path of the pod's network namespace; "" when it is gone.
-	NetNS        string
+	NetNS string
+	// IfName is the pod's interface on this network: "" is IfName (eth0);
+	// a pod attached to more networks has eth1, eth2, ...
+	IfName       string        `json:",omitempty"`
 	PortMappings []PortMapping `json:",omitempty"`
 	Bandwidth    *Bandwidth    `json:",omitempty"`
 	DNS          *DNS          `json:",omitempty"`
@@ -258,10 +261,14 @@ func runtimeConf(p Pod) *libcni.RuntimeConf {
 	if p.DNS != nil {
 		caps["dns"] = p.DNS
 	}
+	ifName := IfName
+	if p.IfName != "" {
+		ifName = p.IfName
+	}
 	return &libcni.RuntimeConf{
 		ContainerID: p.ID,
 		NetNS:       p.NetNS,
-		IfName:      IfName,
+		IfName:      ifName,
 		Args: [][2]string{
 			{"IgnoreUnknown", "1"},
 			{"K8S_POD_NAMESPACE", p.Namespace},

@@ -1,6 +1,9 @@
 package cni
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // The embedded default network: what `make run` gives pods with no set-up,
 // and what deploy/cni/10-berth.conflist ships for operators.
@@ -49,4 +52,22 @@ func BridgeConflist(name, bridge, subnet string, internal bool) []byte {
   ]
 }
 `, name, bridge, !internal, subnet, routes))
+}
+
+// WithoutDefaultRoute is conflist with no route in its plugins' IPAM: for a
+// pod's second and later networks, whose default route stays on the first.
+func WithoutDefaultRoute(conflist []byte) ([]byte, error) {
+	var list map[string]any
+	if err := json.Unmarshal(conflist, &list); err != nil {
+		return nil, fmt.Errorf("network config: %w", err)
+	}
+	plugins, _ := list["plugins"].([]any)
+	for _, p := range plugins {
+		if pm, ok := p.(map[string]any); ok {
+			if ipam, ok := pm["ipam"].(map[string]any); ok {
+				delete(ipam, "routes")
+			}
+		}
+	}
+	return json.MarshalIndent(list, "", "  ")
 }

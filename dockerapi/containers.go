@@ -724,10 +724,11 @@ func (s *Server) remove(ctx context.Context, c store.Container) error {
 	}
 	s.stops.clear(c.ID)
 	var b createBody
-	if json.Unmarshal(c.Config, &b) == nil {
-		if n, err := s.findNetwork(networkOf(b)); err == nil {
-			s.syncHosts(n) // its peers forget it
-		}
+	_ = json.Unmarshal(c.Config, &b)
+	nets := s.networksOf(c, b) // the pod's removal detached it from all of them
+	_ = s.saveAttachments(c.ID, nil)
+	for _, n := range nets {
+		s.syncHosts(n) // its peers forget it
 	}
 	// The pod's log directory, named when it was made: a rename since does not move it.
 	if dir := filepath.Dir(c.LogPath); filepath.Dir(dir) == s.logDir {

@@ -61,7 +61,7 @@ func (s *Server) routeNetworks() {
 	s.mux.HandleFunc("GET /networks/{id}", s.inspectNetwork)
 	s.mux.HandleFunc("DELETE /networks/{id}", s.removeNetwork)
 	s.mux.HandleFunc("POST /networks/{id}/connect", s.connectNetwork)
-	s.mux.HandleFunc("POST /networks/{id}/disconnect", s.connectNetwork)
+	s.mux.HandleFunc("POST /networks/{id}/disconnect", s.disconnectNetwork)
 }
 
 func (s *Server) networkDir() string { return filepath.Join(s.dir, "networks") }
@@ -279,6 +279,11 @@ func (s *Server) networkJSON(n dockerNetwork, members bool) map[string]any {
 	return out
 }
 
+func prefixBits(cidr string) int {
+	n, _ := strconv.Atoi(prefixLen(cidr))
+	return n
+}
+
 func prefixLen(cidr string) string {
 	if _, p, ok := strings.Cut(cidr, "/"); ok {
 		return p
@@ -298,13 +303,54 @@ func networkOf(b createBody) string {
 
 // members are the Docker containers on n.
 func (s *Server) members(n dockerNetwork) []store.Container {
-	all, _ := s.containers.ListOwned(Owner)
 	var out []store.Container
+	for _, e := range s.endpoints(n) {
+		out = append(out, e.c)
+	}
+	return out
+}
+
+// endpoint is a container on a network: its address and names there.
+type endpoint struct {
+	c     store.Container
+	b     createBody
+	ip    string
+	names []string
+}
+
+// endpoints are the containers on n: those created on it and those
+// connected to it since.
+func (s *Server) endpoints(n dockerNetwork) []endpoint {
+	all, _ := s.containers.ListOwned(Owner)
+	var out []endpoint
 	for _, c := range all {
 		var b createBody
 		_ = json.Unmarshal(c.Config, &b)
 		if m := networkOf(b); m == n.Name || m == n.ID || len(m) >= 12 && strings.HasPrefix(n.ID, m) {
-			out = append(out, c)
+			ip := ""
+			if sb, err := s.sandboxes.Get(c.SandboxID); err == nil {
+				ip = sb.IP
+			}
+			out = append(out, endpoint{c, b, ip, aliasesOf(c, b, n)})
+			continue
+		}
+		if a, ok := s.attachmentsOf(c.ID)[n.ID]; ok {
+			names := append(append([]string{c.Name}, a.Aliases...), c.ID[:12])
+			out = append(out, endpoint{c, b, a.IP, names})
+		}
+	}
+	return out
+}
+
+// networksOf are the user networks c is on.
+func (s *Server) networksOf(c store.Container, b createBody) []dockerNetwork {
+	var out []dockerNetwork
+	if n, err := s.findNetwork(networkOf(b)); err == nil && !n.builtin() {
+		out = append(out, n)
+	}
+	for id := range s.attachmentsOf(c.ID) {
+		if n, err := s.findNetwork(id); err == nil {
+			out = append(out, n)
 		}
 	}
 	return out
@@ -325,36 +371,23 @@ func aliasesOf(c store.Container, b createBody, network dockerNetwork) []string 
 }
 
 // syncHosts rewrites /etc/hosts in every container on user network n: its
-// own --add-host lines, then each other member by its names.
+// own --add-host lines, then the other containers of every network it is
+// on, by their names there (one file holds them all).
 func (s *Server) syncHosts(n dockerNetwork) {
 	if n.builtin() {
 		return
 	}
-	type member struct {
-		c     store.Container
-		b     createBody
-		ip    string
-		names []string
-	}
-	var ms []member
-	for _, c := range s.members(n) {
-		var b createBody
-		_ = json.Unmarshal(c.Config, &b)
-		sb, err := s.sandboxes.Get(c.SandboxID)
-		if err != nil {
-			continue
-		}
-		ms = append(ms, member{c, b, sb.IP, aliasesOf(c, b, n)})
-	}
-	for _, m := range ms {
-		extra := slices.Clone(m.b.HostConfig.ExtraHosts)
-		for _, o := range ms {
-			if o.c.ID != m.c.ID && o.ip != "" {
-				extra = append(extra, strings.Join(o.names, " ")+"="+o.ip)
+	for _, e := range s.endpoints(n) {
+		extra := slices.Clone(e.b.HostConfig.ExtraHosts)
+		for _, net := range s.networksOf(e.c, e.b) {
+			for _, o := range s.endpoints(net) {
+				if o.c.ID != e.c.ID && o.ip != "" {
+					extra = append(extra, strings.Join(o.names, " ")+"="+o.ip)
+				}
 			}
 		}
-		if err := s.sandboxes.WriteHosts(m.c.SandboxID, extra); err != nil {
-			s.log.Warn("docker network: rewrite /etc/hosts", "container", m.c.ID, "network", n.Name, "error", err)
+		if err := s.sandboxes.WriteHosts(e.c.SandboxID, extra); err != nil {
+			s.log.Warn("docker network: rewrite /etc/hosts", "container", e.c.ID, "network", n.Name, "error", err)
 		}
 	}
 }
@@ -419,12 +452,6 @@ func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"NetworksDeleted": deleted})
 }
 
-// connectNetwork is connect and disconnect: a container is on the one
-// network it was created on.
-func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) {
-	writeError(w, fmt.Errorf("docker network connect and disconnect are not supported yet: a container is on the network it was created on (docker run --network): %w", errdefs.ErrUnimplemented))
-}
-
 // networkSettings is inspect's NetworkSettings: the one network the
 // container is on, its address there and its aliases.
 func (s *Server) networkSettings(c store.Container, b createBody, ip string) map[string]any {
@@ -439,7 +466,14 @@ func (s *Server) networkSettings(c store.Container, b createBody, ip string) map
 	if ip != "" {
 		ep["IPPrefixLen"], _ = strconv.Atoi(prefixLen(cmp.Or(n.Subnet, "10.88.0.0/16")))
 	}
-	settings := map[string]any{"Networks": map[string]any{n.Name: ep}, "Ports": map[string]any{}}
+	networks := map[string]any{n.Name: ep}
+	for id, a := range s.attachmentsOf(c.ID) {
+		if an, err := s.findNetwork(id); err == nil {
+			networks[an.Name] = map[string]any{"NetworkID": an.ID, "EndpointID": c.SandboxID + "-" + a.IfName, "IPAddress": a.IP,
+				"Aliases": append(slices.Clone(a.Aliases), c.ID[:12]), "Gateway": an.Gateway, "IPPrefixLen": prefixBits(an.Subnet), "MacAddress": ""}
+		}
+	}
+	settings := map[string]any{"Networks": networks, "Ports": map[string]any{}}
 	if n.Name == "bridge" {
 		settings["IPAddress"] = ip
 	}

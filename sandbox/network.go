@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/cni"
+	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
 )
 
@@ -65,11 +66,23 @@ func (s *Service) setupNetwork(ctx context.Context, rec store.Sandbox, r Request
 	return ips, nil
 }
 
-// teardownNetwork runs CNI DEL for the attachment recorded in dir, if any,
-// then forgets it. Running it again, or with the namespace gone, is harmless.
+// teardownNetwork runs CNI DEL for every attachment recorded in dir (the
+// pod's network, and those it was attached to later), then forgets them.
+// Running it again, or with the namespace gone, is harmless.
 func (s *Service) teardownNetwork(ctx context.Context, dir string) error {
+	extra, _ := filepath.Glob(filepath.Join(dir, extraNetworkPrefix+"*.json"))
+	for _, file := range append(extra, filepath.Join(dir, NetworkFile)) {
+		if err := s.teardownAttachment(ctx, dir, file); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// teardownAttachment runs CNI DEL for the attachment recorded in file.
+func (s *Service) teardownAttachment(ctx context.Context, dir, file string) error {
 	defer s.lockNetwork(dir)()
-	n, pod, err := readAttachment(dir)
+	n, pod, err := readAttachmentFile(file)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -77,8 +90,8 @@ func (s *Service) teardownNetwork(ctx context.Context, dir string) error {
 	if errors.As(err, &syntax) {
 		// Cut short while written (by a berthd before writes were atomic):
 		// the ADD, which comes after it, never ran.
-		s.log.Warn("forgetting a half-written network record", slog.String("dir", dir), slog.Any("error", err))
-		return os.Remove(filepath.Join(dir, NetworkFile))
+		s.log.Warn("forgetting a half-written network record", slog.String("file", file), slog.Any("error", err))
+		return os.Remove(file)
 	}
 	if err != nil {
 		return err
@@ -89,10 +102,64 @@ func (s *Service) teardownNetwork(ctx context.Context, dir string) error {
 	if err := s.net.Del(ctx, n, pod); err != nil {
 		return err
 	}
-	if err := os.Remove(filepath.Join(dir, NetworkFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
+}
+
+// extraNetworkPrefix names the records of networks a pod was attached to
+// after it was made: network-eth1.json, ... Each is written before its ADD
+// and removed after its DEL, as NetworkFile is.
+const extraNetworkPrefix = "network-"
+
+// Connect attaches a running pod to one more network, conflist, on
+// interface ifname (eth1, ...), and returns its IPs there.
+func (s *Service) Connect(ctx context.Context, id string, conflist []byte, ifname string) ([]string, error) {
+	rec, err := s.db.Sandboxes.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Namespaces["net"] == "" || !strings.HasPrefix(ifname, "eth") || ifname == cni.IfName {
+		return nil, fmt.Errorf("sandbox %s: no network namespace of its own, or interface %q: %w", id, ifname, errdefs.ErrInvalidArgument)
+	}
+	n, err := cni.FromBytes(conflist)
+	if err != nil {
+		return nil, err
+	}
+	pod := cni.Pod{ID: rec.ID, Name: rec.Name, Namespace: rec.Namespace, UID: rec.UID, NetNS: rec.Namespaces["net"], IfName: ifname}
+	file := filepath.Join(rec.Dir, extraNetworkPrefix+ifname+".json")
+	b, err := json.Marshal(attachment{Config: n.Bytes(), Pod: pod})
+	if err != nil {
+		return nil, err
+	}
+	unlock := s.lockNetwork(rec.Dir)
+	if _, err := os.Stat(file); err == nil {
+		unlock()
+		return nil, fmt.Errorf("sandbox %s: %s is taken: %w", id, ifname, errdefs.ErrAlreadyExists)
+	}
+	if err := writeFileAtomic(file, b); err != nil {
+		unlock()
+		return nil, fmt.Errorf("record network attachment: %w", err)
+	}
+	ips, err := s.net.Add(ctx, n, pod)
+	unlock()
+	if err != nil {
+		if derr := s.teardownAttachment(context.WithoutCancel(ctx), rec.Dir, file); derr != nil {
+			s.log.Warn("cleaning up a failed CNI ADD", slog.String("sandbox", id), slog.Any("error", derr))
+		}
+		return nil, err
+	}
+	return ips, nil
+}
+
+// Disconnect detaches a pod from the network it was connected to on ifname.
+func (s *Service) Disconnect(ctx context.Context, id, ifname string) error {
+	rec, err := s.db.Sandboxes.Get(id)
+	if err != nil {
+		return err
+	}
+	return s.teardownAttachment(ctx, rec.Dir, filepath.Join(rec.Dir, extraNetworkPrefix+ifname+".json"))
 }
 
 // checkNetwork asks the plugins whether a ready pod's networking is intact
@@ -121,7 +188,11 @@ func (s *Service) lockNetwork(dir string) func() {
 
 // readAttachment reads what setupNetwork recorded in dir.
 func readAttachment(dir string) (*cni.Network, cni.Pod, error) {
-	file := filepath.Join(dir, NetworkFile)
+	return readAttachmentFile(filepath.Join(dir, NetworkFile))
+}
+
+// readAttachmentFile reads an attachment's record.
+func readAttachmentFile(file string) (*cni.Network, cni.Pod, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, cni.Pod{}, err

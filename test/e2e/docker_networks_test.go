@@ -89,8 +89,48 @@ func TestDockerNetworks(t *testing.T) {
 	if _, errOut, code := dockerCLI(t, d, "run", "--rm", "--network", "nosuch", ref, "true"); code == 0 || !strings.Contains(errOut, "not found") {
 		t.Errorf("run on a missing network: exit %d %q", code, errOut)
 	}
+	// connect and disconnect: web joins a second network on eth1, where
+	// the containers there reach it by its alias, and leaves it again.
+	backID := strings.TrimSpace(mustDocker(t, d, "network", "create", "back"))
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", "br-"+backID[:12]).Run() })
+	mustDocker(t, d, "run", "-d", "--name", "store", "--network", "back", ref, "sleep", "600")
+	mustDocker(t, d, "network", "connect", "--alias", "frontdoor", "back", "web")
+	if out := mustDocker(t, d, "exec", "web", "ls", "/sys/class/net"); !strings.Contains(out, "eth1") {
+		t.Errorf("after connect, web's interfaces: %q", out)
+	}
+	if out, _, code := dockerCLI(t, d, "exec", "store", "ping", "-c", "1", "-W", "2", "frontdoor"); code != 0 {
+		t.Errorf("store cannot reach web by its alias on back: %q", out)
+	}
+	if out, _, code := dockerCLI(t, d, "exec", "web", "ping", "-c", "1", "-W", "2", "store"); code != 0 {
+		t.Errorf("web cannot reach store on back: %q", out)
+	}
+	if out, _, code := dockerCLI(t, d, "exec", "web", "ping", "-c", "1", "-W", "2", "db"); code != 0 {
+		t.Errorf("web lost its peers on app after the connect: %q", out)
+	}
+	if out := mustDocker(t, d, "inspect", "-f", "{{len .NetworkSettings.Networks}}", "web"); strings.TrimSpace(out) != "2" {
+		t.Errorf("web's networks after connect: %q", out)
+	}
+	if _, errOut, code := dockerCLI(t, d, "network", "connect", "back", "web"); code == 0 || !strings.Contains(errOut, "already exists") {
+		t.Errorf("a second connect: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := dockerCLI(t, d, "network", "rm", "back"); code == 0 || !strings.Contains(errOut, "active endpoints") {
+		t.Errorf("rm of a network a container is connected to: exit %d %q", code, errOut)
+	}
+	mustDocker(t, d, "network", "disconnect", "back", "web")
+	if out := mustDocker(t, d, "exec", "web", "ls", "/sys/class/net"); strings.Contains(out, "eth1") {
+		t.Errorf("after disconnect, web's interfaces: %q", out)
+	}
+	if _, _, code := dockerCLI(t, d, "exec", "store", "ping", "-c", "1", "-W", "1", "frontdoor"); code == 0 {
+		t.Error("store still reaches web by its alias after the disconnect")
+	}
+	if _, errOut, code := dockerCLI(t, d, "network", "disconnect", "app", "web"); code == 0 || !strings.Contains(errOut, "not supported") {
+		t.Errorf("disconnect from the network web was created on: exit %d %q", code, errOut)
+	}
+	mustDocker(t, d, "network", "connect", "back", "web") // left connected: removal takes it down
+	mustDocker(t, d, "rm", "-f", "store")
+
 	mustDocker(t, d, "rm", "-f", "web", "db")
-	mustDocker(t, d, "network", "rm", "app")
+	mustDocker(t, d, "network", "rm", "app", "back")
 	if _, err := os.Stat("/sys/class/net/" + bridge); err == nil {
 		t.Errorf("bridge %s left after the network's removal", bridge)
 	}

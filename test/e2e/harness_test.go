@@ -74,7 +74,20 @@ func newDaemon(t *testing.T, extraConfig string) *daemon {
 	d := &daemon{t: t, dir: dir, extraConfig: extraConfig, socket: filepath.Join(dir, "berth.sock"), root: filepath.Join(dir, "root"),
 		state: filepath.Join(dir, "state"), logFile: filepath.Join(dir, "berthd.log")}
 	t.Cleanup(func() {
-		// Pods a failed test left: removed through berthd, so their networking goes too.
+		// Pods a failed test left: removed through berthd, so their networking goes too
+		// (Docker's containers through the Docker API: the CRI does not list them).
+		if d.cmd != nil {
+			if _, err := exec.LookPath("docker"); err == nil {
+				env := append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket(), "DOCKER_CONFIG="+os.TempDir())
+				ps := exec.Command("docker", "ps", "-aq")
+				ps.Env = env
+				if out, err := ps.Output(); err == nil && len(strings.Fields(string(out))) > 0 {
+					rm := exec.Command("docker", append([]string{"rm", "-f", "-v"}, strings.Fields(string(out))...)...)
+					rm.Env = env
+					_ = rm.Run()
+				}
+			}
+		}
 		if d.cmd != nil && d.rs != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			pods, _ := d.rs.ListPodSandbox(ctx, nil)
