@@ -72,13 +72,21 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	var si unix.Sysinfo_t
 	_ = unix.Sysinfo(&si)
 	host, _ := os.Hostname()
+	runtimes := map[string]any{}
+	for _, h := range s.containers.Handlers(r.Context()) {
+		name := h.Name
+		if name == "" {
+			name = "berth"
+		}
+		runtimes[name] = map[string]any{"path": name}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"ID": "berth", "Name": host, "ServerVersion": s.version,
 		"Containers": len(all), "ContainersRunning": running, "ContainersPaused": paused, "ContainersStopped": stopped,
 		"Images": len(imgs), "Driver": "overlay2", "DockerRootDir": s.images.Snapshots().Root(),
 		"CgroupDriver": "cgroupfs", "CgroupVersion": cgVersion, "KernelVersion": release,
 		"OperatingSystem": "linux", "OSType": "linux", "Architecture": runtime.GOARCH, "NCPU": runtime.NumCPU(),
-		"MemTotal": uint64(si.Totalram) * uint64(si.Unit), "DefaultRuntime": "berth",
+		"MemTotal": uint64(si.Totalram) * uint64(si.Unit), "DefaultRuntime": "berth", "Runtimes": runtimes,
 		"SystemTime": time.Now().Format(time.RFC3339Nano), "LoggingDriver": "json-file",
 	})
 }

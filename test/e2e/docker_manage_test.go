@@ -113,6 +113,9 @@ func TestDockerManage(t *testing.T) {
 		t.Errorf("docker system df: %q", out)
 	}
 	mustDocker(t, d, "system", "df", "-v")
+	if out := mustDocker(t, d, "info", "--format", "{{range $k, $v := .Runtimes}}{{$k}} {{end}}{{.CgroupVersion}} {{.Driver}}"); !strings.Contains(out, "berth ") {
+		t.Errorf("docker info's runtimes: %q", out)
+	}
 
 	mustDocker(t, d, "rm", "-f", "second", "other")
 	if ents, _ := os.ReadDir(filepath.Join(d.dir, "root", "docker", "logs")); len(ents) != 0 {
