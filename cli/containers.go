@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -342,6 +343,9 @@ func (a *app) execCmd() *cobra.Command {
 				}()
 			}
 			if o.TTY {
+				rctx, stopResize := context.WithCancel(ctx)
+				defer stopResize()
+				followResize(rctx, func(h, w uint) { _, _ = c.ExecResize(ctx, ex.ID, client.ExecResizeOptions{Height: h, Width: w}) })
 				_, err = io.Copy(a.out, att.Reader)
 			} else {
 				_, err = stdcopy.StdCopy(a.out, a.err, att.Reader)
@@ -466,7 +470,9 @@ func (a *app) printInspect(objs []json.RawMessage, format string) error {
 	}
 	for _, raw := range objs {
 		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber() // numbers print as the daemon sent them, as the docker CLI's do
+		if err := dec.Decode(&v); err != nil {
 			return err
 		}
 		if err := p.row(v); err != nil {

@@ -215,6 +215,7 @@ func (a *app) networkCmd() *cobra.Command {
 		},
 	}
 	cmd.AddCommand(ls, create, rm, a.networkPrune(), a.inspectOf("network"))
+	cmd.AddCommand(a.networkConnectCmds()...)
 	return cmd
 }
 

@@ -2,13 +2,18 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	dockerconfig "github.com/docker/cli/cli/config"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
@@ -28,6 +33,7 @@ func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code)
 // app is what every command shares: the streams and the API client.
 type app struct {
 	host      string
+	context   string
 	criSocket string
 	in        io.Reader
 	out, err  io.Writer
@@ -39,12 +45,9 @@ func (a *app) client() (*client.Client, error) {
 	if a.api != nil {
 		return a.api, nil
 	}
-	host := a.host
-	if host == "" {
-		host = os.Getenv("DOCKER_HOST")
-	}
-	if host == "" {
-		host = DefaultHost
+	host, err := a.resolveHost()
+	if err != nil {
+		return nil, err
 	}
 	c, err := client.New(client.WithHost(host), client.WithAPIVersionNegotiation())
 	if err != nil {
@@ -52,6 +55,44 @@ func (a *app) client() (*client.Client, error) {
 	}
 	a.api = c
 	return c, nil
+}
+
+// resolveHost finds the daemon as the docker CLI does: --host, then
+// DOCKER_HOST, then the context named by --context, DOCKER_CONTEXT or the
+// config's currentContext (its docker endpoint), then berthd's socket.
+func (a *app) resolveHost() (string, error) {
+	if a.host != "" {
+		return a.host, nil
+	}
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		return h, nil
+	}
+	name := a.context
+	if name == "" {
+		name = os.Getenv("DOCKER_CONTEXT")
+	}
+	if name == "" {
+		name = dockerconfig.LoadDefaultConfigFile(a.err).CurrentContext
+	}
+	if name == "" || name == "default" {
+		return DefaultHost, nil
+	}
+	// The docker CLI keeps a context's metadata under contexts/meta/<sha256 of its name>/meta.json.
+	sum := sha256.Sum256([]byte(name))
+	b, err := os.ReadFile(filepath.Join(dockerconfig.Dir(), "contexts", "meta", hex.EncodeToString(sum[:]), "meta.json"))
+	if err != nil {
+		return "", fmt.Errorf("context %q: %w", name, err)
+	}
+	var meta struct {
+		Endpoints map[string]struct{ Host string }
+	}
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return "", fmt.Errorf("context %q: %w", name, err)
+	}
+	if h := meta.Endpoints["docker"].Host; h != "" {
+		return h, nil
+	}
+	return "", fmt.Errorf("context %q has no docker endpoint", name)
 }
 
 // NewCommand is the `berth` command with every verb.
@@ -69,6 +110,7 @@ func NewCommand(version string, in io.Reader, out, errOut io.Writer) *cobra.Comm
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.PersistentFlags().StringVarP(&a.host, "host", "H", "", "daemon socket to connect to (default $DOCKER_HOST or "+DefaultHost+")")
+	root.PersistentFlags().StringVar(&a.context, "context", "", "name of the docker context to use (as the docker CLI keeps them)")
 	root.PersistentFlags().StringVar(&a.criSocket, "cri-socket", "unix:///run/berth/berth.sock", "berthd's CRI socket (berth pods, ps --all-namespaces)")
 	root.AddCommand(
 		a.runCmd(), a.createCmd(), a.startCmd(), a.stopCmd(), a.killCmd(), a.restartCmd(), a.rmCmd(), a.psCmd(),
@@ -77,7 +119,7 @@ func NewCommand(version string, in io.Reader, out, errOut io.Writer) *cobra.Comm
 		a.volumeCmd(), a.networkCmd(), a.versionCmd(version), a.infoCmd(), a.podsCmd(),
 		a.pauseCmd(true), a.pauseCmd(false), a.topCmd(), a.diffCmd(), a.cpCmd(), a.commitCmd(), a.historyCmd(),
 		a.saveCmd(), a.loadCmd(), a.exportCmd(), a.buildCmd(), a.loginCmd(), a.logoutCmd(), a.pushCmd(),
-		a.containerCmd(), a.imageCmd(), a.statsCmd(), a.eventsCmd(),
+		a.containerCmd(), a.imageCmd(), a.statsCmd(), a.eventsCmd(), a.attachCmd(), a.updateCmd(),
 	)
 	return root
 }

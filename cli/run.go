@@ -105,15 +105,11 @@ func (f *createFlags) request(image string, args []string) (client.ContainerCrea
 		}
 	}
 	if f.restart != "" && f.restart != "no" {
-		name, max, _ := strings.Cut(f.restart, ":")
-		hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyMode(name)}
-		if max != "" {
-			n, err := strconv.Atoi(max)
-			if err != nil {
-				return client.ContainerCreateOptions{}, fmt.Errorf("invalid restart policy %q", f.restart)
-			}
-			hc.RestartPolicy.MaximumRetryCount = n
+		p, err := restartPolicy(f.restart)
+		if err != nil {
+			return client.ContainerCreateOptions{}, err
 		}
+		hc.RestartPolicy = p
 	}
 	if f.memory != "" {
 		n, err := units.RAMInBytes(f.memory)
@@ -147,6 +143,20 @@ func (f *createFlags) request(image string, args []string) (client.ContainerCrea
 		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{f.network: {Aliases: f.aliases}}}
 	}
 	return client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: f.name}, nil
+}
+
+// restartPolicy reads --restart NAME[:MAX].
+func restartPolicy(spec string) (container.RestartPolicy, error) {
+	name, max, _ := strings.Cut(spec, ":")
+	p := container.RestartPolicy{Name: container.RestartPolicyMode(name)}
+	if max != "" {
+		n, err := strconv.Atoi(max)
+		if err != nil {
+			return p, fmt.Errorf("invalid restart policy %q", spec)
+		}
+		p.MaximumRetryCount = n
+	}
+	return p, nil
 }
 
 // addPublished reads one -p: [IP:]HOSTPORT:PORT[/PROTO].
@@ -283,8 +293,10 @@ func (a *app) attachRun(ctx context.Context, id string, f createFlags) error {
 		restore()
 		return withCode(err, 125)
 	}
+	rctx, stopResize := context.WithCancel(ctx)
+	defer stopResize()
 	if f.tty {
-		a.resizeContainer(ctx, id)
+		followResize(rctx, func(h, w uint) { _, _ = c.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w}) })
 	}
 	watch := &detachWatch{r: a.in}
 	if f.interactive {
@@ -333,14 +345,6 @@ func (a *app) attachRun(ctx context.Context, id string, f createFlags) error {
 		case err := <-wait.Error:
 			return withCode(err, 125)
 		}
-	}
-}
-
-// resizeContainer gives the container's terminal the size of ours.
-func (a *app) resizeContainer(ctx context.Context, id string) {
-	c, _ := a.client()
-	if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
-		_, _ = c.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: uint(h), Width: uint(w)})
 	}
 }
 

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -162,6 +164,52 @@ func TestBerthCLI(t *testing.T) {
 	if _, errOut, code := berthCLI(t, d, "build", buildDir); code == 0 || !strings.Contains(errOut, "non-zero code: 4") {
 		t.Errorf("berth build of a failing RUN: exit %d %q", code, errOut)
 	}
+
+	// update, network connect/disconnect, a context, exec -it's resizes, attach
+	mustBerth(t, d, "update", "--memory", "64m", "web")
+	if out := strings.TrimSpace(mustBerth(t, d, "inspect", "-f", "{{.HostConfig.Memory}}", "web")); out != "67108864" {
+		t.Errorf("berth update --memory: %q", out)
+	}
+	mustBerth(t, d, "network", "create", "side")
+	mustBerth(t, d, "network", "connect", "--alias", "w", "side", "web")
+	if out := mustBerth(t, d, "exec", "web", "ls", "/sys/class/net"); !strings.Contains(out, "eth1") {
+		t.Errorf("berth network connect: interfaces %q", out)
+	}
+	mustBerth(t, d, "network", "disconnect", "side", "web")
+	mustBerth(t, d, "network", "rm", "side")
+	cfgDir := t.TempDir()
+	sum := sha256.Sum256([]byte("mine"))
+	metaDir := filepath.Join(cfgDir, "contexts", "meta", hex.EncodeToString(sum[:]))
+	_ = os.MkdirAll(metaDir, 0o755)
+	_ = os.WriteFile(filepath.Join(metaDir, "meta.json"), []byte(`{"Name":"mine","Endpoints":{"docker":{"Host":"unix://`+d.dockerSocket()+`"}}}`), 0o644)
+	ctxCmd := exec.Command(filepath.Join(fixtures.Binaries(t), "berth"), "--context", "mine", "version", "--format", "{{.Server.APIVersion}}")
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "DOCKER_HOST=") {
+			ctxCmd.Env = append(ctxCmd.Env, e)
+		}
+	}
+	ctxCmd.Env = append(ctxCmd.Env, "DOCKER_CONFIG="+cfgDir)
+	if out := strings.TrimSpace(mustRun(t, ctxCmd)); out != "1.50" {
+		t.Errorf("berth --context mine: %q", out)
+	}
+	x := startOnPty(t, berthCmd(t, d, "exec", "-it", "web", "sh", "-c", "while :; do stty size; sleep 0.1; done"), 20, 70)
+	x.expect("20 70")
+	x.resize(30, 90)
+	x.expect("30 90")
+	x.typeKeys("\x03")
+	if code := x.wait(); code != 130 {
+		t.Errorf("berth exec -it after ^C: exit %d", code)
+	}
+	mustBerth(t, d, "run", "-dit", "--name", "shell", ref, "sh")
+	at := startOnPty(t, berthCmd(t, d, "attach", "shell"), 24, 80)
+	time.Sleep(200 * time.Millisecond)
+	at.typeKeys("echo attached $((3*3))\r")
+	at.expect("attached 9")
+	at.typeKeys("\x10\x11")
+	if code := at.wait(); code != 0 {
+		t.Errorf("berth attach, detached: exit %d", code)
+	}
+	mustBerth(t, d, "rm", "-f", "shell")
 
 	// stats, events
 	if out := mustBerth(t, d, "stats", "--no-stream", "web"); !strings.Contains(out, "CPU %") || !strings.Contains(out, "web") {
