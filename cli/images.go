@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -47,13 +48,24 @@ func (a *app) pull(ctx context.Context, ref string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer resp.Close()
+	return a.showProgress(resp, w)
+}
+
+// showProgress draws a pull's or push's JSON messages on w (bars on a
+// terminal) and returns the error the stream reports, if any.
+func (a *app) showProgress(r io.Reader, w io.Writer) error {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
 	p := &progress{w: w, tty: tty, line: map[string]int{}}
-	for m, err := range resp.JSONMessages(ctx) {
-		if err != nil {
+	dec := json.NewDecoder(r)
+	for {
+		var m jsonstream.Message
+		if err := dec.Decode(&m); err == io.EOF {
+			return nil
+		} else if err != nil {
 			return err
 		}
 		if m.Error != nil {
@@ -61,7 +73,6 @@ func (a *app) pull(ctx context.Context, ref string, w io.Writer) error {
 		}
 		p.show(m)
 	}
-	return nil
 }
 
 // progress draws pull messages: with a terminal each layer keeps its line

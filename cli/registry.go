@@ -120,7 +120,7 @@ func (a *app) pushCmd() *cobra.Command {
 				return err
 			}
 			defer resp.Close()
-			return a.printStream(resp)
+			return a.showProgress(resp, a.out)
 		},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/internal/errdefs"
@@ -59,12 +60,21 @@ func (s *Server) pushImage(w http.ResponseWriter, r *http.Request, name string) 
 		repo, tag = full[:i], full[i+1:]
 	}
 	out.send(map[string]string{"status": "The push refers to repository [" + repo + "]"})
-	d, size, err := s.images.Push(context.WithoutCancel(r.Context()), ref, registryAuth(r))
+	var last time.Time
+	progress := func(done, total int64) {
+		if time.Since(last) < 100*time.Millisecond && done < total {
+			return // a bar needs no more than ten redraws a second
+		}
+		last = time.Now()
+		out.send(map[string]any{"status": "Pushing", "progressDetail": map[string]int64{"current": done, "total": total}, "id": tag})
+	}
+	d, size, err := s.images.Push(context.WithoutCancel(r.Context()), ref, registryAuth(r), progress)
 	if err != nil {
 		msg := strings.TrimSuffix(err.Error(), ": "+errdefs.ErrUnauthenticated.Error())
 		out.send(map[string]any{"errorDetail": map[string]string{"message": msg}, "error": msg})
 		return
 	}
+	out.send(map[string]any{"status": "Pushed", "progressDetail": map[string]any{}, "id": tag})
 	out.send(map[string]string{"status": fmt.Sprintf("%s: digest: %s size: %d", tag, d, size)})
 	out.send(map[string]any{"progressDetail": map[string]any{}, "aux": map[string]any{"Tag": tag, "Digest": d.String(), "Size": size}})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
@@ -42,8 +43,9 @@ func authenticator(a *Auth) authn.Authenticator {
 }
 
 // Push uploads the image ref names to its registry under that name and
-// returns the manifest's digest and size.
-func (s *Service) Push(ctx context.Context, ref string, auth *Auth) (digest.Digest, int64, error) {
+// returns the manifest's digest and size; progress, if set, hears the bytes
+// sent of the total as they go.
+func (s *Service) Push(ctx context.Context, ref string, auth *Auth, progress func(done, total int64)) (digest.Digest, int64, error) {
 	rec, err := s.Resolve(ref)
 	if err != nil {
 		return "", 0, err
@@ -82,8 +84,20 @@ func (s *Service) Push(ctx context.Context, ref string, auth *Auth) (digest.Dige
 		auth = a
 	}
 	start := time.Now()
-	if err := remote.Write(nref, img, remote.WithContext(ctx), remote.WithTransport(h.transport()), remote.WithAuth(authenticator(auth)),
-		remote.WithUserAgent("berth")); err != nil {
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(h.transport()), remote.WithAuth(authenticator(auth)), remote.WithUserAgent("berth")}
+	if progress != nil {
+		updates := make(chan v1.Update, 16)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for u := range updates { // remote.Write closes it
+				progress(u.Complete, u.Total)
+			}
+		}()
+		defer func() { <-done }()
+		ropts = append(ropts, remote.WithProgress(updates))
+	}
+	if err := remote.Write(nref, img, ropts...); err != nil {
 		return "", 0, fmt.Errorf("push %s: %w", ref, registryError(err))
 	}
 	s.log.Info("pushed image", slog.String("image", named.String()), slog.String("id", rec.ID), slog.Duration("took", time.Since(start)))

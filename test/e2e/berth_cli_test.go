@@ -211,6 +211,12 @@ func TestBerthCLI(t *testing.T) {
 	}
 	mustBerth(t, d, "rm", "-f", "shell")
 
+	// system df, beside the docker CLI's
+	if b, dk := mustBerth(t, d, "system", "df"), mustDocker(t, d, "system", "df"); firstLine(b) == "" || strings.Fields(firstLine(b))[0] != "TYPE" ||
+		strings.Fields(strings.Split(b, "\n")[1])[1] != strings.Fields(strings.Split(dk, "\n")[1])[1] {
+		t.Errorf("system df: berth %q, docker %q", b, dk)
+	}
+
 	// stats, events
 	if out := mustBerth(t, d, "stats", "--no-stream", "web"); !strings.Contains(out, "CPU %") || !strings.Contains(out, "web") {
 		t.Errorf("berth stats: %q", out)
