@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/store"
 )
 
 // netAttachment is a user network a container was connected to after it
@@ -55,6 +56,17 @@ func (s *Server) saveAttachments(id string, m map[string]netAttachment) error {
 	return os.Rename(tmp, s.attachmentsFile(id))
 }
 
+// networkAndContainer finds the request's network (by the path) and the
+// container its body names. Call with netMu held.
+func (s *Server) networkAndContainer(r *http.Request, container string) (dockerNetwork, store.Container, error) {
+	n, err := s.findNetwork(r.PathValue("id"))
+	if err != nil {
+		return n, store.Container{}, err
+	}
+	c, err := s.lookup(container)
+	return n, c, err
+}
+
 // connectNetwork is `docker network connect NET CONTAINER`: the running
 // or created container gets one more interface (eth1, ...) on the user
 // network, without a default route (that stays on its first network),
@@ -70,12 +82,7 @@ func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) {
 	}
 	s.netMu.Lock()
 	defer s.netMu.Unlock()
-	n, err := s.findNetwork(r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	c, err := s.lookup(b.Container)
+	n, c, err := s.networkAndContainer(r, b.Container)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -152,12 +159,7 @@ func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) {
 	}
 	s.netMu.Lock()
 	defer s.netMu.Unlock()
-	n, err := s.findNetwork(r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	c, err := s.lookup(b.Container)
+	n, c, err := s.networkAndContainer(r, b.Container)
 	if err != nil {
 		writeError(w, err)
 		return
