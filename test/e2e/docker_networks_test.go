@@ -146,3 +146,55 @@ func TestDockerNetworks(t *testing.T) {
 	}
 	assertNothingLeft(t, d)
 }
+
+// TestDockerNetworkConnectCrash: a container connected to a second network
+// when berthd is killed keeps both after the restart, and its removal then
+// leaves no veth or address lease of either network (the attachment was
+// recorded before its ADD, so the teardown finds it).
+func TestDockerNetworkConnectCrash(t *testing.T) {
+	requireCNI(t)
+	fixtures.RequireBinary(t, "docker")
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "pull", ref)
+	id := strings.TrimSpace(mustDocker(t, d, "network", "create", "crashnet"))
+	bridge := "br-" + id[:12]
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", bridge).Run() })
+	leases := func() int {
+		n := 0
+		for _, dir := range []string{"/var/lib/cni/networks/berth", "/var/lib/cni/networks/berth-crashnet"} {
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				if strings.Count(e.Name(), ".") == 3 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	veths := func() int {
+		out, _ := exec.Command("ip", "-o", "link", "show", "type", "veth").Output()
+		return strings.Count(string(out), "master berth0") + strings.Count(string(out), "master "+bridge)
+	}
+	beforeLeases, beforeVeths := leases(), veths()
+	mustDocker(t, d, "run", "-d", "--name", "held", ref, "sleep", "600")
+	mustDocker(t, d, "network", "connect", "crashnet", "held")
+	if got := leases() - beforeLeases; got != 2 {
+		t.Fatalf("%d leases for a container on two networks, want 2", got)
+	}
+	d.kill()
+	d.start(fixtures.Binaries(t))
+	if out := mustDocker(t, d, "exec", "held", "ls", "/sys/class/net"); !strings.Contains(out, "eth0") || !strings.Contains(out, "eth1") {
+		t.Errorf("after the restart the container's interfaces are %q", out)
+	}
+	if out := mustDocker(t, d, "inspect", "-f", "{{len .NetworkSettings.Networks}}", "held"); strings.TrimSpace(out) != "2" {
+		t.Errorf("after the restart inspect lists %q networks, want 2", out)
+	}
+	mustDocker(t, d, "rm", "-f", "held")
+	mustDocker(t, d, "network", "rm", "crashnet")
+	if l, v := leases()-beforeLeases, veths()-beforeVeths; l != 0 || v != 0 {
+		t.Errorf("left after the removal: %d leases, %d veths", l, v)
+	}
+	assertNothingLeft(t, d)
+}
