@@ -298,15 +298,29 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, proc)
 		cmd.Env = append(cmd.Env, procEnv+"="+strconv.Itoa(2+len(cmd.ExtraFiles)))
 	}
-	start := cmd.Start
-	if !plan.early {
-		start = func() error { return startInNamespaces(plan.join, cmd.Start) }
+	// The cgroup first: the init starts in it (see cgroupJoin).
+	if err := cg.create(); err != nil {
+		return err
 	}
-	if err := start(); err != nil {
+	if err := cg.set(spec.Linux.Resources); err != nil {
+		return err
+	}
+	join, err := cg.openJoin(o.NsenterLinked)
+	if err != nil {
+		return err
+	}
+	defer join.Close()
+	start := (*exec.Cmd).Start
+	if !plan.early {
+		start = func(c *exec.Cmd) error { return startInNamespaces(plan.join, c.Start) }
+	}
+	joined, err := join.start(cmd, start)
+	if err != nil {
 		cmd = nil
 		return fmt.Errorf("start init process: %w", err)
 	}
 	childSock.Close()
+	join.Close()
 	pid = cmd.Process.Pid
 	if plan.early {
 		// nsenter joined and unshared, forked the init, reported its PID
@@ -322,14 +336,10 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		_ = cmd.Wait()
 	}
 
-	if err := cg.create(); err != nil {
-		return err
-	}
-	if err := cg.addProc(pid); err != nil {
-		return err
-	}
-	if err := cg.set(spec.Linux.Resources); err != nil {
-		return err
+	if !joined {
+		if err := cg.addProc(pid); err != nil {
+			return err
+		}
 	}
 
 	ic := initConfig{ID: o.ID, Bundle: bundle, Spec: spec, Rootfs: rootfs, Fifo: fifo, NewCgroupNS: plan.newCgroup, Cgroup: cg, Seccomp: filter,

@@ -102,11 +102,19 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 		defer console.Close()
 		cmd.ExtraFiles = append(cmd.ExtraFiles, console) // fd 4: CONSOLE_FD in execplan.h
 	}
-	if err := cmd.Start(); err != nil {
+	join, err := s.Cgroup.openJoin(o.NsenterLinked)
+	if err != nil {
+		childSock.Close()
+		return 0, err
+	}
+	defer join.Close()
+	joined, err := join.start(cmd, (*exec.Cmd).Start)
+	if err != nil {
 		childSock.Close()
 		return 0, fmt.Errorf("start exec process: %w", err)
 	}
 	childSock.Close()
+	join.Close()
 	dec := json.NewDecoder(parentSock)
 	msg, err := waitSyncDecoder(ctx, dec)
 	// The intermediate process exits once it has forked: reap it.
@@ -125,9 +133,11 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(pid, &ws, 0, nil)
 	}
-	if err := s.Cgroup.addProc(pid); err != nil {
-		kill()
-		return 0, err
+	if !joined {
+		if err := s.Cgroup.addProc(pid); err != nil {
+			kill()
+			return 0, err
+		}
 	}
 	plan, err := execPlan(o.Process, filter)
 	if err != nil {

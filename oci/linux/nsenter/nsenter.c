@@ -15,6 +15,11 @@
 //   _BERTH_UNSHARE       clone flags to unshare after joining
 //   _BERTH_TIMENS        "monotonic S NS\nboottime S NS\n", for /proc/self/timens_offsets
 //
+// and, for any of those and for a container's init, the container's cgroups
+// on a v1 host (see join_cgroups):
+//
+//   _BERTH_CGROUP_TASKS  "5,6,7": fds of each hierarchy's "tasks" file
+//
 // It opens every path first (joining the mount namespace changes what paths
 // mean), joins them (user first, mount last), then forks: joining a PID
 // namespace only applies to children. The parent writes the child's PID (as
@@ -96,12 +101,46 @@ static void pod_pause(void) {
 	_exit(0);
 }
 
+// join_cgroups moves this process into the container's v1 cgroups by
+// writing "0" to each "tasks" file the parent opened for it. While the
+// process is single-threaded that moves only itself, which the kernel does
+// without its global threadgroup lock; a move by another process (a PID
+// written to cgroup.procs) takes that lock and waits out an RCU grace period,
+// most of an exec's cost (see cgroups_join.go). The files are closed: the
+// container must not keep them.
+static void join_cgroups(int sync) {
+	const char *list = getenv("_BERTH_CGROUP_TASKS");
+	if (list == NULL)
+		return;
+	for (const char *p = list; *p != '\0';) {
+		char *end;
+		long fd = strtol(p, &end, 10);
+		if (end == p || fd < 3) {
+			errno = EINVAL;
+			die(sync, "join cgroups: fd list", list);
+		}
+		if (write((int)fd, "0", 1) != 1) {
+			int e = errno;
+			char link[64], path[256];
+			snprintf(link, sizeof link, "/proc/self/fd/%ld", fd);
+			ssize_t n = readlink(link, path, sizeof path - 1);
+			path[n > 0 ? n : 0] = '\0';
+			errno = e;
+			die(sync, "join cgroup", path);
+		}
+		close((int)fd);
+		p = *end == ',' ? end + 1 : end;
+	}
+	unsetenv("_BERTH_CGROUP_TASKS");
+}
+
 __attribute__((constructor)) static void berth_nsenter(void) {
 	if (getenv("_BERTH_PAUSE") != NULL)
 		pod_pause();
 	const char *spec = getenv("_BERTH_NSENTER");
 	const char *unshares = getenv("_BERTH_UNSHARE");
 	const char *syncs = getenv("_BERTH_INIT_SYNC");
+	join_cgroups(syncs != NULL ? atoi(syncs) : -1);
 	if ((spec == NULL && unshares == NULL) || syncs == NULL)
 		return;
 	if (spec == NULL)
