@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Commit=$(V
 BINARIES  := berthd berth-shim berth-runtime berth
 GOTESTFLAGS ?=
 
-.PHONY: test-race test-load conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats bench-restart bench-docker fuzz lint clean
+.PHONY: test-race test-load conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats bench-restart bench-docker bench-exec anchors fuzz lint clean
 
 all: build
 
@@ -64,17 +64,26 @@ conformance: deps build
 	grep -E '^(--- |ok|FAIL)|critest \(|skipped:|^ +\[It\]' bin/conformance.log; \
 	[ $$rc -eq 0 ] || echo "conformance failed: the whole output is in bin/conformance.log"; exit $$rc
 
-bench: bench-runtime bench-cri bench-pull bench-metrics bench-stats bench-restart bench-docker
+bench: bench-runtime bench-cri bench-exec bench-pull bench-metrics bench-stats bench-restart bench-docker
 
 bench-runtime: build
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) run ./test/bench/runtime
 
-# berthd against containerd 1.6 through the CRI: pod start, ExecSync, memory.
-bench-cri: build deps
+# containerd 2.4, the newest release, built from the module proxy as the CRI
+# benchmarks' second anchor (into /var/cache/berth-bench; once).
+anchors:
+	./test/bench/containerd2.sh >/dev/null
+
+# berthd against containerd 1.6 and 2.4 through the CRI: pod start, ExecSync, memory.
+bench-cri: build deps anchors
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench CRI -benchtime 1x ./test/bench/cri
 
+# ExecSync of true beside the runtime's own exec (the floor) and its CPU time.
+bench-exec: build deps anchors
+	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench Exec -benchtime 1x -timeout 20m ./test/bench/cri
+
 # Pull + unpack of a 200 MB image by berthd and by containerd 1.6, cold, interleaved.
-bench-pull: build deps
+bench-pull: build deps anchors
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench Pull -benchtime 1x -timeout 30m ./test/bench/cri
 
 # Pod start with metrics on and off, and a scrape with 100 running containers.
@@ -82,11 +91,11 @@ bench-metrics: build deps
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench Metrics -benchtime 1x -timeout 20m ./test/bench/cri
 
 # ListContainerStats and ListPodSandboxStats with 100 running containers, berthd and containerd 1.6.
-bench-stats: build deps
+bench-stats: build deps anchors
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench Stats -benchtime 1x -timeout 20m ./test/bench/cri
 
 # Restart to the first answered CRI call with 100 running containers, berthd and containerd 1.6.
-bench-restart: build deps
+bench-restart: build deps anchors
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench Restart -benchtime 1x -timeout 20m ./test/bench/cri
 
 # The docker CLI against berthd's Docker API and Debian's dockerd 20.10 (installed if missing).

@@ -44,12 +44,26 @@ type target struct {
 // socket and root under a fresh directory; stop stops both and removes it.
 // containerd's sandbox image is a busybox "pause" pushed to host.
 func startTargets(b *testing.B, name, host string) (targets []*target, stop func()) {
+	return startTargetsWith(b, name, host, false)
+}
+
+// startTargetsWith is startTargets; debug serves berthd's pprof on
+// debug.sock in its directory. containerd 2.4 joins as a third target when
+// test/bench/containerd2.sh has built it.
+func startTargetsWith(b *testing.B, name, host string, debug bool) (targets []*target, stop func()) {
 	pause := fixtures.Push(b, fixtures.BusyboxImage(b, fixtures.ImageConfig{Entrypoint: []string{"sleep", "2147483647"}}), host, "pause:3.6")
 	base, err := os.MkdirTemp("", "berth-bench-"+name+"-")
 	if err != nil {
 		b.Fatal(err)
 	}
-	targets = []*target{startBerthd(b, base, "--metrics-address", ""), startContainerd(b, base, host, pause)}
+	args := []string{"--metrics-address", ""}
+	if debug {
+		args = append(args, "--debug-address", filepath.Join(base, "berthd", "debug.sock"))
+	}
+	targets = []*target{startBerthd(b, base, args...), startContainerd(b, base, host, pause)}
+	if dir := containerd2Dir(); dir != "" {
+		targets = append(targets, startContainerd2(b, base, dir, host, pause))
+	}
 	return targets, func() {
 		for _, t := range targets {
 			stopTarget(t)
@@ -367,6 +381,59 @@ state = %q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, filepath.Join(dir, "opt"), pause, cni, registry, registry)
 	os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644)
 	t.cmd = exec.Command("containerd", "--config", filepath.Join(dir, "config.toml"))
+	start(b, t)
+	connect(b, t, sock)
+	return t
+}
+
+// containerd2Dir is where test/bench/containerd2.sh put containerd 2.4's
+// binaries ($BERTH_CONTAINERD2_DIR overrides), or "" when they are not there.
+func containerd2Dir() string {
+	dirs, _ := filepath.Glob("/var/cache/berth-bench/containerd-v2.4.*")
+	if d := os.Getenv("BERTH_CONTAINERD2_DIR"); d != "" {
+		dirs = []string{d}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if _, err := os.Stat(filepath.Join(dirs[i], "containerd-shim-runc-v2")); err == nil {
+			return dirs[i]
+		}
+	}
+	return ""
+}
+
+// startContainerd2 starts containerd 2.4 from bin (its shim first on PATH)
+// configured as startContainerd configures 1.6: the same CNI config, the
+// same pause image, the local registry over plain HTTP.
+func startContainerd2(b *testing.B, base, bin, registry, pause string) *target {
+	dir := filepath.Join(base, "containerd2.4")
+	t := &target{name: "containerd2.4", dir: dir, shimName: "containerd-shim-runc-v2"}
+	sock := filepath.Join(dir, "containerd.sock")
+	t.sock = sock
+	cni := benchCNIDir(b, dir)
+	certs := filepath.Join(dir, "certs.d", registry)
+	if err := os.MkdirAll(certs, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	hosts := fmt.Sprintf("server = \"http://%s\"\n[host.\"http://%s\"]\n  capabilities = [\"pull\", \"resolve\"]\n", registry, registry)
+	os.WriteFile(filepath.Join(certs, "hosts.toml"), []byte(hosts), 0o644)
+	cfg := fmt.Sprintf(`version = 3
+root = %q
+state = %q
+[grpc]
+  address = %q
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = %q
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = %q
+[plugins.'io.containerd.cri.v1.runtime']
+  restrict_oom_score_adj = true
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = %q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, pause, filepath.Join(dir, "certs.d"), cni)
+	os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644)
+	t.cmd = exec.Command(filepath.Join(bin, "containerd"), "--config", filepath.Join(dir, "config.toml"))
+	t.cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 	start(b, t)
 	connect(b, t, sock)
 	return t
