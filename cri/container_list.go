@@ -43,6 +43,11 @@ func (s *Server) ListContainers(ctx context.Context, r *runtimeapi.ListContainer
 }
 
 func (s *Server) containerID(idOrPrefix string) (string, error) {
+	// kubelet names a container by its whole ID: one read, not a scan of
+	// every record (ExecSync probes take this path every few seconds).
+	if rec, err := s.containers.Get(idOrPrefix); err == nil && rec.Owner == "" {
+		return rec.ID, nil
+	}
 	all, err := s.containers.ListOwned("")
 	if err != nil {
 		return "", err

@@ -49,6 +49,9 @@ func labelsMatch(labels, selector map[string]string) bool {
 
 // sandboxID resolves a full ID or a unique prefix, as crictl users type them.
 func (s *Server) sandboxID(idOrPrefix string) (string, error) {
+	if rec, err := s.sandboxes.Get(idOrPrefix); err == nil && rec.Owner == "" {
+		return rec.ID, nil
+	}
 	all, err := s.sandboxes.ListOwned("")
 	if err != nil {
 		return "", err

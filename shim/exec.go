@@ -90,15 +90,11 @@ func (s *server) execSync(ctx context.Context, args []string, timeout time.Durat
 // terminal. It returns the directory, the process file and the pid file.
 func (s *server) prepareExec(req Request) (dir, procFile, pidFile string, err error) {
 	args, tty, size := req.Args, req.Tty, req.Size
-	b, err := os.ReadFile(filepath.Join(s.cfg.Bundle, "config.json"))
+	base, err := s.containerProcess()
 	if err != nil {
-		return "", "", "", fmt.Errorf("exec: read bundle config: %w", err)
+		return "", "", "", err
 	}
-	var spec specs.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return "", "", "", fmt.Errorf("exec: bundle config: %w", err)
-	}
-	p := *spec.Process
+	p := *base
 	p.Args = args
 	p.Terminal = tty
 	p.ConsoleSize = nil
@@ -123,6 +119,29 @@ func (s *server) prepareExec(req Request) (dir, procFile, pidFile string, err er
 		return "", "", "", err
 	}
 	return dir, procFile, pidFile, nil
+}
+
+// containerProcess is the container's process as its bundle gives it.
+func (s *server) containerProcess() (*specs.Process, error) {
+	s.processMu.Lock()
+	defer s.processMu.Unlock()
+	if s.process != nil {
+		return s.process, nil
+	}
+	path := filepath.Join(s.cfg.Bundle, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("exec: read bundle config: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("exec: bundle config %s: %w", path, err)
+	}
+	if spec.Process == nil {
+		return nil, fmt.Errorf("exec: bundle config %s has no process", path)
+	}
+	s.process = spec.Process
+	return s.process, nil
 }
 
 // overEnv sets each KEY=VALUE of extra in env, in place of the same key.

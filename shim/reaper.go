@@ -3,12 +3,13 @@ package shim
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/oci/linux"
 )
 
 // reaper reaps the orphans the shim adopts as a subreaper: processes of
@@ -83,12 +84,20 @@ func (r *reaper) wait(cmd *exec.Cmd) error {
 
 // reapOrphans waits for every zombie child nobody else waits for.
 func (r *reaper) reapOrphans() {
+	// Most SIGCHLDs are for commands whose owners have reaped them by now
+	// (each exec's runtime process): no zombie left, nothing to look for.
+	if !zombieChild() {
+		return
+	}
+	// The list is read without the lock, which an exec's owner needs to
+	// finish: every candidate is decided under it.
+	candidates := children()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.holds > 0 {
 		return
 	}
-	for _, pid := range children() {
+	for _, pid := range candidates {
 		if r.owned[pid] || !isZombie(pid) {
 			continue
 		}
@@ -97,12 +106,22 @@ func (r *reaper) reapOrphans() {
 	}
 }
 
+// zombieChild says whether any child has exited and is not yet reaped; it
+// reaps none.
+func zombieChild() bool {
+	var info unix.Siginfo
+	if err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err != nil {
+		return false // ECHILD: no children at all
+	}
+	return info.Signo != 0 // Linux zeroes it when no child is waitable
+}
+
 // children lists our child processes, from every thread's children file.
 func children() []int {
-	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	tasks, _ := os.ReadDir("/proc/self/task")
 	var out []int
 	for _, t := range tasks {
-		b, err := os.ReadFile(t)
+		b, err := linux.ReadSmallFile("/proc/self/task/" + t.Name() + "/children")
 		if err != nil {
 			continue
 		}
@@ -116,7 +135,7 @@ func children() []int {
 }
 
 func isZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := linux.ReadSmallFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false
 	}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/oci/linux"
@@ -54,6 +55,11 @@ type server struct {
 	stdinMu   sync.Mutex
 	stdin     *os.File
 	stdinUsed bool // for StdinOnce
+
+	// process is the container's own process (from the bundle, which does
+	// not change while the container lives), read at the first exec.
+	processMu sync.Mutex
+	process   *specs.Process
 
 	mu      sync.Mutex
 	pid     int

@@ -49,15 +49,15 @@ func writeCgroupFile(dir, file, val string) error {
 }
 
 func readCgroupFile(dir, file string) (string, error) {
-	b, err := readSmallFile(filepath.Join(dir, file))
+	b, err := ReadSmallFile(filepath.Join(dir, file))
 	return strings.TrimSpace(string(b)), err
 }
 
-// readSmallFile reads a cgroup or proc file with plain system calls: the
+// ReadSmallFile reads a cgroup or proc file with plain system calls: the
 // os package would register each such file with the runtime's poller
 // (cgroup files can be polled), which costs more than the read, and a
 // stats call reads thousands of them.
-func readSmallFile(path string) ([]byte, error) {
+func ReadSmallFile(path string) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}

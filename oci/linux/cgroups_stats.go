@@ -158,7 +158,7 @@ func statsV1(dirs map[string]string, full bool) (CgroupUsage, error) {
 
 // readIOStatV2 reads io.stat: "8:0 rbytes=1 wbytes=2 rios=3 wios=4 ...".
 func readIOStatV2(path string) map[string]IOUsage {
-	b, err := readSmallFile(path)
+	b, err := ReadSmallFile(path)
 	if err != nil {
 		return nil
 	}
@@ -193,7 +193,7 @@ func readIOStatV2(path string) map[string]IOUsage {
 func readBlkioV1(dir string) map[string]IOUsage {
 	out := map[string]IOUsage{}
 	for _, file := range []string{"blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_serviced_recursive"} {
-		b, err := readSmallFile(filepath.Join(dir, file))
+		b, err := ReadSmallFile(filepath.Join(dir, file))
 		if err != nil {
 			continue
 		}
@@ -248,7 +248,7 @@ func readHugetlb(dir, now, peak string) map[string][2]uint64 {
 // readPressure reads the total stall times of a PSI file: "some ... total=N"
 // and "full ... total=N", in microseconds.
 func readPressure(path string) (some, full time.Duration, ok bool) {
-	b, err := readSmallFile(path)
+	b, err := ReadSmallFile(path)
 	if err != nil {
 		return 0, 0, false
 	}
@@ -288,7 +288,7 @@ func readUint(path string) (uint64, error) {
 
 // readKeyed reads a cgroup file of "key value" lines.
 func readKeyed(path string) (map[string]uint64, error) {
-	b, err := readSmallFile(path)
+	b, err := ReadSmallFile(path)
 	if err != nil {
 		return nil, err
 	}
