@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Commit=$(V
 BINARIES  := berthd berth-shim berth-runtime berth
 GOTESTFLAGS ?=
 
-.PHONY: test-race test-load conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats bench-restart bench-docker bench-exec anchors fuzz lint clean
+.PHONY: test-race test-load conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats bench-restart bench-docker bench-exec bench-scale anchors fuzz lint clean
 
 all: build
 
@@ -64,7 +64,7 @@ conformance: deps build
 	grep -E '^(--- |ok|FAIL)|critest \(|skipped:|^ +\[It\]' bin/conformance.log; \
 	[ $$rc -eq 0 ] || echo "conformance failed: the whole output is in bin/conformance.log"; exit $$rc
 
-bench: bench-runtime bench-cri bench-exec bench-pull bench-metrics bench-stats bench-restart bench-docker
+bench: bench-runtime bench-cri bench-exec bench-pull bench-metrics bench-stats bench-restart bench-scale bench-docker
 
 bench-runtime: build
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) run ./test/bench/runtime
@@ -97,6 +97,10 @@ bench-stats: build deps anchors
 # Restart to the first answered CRI call with 100 running containers, berthd and containerd 1.6.
 bench-restart: build deps anchors
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench Restart -benchtime 1x -timeout 20m ./test/bench/cri
+
+# berthd's restart, lists, stats and RSS with 10 to 1,000 running containers.
+bench-scale: build deps
+	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -run '^$$' -bench Scale -benchtime 1x -timeout 60m ./test/bench/cri
 
 # The docker CLI against berthd's Docker API and Debian's dockerd 20.10 (installed if missing).
 bench-docker: build deps

@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"syscall"
 	"time"
 
@@ -14,11 +15,27 @@ import (
 )
 
 // monitor waits, in the background, for the container's exit and records it.
-func (s *Service) monitor(rec store.Container) {
+func (s *Service) monitor(rec store.Container) { s.watch(rec, nil) }
+
+// watch is monitor; gate, when not nil, bounds how many monitors dial their
+// shims at once: recovery starts one per running container, and a thousand
+// shims woken together would starve berthd's first answers of both CPUs.
+func (s *Service) watch(rec store.Container, gate chan struct{}) {
 	s.monitors.Add(1)
 	go func() {
 		defer s.monitors.Done()
-		st, err := s.client(rec).Wait(s.ctx)
+		c := s.client(rec)
+		if gate != nil {
+			select {
+			case gate <- struct{}{}:
+			case <-s.ctx.Done():
+				return
+			}
+			var once sync.Once
+			c.Sent = func() { once.Do(func() { <-gate }) }
+			defer c.Sent()
+		}
+		st, err := c.Wait(s.ctx)
 		if s.ctx.Err() != nil {
 			return // berthd is stopping; the shim keeps the exit for the next one
 		}

@@ -73,7 +73,7 @@ func New(pods, containers Counts, liveShims func() int) *Metrics {
 			Name: "berth_shim_call_timeouts_total", Help: "Calls to a shim that did not answer in time, by call.",
 		}, []string{"call"}),
 		recovered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "berth_recovery_containers", Help: "What the last start-up recovery found, by outcome (reattached, exited, orphaned, removed).",
+			Name: "berth_recovery_containers", Help: "What the last start-up recovery found, by outcome: reattached (running containers watched again; one that exited while berthd was away is recorded behind serving, as an exit), and exited, orphaned or removed (created containers it settled).",
 		}, []string{"outcome"}),
 		recoveryDuration: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "berth_recovery_duration_seconds", Help: "How long the last start-up recovery took.",

@@ -31,6 +31,10 @@ type Client struct {
 	// Timeout bounds calls (see bounded): a shim that is stopped or stuck
 	// must never hang its caller.
 	Timeout time.Duration
+	// Sent, when set, is called once a request is on its way (or could not
+	// be sent): a caller bounding how many shims it dials at once frees its
+	// slot there, not when a long call (Wait) ends.
+	Sent func()
 }
 
 // DefaultTimeout is Client.Timeout when it is zero.
@@ -149,12 +153,19 @@ func (c *Client) roundTrip(ctx context.Context, req Request, resp *Response) err
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.Socket)
 	if err != nil {
+		if c.Sent != nil {
+			c.Sent()
+		}
 		return fmt.Errorf("%w: %v", ErrShimGone, err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
-	if err := json.NewEncoder(conn).Encode(req); err != nil {
+	err = json.NewEncoder(conn).Encode(req)
+	if c.Sent != nil {
+		c.Sent()
+	}
+	if err != nil {
 		return fmt.Errorf("shim %s: %w", req.Op, err)
 	}
 	if err := json.NewDecoder(conn).Decode(resp); err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
@@ -72,4 +73,55 @@ func TestReopenKeepsRecords(t *testing.T) {
 	if err != nil || s.Name != "pod" {
 		t.Fatalf("after reopen: %+v %v", s, err)
 	}
+}
+
+// TestMemoryCopy: reads come from memory, yet what a caller does to a record
+// it got changes nothing stored, and the memory copy follows every write in
+// bbolt's order.
+func TestMemoryCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"b", "a", "c"} {
+		if err := db.Containers.Create(id, Container{ID: id, Labels: map[string]string{"k": id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := db.Containers.Get("a")
+	got.Labels["k"] = "changed"
+	got.VolumeImages = append(got.VolumeImages, "x")
+	list, _ := db.Containers.List()
+	list[0].Labels["k"] = "changed too"
+	if again, _ := db.Containers.Get("a"); again.Labels["k"] != "a" || len(again.VolumeImages) != 0 {
+		t.Fatalf("a caller's change reached the store: %+v", again)
+	}
+	if err := db.Containers.Delete("b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Containers.Update("c", func(c *Container) error { c.Pid = 9; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Containers.Put("d", Container{ID: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	want := func(db *DB) {
+		t.Helper()
+		list, err := db.Containers.List()
+		var ids []string
+		for _, c := range list {
+			ids = append(ids, c.ID)
+		}
+		if err != nil || strings.Join(ids, ",") != "a,c,d" || list[1].Pid != 9 {
+			t.Fatalf("list: %v %+v %v", ids, list, err)
+		}
+	}
+	want(db)
+	db.Close()
+	if db, err = Open(path); err != nil { // what bbolt holds agrees
+		t.Fatal(err)
+	}
+	defer db.Close()
+	want(db)
 }
