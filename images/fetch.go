@@ -31,7 +31,7 @@ func (s *Service) fetchLayers(ctx context.Context, layers []v1.Layer, diffIDs, c
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sem := make(chan struct{}, 3)
+	sem := make(chan struct{}, 6)
 	errs := make(chan error, len(layers))
 	var wg sync.WaitGroup
 	for i, l := range layers {

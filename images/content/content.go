@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 // Store keeps blobs under root/blobs/<algorithm>/<hex>.
@@ -64,7 +65,15 @@ type Writer struct {
 	n      int64
 	expect digest.Digest
 	size   int64
+	// flushed is how much of the blob has been handed to writeback.
+	flushed int64
 }
+
+// writebackChunk is how much written data a Writer lets accumulate before
+// it starts its writeback (sync_file_range, which does not wait): the fsync
+// at Commit then waits for the tail only, not for a whole layer at once in
+// a burst that stalls every other writer of the disk.
+const writebackChunk = 8 << 20
 
 // Writer starts a blob that must have digest d and, if size >= 0, that size.
 func (s *Store) Writer(d digest.Digest, size int64) (*Writer, error) {
@@ -82,6 +91,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.h.Write(p[:n])
 	w.n += int64(n)
+	if w.n-w.flushed >= writebackChunk {
+		_ = unix.SyncFileRange(int(w.f.Fd()), w.flushed, w.n-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		w.flushed = w.n
+	}
 	return n, err
 }
 

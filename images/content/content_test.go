@@ -49,3 +49,36 @@ func TestCommitVerifies(t *testing.T) {
 		t.Fatalf("ingest holds %d files", len(ents))
 	}
 }
+
+// A blob written in pieces past the writeback chunk (whose writeback the
+// Writer starts as it goes) commits whole and byte for byte.
+func TestLargeBlobInPieces(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 3*writebackChunk+12345)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	d := digest.FromBytes(data)
+	w, err := s.Writer(d, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(data); off += 1 << 20 {
+		if _, err := w.Write(data[off:min(off+1<<20, len(data))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.flushed < 3*writebackChunk {
+		t.Fatalf("writeback started for %d bytes, want at least %d", w.flushed, 3*writebackChunk)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(s.Path(d))
+	if err != nil || string(got) != string(data) {
+		t.Fatalf("committed blob differs (%d bytes, %v)", len(got), err)
+	}
+}

@@ -161,33 +161,40 @@ func cpuOf(t *target) time.Duration {
 // profileExecs runs ExecSyncs on t for five seconds while taking berthd's
 // CPU profile and execution trace from its debug socket.
 func profileExecs(b *testing.B, t *target, cid, dir string) {
-	sock := filepath.Join(t.dir, "debug.sock")
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}}
-	os.MkdirAll(dir, 0o755)
-	done := make(chan struct{})
-	for _, p := range []string{"profile", "trace"} {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			resp, err := hc.Get("http://berthd/debug/pprof/" + p + "?seconds=5")
-			if err != nil {
-				b.Errorf("%s: %v", p, err)
-				return
-			}
-			defer resp.Body.Close()
-			f, _ := os.Create(filepath.Join(dir, "berthd-exec."+p))
-			defer f.Close()
-			_, _ = f.ReadFrom(resp.Body)
-		}()
-	}
+	wait := profile(b, t, dir, "exec", 5*time.Second)
 	n := 0
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); n++ {
 		if _, _, err := t.rs.ExecSync(context.Background(), cid, []string{"true"}, 10*time.Second); err != nil {
 			b.Fatal(err)
 		}
 	}
-	<-done
-	<-done
+	wait()
 	fmt.Printf("profile and trace of %d ExecSyncs in %s\n", n, dir)
+}
+
+// profile starts taking berthd's CPU profile and execution trace (from the
+// debug socket startTargetsWith gave it) for d, into dir/berthd-NAME.*;
+// wait returns once both are written.
+func profile(b *testing.B, t *target, dir, name string, d time.Duration) (wait func()) {
+	sock := filepath.Join(t.dir, "debug.sock")
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	os.MkdirAll(dir, 0o755)
+	done := make(chan struct{}, 2)
+	for _, p := range []string{"profile", "trace"} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			resp, err := hc.Get(fmt.Sprintf("http://berthd/debug/pprof/%s?seconds=%d", p, int(d.Seconds())))
+			if err != nil {
+				b.Errorf("%s: %v", p, err)
+				return
+			}
+			defer resp.Body.Close()
+			f, _ := os.Create(filepath.Join(dir, "berthd-"+name+"."+p))
+			defer f.Close()
+			_, _ = f.ReadFrom(resp.Body)
+		}()
+	}
+	return func() { <-done; <-done }
 }
