@@ -33,6 +33,16 @@ func (s *server) execSync(ctx context.Context, args []string, timeout time.Durat
 		return nil, errors.New("exec: the container is not running")
 	default:
 	}
+	if s.runtimeIsOurs() {
+		p, err := s.execProcess(Request{Args: args})
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.execDirect(ctx, p, timeout)
+		if !errors.Is(err, linux.ErrSeccompNeedsCgo) {
+			return res, err
+		}
+	}
 	dir, procFile, pidFile, err := s.prepareExec(Request{Args: args})
 	if err != nil {
 		return nil, err
@@ -85,14 +95,33 @@ func (s *server) execSync(ctx context.Context, args []string, timeout time.Durat
 	return res, nil
 }
 
-// prepareExec writes, in a fresh directory, the process an exec runs: the
-// container's own (env, user, cwd, capabilities) with args and, maybe, a
-// terminal. It returns the directory, the process file and the pid file.
+// prepareExec writes, in a fresh directory, the process an exec runs (see
+// execProcess). It returns the directory, the process file and the pid file.
 func (s *server) prepareExec(req Request) (dir, procFile, pidFile string, err error) {
+	p, err := s.execProcess(req)
+	if err != nil {
+		return "", "", "", err
+	}
+	if dir, err = os.MkdirTemp(s.dir, "exec-"); err != nil {
+		return "", "", "", err
+	}
+	procFile, pidFile = filepath.Join(dir, "process.json"), filepath.Join(dir, "pid")
+	pb, _ := json.Marshal(p)
+	if err := os.WriteFile(procFile, pb, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return "", "", "", err
+	}
+	return dir, procFile, pidFile, nil
+}
+
+// execProcess is the process an exec runs: the container's own (env, user,
+// cwd, capabilities) with the request's args, env, cwd and user and, maybe,
+// a terminal.
+func (s *server) execProcess(req Request) (*specs.Process, error) {
 	args, tty, size := req.Args, req.Tty, req.Size
 	base, err := s.containerProcess()
 	if err != nil {
-		return "", "", "", err
+		return nil, err
 	}
 	p := *base
 	p.Args = args
@@ -109,16 +138,7 @@ func (s *server) prepareExec(req Request) (dir, procFile, pidFile string, err er
 	if u := req.User; u != nil {
 		p.User = specs.User{UID: u.UID, GID: u.GID, AdditionalGids: u.AdditionalGids}
 	}
-	if dir, err = os.MkdirTemp(s.dir, "exec-"); err != nil {
-		return "", "", "", err
-	}
-	procFile, pidFile = filepath.Join(dir, "process.json"), filepath.Join(dir, "pid")
-	pb, _ := json.Marshal(&p)
-	if err := os.WriteFile(procFile, pb, 0o600); err != nil {
-		os.RemoveAll(dir)
-		return "", "", "", err
-	}
-	return dir, procFile, pidFile, nil
+	return &p, nil
 }
 
 // containerProcess is the container's process as its bundle gives it.

@@ -381,7 +381,10 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 	}
 	st := &State{
 		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: pid, StartTime: started,
-		Created: time.Now().UTC(), Annotations: spec.Annotations, Cgroup: cg,
+		Created: time.Now().UTC(), Annotations: spec.Annotations, Cgroup: cg, Seccomp: filter,
+	}
+	if filter == nil {
+		st.Seccomp = &seccompFilter{}
 	}
 	if err := st.save(o.Root); err != nil {
 		return fmt.Errorf("save state: %w", err)

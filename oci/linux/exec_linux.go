@@ -67,11 +67,15 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 		return 0, err
 	}
 	// The container's seccomp filter binds its exec'd processes too.
-	var filter *seccompFilter
-	if spec, err := LoadSpec(s.Bundle); err == nil {
-		if filter, err = compileSeccomp(spec.Linux.Seccomp); err != nil {
-			return 0, err
+	filter := s.Seccomp
+	if filter == nil { // a state from before filters were kept
+		if spec, err := LoadSpec(s.Bundle); err == nil {
+			if filter, err = compileSeccomp(spec.Linux.Seccomp); err != nil {
+				return 0, err
+			}
 		}
+	} else if len(filter.Program) == 0 {
+		filter = nil
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -38,3 +38,8 @@ func loadSeccomp(f *seccompFilter) error {
 }
 
 var errUnsupportedSeccomp = errors.New("seccomp needs berth-runtime built with cgo and libseccomp")
+
+// ErrSeccompNeedsCgo: this binary cannot compile the container's seccomp
+// profile (no cgo), and the container's state holds no compiled filter
+// (made by an older berth-runtime): only berth-runtime itself can exec there.
+var ErrSeccompNeedsCgo = errUnsupportedSeccomp

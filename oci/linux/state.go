@@ -38,6 +38,11 @@ type State struct {
 	Cgroup      CgroupPaths       `json:"cgroup"`
 	// Owner is "" for root; kept so "state" reports it as runc does.
 	Owner string `json:"owner,omitempty"`
+	// Seccomp is the filter the init runs under (an empty program for
+	// none), compiled once at create: exec applies it to its process without
+	// reading the bundle's spec or needing libseccomp (the shim execs in
+	// process). Nil in states written before it was kept.
+	Seccomp *seccompFilter `json:"seccomp,omitempty"`
 }
 
 // checkID allows what runc allows: letters, digits and _ + - . (no

@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,6 +75,33 @@ func TestExecSync(t *testing.T) {
 	_, _, err = d.rs.ExecSync(ctx, "0123456789abcdef", []string{"true"}, time.Second)
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("ExecSync in an unknown container: %v", err)
+	}
+	// The timed-out process was killed, not left running in the container.
+	out, _, err = d.rs.ExecSync(ctx, cid, []string{"sh", "-c", "ps -o args | grep -c '^sleep 30' || true"}, 10*time.Second)
+	if err != nil || strings.TrimSpace(string(out)) != "0" {
+		t.Fatalf("after the timeout, sleep 30 processes: %q %v", out, err)
+	}
+	_, _, err = d.rs.ExecSync(ctx, cid, []string{"no-such-command"}, 10*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "no-such-command") {
+		t.Fatalf("ExecSync of a missing command: %v", err)
+	}
+	// Probes come in parallel: each gets its own output and exit code.
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, _, err := d.rs.ExecSync(ctx, cid, []string{"sh", "-c", fmt.Sprintf("echo %d; exit %d", i, i%2)}, 10*time.Second)
+			if strings.TrimSpace(string(out)) != fmt.Sprint(i) || (i%2 == 1) != (err != nil) {
+				errs <- fmt.Errorf("exec %d: %q %v", i, out, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 
