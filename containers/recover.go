@@ -22,24 +22,32 @@ import (
 //
 // A running container is only handed to its monitor, which learns from the
 // shim's answer to its wait — at once for an exit while berthd was away, or a
-// failed dial for a shim that died — what became of it, and records that
-// behind serving: a hello to every shim first made the first answer wait
-// ~0.45 ms a container (half a second on a node of a thousand). Such exits
-// are counted among exits, not here. Created containers are few and may be
-// half-made: they are asked now.
-func (s *Service) Recover(ctx context.Context) (map[string]int, error) {
+// failed dial for a shim that died — what became of it, and records that:
+// a hello to every shim first made the first answer wait ~0.45 ms a
+// container (half a second on a node of a thousand). The monitors start when
+// the caller calls watch, once it serves, and dial one shim at a time: a
+// thousand shims woken at once would starve the first answers of both CPUs.
+// Such exits are counted among exits, not here. Created containers are few
+// and may be half-made: they are asked now.
+func (s *Service) Recover(ctx context.Context) (outcomes map[string]int, watch func(), err error) {
 	all, err := s.db.Containers.List()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	outcomes := map[string]int{}
-	gate := make(chan struct{}, 4)
+	outcomes = map[string]int{}
+	var running []store.Container
+	watch = func() {
+		gate := make(chan struct{}, 1)
+		for _, rec := range running {
+			s.watch(rec, gate)
+		}
+	}
 	for _, rec := range all {
 		switch rec.State {
 		case store.ContainerExited:
 			continue
 		case store.ContainerRunning:
-			s.watch(rec, gate)
+			running = append(running, rec)
 			outcomes["reattached"]++
 			continue
 		}
@@ -86,7 +94,7 @@ func (s *Service) Recover(ctx context.Context) (map[string]int, error) {
 			outcomes["orphaned"]++
 		}
 	}
-	return outcomes, nil
+	return outcomes, watch, nil
 }
 
 // killStartingShims kills the shims started for rec's directory (found by

@@ -38,6 +38,10 @@ import (
 	"github.com/berth-runtime/berth/sandbox"
 )
 
+// reconcileDelay is how long after it starts serving berthd waits before
+// the reconciling it does behind serving (pod networks' checks).
+const reconcileDelay = time.Second
+
 // Run serves until ctx ends, then shuts down: in-flight calls get a few
 // seconds to finish; containers keep running under their shims.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
@@ -104,7 +108,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		ShimTimeout: time.Duration(cfg.ShimTimeout), OnExit: m.Exited, OnShimTimeout: m.ShimTimedOut,
 	}, db, img, sb, log)
 	defer func() { stopServices(); ctr.Wait() }()
-	outcomes, err := ctr.Recover(ctx)
+	outcomes, watchRecovered, err := ctr.Recover(ctx)
 	if err != nil {
 		return fmt.Errorf("recover containers: %w", err)
 	}
@@ -162,7 +166,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("berthd serving", slog.String("cri", cfg.CRISocket), slog.String("root", cfg.Root),
 		slog.String("state", cfg.State), slog.String("version", version.Version))
-	go sb.CheckNetworks(svcCtx) // behind serving: plugin runs cost tens of ms a pod
+	watchRecovered()
+	// Behind serving, and a moment after it: plugin runs cost tens of ms a
+	// pod, and even the walk of a thousand pods' directories would compete
+	// with kubelet's first calls for the CPUs.
+	go func() {
+		select {
+		case <-time.After(reconcileDelay):
+			sb.CheckNetworks(svcCtx)
+		case <-svcCtx.Done():
+		}
+	}()
 	// systemd (Type=notify) learns berthd is ready only now, after recovery.
 	if _, err := sdnotify.SdNotify(false, sdnotify.SdNotifyReady); err != nil {
 		log.Warn("sd_notify READY", slog.Any("error", err))
