@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func parseLayout(t *testing.T, mountinfo string) cgroupLayout {
@@ -44,6 +45,25 @@ func TestCgroupLayout(t *testing.T) {
 	if got := v2.paths("/kubepods/pod1/c1").Unified; got != "/sys/fs/cgroup/kubepods/pod1/c1" {
 		t.Fatalf("v2 path: %s", got)
 	}
+}
+
+// A cgroup2 mount point is known as a unified layout from statfs alone (no
+// mount table read); anything else is left to the mount table.
+func TestUnifiedAtStatfs(t *testing.T) {
+	if l, ok := unifiedAt(t.TempDir()); ok {
+		t.Fatalf("a plain directory taken for cgroup2: %+v", l)
+	}
+	for _, dir := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		var fs unix.Statfs_t
+		if unix.Statfs(dir, &fs) != nil || fs.Type != unix.CGROUP2_SUPER_MAGIC {
+			continue
+		}
+		if l, ok := unifiedAt(dir); !ok || l.Unified != dir || l.V1 != nil {
+			t.Fatalf("cgroup2 at %s: %+v %v", dir, l, ok)
+		}
+		return
+	}
+	t.Skip("no cgroup2 mount on this host")
 }
 
 func i64(v int64) *int64   { return &v }
