@@ -126,25 +126,17 @@ func (a *app) rmCmd() *cobra.Command {
 func (a *app) renameCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "rename CONTAINER NEW_NAME", Short: "Rename a container", Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			_, err = c.ContainerRename(cmd.Context(), args[0], client.ContainerRenameOptions{NewName: args[1]})
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			_, err := c.ContainerRename(cmd.Context(), args[0], client.ContainerRenameOptions{NewName: args[1]})
 			return err
-		},
+		}),
 	}
 }
 
 func (a *app) waitCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "wait CONTAINER [CONTAINER...]", Short: "Block until one or more containers stop, then print their exit codes", Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			for _, n := range args {
 				w := c.ContainerWait(cmd.Context(), n, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 				select {
@@ -155,7 +147,7 @@ func (a *app) waitCmd() *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -269,11 +261,7 @@ func (a *app) logsCmd() *cobra.Command {
 	var o client.ContainerLogsOptions
 	cmd := &cobra.Command{
 		Use: "logs [OPTIONS] CONTAINER", Short: "Fetch the logs of a container", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			info, err := c.ContainerInspect(cmd.Context(), args[0], client.ContainerInspectOptions{})
 			if err != nil {
 				return err
@@ -290,7 +278,7 @@ func (a *app) logsCmd() *cobra.Command {
 				_, err = stdcopy.StdCopy(a.out, a.err, rc)
 			}
 			return err
-		},
+		}),
 	}
 	fl := cmd.Flags()
 	fl.BoolVarP(&o.Follow, "follow", "f", false, "follow log output")
@@ -378,11 +366,7 @@ func (a *app) inspectCmd() *cobra.Command {
 	var format, typ string
 	cmd := &cobra.Command{
 		Use: "inspect [OPTIONS] NAME|ID [NAME|ID...]", Short: "Return low-level information on containers, images, volumes or networks", Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			var objs []json.RawMessage
 			failed := false
 			for _, n := range args {
@@ -401,7 +385,7 @@ func (a *app) inspectCmd() *cobra.Command {
 				return ExitError{Code: 1}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")
 	cmd.Flags().StringVar(&typ, "type", "", "only inspect objects of this type (container, image, volume, network)")

@@ -139,11 +139,7 @@ func (a *app) imagesCmd() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use: "images [OPTIONS] [REPOSITORY[:TAG]]", Short: "List images", Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			res, err := c.ImageList(cmd.Context(), client.ImageListOptions{})
 			if err != nil {
 				return err
@@ -183,7 +179,7 @@ func (a *app) imagesCmd() *cobra.Command {
 				}
 			}
 			return p.flush()
-		},
+		}),
 	}
 	fl := cmd.Flags()
 	fl.BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
@@ -206,11 +202,7 @@ func (a *app) rmiCmd() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use: "rmi [OPTIONS] IMAGE [IMAGE...]", Short: "Remove one or more images", Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			failed := false
 			for _, n := range args {
 				res, err := c.ImageRemove(cmd.Context(), n, client.ImageRemoveOptions{Force: force})
@@ -232,7 +224,7 @@ func (a *app) rmiCmd() *cobra.Command {
 				return ExitError{Code: 1}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "force removal of the image")
 	return cmd
@@ -241,13 +233,9 @@ func (a *app) rmiCmd() *cobra.Command {
 func (a *app) tagCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			_, err = c.ImageTag(cmd.Context(), client.ImageTagOptions{Source: args[0], Target: args[1]})
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			_, err := c.ImageTag(cmd.Context(), client.ImageTagOptions{Source: args[0], Target: args[1]})
 			return err
-		},
+		}),
 	}
 }

@@ -186,11 +186,7 @@ func (a *app) eventsCmd() *cobra.Command {
 	var filters []string
 	cmd := &cobra.Command{
 		Use: "events [OPTIONS]", Short: "Get real time events from the server", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			o := client.EventsListOptions{Since: since, Until: until, Filters: client.Filters{}}
 			for _, f := range filters {
 				k, v, _ := strings.Cut(f, "=")
@@ -214,7 +210,7 @@ func (a *app) eventsCmd() *cobra.Command {
 					return nil
 				}
 			}
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&since, "since", "", "show all events created since timestamp")
 	cmd.Flags().StringVar(&until, "until", "", "stream events until this timestamp")
@@ -227,11 +223,7 @@ func (a *app) systemCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "system COMMAND", Short: "Manage the daemon"}
 	df := &cobra.Command{
 		Use: "df", Short: "Show disk usage", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			du, err := c.DiskUsage(cmd.Context(), client.DiskUsageOptions{Containers: true, Images: true, Volumes: true, BuildCache: true})
 			if err != nil {
 				return err
@@ -250,7 +242,7 @@ func (a *app) systemCmd() *cobra.Command {
 			row("Local Volumes", du.Volumes.TotalCount, du.Volumes.ActiveCount, du.Volumes.TotalSize, du.Volumes.Reclaimable)
 			row("Build Cache", du.BuildCache.TotalCount, du.BuildCache.ActiveCount, du.BuildCache.TotalSize, du.BuildCache.Reclaimable)
 			return tw.Flush()
-		},
+		}),
 	}
 	cmd.AddCommand(df)
 	return cmd

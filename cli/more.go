@@ -44,11 +44,7 @@ func (a *app) pauseCmd(pause bool) *cobra.Command {
 func (a *app) topCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "top CONTAINER [ps OPTIONS]", Short: "Display the running processes of a container", Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			res, err := c.ContainerTop(cmd.Context(), args[0], client.ContainerTopOptions{Arguments: args[1:]})
 			if err != nil {
 				return err
@@ -59,18 +55,14 @@ func (a *app) topCmd() *cobra.Command {
 				fmt.Fprintln(tw, strings.Join(p, "\t"))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 }
 
 func (a *app) diffCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "diff CONTAINER", Short: "Inspect changes to files or directories on a container's filesystem", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			res, err := c.ContainerDiff(cmd.Context(), args[0], client.ContainerDiffOptions{})
 			if err != nil {
 				return err
@@ -79,7 +71,7 @@ func (a *app) diffCmd() *cobra.Command {
 				fmt.Fprintf(a.out, "%s %s\n", ch.Kind, ch.Path)
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -88,11 +80,7 @@ func (a *app) diffCmd() *cobra.Command {
 func (a *app) cpCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "cp CONTAINER:SRC_PATH DEST_PATH|-\n  berth cp SRC_PATH|- CONTAINER:DEST_PATH", Short: "Copy files/folders between a container and the local filesystem", Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			ctx := cmd.Context()
 			if ctr, src, ok := strings.Cut(args[0], ":"); ok && !strings.Contains(ctr, "/") {
 				res, err := c.CopyFromContainer(ctx, ctr, client.CopyFromContainerOptions{SourcePath: src})
@@ -131,7 +119,7 @@ func (a *app) cpCmd() *cobra.Command {
 			defer prepared.Close()
 			_, err = c.CopyToContainer(ctx, ctr, client.CopyToContainerOptions{DestinationPath: dir, Content: prepared})
 			return err
-		},
+		}),
 	}
 }
 
@@ -139,11 +127,7 @@ func (a *app) commitCmd() *cobra.Command {
 	var o client.ContainerCommitOptions
 	cmd := &cobra.Command{
 		Use: "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]", Short: "Create a new image from a container's changes", Args: cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if len(args) == 2 {
 				o.Reference = args[1]
 			}
@@ -153,7 +137,7 @@ func (a *app) commitCmd() *cobra.Command {
 			}
 			fmt.Fprintln(a.out, res.ID)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringArrayVarP(&o.Changes, "change", "c", nil, "apply Dockerfile instruction to the created image")
 	cmd.Flags().StringVarP(&o.Comment, "message", "m", "", "commit message")
@@ -165,11 +149,7 @@ func (a *app) historyCmd() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use: "history [OPTIONS] IMAGE", Short: "Show the history of an image", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			res, err := c.ImageHistory(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -194,7 +174,7 @@ func (a *app) historyCmd() *cobra.Command {
 				}
 			}
 			return p.flush()
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&format, "format", "", "format output using a Go template")
 	return cmd
@@ -204,18 +184,14 @@ func (a *app) saveCmd() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use: "save [OPTIONS] IMAGE [IMAGE...]", Short: "Save one or more images to a tar archive", Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			rc, err := c.ImageSave(cmd.Context(), args)
 			if err != nil {
 				return err
 			}
 			defer rc.Close()
 			return writeOutput(rc, output, a.out)
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to a file, instead of STDOUT")
 	return cmd
@@ -225,18 +201,14 @@ func (a *app) exportCmd() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use: "export [OPTIONS] CONTAINER", Short: "Export a container's filesystem as a tar archive", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			rc, err := c.ContainerExport(cmd.Context(), args[0], client.ContainerExportOptions{})
 			if err != nil {
 				return err
 			}
 			defer rc.Close()
 			return writeOutput(rc, output, a.out)
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to a file, instead of STDOUT")
 	return cmd
@@ -264,11 +236,7 @@ func (a *app) loadCmd() *cobra.Command {
 	var quiet bool
 	cmd := &cobra.Command{
 		Use: "load [OPTIONS]", Short: "Load an image from a tar archive or STDIN", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			in := a.in
 			if input != "" {
 				f, err := os.Open(input)
@@ -284,7 +252,7 @@ func (a *app) loadCmd() *cobra.Command {
 			}
 			defer rc.Close()
 			return a.printStream(rc)
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&input, "input", "i", "", "read from tar archive file, instead of STDIN")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress the load output")
@@ -320,11 +288,7 @@ func (a *app) buildCmd() *cobra.Command {
 	var buildArgs []string
 	cmd := &cobra.Command{
 		Use: "build [OPTIONS] PATH", Short: "Build an image from a Dockerfile", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			dir := args[0]
 			var excludes []string
 			if f, err := os.Open(filepath.Join(dir, ".dockerignore")); err == nil {
@@ -359,7 +323,7 @@ func (a *app) buildCmd() *cobra.Command {
 			}
 			defer res.Body.Close()
 			return a.printStream(res.Body)
-		},
+		}),
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&o.Tags, "tag", "t", nil, "name and optionally a tag in the name:tag format")

@@ -18,11 +18,7 @@ func (a *app) volumeCmd() *cobra.Command {
 	var quiet bool
 	ls := &cobra.Command{
 		Use: "ls [OPTIONS]", Aliases: []string{"list"}, Short: "List volumes", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			res, err := c.VolumeList(cmd.Context(), client.VolumeListOptions{})
 			if err != nil {
 				return err
@@ -43,17 +39,13 @@ func (a *app) volumeCmd() *cobra.Command {
 				}
 			}
 			return p.flush()
-		},
+		}),
 	}
 	ls.Flags().StringVar(&format, "format", "", "format output using a Go template, or json")
 	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display volume names")
 	create := &cobra.Command{
 		Use: "create [OPTIONS] [VOLUME]", Short: "Create a volume", Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			o := client.VolumeCreateOptions{Driver: "local"}
 			if len(args) == 1 {
 				o.Name = args[0]
@@ -64,21 +56,17 @@ func (a *app) volumeCmd() *cobra.Command {
 			}
 			fmt.Fprintln(a.out, res.Volume.Name)
 			return nil
-		},
+		}),
 	}
 	var force bool
 	rm := &cobra.Command{
 		Use: "rm [OPTIONS] VOLUME [VOLUME...]", Aliases: []string{"remove"}, Short: "Remove one or more volumes", Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			return a.eachName(args, func(n string) error {
 				_, err := c.VolumeRemove(cmd.Context(), n, client.VolumeRemoveOptions{Force: force})
 				return err
 			})
-		},
+		}),
 	}
 	rm.Flags().BoolVarP(&force, "force", "f", false, "force the removal of one or more volumes")
 	cmd.AddCommand(ls, create, rm, a.volumePrune(), a.inspectOf("volume"))
@@ -91,11 +79,7 @@ func (a *app) inspectOf(kind string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "inspect [OPTIONS] " + strings.ToUpper(kind) + " [" + strings.ToUpper(kind) + "...]", Short: "Display detailed information on one or more " + kind + "s",
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			var objs []json.RawMessage
 			for _, n := range args {
 				raw, err := a.inspectRaw(cmd.Context(), c, n, kind)
@@ -105,7 +89,7 @@ func (a *app) inspectOf(kind string) *cobra.Command {
 				objs = append(objs, raw)
 			}
 			return a.printInspect(objs, format)
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")
 	return cmd
@@ -137,11 +121,7 @@ func (a *app) networkCmd() *cobra.Command {
 	var quiet, noTrunc bool
 	ls := &cobra.Command{
 		Use: "ls [OPTIONS]", Aliases: []string{"list"}, Short: "List networks", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			res, err := c.NetworkList(cmd.Context(), client.NetworkListOptions{})
 			if err != nil {
 				return err
@@ -170,7 +150,7 @@ func (a *app) networkCmd() *cobra.Command {
 				}
 			}
 			return p.flush()
-		},
+		}),
 	}
 	ls.Flags().StringVar(&format, "format", "", "format output using a Go template, or json")
 	ls.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display network IDs")
@@ -179,11 +159,7 @@ func (a *app) networkCmd() *cobra.Command {
 	var subnet string
 	create := &cobra.Command{
 		Use: "create [OPTIONS] NETWORK", Short: "Create a network", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			o := client.NetworkCreateOptions{Driver: "bridge", Internal: internal}
 			if subnet != "" {
 				o.IPAM = ipamFor(subnet)
@@ -197,22 +173,18 @@ func (a *app) networkCmd() *cobra.Command {
 			}
 			fmt.Fprintln(a.out, res.ID)
 			return nil
-		},
+		}),
 	}
 	create.Flags().BoolVar(&internal, "internal", false, "restrict external access to the network")
 	create.Flags().StringVar(&subnet, "subnet", "", "subnet in CIDR format")
 	rm := &cobra.Command{
 		Use: "rm NETWORK [NETWORK...]", Aliases: []string{"remove"}, Short: "Remove one or more networks", Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			return a.eachName(args, func(n string) error {
 				_, err := c.NetworkRemove(cmd.Context(), n, client.NetworkRemoveOptions{})
 				return err
 			})
-		},
+		}),
 	}
 	cmd.AddCommand(ls, create, rm, a.networkPrune(), a.inspectOf("network"))
 	cmd.AddCommand(a.networkConnectCmds()...)

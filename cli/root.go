@@ -165,3 +165,14 @@ func errorText(err error) string {
 	}
 	return "Error: " + msg
 }
+
+// withClient is a command's RunE for fn, given the API client.
+func (a *app) withClient(fn func(cmd *cobra.Command, args []string, c *client.Client) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		return fn(cmd, args, c)
+	}
+}

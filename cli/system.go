@@ -57,11 +57,7 @@ func (a *app) infoCmd() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use: "info [OPTIONS]", Short: "Display system-wide information", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			res, err := c.Info(cmd.Context(), client.InfoOptions{})
 			if err != nil {
 				return err
@@ -78,7 +74,7 @@ func (a *app) infoCmd() *cobra.Command {
 				i.Containers, i.ContainersRunning, i.ContainersPaused, i.ContainersStopped, i.Images, i.ServerVersion, i.Driver, i.CgroupDriver,
 				i.CgroupVersion, i.DefaultRuntime, i.KernelVersion, i.OperatingSystem, i.Architecture, i.NCPU, size(i.MemTotal), i.Name, i.DockerRootDir)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")
 	return cmd

@@ -160,27 +160,19 @@ func (a *app) networkConnectCmds() []*cobra.Command {
 	var aliases []string
 	connect := &cobra.Command{
 		Use: "connect [OPTIONS] NETWORK CONTAINER", Short: "Connect a container to a network", Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			_, err = c.NetworkConnect(cmd.Context(), args[0], client.NetworkConnectOptions{Container: args[1], EndpointConfig: &network.EndpointSettings{Aliases: aliases}})
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			_, err := c.NetworkConnect(cmd.Context(), args[0], client.NetworkConnectOptions{Container: args[1], EndpointConfig: &network.EndpointSettings{Aliases: aliases}})
 			return err
-		},
+		}),
 	}
 	connect.Flags().StringArrayVar(&aliases, "alias", nil, "add network-scoped alias for the container")
 	var force bool
 	disconnect := &cobra.Command{
 		Use: "disconnect [OPTIONS] NETWORK CONTAINER", Short: "Disconnect a container from a network", Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			_, err = c.NetworkDisconnect(cmd.Context(), args[0], client.NetworkDisconnectOptions{Container: args[1], Force: force})
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			_, err := c.NetworkDisconnect(cmd.Context(), args[0], client.NetworkDisconnectOptions{Container: args[1], Force: force})
 			return err
-		},
+		}),
 	}
 	disconnect.Flags().BoolVarP(&force, "force", "f", false, "force the container to disconnect from a network")
 	return []*cobra.Command{connect, disconnect}
