@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -57,33 +56,17 @@ func (s *server) execSync(ctx context.Context, args []string, timeout time.Durat
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.reaper.wait(cmd) }()
-	var deadline <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		deadline = t.C
+	err, timedOut, ctxErr := awaitExec(ctx, timeout, done, func() { killExec(pidFile, cmd) })
+	if ctxErr != nil {
+		return nil, ctxErr
 	}
-	res := &ExecResult{}
-	select {
-	case err = <-done:
-	case <-deadline:
-		res.TimedOut = true
-		killExec(pidFile, cmd)
-		err = <-done
-	case <-ctx.Done():
-		killExec(pidFile, cmd)
-		<-done
-		return nil, ctx.Err()
-	}
+	res := &ExecResult{TimedOut: timedOut}
 	res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
 	case errors.As(err, &ee):
-		res.ExitCode = int32(ee.ExitCode())
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			res.ExitCode = 128 + int32(ws.Signal())
-		}
+		res.ExitCode = exitErrorCode(ee)
 	default:
 		return nil, fmt.Errorf("exec: %w", err)
 	}
@@ -173,6 +156,29 @@ func overEnv(env, extra []string) []string {
 		env = append(env, kv)
 	}
 	return env
+}
+
+// awaitExec waits for an exec's process to end (done delivers how), killing
+// it at the timeout (0: none), which timedOut then says, or when ctx ends,
+// which ctxErr then says.
+func awaitExec[T any](ctx context.Context, timeout time.Duration, done <-chan T, kill func()) (end T, timedOut bool, ctxErr error) {
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	select {
+	case end = <-done:
+	case <-deadline:
+		kill()
+		return <-done, true, nil
+	case <-ctx.Done():
+		kill()
+		<-done
+		return end, false, ctx.Err()
+	}
+	return end, false, nil
 }
 
 // killExec kills the exec'd process (by its pid file) and the runtime's exec.

@@ -86,34 +86,15 @@ func (s *server) execDirect(ctx context.Context, p *specs.Process, timeout time.
 		}
 		done <- ws
 	}()
-	var deadline <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		deadline = t.C
-	}
 	kill := func() { _ = linux.SignalChildOf(pid, unix.SIGKILL, os.Getpid()) }
 	res := &ExecResult{}
-	var ws unix.WaitStatus
-	select {
-	case ws = <-done:
-	case <-deadline:
-		res.TimedOut = true
-		kill()
-		ws = <-done
-	case <-ctx.Done():
-		kill()
-		<-done
-		copying.Wait()
-		return nil, ctx.Err()
-	}
+	ws, timedOut, ctxErr := awaitExec(ctx, timeout, done, kill)
 	copying.Wait()
-	res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
-	switch {
-	case ws.Exited():
-		res.ExitCode = int32(ws.ExitStatus())
-	case ws.Signaled():
-		res.ExitCode = 128 + int32(ws.Signal())
+	if ctxErr != nil {
+		return nil, ctxErr
 	}
+	res.TimedOut = timedOut
+	res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
+	res.ExitCode = exitCode(ws)
 	return res, nil
 }

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -166,10 +165,7 @@ func (s *server) execStream(ctx context.Context, in io.Reader, fw *frameWriter, 
 		}
 	}
 	drained.Wait()
-	code := int32(ws.ExitStatus())
-	if ws.Signaled() {
-		code = 128 + int32(ws.Signal())
-	}
+	code := exitCode(ws)
 	var p [4]byte
 	binary.BigEndian.PutUint32(p[:], uint32(code))
 	return fw.write(frameExit, p[:])
@@ -232,10 +228,7 @@ func (s *server) execStreamPipes(ctx context.Context, in io.Reader, fw *frameWri
 	switch {
 	case err == nil:
 	case errors.As(err, &ee):
-		code = int32(ee.ExitCode())
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			code = 128 + int32(ws.Signal())
-		}
+		code = exitErrorCode(ee)
 	default:
 		return fmt.Errorf("exec %s: %w", req.Args[0], err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -141,4 +142,21 @@ func isZombie(pid int) bool {
 	}
 	i := strings.LastIndexByte(string(b), ')')
 	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
+}
+
+// exitCode is a process's exit code as the CRI and docker report it: its
+// status, or 128 + the signal that killed it.
+func exitCode(ws unix.WaitStatus) int32 {
+	if ws.Signaled() {
+		return 128 + int32(ws.Signal())
+	}
+	return int32(ws.ExitStatus())
+}
+
+// exitErrorCode is exitCode for a command os/exec waited for.
+func exitErrorCode(ee *exec.ExitError) int32 {
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
+		return exitCode(unix.WaitStatus(ws))
+	}
+	return int32(ee.ExitCode())
 }

@@ -228,10 +228,8 @@ func (s *server) reap() {
 	}
 	e := &Exit{At: at, Reason: "Completed"}
 	switch {
-	case ws.Exited():
-		e.Code = int32(ws.ExitStatus())
-	case ws.Signaled():
-		e.Code = 128 + int32(ws.Signal())
+	case ws.Exited(), ws.Signaled():
+		e.Code = exitCode(ws)
 	default:
 		e.Code = 255
 	}
