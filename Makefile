@@ -116,7 +116,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzFrames -fuzztime $(FUZZTIME) ./shim
 	$(GO) test -run '^$$' -fuzz FuzzRequest -fuzztime $(FUZZTIME) ./shim
 	$(GO) test -run '^$$' -fuzz FuzzContainerConfig -fuzztime $(FUZZTIME) ./cri
-	$(GO) test -run '^$$' -fuzz FuzzCreateBody -fuzztime $(FUZZTIME) ./dockerapi
+	$(GO) test -run '^$$' -fuzz FuzzCreateBody -fuzztime $(FUZZTIME) ./engine
 
 # Also refuses tracked files over 1 MB: a built binary committed by mistake once made a
 # whole session's submission too big to land.

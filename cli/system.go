@@ -143,3 +143,33 @@ func (a *app) listCRIContainers(ctx context.Context) error {
 	_, err = fmt.Fprintln(a.out)
 	return err
 }
+
+// systemCmd holds docker system df.
+func (a *app) systemCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "system COMMAND", Short: "Manage the daemon"}
+	df := &cobra.Command{
+		Use: "df", Short: "Show disk usage", Args: cobra.NoArgs,
+		RunE: a.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			du, err := c.DiskUsage(cmd.Context(), client.DiskUsageOptions{Containers: true, Images: true, Volumes: true, BuildCache: true})
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.out, 10, 1, 3, ' ', 0)
+			fmt.Fprintln(tw, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
+			row := func(kind string, total, active, size_, reclaimable int64) {
+				pct := int64(0)
+				if size_ > 0 {
+					pct = reclaimable * 100 / size_
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s (%d%%)\n", kind, total, active, size(size_), size(reclaimable), pct)
+			}
+			row("Images", du.Images.TotalCount, du.Images.ActiveCount, du.Images.TotalSize, du.Images.Reclaimable)
+			row("Containers", du.Containers.TotalCount, du.Containers.ActiveCount, du.Containers.TotalSize, du.Containers.Reclaimable)
+			row("Local Volumes", du.Volumes.TotalCount, du.Volumes.ActiveCount, du.Volumes.TotalSize, du.Volumes.Reclaimable)
+			row("Build Cache", du.BuildCache.TotalCount, du.BuildCache.ActiveCount, du.BuildCache.TotalSize, du.BuildCache.Reclaimable)
+			return tw.Flush()
+		}),
+	}
+	cmd.AddCommand(df)
+	return cmd
+}

@@ -30,6 +30,7 @@ import (
 	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/cri"
 	"github.com/berth-runtime/berth/dockerapi"
+	"github.com/berth-runtime/berth/engine"
 	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/internal/config"
 	"github.com/berth-runtime/berth/internal/store"
@@ -153,8 +154,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
 	if cfg.DockerSocket != "" {
-		docker := dockerapi.New(ctr, sb, img, filepath.Join(cfg.Root, "docker"), version.Version, log)
-		docker.SetInit(pauseBin) // berth-runtime is docker-init when called so
+		eng := engine.New(ctr, sb, img, filepath.Join(cfg.Root, "docker"), log)
+		eng.SetInit(pauseBin) // berth-runtime is docker-init when called so
+		docker := dockerapi.New(eng, version.Version, log)
 		docker.SetBuilder(builder.New(ctr, img, filepath.Join(cfg.Root, "build"), log))
 		go ctr.RemoveOwnedPods(svcCtx, builder.Owner) // RUN steps a crash cut short
 		stop, err := serveDocker(cfg, docker, log)
@@ -162,7 +164,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return err
 		}
 		defer stop()
-		go docker.Run(svcCtx) // restart policies
+		go eng.Run(svcCtx) // restart policies, health checks, events
 	}
 	log.Info("berthd serving", slog.String("cri", cfg.CRISocket), slog.String("root", cfg.Root),
 		slog.String("state", cfg.State), slog.String("version", version.Version))

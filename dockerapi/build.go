@@ -3,19 +3,12 @@ package dockerapi
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
-	"os"
-	"strings"
-	"sync"
-
-	"github.com/moby/go-archive"
 
 	"github.com/berth-runtime/berth/builder"
 	"github.com/berth-runtime/berth/internal/errdefs"
 )
-
-// SetBuilder gives the front end its image builder (POST /build).
-func (s *Server) SetBuilder(b *builder.Builder) { s.builder = b }
 
 // buildImage is `docker build` (the classic builder) and the SDKs' build:
 // the context as a tar body, the progress as a JSON stream.
@@ -36,57 +29,28 @@ func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	dir, err := os.MkdirTemp("", "berth-build-context-")
+	dir, remove, err := builder.UnpackContext(r.Body)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	defer os.RemoveAll(dir)
-	if err := archive.Untar(r.Body, dir, &archive.TarOptions{NoLchown: true}); err != nil {
-		writeError(w, fmt.Errorf("the build context is not a readable tar: %v: %w", err, errdefs.ErrInvalidArgument))
-		return
-	}
+	defer remove()
 	o.ContextDir = dir
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	out := &jsonStream{w: w}
-	if !boolParam(r, "q") {
-		o.Out = out
-	} else {
-		o.Out = discard{}
+	quiet := boolParam(r, "q")
+	o.Out = out
+	if quiet {
+		o.Out = io.Discard
 	}
 	id, err := s.builder.Build(r.Context(), o)
 	if err != nil {
-		msg := strings.TrimSuffix(err.Error(), ": "+errdefs.ErrInvalidArgument.Error())
-		out.send(map[string]any{"errorDetail": map[string]string{"message": msg}, "error": msg})
+		out.sendError(err)
 		return
 	}
 	out.send(map[string]any{"aux": map[string]string{"ID": id}})
-	if boolParam(r, "q") {
+	if quiet {
 		out.send(map[string]string{"stream": id + "\n"})
 	}
 }
-
-// jsonStream sends each write as Docker's {"stream": ...} message.
-type jsonStream struct {
-	mu sync.Mutex
-	w  http.ResponseWriter
-}
-
-func (j *jsonStream) Write(p []byte) (int, error) {
-	j.send(map[string]string{"stream": string(p)})
-	return len(p), nil
-}
-
-func (j *jsonStream) send(v any) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	_ = json.NewEncoder(j.w).Encode(v)
-	if f, ok := j.w.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }

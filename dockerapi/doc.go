@@ -1,8 +1,9 @@
 // Package dockerapi serves the Docker Engine API (the docker CLI's and the
-// SDKs') on a unix socket, translated onto the same services as the CRI: a
-// Docker container is a one-container pod owned by "docker", which the CRI
-// never lists, and images are shared with the CRI. One file per resource,
-// as moby's router is laid out: system.go, images.go, containers.go,
-// logs.go. It holds no business logic of its own and touches neither the
-// kernel nor the disk but for the logs it reads.
+// SDKs') on a unix socket, as moby's api/server/router does over its
+// daemon: routes, the requests decoded into engine/'s types, the answers
+// encoded as dockerd's JSON, errors as dockerd's error JSON and statuses.
+// One file per kind of request (container_create.go, container_list.go,
+// images.go, networks.go ...). Docker's rules live in engine/: this package
+// runs no process, drives no network, persists nothing and touches neither
+// the kernel nor the disk; test/layering holds it to that.
 package dockerapi

@@ -6,17 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/berth-runtime/berth/builder"
-	"github.com/berth-runtime/berth/containers"
-	"github.com/berth-runtime/berth/images"
+	"github.com/berth-runtime/berth/engine"
 	"github.com/berth-runtime/berth/internal/errdefs"
-	"github.com/berth-runtime/berth/sandbox"
 )
 
 // The API versions served: the docker CLI negotiates down to MaxAPIVersion
@@ -26,56 +22,31 @@ const (
 	MinAPIVersion = "1.24"
 )
 
-// Owner marks the pods (and their containers) of Docker containers.
-const Owner = "docker"
-
 // Server is the Docker Engine API front end.
 type Server struct {
-	containers *containers.Service
-	sandboxes  *sandbox.Service
-	images     *images.Service
-	log        *slog.Logger
-	version    string
-	// logDir holds the containers' logs (CRI format), one directory a pod;
-	// volumeDir the local volumes.
-	logDir, volumeDir string
-	execs             execs
-	terms             terminals
-	health            healths
-	events            eventLog
-	// dir holds the front end's own files; netMu serialises changes to
-	// the networks kept there.
-	dir   string
-	netMu sync.Mutex
-	// initBin is bound into a container as /sbin/docker-init for --init.
-	initBin string
+	engine  *engine.Engine
 	builder *builder.Builder
-	exits   exitCodes
-	stops   stopMarks
+	log     *slog.Logger
+	version string
 	mux     *http.ServeMux
 }
 
-// New returns the front end; its containers' logs and its volumes live under dir.
-func New(c *containers.Service, sb *sandbox.Service, img *images.Service, dir, version string, log *slog.Logger) *Server {
-	s := &Server{containers: c, sandboxes: sb, images: img, log: log, version: version,
-		logDir: filepath.Join(dir, "logs"), volumeDir: filepath.Join(dir, "volumes"), mux: http.NewServeMux(),
-		stops: stopMarks{filepath.Join(dir, "stopped")}, dir: dir}
+// New returns the front end over e.
+func New(e *engine.Engine, version string, log *slog.Logger) *Server {
+	s := &Server{engine: e, log: log, version: version, mux: http.NewServeMux()}
 	s.routeSystem()
 	s.routeImages()
 	s.routeContainers()
 	s.routeExec()
 	s.routeVolumes()
-	s.routeStats()
 	s.routeEvents()
 	s.routeNetworks()
-	s.routeFiles()
 	s.mux.HandleFunc("POST /build", s.buildImage)
 	return s
 }
 
-// SetInit names the binary `docker run --init` binds into the container as
-// /sbin/docker-init (berth-runtime, which is an init when called so).
-func (s *Server) SetInit(path string) { s.initBin = path }
+// SetBuilder gives the front end its image builder (POST /build).
+func (s *Server) SetBuilder(b *builder.Builder) { s.builder = b }
 
 var versionPrefix = regexp.MustCompile(`^/v(\d+)\.(\d+)(/.*)$`)
 
@@ -127,14 +98,18 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, errdefs.ErrUnauthenticated):
 		code = http.StatusUnauthorized
 	}
-	// The CLI prints the message as it is: without the kind Berth's errors
-	// carry at their end for errors.Is.
+	writeJSON(w, code, map[string]string{"message": errorMessage(err)})
+}
+
+// errorMessage is err as the CLI prints it: without the kind Berth's
+// errors carry at their end for errors.Is.
+func errorMessage(err error) string {
 	msg := err.Error()
 	for _, kind := range []error{errdefs.ErrNotFound, errdefs.ErrInvalidArgument, errdefs.ErrAlreadyExists,
 		errdefs.ErrFailedPrecondition, errdefs.ErrUnimplemented, errdefs.ErrResourceExhausted, errdefs.ErrUnauthenticated} {
 		msg = strings.TrimSuffix(msg, ": "+kind.Error())
 	}
-	writeJSON(w, code, map[string]string{"message": msg})
+	return msg
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -143,19 +118,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decodeBody reads a JSON request body; malformed JSON is a 400. Unknown
-// fields are ignored, as dockerd ignores them: clients send newer fields.
-func decodeBody(r *http.Request, v any) error {
-	if r.Body == nil || r.ContentLength == 0 {
-		return nil
+// answer is the end of most handlers: the error as Docker's error JSON, or
+// the status alone (304 for a start or stop that found nothing to do).
+func answer(w http.ResponseWriter, err error, status int) {
+	if errors.Is(err, engine.ErrNotModified) {
+		w.WriteHeader(http.StatusNotModified)
+		return
 	}
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
-		return fmt.Errorf("malformed JSON in the request body: %v: %w", err, errdefs.ErrInvalidArgument)
+	if err != nil {
+		writeError(w, err)
+		return
 	}
-	return nil
-}
-
-func boolParam(r *http.Request, name string) bool {
-	v := r.URL.Query().Get(name)
-	return v == "1" || v == "true" || v == "True"
+	w.WriteHeader(status)
 }

@@ -2,16 +2,10 @@ package dockerapi
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/berth-runtime/berth/internal/store"
-	"github.com/berth-runtime/berth/oci/linux"
-	"github.com/opencontainers/go-digest"
+	"github.com/berth-runtime/berth/engine"
 )
 
 func (s *Server) routeSystem() {
@@ -32,7 +26,6 @@ func (s *Server) routeSystem() {
 }
 
 func (s *Server) version_(w http.ResponseWriter, r *http.Request) {
-	release, _, _ := linux.KernelRelease()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"Platform":      map[string]string{"Name": "Berth"},
 		"Version":       s.version,
@@ -40,7 +33,7 @@ func (s *Server) version_(w http.ResponseWriter, r *http.Request) {
 		"MinAPIVersion": MinAPIVersion,
 		"Os":            "linux",
 		"Arch":          runtime.GOARCH,
-		"KernelVersion": release,
+		"KernelVersion": engine.KernelVersion(),
 		"GoVersion":     runtime.Version(),
 		"BuildTime":     "",
 		"Components": []map[string]any{
@@ -50,99 +43,48 @@ func (s *Server) version_(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	all, _ := s.containers.ListOwned(Owner)
-	running, stopped, paused := 0, 0, 0
-	for _, c := range all {
-		switch {
-		case c.Paused:
-			paused++
-		case c.State == store.ContainerRunning:
-			running++
-		default:
-			stopped++
-		}
-	}
-	imgs, _ := s.images.List()
-	release, _, _ := linux.KernelRelease()
-	mode, _, _ := linux.CgroupMode()
-	cgVersion := "1"
-	if mode == "v2" {
-		cgVersion = "2"
-	}
-	var si unix.Sysinfo_t
-	_ = unix.Sysinfo(&si)
-	host, _ := os.Hostname()
+	in := s.engine.Info(r.Context())
 	runtimes := map[string]any{}
-	for _, h := range s.containers.Handlers(r.Context()) {
-		name := h.Name
-		if name == "" {
-			name = "berth"
-		}
+	for _, name := range in.Runtimes {
 		runtimes[name] = map[string]any{"path": name}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"ID": "berth", "Name": host, "ServerVersion": s.version,
-		"Containers": len(all), "ContainersRunning": running, "ContainersPaused": paused, "ContainersStopped": stopped,
-		"Images": len(imgs), "Driver": "overlay2", "DockerRootDir": s.images.Snapshots().Root(),
-		"CgroupDriver": "cgroupfs", "CgroupVersion": cgVersion, "KernelVersion": release,
-		"OperatingSystem": "linux", "OSType": "linux", "Architecture": runtime.GOARCH, "NCPU": runtime.NumCPU(),
-		"MemTotal": uint64(si.Totalram) * uint64(si.Unit), "DefaultRuntime": "berth", "Runtimes": runtimes,
+		"ID": "berth", "Name": engine.Hostname(), "ServerVersion": s.version,
+		"Containers": in.Containers, "ContainersRunning": in.Running, "ContainersPaused": in.Paused, "ContainersStopped": in.Stopped,
+		"Images": in.Images, "Driver": "overlay2", "DockerRootDir": in.RootDir,
+		"CgroupDriver": "cgroupfs", "CgroupVersion": in.CgroupVersion, "KernelVersion": in.KernelVersion,
+		"OperatingSystem": "linux", "OSType": "linux", "Architecture": runtime.GOARCH, "NCPU": in.NCPU,
+		"MemTotal": in.MemTotal, "DefaultRuntime": "berth", "Runtimes": runtimes,
 		"SystemTime": time.Now().Format(time.RFC3339Nano), "LoggingDriver": "json-file",
 	})
 }
 
-// systemDF is `docker system df`: images with their unpacked size and how
-// many containers use each, containers with their writable layers,
-// volumes with their size and users. Berth has no build cache.
+// systemDF is `docker system df`.
 func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
-	imgs, err := s.images.List()
+	du, err := s.engine.DiskUsage()
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	ctrs, _ := s.containers.ListOwned(Owner)
-	users := map[string]int{}
-	for _, c := range ctrs {
-		users[c.ImageID]++
-	}
-	layers, _ := s.images.Snapshots().LayersUsage()
 	outImages := []map[string]any{}
-	for _, img := range imgs {
-		var size int64
-		for _, ch := range img.ChainIDs {
-			if u, err := s.images.Snapshots().LayerUsage(digest.Digest(ch)); err == nil {
-				size += int64(u.Bytes)
-			}
-		}
+	for _, u := range du.Images {
+		img := u.Image
 		outImages = append(outImages, map[string]any{"Id": img.ID, "RepoTags": nonNil(img.RepoTags), "RepoDigests": nonNil(img.RepoDigests),
-			"Created": img.CreatedAt.Unix(), "Size": size, "SharedSize": -1, "Containers": users[img.ID], "Labels": imageLabels(img)})
+			"Created": img.CreatedAt.Unix(), "Size": u.Size, "SharedSize": -1, "Containers": u.Containers, "Labels": engine.ImageLabels(img)})
 	}
 	outContainers := []map[string]any{}
-	for _, c := range ctrs {
-		rw := int64(0)
-		if u, err := s.images.Snapshots().WritableUsage(c.ID); err == nil {
-			rw = int64(u.Bytes)
-		}
-		outContainers = append(outContainers, map[string]any{"Id": c.ID, "Names": []string{"/" + c.Name}, "Image": familiarName(c.ImageRef),
-			"ImageID": c.ImageID, "Command": c.Annotations[annotationCmd], "Created": c.CreatedAt.Unix(), "State": dockerState(c),
-			"Status": dockerStatus(c), "SizeRw": rw, "SizeRootFs": rw, "Labels": nonNilMap(c.Labels), "Mounts": []any{}})
-	}
-	used := s.volumesInUse()
-	refs := map[string]int{}
-	for name := range used {
-		refs[name]++
+	for _, u := range du.Containers {
+		c := u.Container
+		outContainers = append(outContainers, map[string]any{"Id": c.ID, "Names": []string{"/" + c.Name}, "Image": engine.FamiliarName(c.ImageRef),
+			"ImageID": c.ImageID, "Command": engine.Command(c), "Created": c.CreatedAt.Unix(), "State": engine.State(c),
+			"Status": engine.Status(c), "SizeRw": u.SizeRw, "SizeRootFs": u.SizeRw, "Labels": nonNilMap(c.Labels), "Mounts": []any{}})
 	}
 	outVolumes := []map[string]any{}
-	ents, _ := os.ReadDir(s.volumeDir)
-	for _, e := range ents {
-		v, err := s.volumeJSON(e.Name())
-		if err != nil {
-			continue
-		}
-		size, _ := dirUsage(filepath.Join(s.volumeDir, e.Name()))
-		v["UsageData"] = map[string]int64{"Size": int64(size), "RefCount": int64(refs[e.Name()])}
+	for _, u := range du.Volumes {
+		v := volumeJSON(u.Volume)
+		v["UsageData"] = map[string]int64{"Size": u.Size, "RefCount": int64(u.RefCount)}
 		outVolumes = append(outVolumes, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"LayersSize": layers.Bytes, "Images": outImages, "Containers": outContainers,
+	writeJSON(w, http.StatusOK, map[string]any{"LayersSize": du.LayersSize, "Images": outImages, "Containers": outContainers,
 		"Volumes": outVolumes, "BuildCache": []any{}})
 }

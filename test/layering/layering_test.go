@@ -3,9 +3,13 @@
 package layering
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -19,10 +23,12 @@ var floors = map[string]int{
 	"oci":      1, "images": 1, "cni": 1,
 	"shim": 2, "sandbox": 2,
 	"containers": 3,
-	"builder":    4,
-	"cri":        5, "dockerapi": 5, "metrics": 5,
-	"daemon": 6,
-	"cmd":    7,
+	// engine is Docker's object model; builder runs builds on it (BuildKit's worker next).
+	"engine":  4,
+	"builder": 5,
+	"cri":     6, "dockerapi": 6, "metrics": 6,
+	"daemon": 7,
+	"cmd":    8,
 	// cli is a client of the Docker API and the CRI: it imports none of the daemon's packages.
 	"cli": 0,
 }
@@ -83,4 +89,90 @@ func TestImportsPointDown(t *testing.T) {
 func top(pkg string) string {
 	first, _, _ := strings.Cut(pkg, "/")
 	return first
+}
+
+// translateOnly are the front ends that translate and delegate, and what
+// they must not import: what they need of those lies below them.
+var translateOnly = map[string][]string{
+	// dockerapi reaches Docker's objects through engine/ alone: no process,
+	// no network, no store of its own, no disk, no kernel.
+	"dockerapi": {"os", "os/exec", "syscall", "golang.org/x/sys/unix", "go.etcd.io/bbolt",
+		module + "cni", module + "sandbox", module + "containers", module + "shim", module + "oci", module + "oci/linux",
+		module + "images/snapshot"},
+}
+
+func TestFrontsTranslateOnly(t *testing.T) {
+	for pkg, banned := range translateOnly {
+		out, err := exec.Command("go", "list", "-f", "{{join .Imports \"\\n\"}}", module+pkg).Output()
+		if err != nil {
+			t.Skipf("go list: %v", err)
+		}
+		imports := strings.Fields(string(out))
+		if len(imports) == 0 {
+			t.Fatalf("%s: no imports listed", pkg)
+		}
+		for _, b := range banned {
+			if slices.Contains(imports, b) {
+				t.Errorf("%s imports %s: it translates and delegates; what needs %s belongs below it", pkg, b, b)
+			}
+		}
+	}
+}
+
+// maxLines is the size past which a source file must say, in its opening
+// comment, why it is one piece ("kept whole: ..."); a newcomer finds a
+// rule by its file's name, which a long file of many concerns hides.
+const maxLines = 400
+
+func TestFilesStaySmall(t *testing.T) {
+	root := "../.."
+	checked := 0
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "bin" || d.Name() == "test") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		checked++
+		n, reason := linesAndReason(t, p)
+		if n > maxLines && !reason {
+			rel, _ := filepath.Rel(root, p)
+			t.Errorf("%s has %d lines (more than %d): split it where it mixes concerns, or say why it is one with a \"kept whole:\" line in its opening comment", rel, n, maxLines)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no source files checked")
+	}
+}
+
+// linesAndReason counts p's lines and says whether a comment before its
+// package clause says "kept whole:".
+func linesAndReason(t *testing.T, p string) (int, bool) {
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n, reason, header := 0, false, true
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		if strings.HasPrefix(line, "package ") {
+			header = false
+		}
+		if header && strings.HasPrefix(line, "//") && strings.Contains(strings.ToLower(line), "kept whole:") {
+			reason = true
+		}
+	}
+	return n, reason
 }

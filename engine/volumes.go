@@ -1,0 +1,210 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/oci"
+)
+
+// Volumes of the local driver: a directory each under the root,
+// <volumes>/<name>/_data (dockerd's layout), made on first use. Anonymous
+// volumes (64 hex digits) are made for the paths a request's Volumes or
+// its image's VOLUME name, and go with their container by rm -v and --rm.
+
+var volumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// Volume is one local volume.
+type Volume struct {
+	Name, Mountpoint string
+	CreatedAt        time.Time
+}
+
+func (e *Engine) volumePath(name string) string { return filepath.Join(e.volumeDir, name, "_data") }
+
+// ensureVolume makes volume name if it is not there yet.
+func (e *Engine) ensureVolume(name string) (string, error) {
+	if !volumeName.MatchString(name) {
+		return "", fmt.Errorf("volume name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", name, errdefs.ErrInvalidArgument)
+	}
+	p := e.volumePath(name)
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		return "", fmt.Errorf("volume %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// InspectVolume is volume name.
+func (e *Engine) InspectVolume(name string) (Volume, error) {
+	fi, err := os.Stat(e.volumePath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return Volume{}, fmt.Errorf("get %s: no such volume: %w", name, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return Volume{}, err
+	}
+	return Volume{Name: name, Mountpoint: e.volumePath(name), CreatedAt: fi.ModTime()}, nil
+}
+
+// CreateVolume is `docker volume create`: a volume of the local driver,
+// named at random when name is empty; an existing one is returned as it is.
+func (e *Engine) CreateVolume(name, driver string) (Volume, error) {
+	if driver != "" && driver != "local" {
+		return Volume{}, fmt.Errorf("volume driver %q: only local exists: %w", driver, errdefs.ErrNotFound)
+	}
+	if name == "" {
+		name = strings.TrimPrefix(randomName(), "berth_") + strings.TrimPrefix(randomName(), "berth_")
+	}
+	if _, err := e.ensureVolume(name); err != nil {
+		return Volume{}, err
+	}
+	v, err := e.InspectVolume(name)
+	if err != nil {
+		return Volume{}, err
+	}
+	e.events.publish("volume", "create", name, map[string]string{"driver": "local"})
+	return v, nil
+}
+
+// Volumes lists the volumes.
+func (e *Engine) Volumes() []Volume {
+	ents, _ := os.ReadDir(e.volumeDir)
+	out := []Volume{}
+	for _, ent := range ents {
+		if v, err := e.InspectVolume(ent.Name()); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// RemoveVolume is `docker volume rm`: it refuses a volume a container
+// uses, as dockerd does.
+func (e *Engine) RemoveVolume(name string) error {
+	if _, err := e.InspectVolume(name); err != nil {
+		return err
+	}
+	if cid, used := e.volumesInUse()[name]; used {
+		return fmt.Errorf("remove %s: volume is in use - [%s]: %w", name, cid, errdefs.ErrFailedPrecondition)
+	}
+	if err := os.RemoveAll(filepath.Join(e.volumeDir, name)); err != nil {
+		return err
+	}
+	e.events.publish("volume", "destroy", name, map[string]string{"driver": "local"})
+	return nil
+}
+
+// anonymousVolumes makes a volume of its own for each path the request's
+// Volumes (`-v /path`) or the image's VOLUME name that no bind, mount or
+// tmpfs already covers, adds its mount to c, and returns "name:/path" for
+// each, to be recorded.
+func (e *Engine) anonymousVolumes(b Config, c *oci.ContainerConfig) ([]string, error) {
+	paths := slices.Collect(maps.Keys(b.Volumes))
+	paths = append(paths, slices.Collect(maps.Keys(e.imageConfig(b.Image).Volumes))...)
+	slices.Sort(paths)
+	var out []string
+	for _, p := range slices.Compact(paths) {
+		p = filepath.Clean(p)
+		if !filepath.IsAbs(p) || slices.ContainsFunc(c.Mounts, func(m oci.Mount) bool { return filepath.Clean(m.ContainerPath) == p }) {
+			continue
+		}
+		name := randomID()
+		dir, err := e.ensureVolume(name)
+		if err != nil {
+			e.removeVolumes(out)
+			return nil, err
+		}
+		c.Mounts = append(c.Mounts, oci.Mount{ContainerPath: p, HostPath: dir, Propagation: "private"})
+		out = append(out, name+":"+p)
+	}
+	return out, nil
+}
+
+// anonymousOf is what anonymousVolumes recorded for c.
+func anonymousOf(c store.Container) []string {
+	if v := c.Annotations[annotationAnonVolumes]; v != "" {
+		return strings.Split(v, ",")
+	}
+	return nil
+}
+
+// removeVolumes removes anonymous volumes ("name:/path").
+func (e *Engine) removeVolumes(vols []string) {
+	for _, v := range vols {
+		name, _, _ := strings.Cut(v, ":")
+		if volumeName.MatchString(name) {
+			_ = os.RemoveAll(filepath.Join(e.volumeDir, name))
+		}
+	}
+}
+
+// volumesInUse maps each volume a Docker container uses to one such container.
+func (e *Engine) volumesInUse() map[string]string {
+	used := map[string]string{}
+	all, _ := e.Containers()
+	for _, c := range all {
+		b := ConfigOf(c)
+		for _, bind := range b.HostConfig.Binds {
+			if src, _, _ := strings.Cut(bind, ":"); !filepath.IsAbs(src) {
+				used[src] = c.ID
+			}
+		}
+		for _, m := range b.HostConfig.Mounts {
+			if m.Type == "volume" || m.Type == "" {
+				used[m.Source] = c.ID
+			}
+		}
+		for _, v := range anonymousOf(c) {
+			name, _, _ := strings.Cut(v, ":")
+			used[name] = c.ID
+		}
+	}
+	return used
+}
+
+// PruneVolumes is `docker volume prune`: the anonymous volumes no container
+// uses, or with all every unused volume (API 1.42's rule). It returns
+// their names and the bytes they held.
+func (e *Engine) PruneVolumes(all bool) ([]string, uint64) {
+	used := e.volumesInUse()
+	ents, _ := os.ReadDir(e.volumeDir)
+	deleted := []string{}
+	var reclaimed uint64
+	for _, ent := range ents {
+		name := ent.Name()
+		anonymous := len(name) == 64 && strings.Trim(name, "0123456789abcdef") == ""
+		if _, inUse := used[name]; inUse || !all && !anonymous {
+			continue
+		}
+		if u, err := dirUsage(filepath.Join(e.volumeDir, name)); err == nil {
+			reclaimed += u
+		}
+		if err := os.RemoveAll(filepath.Join(e.volumeDir, name)); err == nil {
+			deleted = append(deleted, name)
+		}
+	}
+	return deleted, reclaimed
+}
+
+// dirUsage is the bytes a directory's files hold.
+func dirUsage(dir string) (uint64, error) {
+	var n uint64
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += uint64(fi.Size())
+			}
+		}
+		return nil
+	})
+	return n, err
+}
