@@ -23,7 +23,7 @@ func TestRestartBackoff(t *testing.T) {
 		{1, time.Second, 200 * time.Millisecond},
 		{3, time.Second, 800 * time.Millisecond},
 		{20, time.Second, 100 * time.Millisecond << 10}, // capped
-		{5, 11 * time.Second, 100 * time.Millisecond},    // up a good while: starts over
+		{5, 11 * time.Second, 100 * time.Millisecond},   // up a good while: starts over
 	} {
 		c := store.Container{RestartCount: tc.restarts, StartedAt: start, FinishedAt: start.Add(tc.up)}
 		if got := restartDelay(c); got != tc.want {
