@@ -31,7 +31,7 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) {
 		},
 		"Config":          config,
 		"HostConfig":      hostConfig,
-		"NetworkSettings": networkSettingsJSON(s.engine.NetworkSettings(c, b)),
+		"NetworkSettings": networkSettingsJSON(s.engine.NetworkSettings(c, b), s.engine.PortMap(c, b)),
 		"Mounts":          mountsJSON(s.engine.Mounts(c, b)),
 	})
 }
@@ -95,13 +95,13 @@ func mountsJSON(ms []engine.MountPoint) []map[string]any {
 
 // networkSettingsJSON is inspect's NetworkSettings: the container's
 // networks, its address on bridge at the top as dockerd shows it.
-func networkSettingsJSON(eps []engine.EndpointSettings) map[string]any {
+func networkSettingsJSON(eps []engine.EndpointSettings, ports map[string][]engine.PortBinding) map[string]any {
 	networks := map[string]any{}
 	for _, ep := range eps {
 		networks[ep.Network.Name] = map[string]any{"NetworkID": ep.Network.ID, "EndpointID": ep.EndpointID, "IPAddress": ep.IPAddress,
 			"Aliases": nonNil(ep.Aliases), "Gateway": ep.Gateway, "IPPrefixLen": ep.IPPrefixLen, "MacAddress": ""}
 	}
-	settings := map[string]any{"Networks": networks, "Ports": map[string]any{}}
+	settings := map[string]any{"Networks": networks, "Ports": ports}
 	if eps[0].Network.Name == "bridge" {
 		settings["IPAddress"] = eps[0].IPAddress
 	}

@@ -24,7 +24,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 		out = append(out, map[string]any{
 			"Id": c.ID, "Names": []string{"/" + c.Name}, "Image": c.ImageRef, "ImageID": c.ImageID,
 			"Command": engine.Command(c), "Created": c.CreatedAt.Unix(), "State": engine.State(c),
-			"Status": s.engine.Status(c), "Labels": nonNilMap(c.Labels), "Ports": portsJSON(engine.PublishedPorts(b)), "Mounts": []any{},
+			"Status": s.engine.Status(c), "Labels": nonNilMap(c.Labels), "Ports": portsJSON(s.engine.Ports(c, b)), "Mounts": []any{},
 			"HostConfig": map[string]string{"NetworkMode": b.NetworkName()},
 		})
 	}
@@ -34,7 +34,11 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 func portsJSON(ports []engine.Port) []map[string]any {
 	out := []map[string]any{}
 	for _, p := range ports {
-		out = append(out, map[string]any{"IP": p.IP, "PrivatePort": p.PrivatePort, "PublicPort": p.PublicPort, "Type": p.Type})
+		j := map[string]any{"PrivatePort": p.PrivatePort, "Type": p.Type}
+		if p.PublicPort != 0 {
+			j["IP"], j["PublicPort"] = p.IP, p.PublicPort
+		}
+		out = append(out, j)
 	}
 	return out
 }

@@ -19,7 +19,7 @@ func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	stream := r.URL.Query().Get("stream") != "0" && r.URL.Query().Get("stream") != "false"
+	stream := boolParamOr(r, "stream", true)
 	oneShot := boolParam(r, "one-shot")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)

@@ -3,7 +3,6 @@ package dockerapi
 import (
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/berth-runtime/berth/engine"
 )
@@ -41,9 +40,6 @@ func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	until := unixParam(strings.Join(filters["until"], ""))
-	if d, err := time.ParseDuration(strings.Join(filters["until"], "")); err == nil {
-		until = time.Now().Add(-d)
-	}
 	deleted, reclaimed, err := s.engine.Prune(r.Context(), until, filters["label"])
 	if err != nil {
 		writeError(w, err)

@@ -27,9 +27,24 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
+// boolParam reads a boolean query parameter as dockerd reads every one:
+// absent, empty, 0, no, false or none (in any case) is false, anything
+// else true. The SDKs send False, false and 0 for the same thing.
 func boolParam(r *http.Request, name string) bool {
-	v := r.URL.Query().Get(name)
-	return v == "1" || v == "true" || v == "True"
+	return boolParamOr(r, name, false)
+}
+
+// boolParamOr is boolParam with the value an absent parameter has.
+func boolParamOr(r *http.Request, name string, def bool) bool {
+	q := r.URL.Query()
+	if !q.Has(name) {
+		return def
+	}
+	switch strings.ToLower(strings.TrimSpace(q.Get(name))) {
+	case "", "0", "no", "false", "none":
+		return false
+	}
+	return true
 }
 
 // intParam is an integer parameter; nil when absent or not a number.
@@ -67,10 +82,14 @@ func parseFilters(r *http.Request) (engine.Filters, error) {
 	return filters, nil
 }
 
-// unixParam reads Docker's since/until: Unix seconds, with fractions.
+// unixParam reads Docker's since/until: Unix seconds (with fractions), an
+// RFC 3339 time, or a Go duration before now ("10m").
 func unixParam(v string) time.Time {
 	if v == "" || v == "0" {
 		return time.Time{}
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return time.Now().Add(-d)
 	}
 	sec, frac, _ := strings.Cut(v, ".")
 	s, err := strconv.ParseInt(sec, 10, 64)

@@ -50,7 +50,7 @@ type HostConfig struct {
 	RestartPolicy  RestartPolicy
 	NetworkMode    string
 	// PortBindings: "80/tcp" → [{HostIp, HostPort}].
-	PortBindings    map[string][]PortBinding
+	PortBindings    Bindings
 	PublishAllPorts bool
 	// Tmpfs: container path → options ("size=64m,mode=1777").
 	Tmpfs   map[string]string

@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
@@ -59,7 +61,7 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (store.Container, 
 	if err := checkPolicy(b.HostConfig.RestartPolicy, b.HostConfig.AutoRemove); err != nil {
 		return store.Container{}, err
 	}
-	ports, err := portMappings(b.HostConfig.PortBindings)
+	want, err := e.wanted(b)
 	if err != nil {
 		return store.Container{}, err
 	}
@@ -81,6 +83,18 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (store.Container, 
 			e.removeVolumes(anon)
 		}
 	}()
+	var bound Bindings
+	var ports []cni.PortMapping
+	if network.Name != "host" && network.Name != "none" { // dockerd discards published ports there
+		var done func()
+		if bound, done, err = e.allocatePorts(want); err != nil {
+			return store.Container{}, err
+		}
+		defer done() // the record holds them from here on, or the create failed
+		if ports, err = portMappings(bound); err != nil {
+			return store.Container{}, err
+		}
+	}
 	var dns *sandbox.DNS
 	if hc := b.HostConfig; len(hc.Dns)+len(hc.DnsSearch)+len(hc.DnsOptions) > 0 {
 		dns = &sandbox.DNS{Servers: hc.Dns, Searches: hc.DnsSearch, Options: hc.DnsOptions}
@@ -104,6 +118,10 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (store.Container, 
 	}
 	if len(anon) > 0 {
 		ann[annotationAnonVolumes] = strings.Join(anon, ",")
+	}
+	if len(bound) > 0 {
+		raw, _ := json.Marshal(bound)
+		ann[annotationPorts] = string(raw)
 	}
 	rec, err := e.containers.Create(ctx, containers.CreateRequest{
 		SandboxID: pod.ID, Name: name, Labels: b.Labels, Annotations: ann, Image: b.Image, LogPath: "container.log",

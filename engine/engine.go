@@ -42,6 +42,7 @@ type Engine struct {
 	events eventLog
 	exits  exitCodes
 	stops  stopMarks
+	ports  ports
 }
 
 // New returns the engine; its files live under dir.

@@ -253,9 +253,6 @@ func TestDockerEvents(t *testing.T) {
 // version out of range, malformed JSON and a missing image.
 func TestDockerAPIErrors(t *testing.T) {
 	d := startDaemon(t)
-	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", d.dockerSocket())
-	}}}
 	for _, tc := range []struct {
 		method, path, body string
 		code               int
@@ -268,23 +265,44 @@ func TestDockerAPIErrors(t *testing.T) {
 		{"POST", "/v1.50/containers/create?name=bad%20name", `{"Image":"x"}`, 400, "Invalid container name"},
 		{"GET", "/v1.50/containers/nosuch/json", "", 404, "No such container"},
 	} {
-		req, _ := http.NewRequest(tc.method, "http://docker"+tc.path, strings.NewReader(tc.body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		code, body := dockerAPI(t, d, tc.method, tc.path, tc.body)
 		var e struct{ Message string }
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		resp.Body.Close()
-		if resp.StatusCode != tc.code || !strings.Contains(e.Message, tc.msg) {
-			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, resp.StatusCode, e.Message, tc.code, tc.msg)
+		_ = json.Unmarshal([]byte(body), &e)
+		if code != tc.code || !strings.Contains(e.Message, tc.msg) {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, code, e.Message, tc.code, tc.msg)
 		}
 	}
 	if pods, _ := d.rs.ListPodSandbox(context.Background(), nil); len(pods) != 0 {
 		t.Errorf("bad requests left pods")
 	}
 	assertNothingLeft(t, d)
+}
+
+// dockerAPI makes one raw request of d's Docker API, as the SDKs send it,
+// and returns the status and body.
+func dockerAPI(t *testing.T, d *daemon, method, path, body string) (int, string) {
+	t.Helper()
+	return dockerAPIAt(t, d.dockerSocket(), method, path, body)
+}
+
+// dockerAPIAt is dockerAPI for any Docker socket (dockerd's too).
+func dockerAPIAt(t *testing.T, sock, method, path, body string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", sock)
+	}}}
+	req, err := http.NewRequest(method, "http://docker"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // TestDockerVolumes: a named volume made by `docker volume create` or by

@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-runtime/berth/internal/errdefs"
+)
+
+// allocateWithin fails the test instead of hanging when allocate does not
+// return (a refusal once left p.mu locked, and every later create waited).
+func allocateWithin(t *testing.T, p *ports, want Bindings, held map[string]bool) (Bindings, func(), error) {
+	t.Helper()
+	type result struct {
+		b    Bindings
+		done func()
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		b, done, err := p.allocate(want, func() map[string]bool { return held })
+		ch <- result{b, done, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.b, r.done, r.err
+	case <-time.After(30 * time.Second):
+		t.Fatal("allocate did not return: the allocator is stuck")
+		return nil, nil, nil
+	}
+}
+
+func TestPortAllocation(t *testing.T) {
+	var p ports
+	lo, hi := ephemeralRange()
+	portOf := func(b Bindings, spec string) int {
+		t.Helper()
+		if len(b[spec]) != 1 {
+			t.Fatalf("%s: %+v", spec, b)
+		}
+		n, _ := strconv.Atoi(b[spec][0].HostPort)
+		return n
+	}
+
+	// Picked ports come from the ephemeral range, and two creates in
+	// flight never get the same one.
+	a, doneA, err := allocateWithin(t, &p, Bindings{"80/tcp": {{}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, doneB, err := allocateWithin(t, &p, Bindings{"80/tcp": {{HostPort: "0"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa, pb := portOf(a, "80/tcp"), portOf(b, "80/tcp")
+	if pa == pb || pa < lo || pa > hi || pb < lo || pb > hi {
+		t.Fatalf("picked %d and %d, want two ports of %d-%d", pa, pb, lo, hi)
+	}
+	doneA()
+	doneB()
+
+	// A port a record holds is refused, the refusal gives back what the
+	// same create had reserved, and the allocator goes on serving.
+	base := freeRun(t, 3)
+	held := map[string]bool{"tcp/" + strconv.Itoa(base+1): true}
+	_, _, err = allocateWithin(t, &p, Bindings{
+		"80/tcp": {{HostPort: strconv.Itoa(base)}},
+		"81/tcp": {{HostIp: "127.0.0.1", HostPort: strconv.Itoa(base + 1)}},
+	}, held)
+	if want := fmt.Sprintf("Bind for 127.0.0.1:%d failed: port is already allocated", base+1); err == nil || err.Error() != want {
+		t.Fatalf("held port: %v, want %q", err, want)
+	}
+	if p.reserved["tcp/"+strconv.Itoa(base)] {
+		t.Fatalf("a refused create kept its reservation of %d", base)
+	}
+	again, done, err := allocateWithin(t, &p, Bindings{"80/tcp": {{HostPort: strconv.Itoa(base)}}}, held)
+	if err != nil || portOf(again, "80/tcp") != base {
+		t.Fatalf("after a refusal: %+v %v, want %d", again, err, base)
+	}
+	done()
+
+	// A range skips ports records hold and ports host processes listen on;
+	// UDP ports are their own space.
+	l, err := net.Listen("tcp4", "0.0.0.0:"+strconv.Itoa(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r, done, err := allocateWithin(t, &p, Bindings{
+		"80/tcp": {{HostPort: fmt.Sprintf("%d-%d", base, base+2)}},
+		"53/udp": {{HostPort: strconv.Itoa(base)}},
+	}, held)
+	if err != nil || portOf(r, "80/tcp") != base+2 || portOf(r, "53/udp") != base {
+		t.Fatalf("range with %d listened on and %d held: %+v %v", base, base+1, r, err)
+	}
+	done()
+	if _, _, err := allocateWithin(t, &p, Bindings{"80/tcp": {{HostPort: fmt.Sprintf("%d-%d", base, base+1)}}}, held); err == nil ||
+		!strings.Contains(err.Error(), fmt.Sprintf("Bind for 0.0.0.0:%d-%d failed", base, base+1)) {
+		t.Fatalf("a range with nothing free: %v", err)
+	}
+
+	for _, bad := range []PortBinding{{HostIp: "::1"}, {HostIp: "nonsense"}, {HostPort: "70000"}, {HostPort: "9-3"}, {HostPort: "x"}} {
+		if _, _, err := allocateWithin(t, &p, Bindings{"80/tcp": {bad}}, nil); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%+v: %v, want an invalid-argument error", bad, err)
+		}
+	}
+	if len(p.reserved) != 0 {
+		t.Fatalf("reservations left after every create finished: %v", p.reserved)
+	}
+}
+
+// freeRun is the first of n consecutive ports below the ephemeral range
+// that nothing on the host listens on.
+func freeRun(t *testing.T, n int) int {
+	t.Helper()
+	for base := 20000; base < 30000; base += n {
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			l, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", p))
+			if ok = err == nil; ok {
+				l.Close()
+			}
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free run of ports")
+	return 0
+}
