@@ -10,6 +10,7 @@
 package cni
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -207,3 +208,40 @@ func fingerprint(dir string) string {
 }
 
 var masqChainMissing = regexp.MustCompile(`type="bridge".*Chain '(CNI-[0-9a-f]{24})' does not exist`)
+
+// Range is the IPv4 range the network hands out, as the first plugin's
+// host-local IPAM holds it (its first range, or the older top-level
+// subnet), with the gateway host-local gives the bridge (the range's first
+// address) when none is set; both empty when the IPAM is not of that kind.
+func (n *Network) Range() (subnet, gateway string) {
+	if len(n.list.Plugins) == 0 {
+		return "", ""
+	}
+	type rng struct{ Subnet, Gateway string }
+	var conf struct {
+		IPAM struct {
+			rng
+			Ranges [][]rng
+		}
+	}
+	if json.Unmarshal(n.list.Plugins[0].Bytes, &conf) != nil {
+		return "", ""
+	}
+	candidates := []rng{conf.IPAM.rng}
+	for _, set := range conf.IPAM.Ranges {
+		candidates = append(candidates, set...)
+	}
+	for _, r := range candidates {
+		_, ipnet, err := net.ParseCIDR(r.Subnet)
+		if err != nil || ipnet.IP.To4() == nil {
+			continue
+		}
+		if r.Gateway == "" {
+			gw := slices.Clone(ipnet.IP.To4())
+			gw[3]++
+			r.Gateway = gw.String()
+		}
+		return ipnet.String(), r.Gateway
+	}
+	return "", ""
+}

@@ -213,3 +213,20 @@ func TestMissingMasqChain(t *testing.T) {
 		t.Error("nil error")
 	}
 }
+
+func TestNetworkRange(t *testing.T) {
+	for _, c := range []struct{ conf, subnet, gateway string }{
+		{string(DefaultConflist(DefaultSubnet)), "10.88.0.0/16", "10.88.0.1"},
+		{`{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge","ipam":{"type":"host-local","ranges":[[{"subnet":"fd00::/64"}],[{"subnet":"10.1.2.0/24","gateway":"10.1.2.254"}]]}}]}`, "10.1.2.0/24", "10.1.2.254"},
+		{`{"cniVersion":"0.4.0","name":"old","plugins":[{"type":"bridge","ipam":{"type":"host-local","subnet":"10.5.0.0/16"}}]}`, "10.5.0.0/16", "10.5.0.1"},
+		{`{"cniVersion":"1.0.0","name":"dhcp","plugins":[{"type":"macvlan","ipam":{"type":"dhcp"}}]}`, "", ""},
+	} {
+		n, err := FromBytes([]byte(c.conf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, g := n.Range(); s != c.subnet || g != c.gateway {
+			t.Errorf("%s: Range() = %q %q, want %q %q", n.Name(), s, g, c.subnet, c.gateway)
+		}
+	}
+}

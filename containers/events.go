@@ -23,6 +23,9 @@ type Event struct {
 	ContainerID string
 	SandboxID   string
 	At          time.Time
+	// ExitCode is a stopped container's: its record may be gone (--rm)
+	// by the time a subscriber reads the event.
+	ExitCode int32
 }
 
 // events fans events out to subscribers. A subscriber that falls 256

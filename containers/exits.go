@@ -110,7 +110,7 @@ func (s *Service) recordExit(id string, e *shim.Exit) {
 		if s.cfg.OnExit != nil {
 			s.cfg.OnExit(e.Reason)
 		}
-		s.publish(EventStopped, id, rec.SandboxID)
+		s.events.publish(Event{Type: EventStopped, ContainerID: id, SandboxID: rec.SandboxID, At: time.Now().UTC(), ExitCode: e.Code})
 		s.log.Info("container exited", slog.String("container", id), slog.Int("code", int(e.Code)))
 	}
 }

@@ -85,26 +85,26 @@ func parseFilters(r *http.Request) (engine.Filters, error) {
 // unixParam reads Docker's since/until: Unix seconds (with fractions), an
 // RFC 3339 time, or a Go duration before now ("10m").
 func unixParam(v string) time.Time {
-	if v == "" || v == "0" {
+	if v == "" {
 		return time.Time{}
+	}
+	// Seconds first: "0" is the epoch (every event kept), not a duration.
+	if sec, frac, _ := strings.Cut(v, "."); sec != "" {
+		if s, err := strconv.ParseInt(sec, 10, 64); err == nil {
+			ns := int64(0)
+			if frac != "" {
+				ns, _ = strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+			}
+			return time.Unix(s, ns)
+		}
 	}
 	if d, err := time.ParseDuration(v); err == nil {
 		return time.Now().Add(-d)
 	}
-	sec, frac, _ := strings.Cut(v, ".")
-	s, err := strconv.ParseInt(sec, 10, 64)
-	if err != nil {
-		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			return t
-		}
-		return time.Time{}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t
 	}
-	ns := int64(0)
-	if frac != "" {
-		frac = (frac + "000000000")[:9]
-		ns, _ = strconv.ParseInt(frac, 10, 64)
-	}
-	return time.Unix(s, ns)
+	return time.Time{}
 }
 
 // sizeParams reads a resize's h and w.

@@ -53,6 +53,9 @@ func TestFiltersAndTimes(t *testing.T) {
 	if got := unixParam("2023-11-14T22:13:20Z"); !got.Equal(time.Unix(1700000000, 0)) {
 		t.Errorf("RFC 3339: %v", got)
 	}
+	if got := unixParam("0"); !got.Equal(time.Unix(0, 0)) {
+		t.Errorf("since=0 is the epoch, got %v", got)
+	}
 	if got := unixParam("10m"); time.Since(got) < 9*time.Minute || time.Since(got) > 11*time.Minute {
 		t.Errorf("a duration: %v", got)
 	}

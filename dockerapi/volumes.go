@@ -18,16 +18,19 @@ func (s *Server) routeVolumes() {
 
 func volumeJSON(v engine.Volume) map[string]any {
 	return map[string]any{"Name": v.Name, "Driver": "local", "Mountpoint": v.Mountpoint, "Scope": "local",
-		"CreatedAt": v.CreatedAt.UTC().Format(time.RFC3339), "Labels": map[string]string{}, "Options": map[string]string{}}
+		"CreatedAt": v.CreatedAt.UTC().Format(time.RFC3339), "Labels": nonNilMap(v.Labels), "Options": map[string]string{}}
 }
 
 func (s *Server) createVolume(w http.ResponseWriter, r *http.Request) {
-	var b struct{ Name, Driver string }
+	var b struct {
+		Name, Driver string
+		Labels       map[string]string
+	}
 	if err := decodeBody(r, &b); err != nil {
 		writeError(w, err)
 		return
 	}
-	v, err := s.engine.CreateVolume(b.Name, b.Driver)
+	v, err := s.engine.CreateVolume(b.Name, b.Driver, b.Labels)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -36,8 +39,18 @@ func (s *Server) createVolume(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) {
+	filters, err := parseFilters(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	list, err := s.engine.Volumes(filters)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	vols := []map[string]any{}
-	for _, v := range s.engine.Volumes() {
+	for _, v := range list {
 		vols = append(vols, volumeJSON(v))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"Volumes": vols, "Warnings": []string{}})
@@ -64,6 +77,6 @@ func (s *Server) pruneVolumes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	all := slices.Contains(filters["all"], "true") || slices.Contains(filters["all"], "1")
-	deleted, reclaimed := s.engine.PruneVolumes(all)
+	deleted, reclaimed := s.engine.PruneVolumes(all, filters["label"])
 	writeJSON(w, http.StatusOK, map[string]any{"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed})
 }

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/berth-runtime/berth/internal/store"
@@ -85,6 +87,8 @@ type Mount struct {
 		SizeBytes int64
 		Mode      uint32
 	}
+	// VolumeOptions' labels go to a volume the mount makes.
+	VolumeOptions *struct{ Labels map[string]string }
 }
 
 // Annotations Berth keeps on a Docker container's record.
@@ -110,10 +114,15 @@ func Command(c store.Container) string { return c.Annotations[annotationCmd] }
 // StdinOpen says whether c was created with its stdin open (-i).
 func StdinOpen(c store.Container) bool { return c.Annotations[annotationStdin] == "true" }
 
-// NetworkName is the network a container's request names (bridge when none).
+// NetworkName is the network a container's request names: its network
+// mode, or with none, as dockerd reads it, the network its endpoint config
+// names (testcontainers and the SDKs ask so), else bridge.
 func (b Config) NetworkName() string {
 	switch m := b.HostConfig.NetworkMode; m {
 	case "", "default":
+		if names := slices.Sorted(maps.Keys(b.NetworkingConfig.EndpointsConfig)); len(names) > 0 && names[0] != "default" {
+			return names[0]
+		}
 		return "bridge"
 	default:
 		return m

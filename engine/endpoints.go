@@ -131,7 +131,10 @@ func (e *Engine) NetworkSettings(c store.Container, b Config) []EndpointSettings
 	ip := e.IP(c)
 	first := EndpointSettings{Network: n, EndpointID: c.SandboxID, IPAddress: ip, Aliases: []string{}}
 	if !n.Builtin() {
-		first.Aliases, first.Gateway = aliasesOf(c, b, n)[1:], n.Gateway
+		first.Aliases = aliasesOf(c, b, n)[1:]
+	}
+	if ip != "" {
+		first.Gateway = n.Gateway
 	}
 	if ip != "" {
 		first.IPPrefixLen = n.PrefixLen()

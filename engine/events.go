@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-runtime/berth/containers"
+	"github.com/berth-runtime/berth/internal/store"
 )
 
 // Docker's events: of containers (from the containers service's, names and
@@ -94,10 +96,20 @@ func (e *Engine) Events(since time.Time) ([]Event, <-chan Event, func()) {
 func (e *Engine) recordContainerEvents(ctx context.Context) {
 	events, stop := e.containers.Subscribe()
 	defer stop()
-	names := map[string][2]string{}
+	// Attributes are the container's labels, name and image, as dockerd's:
+	// kept here, for a removed container's events still carry them.
+	attrsOf := map[string]map[string]string{}
+	keep := func(c store.Container) {
+		a := maps.Clone(c.Labels)
+		if a == nil {
+			a = map[string]string{}
+		}
+		a["name"], a["image"] = c.Name, c.ImageRef
+		attrsOf[c.ID] = a
+	}
 	if all, err := e.containers.ListOwned(Owner); err == nil {
 		for _, c := range all {
-			names[c.ID] = [2]string{c.Name, c.ImageRef}
+			keep(c)
 		}
 	}
 	for {
@@ -105,24 +117,23 @@ func (e *Engine) recordContainerEvents(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-events:
-			c, err := e.containers.Get(ev.ContainerID)
-			if err == nil {
+			if c, err := e.containers.Get(ev.ContainerID); err == nil {
 				if c.Owner != Owner {
 					continue
 				}
-				names[c.ID] = [2]string{c.Name, c.ImageRef}
+				keep(c)
 			}
-			n, ok := names[ev.ContainerID]
+			kept, ok := attrsOf[ev.ContainerID]
 			if !ok {
 				continue // not one of Docker's
 			}
 			action := eventActions[ev.Type]
 			if ev.Type == containers.EventDeleted {
-				delete(names, ev.ContainerID)
+				delete(attrsOf, ev.ContainerID)
 			}
-			attrs := map[string]string{"name": n[0], "image": n[1]}
-			if action == "die" && err == nil {
-				attrs["exitCode"] = strconv.Itoa(int(c.ExitCode))
+			attrs := maps.Clone(kept)
+			if action == "die" {
+				attrs["exitCode"] = strconv.Itoa(int(ev.ExitCode))
 			}
 			e.events.publish("container", action, ev.ContainerID, attrs)
 		}
@@ -133,6 +144,13 @@ func (e *Engine) recordContainerEvents(ctx context.Context) {
 // values may.
 func (e Event) Matches(filters Filters) bool {
 	for key, values := range filters {
+		if key == "label" {
+			// Every label asked for, as dockerd's filters.MatchKVList.
+			if !labelsMatch(e.Attrs, values) {
+				return false
+			}
+			continue
+		}
 		ok := false
 		for _, v := range values {
 			switch key {
@@ -143,8 +161,6 @@ func (e Event) Matches(filters Filters) bool {
 			case "container", "image", "volume", "network":
 				ok = ok || e.Type == key && (e.ID == v || e.Attrs["name"] == v || len(v) >= 4 && strings.HasPrefix(e.ID, v)) ||
 					key == "image" && e.Type == "container" && e.Attrs["image"] == v
-			case "label":
-				ok = ok || labelMatches(e.Attrs, v)
 			}
 		}
 		if !ok {

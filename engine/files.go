@@ -74,10 +74,14 @@ func (e *Engine) containerPath(c store.Container, p string) (root, hostPath stri
 		return "", "", nil, err
 	}
 	hostPath = filepath.Join(resolvedDir, base)
-	if base == "" || base == "/" {
+	if base == "" {
+		// The container's own root: a running one's is /proc/PID/root,
+		// a link to be followed.
 		hostPath = resolvedDir
+		fi, err = os.Stat(hostPath)
+	} else {
+		fi, err = os.Lstat(hostPath)
 	}
-	fi, err = os.Lstat(hostPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", "", nil, fmt.Errorf("Could not find the file %s in container %s: %w", asked, c.Name, errdefs.ErrNotFound)
 	}
@@ -124,6 +128,15 @@ func (e *Engine) Extract(c store.Container, path string, r io.Reader, noOverwrit
 	root, hostPath, fi, err := e.containerPath(c, path)
 	if err != nil {
 		return err
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		// dockerd extracts into where a link to a directory leads.
+		if hostPath, err = securejoin.SecureJoin(root, path); err != nil {
+			return err
+		}
+		if fi, err = os.Stat(hostPath); err != nil {
+			return fmt.Errorf("extraction point %s: %w", path, err)
+		}
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("extraction point is not a directory: %s: %w", path, errdefs.ErrInvalidArgument)

@@ -20,7 +20,7 @@ func FuzzCreateBody(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	volume := func(name string) (string, error) {
+	volume := func(name string, _ map[string]string) (string, error) {
 		if !volumeName.MatchString(name) {
 			return "", errdefs.ErrInvalidArgument
 		}

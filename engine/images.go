@@ -211,6 +211,13 @@ func (e *Engine) Login(ctx context.Context, server string, auth *images.Auth) er
 // dangling, label; every key must match, any of its values may.
 func ImageMatches(img store.Image, filters Filters) bool {
 	for key, values := range filters {
+		if key == "label" {
+			// Every label asked for, as dockerd's filters.MatchKVList.
+			if !labelsMatch(ImageLabels(img), values) {
+				return false
+			}
+			continue
+		}
 		ok := false
 		for _, v := range values {
 			switch key {
@@ -218,8 +225,6 @@ func ImageMatches(img store.Image, filters Filters) bool {
 				ok = ok || slices.ContainsFunc(img.RepoTags, func(t string) bool { return referenceMatches(t, []string{v}) })
 			case "dangling":
 				ok = ok || (v == "true" || v == "1") == (len(img.RepoTags) == 0)
-			case "label":
-				ok = ok || labelMatches(ImageLabels(img), v)
 			}
 		}
 		if !ok {

@@ -85,14 +85,6 @@ func labelsMatch(labels map[string]string, want []string) bool {
 	return true
 }
 
-// labelMatches: label filter v ("k" or "k=v") is among labels (for the
-// objects whose label filter is any-of: networks, images, events).
-func labelMatches(labels map[string]string, v string) bool {
-	k, val, hasVal := strings.Cut(v, "=")
-	got, has := labels[k]
-	return has && (!hasVal || got == val)
-}
-
 // State is Docker's State of c: created, running, paused or exited.
 func State(c store.Container) string {
 	switch {

@@ -69,7 +69,13 @@ func (e *Engine) networkDir() string { return filepath.Join(e.dir, "networks") }
 func (e *Engine) Networks() ([]Network, error) {
 	var out []Network
 	for _, name := range builtinNetworks {
-		out = append(out, builtinNetwork(name))
+		n := builtinNetwork(name)
+		if name == "bridge" {
+			// Clients read the host's address on it from here (testcontainers
+			// run inside a container dials the bridge's gateway).
+			n.Subnet, n.Gateway = e.sandboxes.DefaultRange()
+		}
+		out = append(out, n)
 	}
 	ents, err := os.ReadDir(e.networkDir())
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -191,6 +197,13 @@ func pickSubnet(r NetworkCreate, all []Network) (string, error) {
 // (prefix), driver, label, type (builtin or custom).
 func NetworkMatches(n Network, filters Filters) bool {
 	for key, values := range filters {
+		if key == "label" {
+			// Every label asked for, as dockerd's filters.MatchKVList.
+			if !labelsMatch(n.Labels, values) {
+				return false
+			}
+			continue
+		}
 		ok := false
 		for _, v := range values {
 			switch key {
@@ -200,8 +213,6 @@ func NetworkMatches(n Network, filters Filters) bool {
 				ok = ok || strings.HasPrefix(n.ID, v)
 			case "driver":
 				ok = ok || n.Driver == v
-			case "label":
-				ok = ok || labelMatches(n.Labels, v)
 			case "type":
 				ok = ok || v == "builtin" && n.Builtin() || v == "custom" && !n.Builtin()
 			}

@@ -138,7 +138,56 @@ func TestSubnetsAndNames(t *testing.T) {
 	if got := aliasesOf(c, b, Network{Name: "other"}); !slices.Equal(got, []string{"db", "0123456789ab"}) {
 		t.Errorf("aliases on another network: %v", got)
 	}
+	for _, tc := range []struct {
+		mode, endpoint, want string
+	}{{"", "", "bridge"}, {"default", "default", "bridge"}, {"", "app", "app"}, {"default", "app", "app"}, {"host", "app", "host"}, {"app", "app", "app"}} {
+		var b Config
+		b.HostConfig.NetworkMode = tc.mode
+		if tc.endpoint != "" {
+			b.NetworkingConfig.EndpointsConfig = map[string]struct{ Aliases []string }{tc.endpoint: {}}
+		}
+		if got := b.NetworkName(); got != tc.want {
+			t.Errorf("network mode %q, endpoint %q: network %q, want %q", tc.mode, tc.endpoint, got, tc.want)
+		}
+	}
 	if got := freeIfName(map[string]netAttachment{"x": {IfName: "eth1"}, "y": {IfName: "eth3"}}); got != "eth2" {
 		t.Errorf("free interface: %s", got)
+	}
+}
+
+// Label filters ask for every label given, on each kind of object, as
+// dockerd's filters.MatchKVList (Ryuk's filters are five labels at once).
+func TestLabelFilters(t *testing.T) {
+	labels := map[string]string{"org.testcontainers": "true", "org.testcontainers.sessionId": "a"}
+	session := func(id string) Filters {
+		return Filters{"label": {"org.testcontainers=true", "org.testcontainers.sessionId=" + id}}
+	}
+	v := Volume{Name: "data", Labels: labels}
+	if !volumeMatches(v, false, session("a")) || volumeMatches(v, false, session("b")) {
+		t.Error("volume label filters")
+	}
+	if !NetworkMatches(Network{Name: "n", Labels: labels}, session("a")) || NetworkMatches(Network{Name: "n", Labels: labels}, session("b")) {
+		t.Error("network label filters")
+	}
+	if !(Event{Type: "container", Attrs: labels}).Matches(session("a")) || (Event{Type: "container", Attrs: labels}).Matches(session("b")) {
+		t.Error("event label filters")
+	}
+	for _, c := range []struct {
+		f     Filters
+		inUse bool
+		want  bool
+	}{
+		{Filters{"name": {"at"}}, false, true},
+		{Filters{"name": {"x"}}, false, false},
+		{Filters{"dangling": {"true"}}, false, true},
+		{Filters{"dangling": {"true"}}, true, false},
+		{Filters{"dangling": {"false"}}, true, true},
+		{Filters{"driver": {"local"}}, false, true},
+		{Filters{"label": {"org.testcontainers"}}, false, true},
+		{Filters{"label": {"other"}}, false, false},
+	} {
+		if got := volumeMatches(v, c.inUse, c.f); got != c.want {
+			t.Errorf("volume %v (in use %t): %t, want %t", c.f, c.inUse, got, c.want)
+		}
 	}
 }

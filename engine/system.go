@@ -123,7 +123,11 @@ func (e *Engine) DiskUsage() (DiskUsage, error) {
 	for name := range e.volumesInUse() {
 		refs[name]++
 	}
-	for _, v := range e.Volumes() {
+	vols, err := e.Volumes(nil)
+	if err != nil {
+		return du, err
+	}
+	for _, v := range vols {
 		size, _ := dirUsage(filepath.Join(e.volumeDir, v.Name))
 		du.Volumes = append(du.Volumes, VolumeUsage{Volume: v, Size: int64(size), RefCount: refs[v.Name]})
 	}

@@ -43,7 +43,7 @@ func checkHosts(extra, dns []string) error {
 
 // containerConfig translates Docker's request into Berth's terms; volume
 // gives the directory of a named volume (making it).
-func containerConfig(b Config, volume func(name string) (string, error)) (oci.ContainerConfig, error) {
+func containerConfig(b Config, volume func(name string, labels map[string]string) (string, error)) (oci.ContainerConfig, error) {
 	c := oci.ContainerConfig{
 		Command: b.Entrypoint, Args: b.Cmd, Env: b.Env, WorkingDir: b.WorkingDir, Hostname: b.Hostname, Tty: b.Tty,
 		ConsoleSize: b.HostConfig.ConsoleSize,
@@ -83,7 +83,7 @@ func containerConfig(b Config, volume func(name string) (string, error)) (oci.Co
 		}
 		m := oci.Mount{HostPath: parts[0], ContainerPath: parts[1], Propagation: "private"}
 		if !filepath.IsAbs(parts[0]) {
-			p, err := volume(parts[0])
+			p, err := volume(parts[0], nil)
 			if err != nil {
 				return c, err
 			}
@@ -158,7 +158,7 @@ func containerConfig(b Config, volume func(name string) (string, error)) (oci.Co
 }
 
 // mountConfig translates one --mount (bind, volume or tmpfs).
-func mountConfig(mb Mount, volume func(name string) (string, error)) (oci.Mount, error) {
+func mountConfig(mb Mount, volume func(name string, labels map[string]string) (string, error)) (oci.Mount, error) {
 	m := oci.Mount{ContainerPath: mb.Target, HostPath: mb.Source, Readonly: mb.ReadOnly, Propagation: "private"}
 	if !filepath.IsAbs(mb.Target) {
 		return m, fmt.Errorf("invalid mount target %q: must be an absolute path: %w", mb.Target, errdefs.ErrInvalidArgument)
@@ -176,7 +176,11 @@ func mountConfig(mb Mount, volume func(name string) (string, error)) (oci.Mount,
 		if name == "" {
 			name = randomID() // an anonymous volume
 		}
-		p, err := volume(name)
+		var labels map[string]string
+		if mb.VolumeOptions != nil {
+			labels = mb.VolumeOptions.Labels
+		}
+		p, err := volume(name, labels)
 		if err != nil {
 			return m, err
 		}

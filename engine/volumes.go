@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -20,6 +21,8 @@ import (
 // <volumes>/<name>/_data (dockerd's layout), made on first use. Anonymous
 // volumes (64 hex digits) are made for the paths a request's Volumes or
 // its image's VOLUME name, and go with their container by rm -v and --rm.
+// A volume's labels, given when it is made, sit beside its data in
+// <volumes>/<name>/labels.json.
 
 var volumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
@@ -27,18 +30,32 @@ var volumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 type Volume struct {
 	Name, Mountpoint string
 	CreatedAt        time.Time
+	Labels           map[string]string
 }
 
 func (e *Engine) volumePath(name string) string { return filepath.Join(e.volumeDir, name, "_data") }
 
-// ensureVolume makes volume name if it is not there yet.
-func (e *Engine) ensureVolume(name string) (string, error) {
+func (e *Engine) volumeLabelsPath(name string) string {
+	return filepath.Join(e.volumeDir, name, "labels.json")
+}
+
+// ensureVolume makes volume name with labels if it is not there yet (an
+// existing one keeps the labels it was made with, as dockerd's does).
+func (e *Engine) ensureVolume(name string, labels map[string]string) (string, error) {
 	if !volumeName.MatchString(name) {
 		return "", fmt.Errorf("volume name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", name, errdefs.ErrInvalidArgument)
 	}
 	p := e.volumePath(name)
+	_, err := os.Stat(p)
+	fresh := errors.Is(err, os.ErrNotExist)
 	if err := os.MkdirAll(p, 0o755); err != nil {
 		return "", fmt.Errorf("volume %s: %w", name, err)
+	}
+	if fresh && len(labels) > 0 {
+		b, _ := json.Marshal(labels)
+		if err := os.WriteFile(e.volumeLabelsPath(name), b, 0o644); err != nil {
+			return "", fmt.Errorf("volume %s: labels: %w", name, err)
+		}
 	}
 	return p, nil
 }
@@ -52,19 +69,25 @@ func (e *Engine) InspectVolume(name string) (Volume, error) {
 	if err != nil {
 		return Volume{}, err
 	}
-	return Volume{Name: name, Mountpoint: e.volumePath(name), CreatedAt: fi.ModTime()}, nil
+	v := Volume{Name: name, Mountpoint: e.volumePath(name), CreatedAt: fi.ModTime(), Labels: map[string]string{}}
+	if b, err := os.ReadFile(e.volumeLabelsPath(name)); err == nil {
+		if err := json.Unmarshal(b, &v.Labels); err != nil {
+			return Volume{}, fmt.Errorf("volume %s: %s: %w", name, e.volumeLabelsPath(name), err)
+		}
+	}
+	return v, nil
 }
 
 // CreateVolume is `docker volume create`: a volume of the local driver,
 // named at random when name is empty; an existing one is returned as it is.
-func (e *Engine) CreateVolume(name, driver string) (Volume, error) {
+func (e *Engine) CreateVolume(name, driver string, labels map[string]string) (Volume, error) {
 	if driver != "" && driver != "local" {
 		return Volume{}, fmt.Errorf("volume driver %q: only local exists: %w", driver, errdefs.ErrNotFound)
 	}
 	if name == "" {
 		name = strings.TrimPrefix(randomName(), "berth_") + strings.TrimPrefix(randomName(), "berth_")
 	}
-	if _, err := e.ensureVolume(name); err != nil {
+	if _, err := e.ensureVolume(name, labels); err != nil {
 		return Volume{}, err
 	}
 	v, err := e.InspectVolume(name)
@@ -75,16 +98,52 @@ func (e *Engine) CreateVolume(name, driver string) (Volume, error) {
 	return v, nil
 }
 
-// Volumes lists the volumes.
-func (e *Engine) Volumes() []Volume {
+// Volumes lists the volumes filters match: by name (a part of it),
+// label (each one asked for), dangling (used by no container or not) and
+// driver, as dockerd's volume list reads them.
+func (e *Engine) Volumes(filters Filters) ([]Volume, error) {
+	for key := range filters {
+		if !slices.Contains([]string{"name", "label", "dangling", "driver"}, key) {
+			return nil, fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
+		}
+	}
+	used := e.volumesInUse()
 	ents, _ := os.ReadDir(e.volumeDir)
 	out := []Volume{}
 	for _, ent := range ents {
-		if v, err := e.InspectVolume(ent.Name()); err == nil {
+		v, err := e.InspectVolume(ent.Name())
+		if err != nil {
+			continue
+		}
+		_, inUse := used[v.Name]
+		if volumeMatches(v, inUse, filters) {
 			out = append(out, v)
 		}
 	}
-	return out
+	return out, nil
+}
+
+func volumeMatches(v Volume, inUse bool, filters Filters) bool {
+	if !labelsMatch(v.Labels, filters["label"]) {
+		return false
+	}
+	for key, values := range filters {
+		ok := key == "label"
+		for _, want := range values {
+			switch key {
+			case "name":
+				ok = ok || strings.Contains(v.Name, want)
+			case "driver":
+				ok = ok || want == "local"
+			case "dangling":
+				ok = ok || (want == "true" || want == "1") == !inUse
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // RemoveVolume is `docker volume rm`: it refuses a volume a container
@@ -118,7 +177,7 @@ func (e *Engine) anonymousVolumes(b Config, c *oci.ContainerConfig) ([]string, e
 			continue
 		}
 		name := randomID()
-		dir, err := e.ensureVolume(name)
+		dir, err := e.ensureVolume(name, nil)
 		if err != nil {
 			e.removeVolumes(out)
 			return nil, err
@@ -174,7 +233,7 @@ func (e *Engine) volumesInUse() map[string]string {
 // PruneVolumes is `docker volume prune`: the anonymous volumes no container
 // uses, or with all every unused volume (API 1.42's rule). It returns
 // their names and the bytes they held.
-func (e *Engine) PruneVolumes(all bool) ([]string, uint64) {
+func (e *Engine) PruneVolumes(all bool, labels []string) ([]string, uint64) {
 	used := e.volumesInUse()
 	ents, _ := os.ReadDir(e.volumeDir)
 	deleted := []string{}
@@ -183,6 +242,9 @@ func (e *Engine) PruneVolumes(all bool) ([]string, uint64) {
 		name := ent.Name()
 		anonymous := len(name) == 64 && strings.Trim(name, "0123456789abcdef") == ""
 		if _, inUse := used[name]; inUse || !all && !anonymous {
+			continue
+		}
+		if v, err := e.InspectVolume(name); err != nil || !labelsMatch(v.Labels, labels) {
 			continue
 		}
 		if u, err := dirUsage(filepath.Join(e.volumeDir, name)); err == nil {

@@ -214,6 +214,16 @@ func (s *Service) NetworkReady() error {
 	return err
 }
 
+// DefaultRange is the default network's IPv4 subnet and gateway (Docker's
+// bridge network shows them), empty when its IPAM does not say.
+func (s *Service) DefaultRange() (subnet, gateway string) {
+	n, err := s.net.Current()
+	if err != nil {
+		return "", ""
+	}
+	return n.Range()
+}
+
 // SetPodCIDR gives the default network kubelet's pod CIDR.
 func (s *Service) SetPodCIDR(cidr string) error { return s.net.SetDefaultSubnet(cidr) }
 

@@ -62,6 +62,24 @@ func TestDockerFiles(t *testing.T) {
 	if out := strings.TrimSpace(mustDocker(t, d, "exec", "files", "stat", "-c", "%u", "/tmp/tree/sub/leaf")); out != "0" {
 		t.Errorf("a file copied in belongs to uid %s, want the container's root", out)
 	}
+	// Archives put (as SDKs do) into the container's root, which for a
+	// running container is a link (/proc/PID/root), and through a link to
+	// a directory inside it; a link out of it reaches nothing of the host's.
+	mustDocker(t, d, "exec", "files", "sh", "-c", "mkdir -p /srv/data && ln -s /srv/data /tmp/todata")
+	for path, want := range map[string]string{"/": "/at-root", "/tmp/todata": "/srv/data/at-root"} {
+		if status, body := dockerAPI(t, d, "PUT", "/containers/files/archive?path="+path, string(tarOf(t, map[string]string{"at-root": "put\n"}))); status != 200 {
+			t.Fatalf("PUT archive into %s: %d %s", path, status, body)
+		}
+		if out := mustDocker(t, d, "exec", "files", "cat", want); out != "put\n" {
+			t.Errorf("archive put into %s: %s holds %q", path, want, out)
+		}
+	}
+	if status, _ := dockerAPI(t, d, "PUT", "/containers/files/archive?path=/tmp/esc", string(tarOf(t, map[string]string{"planted": "x\n"}))); status == 200 {
+		t.Errorf("PUT archive through a link to a host path succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(host, "planted")); err == nil {
+		t.Fatal("an archive put through a link in the container landed in the host's directory")
+	}
 	if _, errOut, code := dockerCLI(t, d, "cp", "files:/no/such", dst); code == 0 || !strings.Contains(errOut, "Could not find") {
 		t.Errorf("cp of a missing path: exit %d %q", code, errOut)
 	}

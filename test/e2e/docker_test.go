@@ -326,6 +326,38 @@ func TestDockerVolumes(t *testing.T) {
 	if _, errOut, code := dockerCLI(t, d, "volume", "rm", "auto"); code == 0 || !strings.Contains(errOut, "in use") {
 		t.Fatalf("removing a volume in use: exit %d %q", code, errOut)
 	}
+	// Labels, given by `volume create` or by a --mount's volume options, and
+	// the list's filters (each label asked for; dangling; name).
+	mustDocker(t, d, "volume", "create", "--label", "team=a", "--label", "tier=db", "labelled")
+	mustDocker(t, d, "create", "--name", "mounter", "--mount", "type=volume,src=bymount,dst=/m,volume-label=team=a", ref, "true")
+	for _, c := range []struct {
+		filters []string
+		want    string
+	}{
+		{[]string{"label=team=a"}, "bymount labelled"},
+		{[]string{"label=team=a", "label=tier=db"}, "labelled"},
+		{[]string{"label=team=b"}, ""},
+		{[]string{"dangling=true", "label=team"}, "labelled"},
+		{[]string{"dangling=false"}, "auto bymount"},
+		{[]string{"name=abel"}, "labelled"},
+	} {
+		args := []string{"volume", "ls", "-q"}
+		for _, f := range c.filters {
+			args = append(args, "--filter", f)
+		}
+		if got := strings.Join(strings.Fields(mustDocker(t, d, args...)), " "); got != c.want {
+			t.Errorf("volume ls %v: %q, want %q", c.filters, got, c.want)
+		}
+	}
+	if got := mustDocker(t, d, "volume", "inspect", "-f", "{{json .Labels}}", "labelled"); strings.TrimSpace(got) != `{"team":"a","tier":"db"}` {
+		t.Errorf("labels inspected: %s", got)
+	}
+	mustDocker(t, d, "volume", "prune", "-a", "-f", "--filter", "label=tier=db")
+	if got := strings.TrimSpace(mustDocker(t, d, "volume", "ls", "-q", "--filter", "label=team=a")); got != "bymount" {
+		t.Errorf("prune --filter label=tier=db left %q, want only bymount (in use)", got)
+	}
+	mustDocker(t, d, "rm", "mounter")
+	mustDocker(t, d, "volume", "rm", "bymount")
 	host := t.TempDir()
 	mustDocker(t, d, "run", "--rm", "-v", host+":/h", ref, "sh", "-c", "echo bound > /h/b")
 	if b, _ := os.ReadFile(filepath.Join(host, "b")); string(b) != "bound\n" {
@@ -398,6 +430,23 @@ assert [x.name for x in c.containers.list()] == ["bg"], c.containers.list()
 assert sorted(x.name for x in c.containers.list(all=True)) == ["bg", "sdk"]
 r = bg.exec_run(["echo", "in-bg"])
 assert r.exit_code == 0 and r.output == b"in-bg\n", r
+# stream=False is sent as "False": one document, not a stream.
+st = bg.stats(stream=False)
+assert "memory_stats" in st and "cpu_stats" in st, st.keys()
+st = bg.stats(stream=False, one_shot=True)
+assert "memory_stats" in st, st.keys()
+# Ports the daemon picks, read back as the SDK reads them.
+web = c.containers.run(sys.argv[2], ["sleep", "600"], detach=True, name="web", ports={"8080/tcp": None, "9090/udp": ("127.0.0.1", None)})
+web.reload()
+p = web.ports
+assert len(p["8080/tcp"]) == 1 and p["8080/tcp"][0]["HostIp"] == "0.0.0.0" and int(p["8080/tcp"][0]["HostPort"]) > 0, p
+assert p["9090/udp"][0]["HostIp"] == "127.0.0.1", p
+v = c.volumes.create("sdkvol", labels={"k": "v"})
+assert v.attrs["Labels"] == {"k": "v"}, v.attrs
+assert [x.name for x in c.volumes.list(filters={"label": "k=v"})] == ["sdkvol"]
+assert [x.name for x in c.volumes.list(filters={"label": "k=other"})] == []
+v.remove()
+web.remove(force=True)
 bg.remove(force=True)
 sdk.remove()
 try:
@@ -407,7 +456,11 @@ except docker.errors.NotFound:
     pass
 print("ok")
 `
-	out, err := exec.Command("python3", "-c", script, d.dockerSocket(), ref).CombinedOutput()
+	// Every call must answer in finite time: a stream where one document
+	// was asked for hangs the SDK.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "python3", "-c", script, d.dockerSocket(), ref).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("python docker SDK: %v\n%s", err, out)
 	}
