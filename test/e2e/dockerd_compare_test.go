@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,15 +70,20 @@ func startDockerd(t *testing.T) string {
 }
 
 var (
-	longID  = regexp.MustCompile(`\b(sha256:)?[0-9a-f]{64}\b`)
-	shortHx = regexp.MustCompile(`\b[0-9a-f]{12}\b`)
-	since   = regexp.MustCompile(`(Up|Exited \(\d+\)) [^\n]*?(ago|seconds|second|minutes|minute|hours)\b`)
+	hostPort = regexp.MustCompile(`(0\.0\.0\.0|127\.0\.0\.1|::|\[::\]):\d{2,5}\b`)
+	jsonPort = regexp.MustCompile(`"HostPort":"\d+"`)
+	longID   = regexp.MustCompile(`\b(sha256:)?[0-9a-f]{64}\b`)
+	shortHx  = regexp.MustCompile(`\b[0-9a-f]{12}\b`)
+	since    = regexp.MustCompile(`(Up|Exited \(\d+\)) [^\n]*?(ago|seconds|second|minutes|minute|hours)\b`)
 )
 
-// normalize hides what differs between any two daemons: IDs and times.
+// normalize hides what differs between any two daemons: IDs, times and
+// the host ports each picked.
 func normalize(s string) string {
 	s = longID.ReplaceAllString(s, "<id>")
 	s = shortHx.ReplaceAllString(s, "<id>")
+	s = hostPort.ReplaceAllString(s, "$1:<port>")
+	s = jsonPort.ReplaceAllString(s, `"HostPort":"<port>"`)
 	return since.ReplaceAllString(s, "$1 <time>")
 }
 
@@ -124,12 +132,37 @@ func TestDockerdComparison(t *testing.T) {
 		{"images", "--format", "{{.Repository}}:{{.Tag}}", "cmp-tag"},
 		{"rmi", "cmp-tag:1"},
 		{"run", "--rm", n, "nosuch-image-anywhere.invalid/x:1", "true"},
+		// Published ports on a user-defined network, the host ports picked by
+		// the daemon (dockerd's docker-proxy serves them here).
+		{"network", "create", "cmpnet"},
+		{"run", "-d", "--name", "cmpweb", "--network", "cmpnet", "-p", "127.0.0.1::80", "-p", "8080", "--expose", "9000", ref, "sleep", "600"},
+		{"port", "cmpweb", "80"},
+		{"port", "cmpweb", "9000"},
+		{"port", "cmpweb", "8080/tcp"},
+		{"inspect", "-f", "{{json .NetworkSettings.Ports}}", "cmpweb"},
+		{"inspect", "-f", "{{json .HostConfig.PortBindings}} {{.HostConfig.PublishAllPorts}}", "cmpweb"},
+		{"ps", "--filter", "name=cmpweb", "--format", "{{.Ports}}"},
+		{"run", "-d", "--name", "cmpall", "--network", "cmpnet", "-P", "--expose", "7000", ref, "sleep", "600"},
+		{"inspect", "-f", "{{json .HostConfig.PortBindings}} {{.HostConfig.PublishAllPorts}} {{len .NetworkSettings.Ports}}", "cmpall"},
+		{"run", "--rm", "--network", "cmpnet", "-p", "80/sctpx", ref, "true"},
+		{"create", "--name", "cmpnone", n, "-p", "8080", ref, "true"},
+		{"inspect", "-f", "{{json .NetworkSettings.Ports}}", "cmpnone"},
+		{"rm", "-f", "cmpweb", "cmpall", "cmpnone"},
+		{"network", "rm", "cmpnet"},
+		// Containers for the SDKs' raw requests below.
+		{"run", "-d", "--name", "cmpraw", n, "--label", "team=raw", ref, "sleep", "600"},
+		{"run", "--name", "cmpraw2", n, "--label", "team=raw", ref, "true"},
+		{"volume", "create", "--label", "team=raw", "cmprawvol"},
 	}
 	// Where Berth answers as today's dockerd does and Debian's 20.10 does
 	// not, the difference is expected.
 	newer := map[string]string{
 		"rm cmp3": "dockerd 25+ words a refusal to remove a running container as Berth does",
 	}
+	// dockerd also publishes on IPv6 (::); Berth's pods have no IPv6
+	// address, so it publishes on IPv4 only: dockerd's IPv6 entries aside,
+	// the answers must be the same.
+	ipv6 := strings.NewReplacer(`,{"HostIp":"::","HostPort":"<port>"}`, "", ", [::]:<port>->8080/tcp", "", "[::]:<port>\n", "")
 	diffs := 0
 	for _, args := range script {
 		var got [2][3]string
@@ -139,6 +172,7 @@ func TestDockerdComparison(t *testing.T) {
 			out, errOut, code := runCLI(t, cmd)
 			got[i] = [3]string{normalize(out), normalize(firstLine(errOut)), strconv.Itoa(code)}
 		}
+		got[1][0] = ipv6.Replace(got[1][0])
 		if got[0] != got[1] && newer[strings.Join(args, " ")] != "" && got[0][2] == got[1][2] {
 			t.Logf("docker %s: expected difference (%s)", strings.Join(args, " "), newer[strings.Join(args, " ")])
 			continue
@@ -149,5 +183,83 @@ func TestDockerdComparison(t *testing.T) {
 				strings.Join(args, " "), got[0][2], got[0][0], got[0][1], got[1][2], got[1][0], got[1][1])
 		}
 	}
-	t.Logf("comparison with dockerd: %d commands, %d differences", len(script), diffs)
+	// What the SDKs send, not the CLI: booleans as Python writes them
+	// ("True", "False"), as numbers and words; filters in both JSON
+	// shapes; stats as one document.
+	requests := []string{
+		`/containers/json?all=True&filters={"label":{"team=raw":true}}`,
+		`/containers/json?all=1&filters={"label":["team=raw"]}`,
+		`/containers/json?all=no&filters={"label":["team=raw"]}`,
+		`/containers/json?all=False&filters={"label":["team=raw"]}`,
+		`/containers/json?all=0&filters={"label":["team=raw"],"status":["exited"]}`,
+		`/containers/json?all=true&filters={"label":["team=raw","team=other"]}`,
+		`/containers/cmpraw/stats?stream=False`,
+		`/containers/cmpraw/stats?stream=0&one-shot=True`,
+		`/containers/cmpraw/json?size=False`,
+		`/volumes?filters={"label":["team=raw"]}`,
+		`/volumes?filters={"label":{"team=raw":true},"dangling":{"true":true}}`,
+		`/volumes?filters={"label":["team=nosuch"]}`,
+		`/images/json?all=False&filters={"reference":{"cmp-none":true}}`,
+		`/containers/nosuch/stats?stream=False`,
+	}
+	for _, path := range requests {
+		var got [2]string
+		for i, sock := range []string{d.dockerSocket(), dockerdSock} {
+			got[i] = apiShape(dockerAPIAt(t, sock, "GET", "/v1.41"+path, ""))
+		}
+		if got[0] != got[1] {
+			diffs++
+			t.Errorf("GET %s differs:\n  berthd:  %s\n  dockerd: %s", path, got[0], got[1])
+		}
+	}
+	for _, sock := range []string{d.dockerSocket(), dockerdSock} {
+		dockerAPIAt(t, sock, "DELETE", "/v1.41/containers/cmpraw?force=True", "")
+		dockerAPIAt(t, sock, "DELETE", "/v1.41/containers/cmpraw2?v=1", "")
+		dockerAPIAt(t, sock, "DELETE", "/v1.41/volumes/cmprawvol", "")
+	}
+	t.Logf("comparison with dockerd: %d commands, %d raw requests, %d differences", len(script), len(requests), diffs)
+}
+
+// apiShape is what an SDK reads of an answer: its status, how many JSON
+// documents it holds (a stream where one was asked for shows here), and
+// the names listed, or for stats which of its main parts are there.
+func apiShape(status int, body string) string {
+	dec := json.NewDecoder(strings.NewReader(body))
+	var docs []any
+	for {
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			break
+		}
+		docs = append(docs, v)
+	}
+	var what []string
+	for _, doc := range docs {
+		switch v := doc.(type) {
+		case []any:
+			for _, e := range v {
+				m, _ := e.(map[string]any)
+				if names, ok := m["Names"].([]any); ok && len(names) > 0 {
+					what = append(what, fmt.Sprint(names[0]))
+				} else if tags, ok := m["RepoTags"].([]any); ok {
+					what = append(what, fmt.Sprint(tags...))
+				}
+			}
+		case map[string]any:
+			if vols, ok := v["Volumes"].([]any); ok {
+				for _, e := range vols {
+					what = append(what, fmt.Sprint(e.(map[string]any)["Name"]))
+				}
+			}
+			for _, k := range []string{"read", "cpu_stats", "memory_stats", "Name", "message"} {
+				if x, ok := v[k]; ok && (k == "Name" || k == "message") {
+					what = append(what, k+"="+normalize(fmt.Sprint(x)))
+				} else if ok {
+					what = append(what, k)
+				}
+			}
+		}
+	}
+	slices.Sort(what)
+	return fmt.Sprintf("%d, %d documents: %s", status, len(docs), strings.Join(what, " "))
 }
