@@ -38,6 +38,9 @@ type CreateRequest struct {
 	Stdin, StdinOnce bool
 	// StopSignal, when set, replaces the image's (Docker's --stop-signal).
 	StopSignal string
+	// Forwards are host ports the container's shim serves itself (Docker's
+	// ports published on IPv6 host addresses).
+	Forwards []shim.Forward
 }
 
 // Create makes a container ready to start. On failure nothing is left behind.
@@ -155,6 +158,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 	client, err := shim.Spawn(ctx, s.cfg.ShimPath, dir, shim.Config{
 		ID: id, Bundle: filepath.Join(dir, "bundle"), Runtime: rt.Path, RuntimeRoot: rec.RuntimeRoot,
 		LogPath: logPath, Socket: rec.Socket, Stdin: r.Stdin, StdinOnce: r.StdinOnce, Tty: r.Container.Tty,
+		Forwards: r.Forwards,
 	})
 	if err != nil {
 		return rec, fmt.Errorf("create container %q: %w", r.Name, err)

@@ -126,6 +126,7 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (store.Container, 
 	rec, err := e.containers.Create(ctx, containers.CreateRequest{
 		SandboxID: pod.ID, Name: name, Labels: b.Labels, Annotations: ann, Image: b.Image, LogPath: "container.log",
 		Container: cc, Stdin: b.OpenStdin, StdinOnce: b.OpenStdin && b.StdinOnce, Config: r.Raw, StopSignal: b.StopSignal,
+		Forwards: forwards(bound, pod.IP),
 	})
 	if err != nil {
 		_ = e.containers.RemovePod(ctx, pod.ID)

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/shim"
 )
 
 // Published ports (`-p`, `-P`): each binding a hostPort of the pod, which
@@ -137,15 +138,32 @@ func (p *ports) allocate(want Bindings, heldBy func() map[string]bool) (Bindings
 		unreserve()
 	}
 	out := Bindings{}
+	dual := hostHasIPv6()
 	for _, spec := range slices.Sorted(maps.Keys(want)) {
 		_, proto, _ := portSpec(spec)
 		for _, hb := range want[spec] {
 			ip := hb.HostIp
-			if ip != "" {
-				if a := net.ParseIP(ip); a == nil || a.To4() == nil {
-					unreserve()
-					return nil, nil, fmt.Errorf("invalid host address %q for %s: an IPv4 address is needed (the pod network has no IPv6 addresses): %w", ip, spec, errdefs.ErrInvalidArgument)
+			if ip == "0.0.0.0" {
+				ip = "" // every IPv4 address, as portmap reads ""
+			}
+			// The addresses the binding takes: IPv4 (portmap's), IPv6
+			// (the shim's), or for "" both, as dockerd publishes on 0.0.0.0
+			// and :: when the host has IPv6.
+			var addrs []string
+			switch a := net.ParseIP(ip); {
+			case ip == "":
+				addrs = []string{""}
+				if dual && hb.HostIp == "" && proto != "sctp" {
+					addrs = append(addrs, "::")
 				}
+			case a == nil:
+				unreserve()
+				return nil, nil, fmt.Errorf("invalid host address %q for %s: %w", ip, spec, errdefs.ErrInvalidArgument)
+			case a.To4() == nil && proto == "sctp":
+				unreserve()
+				return nil, nil, fmt.Errorf("publishing %s on the IPv6 address %s is not supported (sctp is published on IPv4 only): %w", spec, ip, errdefs.ErrInvalidArgument)
+			default:
+				addrs = []string{ip}
 			}
 			lo, hi, picked, err := hostPortRange(hb.HostPort, spec)
 			if err != nil {
@@ -155,7 +173,15 @@ func (p *ports) allocate(want Bindings, heldBy func() map[string]bool) (Bindings
 			port := 0
 			free := func(n int) bool {
 				k := proto + "/" + strconv.Itoa(n)
-				return !held[k] && !p.reserved[k] && bindable(proto, ip, n)
+				if held[k] || p.reserved[k] {
+					return false
+				}
+				for _, a := range addrs {
+					if !bindable(proto, a, n) {
+						return false
+					}
+				}
+				return true
 			}
 			if picked {
 				port = p.pick(lo, hi, free)
@@ -168,15 +194,27 @@ func (p *ports) allocate(want Bindings, heldBy func() map[string]bool) (Bindings
 			}
 			if port == 0 {
 				unreserve()
-				return nil, nil, fmt.Errorf("Bind for %s:%s failed: port is already allocated", cmp.Or(ip, "0.0.0.0"), cmp.Or(hb.HostPort, "0"))
+				return nil, nil, fmt.Errorf("Bind for %s:%s failed: port is already allocated", cmp.Or(hb.HostIp, "0.0.0.0"), cmp.Or(hb.HostPort, "0"))
 			}
 			k := proto + "/" + strconv.Itoa(port)
 			p.reserved[k] = true
 			mine = append(mine, k)
-			out[spec] = append(out[spec], PortBinding{HostIp: ip, HostPort: strconv.Itoa(port)})
+			for _, a := range addrs {
+				out[spec] = append(out[spec], PortBinding{HostIp: a, HostPort: strconv.Itoa(port)})
+			}
 		}
 	}
 	return out, release, nil
+}
+
+// hostHasIPv6 says whether IPv6 ports can be published here.
+func hostHasIPv6() bool {
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // hostPortRange reads a binding's HostPort: one port, a range "a-b", or
@@ -229,24 +267,49 @@ func ephemeralRange() (int, int) {
 }
 
 // bindable says whether port can be bound on the host (ip "" is every
-// address): no host process has it.
+// IPv4 address, "::" every IPv6 one): no host process has it.
 func bindable(proto, ip string, port int) bool {
 	addr := net.JoinHostPort(cmp.Or(ip, "0.0.0.0"), strconv.Itoa(port))
+	family := "4"
+	if a := net.ParseIP(ip); a != nil && a.To4() == nil {
+		family = "6"
+	}
 	switch proto {
 	case "udp":
-		c, err := net.ListenPacket("udp4", addr)
+		c, err := net.ListenPacket("udp"+family, addr)
 		if err != nil {
 			return false
 		}
 		c.Close()
 	case "tcp":
-		l, err := net.Listen("tcp4", addr)
+		l, err := net.Listen("tcp"+family, addr)
 		if err != nil {
 			return false
 		}
 		l.Close()
 	}
 	return true
+}
+
+// isIPv6 says whether a binding's host address is an IPv6 one.
+func isIPv6(hostIP string) bool {
+	a := net.ParseIP(hostIP)
+	return a != nil && a.To4() == nil
+}
+
+// forwards are the bindings on IPv6 host addresses, which the container's
+// shim serves itself, to the pod's IPv4 address podIP.
+func forwards(b Bindings, podIP string) []shim.Forward {
+	var out []shim.Forward
+	for _, spec := range slices.Sorted(maps.Keys(b)) {
+		cp, proto, _ := portSpec(spec)
+		for _, hb := range b[spec] {
+			if hp, err := strconv.Atoi(hb.HostPort); err == nil && isIPv6(hb.HostIp) && podIP != "" {
+				out = append(out, shim.Forward{Proto: proto, HostIP: hb.HostIp, HostPort: hp, Target: net.JoinHostPort(podIP, strconv.Itoa(cp))})
+			}
+		}
+	}
+	return out
 }
 
 // heldPorts are the host ports Docker containers hold ("tcp/8080").
@@ -283,6 +346,9 @@ func portMappings(b Bindings) ([]cni.PortMapping, error) {
 			return nil, err
 		}
 		for _, hb := range binds {
+			if isIPv6(hb.HostIp) {
+				continue // the shim's (forwards)
+			}
 			hp, err := strconv.Atoi(hb.HostPort)
 			if err != nil || hp <= 0 || hp > 65535 {
 				return nil, fmt.Errorf("invalid host port %q for %s: %w", hb.HostPort, spec, errdefs.ErrInvalidArgument)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/shim"
 )
 
 // allocateWithin fails the test instead of hanging when allocate does not
@@ -40,7 +41,7 @@ func TestPortAllocation(t *testing.T) {
 	lo, hi := ephemeralRange()
 	portOf := func(b Bindings, spec string) int {
 		t.Helper()
-		if len(b[spec]) != 1 {
+		if len(b[spec]) == 0 {
 			t.Fatalf("%s: %+v", spec, b)
 		}
 		n, _ := strconv.Atoi(b[spec][0].HostPort)
@@ -63,6 +64,37 @@ func TestPortAllocation(t *testing.T) {
 	}
 	doneA()
 	doneB()
+
+	// "" is every address of both families, as dockerd publishes it (the
+	// IPv6 side is the shim's); 0.0.0.0 and an IPv6 address one family.
+	fam, done, err := allocateWithin(t, &p, Bindings{
+		"80/tcp": {{}}, "81/tcp": {{HostIp: "0.0.0.0"}}, "82/udp": {{HostIp: "::1"}}, "83/sctp": {{}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hostHasIPv6() {
+		if b := fam["80/tcp"]; len(b) != 2 || b[0].HostIp != "" || b[1].HostIp != "::" || b[0].HostPort != b[1].HostPort {
+			t.Errorf(`"" on a host with IPv6: %+v, want "" and "::" on one port`, b)
+		}
+		if b := fam["82/udp"]; len(b) != 1 || b[0].HostIp != "::1" {
+			t.Errorf("::1: %+v", b)
+		}
+		fw := forwards(fam, "10.88.0.9")
+		if len(fw) != 2 || fw[0] != (shim.Forward{Proto: "tcp", HostIP: "::", HostPort: portOf(fam, "80/tcp"), Target: "10.88.0.9:80"}) || fw[1].Proto != "udp" || fw[1].Target != "10.88.0.9:82" {
+			t.Errorf("forwards: %+v", fw)
+		}
+		if pm, _ := portMappings(fam); len(pm) != 3 {
+			t.Errorf("portmap's mappings (IPv4 only): %+v", pm)
+		}
+	}
+	if b := fam["81/tcp"]; len(b) != 1 || b[0].HostIp != "" {
+		t.Errorf("0.0.0.0: %+v, want IPv4 only", b)
+	}
+	if b := fam["83/sctp"]; len(b) != 1 {
+		t.Errorf("sctp: %+v, want IPv4 only", b)
+	}
+	done()
 
 	// A port a record holds is refused, the refusal gives back what the
 	// same create had reserved, and the allocator goes on serving.
@@ -104,10 +136,13 @@ func TestPortAllocation(t *testing.T) {
 		t.Fatalf("a range with nothing free: %v", err)
 	}
 
-	for _, bad := range []PortBinding{{HostIp: "::1"}, {HostIp: "nonsense"}, {HostPort: "70000"}, {HostPort: "9-3"}, {HostPort: "x"}} {
+	for _, bad := range []PortBinding{{HostIp: "nonsense"}, {HostPort: "70000"}, {HostPort: "9-3"}, {HostPort: "x"}} {
 		if _, _, err := allocateWithin(t, &p, Bindings{"80/tcp": {bad}}, nil); !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("%+v: %v, want an invalid-argument error", bad, err)
 		}
+	}
+	if _, _, err := allocateWithin(t, &p, Bindings{"80/sctp": {{HostIp: "::1"}}}, nil); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("sctp on IPv6: %v, want an invalid-argument error", err)
 	}
 	if len(p.reserved) != 0 {
 		t.Fatalf("reservations left after every create finished: %v", p.reserved)

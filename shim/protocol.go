@@ -191,6 +191,8 @@ type Config struct {
 	Stdin     bool `json:"stdin,omitempty"`
 	StdinOnce bool `json:"stdinOnce,omitempty"`
 	Tty       bool `json:"tty,omitempty"`
+	// Forwards are host ports the shim itself serves (IPv6 ones).
+	Forwards []Forward `json:"forwards,omitempty"`
 }
 
 // Files in the shim's directory.

@@ -87,17 +87,25 @@ func newServer(ctx context.Context, dir string) (*server, error) {
 	if s.log, err = openLog(s.cfg.LogPath); err != nil {
 		return nil, fmt.Errorf("open container log %s: %w", s.cfg.LogPath, err)
 	}
+	fw, err := listenForwards(s.cfg.Forwards)
+	if err != nil {
+		s.log.Close()
+		return nil, err
+	}
 	if err := s.create(ctx); err != nil {
+		fw.close()
 		s.log.Close()
 		return nil, err
 	}
 	_ = os.Remove(s.cfg.Socket)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: s.cfg.Socket, Net: "unix"})
 	if err != nil {
+		fw.close()
 		_ = s.rt.Delete(ctx, s.cfg.ID, true)
 		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Socket, err)
 	}
 	s.ln = ln
+	go fw.serve(s.cfg.Forwards, s.done)
 	go s.reap()
 	go s.reapOrphans()
 	return s, nil

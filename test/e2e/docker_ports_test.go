@@ -38,10 +38,20 @@ func TestDockerPorts(t *testing.T) {
 
 	mustDocker(t, d, "run", "-d", "--name", "web", "-p", "8080", "-p", "127.0.0.1::9090/udp", "--expose", "9000", ref, "sh", "-c", serve)
 	web := portsOf("web")
-	if len(web) != 4 || web["9000/tcp"] != nil || web["7000/tcp"] != nil || len(web["8080/tcp"]) != 1 || len(web["9090/udp"]) != 1 {
-		t.Fatalf("web's NetworkSettings.Ports: %+v, want 8080/tcp and 9090/udp published, 7000/tcp (the image's) and 9000/tcp null", web)
+	// On a host with IPv6, -p 8080 is published on 0.0.0.0 and ::, as
+	// dockerd does (the IPv6 side carried by the container's shim).
+	v6 := hostIPv6()
+	families := 1
+	if v6 {
+		families = 2
+	}
+	if len(web) != 4 || web["9000/tcp"] != nil || web["7000/tcp"] != nil || len(web["8080/tcp"]) != families || len(web["9090/udp"]) != 1 {
+		t.Fatalf("web's NetworkSettings.Ports: %+v, want 8080/tcp (on %d families) and 9090/udp published, 7000/tcp (the image's) and 9000/tcp null", web, families)
 	}
 	tcp, udp := web["8080/tcp"][0], web["9090/udp"][0]
+	if v6 && web["8080/tcp"][1] != (binding{"::", tcp.HostPort}) {
+		t.Fatalf("the IPv6 side of -p 8080: %+v", web["8080/tcp"])
+	}
 	lo, hi := ephemeral(t)
 	for _, b := range []binding{tcp, udp} {
 		if p, _ := strconv.Atoi(b.HostPort); p < lo || p > hi {
@@ -51,8 +61,12 @@ func TestDockerPorts(t *testing.T) {
 	if tcp.HostIp != "0.0.0.0" || udp.HostIp != "127.0.0.1" {
 		t.Fatalf("host addresses: %+v %+v", tcp, udp)
 	}
-	if out := mustDocker(t, d, "port", "web", "8080"); strings.TrimSpace(out) != "0.0.0.0:"+tcp.HostPort {
-		t.Fatalf("docker port web 8080: %q, want 0.0.0.0:%s", out, tcp.HostPort)
+	wantPort := "0.0.0.0:" + tcp.HostPort
+	if v6 {
+		wantPort += "\n[::]:" + tcp.HostPort
+	}
+	if out := mustDocker(t, d, "port", "web", "8080"); strings.TrimSpace(out) != wantPort {
+		t.Fatalf("docker port web 8080: %q, want %q", out, wantPort)
 	}
 	if out := mustDocker(t, d, "port", "web", "9090/udp"); strings.TrimSpace(out) != "127.0.0.1:"+udp.HostPort {
 		t.Fatalf("docker port web 9090/udp: %q", out)
@@ -66,6 +80,14 @@ func TestDockerPorts(t *testing.T) {
 	if got := httpGet(t, "http://127.0.0.1:"+tcp.HostPort+"/"); got != "pong\n" {
 		t.Fatalf("the picked port answered %q", got)
 	}
+	if v6 {
+		if !strings.Contains(ps, "[::]:"+tcp.HostPort+"->8080/tcp") {
+			t.Errorf("docker ps Ports %q lacks the IPv6 side", ps)
+		}
+		if got := httpGet(t, "http://[::1]:"+tcp.HostPort+"/"); got != "pong\n" {
+			t.Fatalf("the picked port over IPv6 answered %q", got)
+		}
+	}
 	if raw := mustDocker(t, d, "inspect", "-f", "{{json .HostConfig.PortBindings}}", "web"); !strings.Contains(raw, `"8080/tcp":[{"HostIp":"","HostPort":""}]`) {
 		t.Errorf("HostConfig.PortBindings shows the request as made, got %s", raw)
 	}
@@ -74,7 +96,7 @@ func TestDockerPorts(t *testing.T) {
 	// on ports no other container has.
 	mustDocker(t, d, "run", "-d", "--name", "all", "-P", "--expose", "8080", ref, "sh", "-c", serve)
 	all := portsOf("all")
-	if len(all) != 2 || len(all["7000/tcp"]) != 1 || len(all["8080/tcp"]) != 1 {
+	if len(all) != 2 || len(all["7000/tcp"]) != families || len(all["8080/tcp"]) != families {
 		t.Fatalf("-P: %+v", all)
 	}
 	seen := map[string]bool{tcp.HostPort: true}
@@ -88,6 +110,19 @@ func TestDockerPorts(t *testing.T) {
 		t.Fatalf("-P port answered %q", got)
 	}
 
+	// An IPv6 host address alone.
+	if v6 {
+		mustDocker(t, d, "run", "-d", "--name", "v6only", "-p", "[::1]::8080", ref, "sh", "-c", serve)
+		got := portsOf("v6only")["8080/tcp"]
+		if len(got) != 1 || got[0].HostIp != "::1" {
+			t.Fatalf("-p [::1]::8080: %+v", got)
+		}
+		if out := httpGet(t, "http://[::1]:"+got[0].HostPort+"/"); out != "pong\n" {
+			t.Fatalf("[::1]:%s answered %q", got[0].HostPort, out)
+		}
+		mustDocker(t, d, "rm", "-f", "v6only")
+	}
+
 	// A range skips the port a host process listens on.
 	base := freeRun(t, 3)
 	held, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", base))
@@ -96,7 +131,7 @@ func TestDockerPorts(t *testing.T) {
 	}
 	defer held.Close()
 	mustDocker(t, d, "run", "-d", "--name", "ranged", "-p", fmt.Sprintf("%d-%d:8080", base, base+2), ref, "sh", "-c", serve)
-	if got := portsOf("ranged")["8080/tcp"]; len(got) != 1 || got[0].HostPort != strconv.Itoa(base+1) {
+	if got := portsOf("ranged")["8080/tcp"]; len(got) != families || got[0].HostPort != strconv.Itoa(base+1) {
 		t.Fatalf("-p %d-%d:8080 with %d held on the host: %+v, want %d", base, base+2, base, got, base+1)
 	}
 	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", base+1)); got != "pong\n" {
@@ -124,16 +159,22 @@ func TestDockerPorts(t *testing.T) {
 
 	// Kept across docker restart and berthd's restart.
 	mustDocker(t, d, "restart", "-t", "1", "web")
-	if got := portsOf("web")["8080/tcp"]; len(got) != 1 || got[0] != tcp {
+	if got := portsOf("web")["8080/tcp"]; len(got) != families || got[0] != tcp {
 		t.Fatalf("after docker restart: %+v, want %+v", got, tcp)
+	}
+	if got := v6Get(t, v6, tcp.HostPort); got != "pong\n" {
+		t.Fatalf("after docker restart the port answered over IPv6 %q", got)
 	}
 	d.kill()
 	d.start(fixtures.Binaries(t))
-	if got := portsOf("web")["8080/tcp"]; len(got) != 1 || got[0] != tcp {
+	if got := portsOf("web")["8080/tcp"]; len(got) != families || got[0] != tcp {
 		t.Fatalf("after berthd's restart: %+v, want %+v", got, tcp)
 	}
 	if got := httpGet(t, "http://127.0.0.1:"+tcp.HostPort+"/"); got != "pong\n" {
 		t.Fatalf("after berthd's restart the port answered %q", got)
+	}
+	if got := v6Get(t, v6, tcp.HostPort); got != "pong\n" {
+		t.Fatalf("after berthd's restart the port answered over IPv6 %q", got)
 	}
 
 	// Released on removal: the same host port serves a new container.
@@ -150,6 +191,25 @@ func TestDockerPorts(t *testing.T) {
 	}
 	mustDocker(t, d, "rm", "-f", "all", "ranged", "again", "onhost")
 	assertNothingLeft(t, d)
+}
+
+// hostIPv6 says whether this host has IPv6 (a loopback to listen on).
+func hostIPv6() bool {
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// v6Get is httpGet on [::1]:port, or pong without IPv6 here.
+func v6Get(t *testing.T, v6 bool, port string) string {
+	t.Helper()
+	if !v6 {
+		return "pong\n"
+	}
+	return httpGet(t, "http://[::1]:"+port+"/")
 }
 
 // ephemeral is the kernel's ephemeral port range, where picked ports come from.
