@@ -73,7 +73,7 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 	out := []map[string]any{}
 	for _, img := range imgs {
 		out = append(out, map[string]any{
-			"Id": img.ID, "ParentId": "", "RepoTags": nonNil(img.RepoTags), "RepoDigests": nonNil(img.RepoDigests),
+			"Id": img.ID, "ParentId": "", "RepoTags": engine.FamiliarNames(img.RepoTags), "RepoDigests": engine.FamiliarNames(img.RepoDigests),
 			"Created": img.CreatedAt.Unix(), "Size": img.Size, "SharedSize": -1, "Containers": -1, "Labels": engine.ImageLabels(img),
 		})
 	}
@@ -88,7 +88,7 @@ func (s *Server) inspectImage(w http.ResponseWriter, name string) {
 	}
 	cfg := engine.ImageConfig(img)
 	writeJSON(w, http.StatusOK, map[string]any{
-		"Id": img.ID, "RepoTags": nonNil(img.RepoTags), "RepoDigests": nonNil(img.RepoDigests),
+		"Id": img.ID, "RepoTags": engine.FamiliarNames(img.RepoTags), "RepoDigests": engine.FamiliarNames(img.RepoDigests),
 		"Created": img.CreatedAt.UTC().Format("2006-01-02T15:04:05.999999999Z"), "Size": img.Size,
 		"Architecture": cfg.Architecture, "Os": cfg.OS, "Author": cfg.Author,
 		"Config": map[string]any{"Env": cfg.Config.Env, "Cmd": cfg.Config.Cmd, "Entrypoint": cfg.Config.Entrypoint,

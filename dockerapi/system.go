@@ -69,7 +69,7 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 	outImages := []map[string]any{}
 	for _, u := range du.Images {
 		img := u.Image
-		outImages = append(outImages, map[string]any{"Id": img.ID, "RepoTags": nonNil(img.RepoTags), "RepoDigests": nonNil(img.RepoDigests),
+		outImages = append(outImages, map[string]any{"Id": img.ID, "RepoTags": engine.FamiliarNames(img.RepoTags), "RepoDigests": engine.FamiliarNames(img.RepoDigests),
 			"Created": img.CreatedAt.Unix(), "Size": u.Size, "SharedSize": -1, "Containers": u.Containers, "Labels": engine.ImageLabels(img)})
 	}
 	outContainers := []map[string]any{}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -260,8 +261,20 @@ func ImageLabels(img store.Image) map[string]string {
 
 // FamiliarName is Docker's short form: docker.io/library/busybox:latest → busybox:latest.
 func FamiliarName(full string) string {
-	s := strings.TrimPrefix(full, "docker.io/")
-	return strings.TrimPrefix(s, "library/")
+	if n, err := reference.ParseNormalizedNamed(full); err == nil {
+		return reference.FamiliarString(n)
+	}
+	return full
+}
+
+// FamiliarNames are refs as dockerd lists an image's RepoTags and
+// RepoDigests: familiar, never null.
+func FamiliarNames(refs []string) []string {
+	out := make([]string, 0, len(refs))
+	for _, r := range refs {
+		out = append(out, FamiliarName(r))
+	}
+	return out
 }
 
 // TagOf is a reference's tag ("latest" without one).

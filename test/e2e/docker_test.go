@@ -467,6 +467,27 @@ print("ok")
 	assertNothingLeft(t, d)
 }
 
+// TestDockerPythonSDKMethods calls the Python SDK's container, image,
+// volume, network and system methods (testdata/sdk_methods.py), each of
+// which must answer as dockerd does and in finite time.
+func TestDockerPythonSDKMethods(t *testing.T) {
+	if exec.Command("python3", "-c", "import docker").Run() != nil {
+		t.Skip("the Python docker SDK is not installed")
+	}
+	requireCNI(t)
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "python3", "testdata/sdk_methods.py", d.dockerSocket(), ref).CombinedOutput()
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "ok") {
+		t.Fatalf("python docker SDK: %v\n%s", err, out)
+	}
+	mustDocker(t, d, "rmi", ref)
+	assertNothingLeft(t, d)
+}
+
 // TestDockerRestart: docker start of an exited container runs it again in
 // place (same ID, its log and writable layer kept); docker restart; restart
 // policies on-failure:N, always (until docker stop), and always across a
