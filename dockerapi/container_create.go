@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/berth-runtime/berth/engine"
 	"github.com/berth-runtime/berth/internal/errdefs"
@@ -24,6 +27,12 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) {
 	var b engine.Config
 	if err := json.Unmarshal(raw, &b); err != nil {
 		writeError(w, fmt.Errorf("malformed JSON in the request body: %v: %w", err, errdefs.ErrInvalidArgument))
+		return
+	}
+	if eps := b.NetworkingConfig.EndpointsConfig; len(eps) > 1 && apiBefore(r, 1, 44) {
+		// Before 1.44 a container is made on one network, connected to others after.
+		writeError(w, fmt.Errorf("Container cannot be connected to network endpoints: %s: %w",
+			strings.Join(slices.Sorted(maps.Keys(eps)), ", "), errdefs.ErrInvalidArgument))
 		return
 	}
 	rec, err := s.engine.Create(r.Context(), engine.CreateRequest{Name: r.URL.Query().Get("name"), Config: b, Raw: raw})

@@ -1,6 +1,7 @@
 package dockerapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,10 +62,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.URL.Path = m[3]
 		r.URL.RawPath = ""
+		r = r.WithContext(context.WithValue(r.Context(), apiVersionKey{}, [2]int{atoi(m[1]), atoi(m[2])}))
 	}
 	w.Header().Set("Api-Version", MaxAPIVersion)
 	w.Header().Set("Server", "Berth/"+s.version)
 	s.mux.ServeHTTP(w, r)
+}
+
+// apiVersionKey holds the version a request's path asked for.
+type apiVersionKey struct{}
+
+// apiBefore says whether r asked for an API version older than
+// major.minor (a request without a version has the newest): where dockerd
+// answers older clients otherwise.
+func apiBefore(r *http.Request, major, minor int) bool {
+	v, ok := r.Context().Value(apiVersionKey{}).([2]int)
+	return ok && (v[0] < major || v[0] == major && v[1] < minor)
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 func versionInRange(major, minor string) bool {

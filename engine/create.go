@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/berth-runtime/berth/cni"
@@ -57,6 +59,21 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (store.Container, 
 	network, err := e.FindNetwork(b.NetworkName())
 	if err != nil {
 		return store.Container{}, err
+	}
+	// dockerd (API 1.44+) connects a new container to every network its
+	// endpoint config names: its own first, the others once it is made.
+	var more []Network
+	for _, name := range slices.Sorted(maps.Keys(b.NetworkingConfig.EndpointsConfig)) {
+		n, err := e.FindNetwork(name)
+		if err != nil {
+			return store.Container{}, err
+		}
+		if n.ID != network.ID && !slices.ContainsFunc(more, func(m Network) bool { return m.ID == n.ID }) {
+			more = append(more, n)
+		}
+	}
+	if len(more) > 0 && network.Builtin() && network.Name != "bridge" {
+		return store.Container{}, fmt.Errorf("container cannot be connected to network %s and to the %s network: %w", more[0].Name, network.Name, errdefs.ErrInvalidArgument)
 	}
 	if err := checkPolicy(b.HostConfig.RestartPolicy, b.HostConfig.AutoRemove); err != nil {
 		return store.Container{}, err
@@ -134,5 +151,17 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (store.Container, 
 	}
 	made = true
 	e.syncHosts(network) // its peers learn its name, and it theirs
+	for _, n := range more {
+		var aliases []string
+		for key, ep := range b.NetworkingConfig.EndpointsConfig {
+			if key == n.Name || key == n.ID {
+				aliases = append(aliases, ep.Aliases...)
+			}
+		}
+		if err := e.Connect(ctx, n.ID, rec.ID, aliases); err != nil {
+			_ = e.Remove(ctx, rec, true, true)
+			return store.Container{}, fmt.Errorf("connect to network %s: %w", n.Name, err)
+		}
+	}
 	return rec, nil
 }

@@ -127,7 +127,19 @@ func TestDockerNetworks(t *testing.T) {
 		t.Errorf("disconnect from the network web was created on: exit %d %q", code, errOut)
 	}
 	mustDocker(t, d, "network", "connect", "back", "web") // left connected: removal takes it down
-	mustDocker(t, d, "rm", "-f", "store")
+	// Two networks at create (the CLI sends both in the endpoint config):
+	// the container is on both from its start.
+	mustDocker(t, d, "run", "-d", "--name", "both", "--network", "app", "--network", "name=back,alias=twoway", ref, "sleep", "600")
+	if out := mustDocker(t, d, "inspect", "-f", "{{len .NetworkSettings.Networks}}", "both"); strings.TrimSpace(out) != "2" {
+		t.Errorf("a container made on two networks is on %s", out)
+	}
+	if out, _, code := dockerCLI(t, d, "exec", "store", "ping", "-c", "1", "-W", "2", "twoway"); code != 0 {
+		t.Errorf("store cannot reach both by its alias on back: %q", out)
+	}
+	if out, _, code := dockerCLI(t, d, "exec", "db", "ping", "-c", "1", "-W", "2", "both"); code != 0 {
+		t.Errorf("db cannot reach both on app: %q", out)
+	}
+	mustDocker(t, d, "rm", "-f", "store", "both")
 
 	mustDocker(t, d, "rm", "-f", "web", "db")
 	mustDocker(t, d, "network", "rm", "app", "back")

@@ -40,7 +40,7 @@ func TestDockerPorts(t *testing.T) {
 	web := portsOf("web")
 	// On a host with IPv6, -p 8080 is published on 0.0.0.0 and ::, as
 	// dockerd does (the IPv6 side carried by the container's shim).
-	v6 := hostIPv6()
+	v6 := fixtures.HostIPv6()
 	families := 1
 	if v6 {
 		families = 2
@@ -124,7 +124,7 @@ func TestDockerPorts(t *testing.T) {
 	}
 
 	// A range skips the port a host process listens on.
-	base := freeRun(t, 3)
+	base := fixtures.FreePortRun(t, 3)
 	held, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", base))
 	if err != nil {
 		t.Fatal(err)
@@ -193,15 +193,6 @@ func TestDockerPorts(t *testing.T) {
 	assertNothingLeft(t, d)
 }
 
-// hostIPv6 says whether this host has IPv6 (a loopback to listen on).
-func hostIPv6() bool {
-	l, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
-}
 
 // v6Get is httpGet on [::1]:port, or pong without IPv6 here.
 func v6Get(t *testing.T, v6 bool, port string) string {
@@ -221,24 +212,4 @@ func ephemeral(t *testing.T) (int, int) {
 	var lo, hi int
 	fmt.Sscan(string(b), &lo, &hi)
 	return lo, hi
-}
-
-// freeRun is the first of n consecutive ports below the ephemeral range
-// that nothing on the host listens on.
-func freeRun(t *testing.T, n int) int {
-	t.Helper()
-	for base := 20000; base < 30000; base += n {
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			l, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", p))
-			if ok = err == nil; ok {
-				l.Close()
-			}
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free run of ports")
-	return 0
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/shim"
+	"github.com/berth-runtime/berth/test/fixtures"
 )
 
 // allocateWithin fails the test instead of hanging when allocate does not
@@ -98,7 +99,7 @@ func TestPortAllocation(t *testing.T) {
 
 	// A port a record holds is refused, the refusal gives back what the
 	// same create had reserved, and the allocator goes on serving.
-	base := freeRun(t, 3)
+	base := fixtures.FreePortRun(t, 3)
 	held := map[string]bool{"tcp/" + strconv.Itoa(base+1): true}
 	_, _, err = allocateWithin(t, &p, Bindings{
 		"80/tcp": {{HostPort: strconv.Itoa(base)}},
@@ -147,24 +148,4 @@ func TestPortAllocation(t *testing.T) {
 	if len(p.reserved) != 0 {
 		t.Fatalf("reservations left after every create finished: %v", p.reserved)
 	}
-}
-
-// freeRun is the first of n consecutive ports below the ephemeral range
-// that nothing on the host listens on.
-func freeRun(t *testing.T, n int) int {
-	t.Helper()
-	for base := 20000; base < 30000; base += n {
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			l, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", p))
-			if ok = err == nil; ok {
-				l.Close()
-			}
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free run of ports")
-	return 0
 }
