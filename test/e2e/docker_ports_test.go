@@ -193,7 +193,6 @@ func TestDockerPorts(t *testing.T) {
 	assertNothingLeft(t, d)
 }
 
-
 // v6Get is httpGet on [::1]:port, or pong without IPv6 here.
 func v6Get(t *testing.T, v6 bool, port string) string {
 	t.Helper()
