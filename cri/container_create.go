@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -30,10 +31,18 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 	if err != nil {
 		return nil, err
 	}
+	stop, err := signalNumber(c.GetStopSignal())
+	if err != nil {
+		return nil, invalid("CreateContainer: stop_signal: " + err.Error())
+	}
+	stopSignal := ""
+	if stop != 0 {
+		stopSignal = strconv.Itoa(stop)
+	}
 	rec, err := s.containers.Create(ctx, containers.CreateRequest{
 		SandboxID: sbID, Name: c.Metadata.Name, Attempt: c.Metadata.Attempt,
 		Labels: c.Labels, Annotations: c.Annotations, Image: c.Image.Image, LogPath: c.LogPath,
-		Config: raw, Container: cc, Stdin: c.Stdin, StdinOnce: c.StdinOnce,
+		Config: raw, Container: cc, Stdin: c.Stdin, StdinOnce: c.StdinOnce, StopSignal: stopSignal,
 	})
 	if err != nil {
 		return nil, toStatus(err)

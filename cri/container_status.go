@@ -43,6 +43,7 @@ func (s *Server) containerStatus(rec store.Container) *runtimeapi.ContainerStatu
 		State:       containerState(rec.State),
 		CreatedAt:   rec.CreatedAt.UnixNano(),
 		Image:       &runtimeapi.ImageSpec{Image: rec.ImageRef},
+		StopSignal:  criSignal(rec.StopSignal),
 		ImageRef:    rec.ImageID,
 		ImageId:     rec.ImageID,
 		Reason:      rec.Reason,

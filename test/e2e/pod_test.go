@@ -397,3 +397,83 @@ func TestOrphanWithoutRuntimeState(t *testing.T) {
 	}
 	assertNothingLeft(t, d)
 }
+
+// TestCRIStopSignal: a container's stop_signal (a pod's
+// lifecycle.stopSignal) is what StopContainer sends and what
+// ContainerStatus shows; without one, the image's STOPSIGNAL, else SIGTERM.
+func TestCRIStopSignal(t *testing.T) {
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ctx := context.Background()
+	reg := fixtures.Registry(t)
+	plain := fixtures.PushBusybox(t, reg)
+	usr2 := fixtures.Push(t, fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}, StopSignal: "SIGUSR2"}), reg, "library/stopsig:1")
+	for _, ref := range []string{plain, usr2} {
+		if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := podConfig("stopsig", filepath.Join(d.dir, "pods", "stopsig"))
+	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each traps one signal and exits 0 on it: SIGTERM would kill it (143).
+	trap := func(sig string) []string {
+		return []string{"sh", "-c", "trap 'echo got-" + sig + "; exit 0' " + sig + "; echo ready; while :; do sleep 0.1; done"}
+	}
+	for _, c := range []struct {
+		name, image string
+		sig         runtimeapi.Signal
+		trap        string
+		want        runtimeapi.Signal
+	}{
+		{"given", plain, runtimeapi.Signal_SIGNAL_SIGUSR1, "USR1", runtimeapi.Signal_SIGNAL_SIGUSR1},
+		{"image", usr2, runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT, "USR2", runtimeapi.Signal_SIGNAL_SIGUSR2},
+		{"default", plain, runtimeapi.Signal_SIGNAL_RUNTIME_DEFAULT, "TERM", runtimeapi.Signal_SIGNAL_SIGTERM},
+	} {
+		cid, err := d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+			Metadata: &runtimeapi.ContainerMetadata{Name: c.name}, Image: &runtimeapi.ImageSpec{Image: c.image},
+			Command: trap(c.trap), StopSignal: c.sig, LogPath: c.name + ".log",
+		}, pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.rs.StartContainer(ctx, cid); err != nil {
+			t.Fatal(err)
+		}
+		log := filepath.Join(d.dir, "pods", "stopsig", c.name+".log")
+		for i := 0; i < 100; i++ { // the trap is set once it said ready
+			if b, _ := os.ReadFile(log); strings.Contains(string(b), "ready") {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := d.rs.StopContainer(ctx, cid, 10); err != nil {
+			t.Fatal(err)
+		}
+		st, err := d.rs.ContainerStatus(ctx, cid, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(log)
+		if st.Status.ExitCode != 0 || !strings.Contains(string(b), "got-"+c.trap) {
+			t.Errorf("%s: exit %d, log %q: the container did not get SIG%s", c.name, st.Status.ExitCode, b, c.trap)
+		}
+		if st.Status.StopSignal != c.want {
+			t.Errorf("%s: ContainerStatus.stop_signal %v, want %v", c.name, st.Status.StopSignal, c.want)
+		}
+	}
+	if _, err := d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "bad"}, Image: &runtimeapi.ImageSpec{Image: plain}, StopSignal: 999,
+	}, pod); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "stop_signal") {
+		t.Errorf("stop_signal 999: %v, want InvalidArgument naming stop_signal", err)
+	}
+	if err := d.rs.StopPodSandbox(ctx, podID); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.rs.RemovePodSandbox(ctx, podID); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, d)
+}
