@@ -175,6 +175,22 @@ func Checks(ctx context.Context, cfg config.Config) []Check {
 			add("disk", ok, detail, "")
 		}
 	}
+
+	// Checkpoint/restore (CRI CheckpointContainer, CheckpointPod, RestorePod)
+	// would need CRIU; Berth answers them Unimplemented either way.
+	if p, err := exec.LookPath("criu"); err != nil {
+		add("checkpoint", warn, "criu is not installed; CheckpointContainer, CheckpointPod and RestorePod answer Unimplemented", "")
+	} else {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		out2, err := exec.CommandContext(cctx, p, "check").CombinedOutput()
+		cancel()
+		if err != nil {
+			first, _, _ := strings.Cut(strings.TrimSpace(string(out2)), "\n")
+			add("checkpoint", warn, "criu check fails ("+first+"); CheckpointContainer, CheckpointPod and RestorePod answer Unimplemented", "a kernel and CRIU that pass `criu check`")
+		} else {
+			add("checkpoint", warn, "criu check passes, but Berth does not drive CRIU: CheckpointContainer, CheckpointPod and RestorePod answer Unimplemented", "")
+		}
+	}
 	return out
 }
 
