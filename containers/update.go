@@ -8,6 +8,7 @@ import (
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/oci"
+	"github.com/berth-runtime/berth/oci/linux"
 )
 
 // Update changes a running or created container's cgroup limits.
@@ -19,6 +20,12 @@ func (s *Service) Update(ctx context.Context, id string, r oci.Resources) error 
 	if rec.State != store.ContainerRunning && rec.State != store.ContainerCreated {
 		return fmt.Errorf("container %s is %s: %w", id, rec.State, errdefs.ErrFailedPrecondition)
 	}
+	if err := s.checkMemory("container "+id, r.MemoryLimit, func() (uint64, error) {
+		st, err := s.Stats(rec)
+		return st.WorkingSet, err
+	}); err != nil {
+		return err
+	}
 	b, err := json.Marshal(oci.LinuxResources(r))
 	if err != nil {
 		return err
@@ -27,6 +34,46 @@ func (s *Service) Update(ctx context.Context, id string, r oci.Resources) error 
 		return s.shimError(rec, "update", err)
 	}
 	return nil
+}
+
+// UpdatePod applies a pod's resources (its containers' sum with the pod's
+// overhead) to the pod's cgroup: the pod half of kubelet's in-place
+// resize. A pod without a cgroup of its own has nothing to change.
+func (s *Service) UpdatePod(ctx context.Context, sandboxID string, r oci.Resources) error {
+	sb, err := s.sandboxes.Get(sandboxID)
+	if err != nil {
+		return err
+	}
+	if sb.State != store.SandboxReady {
+		return fmt.Errorf("pod %s is %s: %w", sb.ID, sb.State, errdefs.ErrFailedPrecondition)
+	}
+	if sb.CgroupParent == "" {
+		return nil
+	}
+	if err := s.checkMemory("pod "+sb.ID, r.MemoryLimit, func() (uint64, error) {
+		u, err := linux.CgroupStats(sb.CgroupParent, false)
+		return u.WorkingSet, err
+	}); err != nil {
+		return err
+	}
+	if err := linux.SetCgroupResources(sb.CgroupParent, oci.LinuxResources(r)); err != nil {
+		return fmt.Errorf("resize pod %s: %w", sb.ID, err)
+	}
+	return nil
+}
+
+// checkMemory refuses a memory limit below what what uses now (its working
+// set, which the kernel cannot reclaim): applied, it would OOM-kill the
+// container, or on cgroup v1 fail with EBUSY after the CPU was changed.
+func (s *Service) checkMemory(what string, limit int64, usage func() (uint64, error)) error {
+	if limit <= 0 {
+		return nil
+	}
+	used, err := usage()
+	if err != nil || used <= uint64(limit) {
+		return nil // nothing to weigh: the cgroup is not there (a created container)
+	}
+	return fmt.Errorf("memory limit %d bytes is below the %d bytes %s uses now: %w", limit, used, what, errdefs.ErrFailedPrecondition)
 }
 
 // Rename gives container id a new name (Docker's rename). Names are unique

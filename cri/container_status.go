@@ -69,6 +69,9 @@ func (s *Server) containerStatus(rec store.Container) *runtimeapi.ContainerStatu
 	// The mounts as the CRI asked for them: the record keeps its request.
 	var cfg runtimeapi.ContainerConfig
 	if proto.Unmarshal(rec.Config, &cfg) == nil {
+		if res := cfg.GetLinux().GetResources(); res != nil {
+			st.Resources = &runtimeapi.ContainerResources{Linux: res}
+		}
 		for _, m := range cfg.Mounts {
 			st.Mounts = append(st.Mounts, &runtimeapi.Mount{
 				ContainerPath: m.ContainerPath, HostPath: m.HostPath, Readonly: m.Readonly,

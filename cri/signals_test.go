@@ -45,3 +45,17 @@ func TestSignals(t *testing.T) {
 		t.Error("signal 999 accepted")
 	}
 }
+
+// A pod's cgroup takes its containers' sum and its overhead; what the sum
+// leaves unlimited stays so.
+func TestPodResources(t *testing.T) {
+	r := podResources(&runtimeapi.LinuxContainerResources{CpuQuota: 150000, CpuPeriod: 100000, CpuShares: 1536, MemoryLimitInBytes: 256 << 20},
+		&runtimeapi.LinuxContainerResources{CpuQuota: 5000, CpuPeriod: 50000, CpuShares: 10, MemoryLimitInBytes: 32 << 20})
+	if r.CPUQuota != 160000 || r.CPUShares != 1546 || r.MemoryLimit != 288<<20 {
+		t.Errorf("sum with overhead: %+v", r)
+	}
+	r = podResources(&runtimeapi.LinuxContainerResources{CpuQuota: -1, CpuShares: 2}, &runtimeapi.LinuxContainerResources{CpuQuota: 5000, MemoryLimitInBytes: 32 << 20})
+	if r.CPUQuota != -1 || r.MemoryLimit != 0 {
+		t.Errorf("unlimited sum: %+v", r)
+	}
+}

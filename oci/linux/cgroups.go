@@ -274,6 +274,16 @@ func CreateCgroup(cgroupsPath string) error {
 	return l.paths(cgroupsPath).create()
 }
 
+// SetCgroupResources applies r to cgroupsPath (a pod's cgroup, on an
+// in-place resize), as to a container's.
+func SetCgroupResources(cgroupsPath string, r *specs.LinuxResources) error {
+	l, err := detectCgroupLayout()
+	if err != nil {
+		return err
+	}
+	return l.paths(cgroupsPath).set(r)
+}
+
 // RemoveCgroup removes cgroupsPath's directories; a missing one is fine. It
 // does not wait: its caller has removed what was inside.
 func RemoveCgroup(cgroupsPath string) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
@@ -162,7 +164,7 @@ func TestReopenContainerLog(t *testing.T) {
 func TestUpdateContainerResources(t *testing.T) {
 	d := startDaemon(t)
 	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
-	_, cid, _ := startPod(t, d, "resize", &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20}, "sleep", "600")
+	podID, cid, _ := startPod(t, d, "resize", &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 64 << 20}, "sleep", "600")
 	ctx := context.Background()
 	read := func() string {
 		out, _, err := d.rs.ExecSync(ctx, cid, []string{"sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"}, 10*time.Second)
@@ -179,6 +181,64 @@ func TestUpdateContainerResources(t *testing.T) {
 	}
 	if got := read(); got != "134217728" {
 		t.Fatalf("limit after: %s", got)
+	}
+	// ContainerStatus shows what was applied (kubelet reads the resize back there).
+	st, err := d.rs.ContainerStatus(ctx, cid, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := st.Status.GetResources().GetLinux(); res.GetMemoryLimitInBytes() != 128<<20 || res.GetCpuShares() != 512 {
+		t.Fatalf("ContainerStatus.resources after the resize: %v", res)
+	}
+	// A limit below what the container uses now is refused, and nothing of
+	// the request (its CPU neither) is applied.
+	if _, _, err := d.rs.ExecSync(ctx, cid, []string{"dd", "if=/dev/zero", "of=/dev/shm/fill", "bs=1M", "count=40"}, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	err = d.rs.UpdateContainerResources(ctx, cid, &runtimeapi.ContainerResources{Linux: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20, CpuShares: 256}})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "below") {
+		t.Fatalf("a limit below the usage: %v, want FailedPrecondition", err)
+	}
+	if got := read(); got != "134217728" {
+		t.Fatalf("limit after a refused resize: %s", got)
+	}
+	if st, _ := d.rs.ContainerStatus(ctx, cid, false); st.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING || st.Status.GetResources().GetLinux().GetCpuShares() != 512 {
+		t.Fatalf("after a refused resize: %v %v", st.Status.State, st.Status.GetResources())
+	}
+	// The pod's cgroup: its containers' sum with the overhead; below its
+	// usage refused the same way.
+	podLimit := func() string {
+		dirs, err := linux.CgroupDirs("/berth-e2e/resize")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range dirs {
+			for _, f := range []string{"memory.limit_in_bytes", "memory.max"} {
+				if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+					return strings.TrimSpace(string(b))
+				}
+			}
+		}
+		t.Fatalf("no memory limit file for the pod's cgroup in %v", dirs)
+		return ""
+	}
+	if _, err := d.rs.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: podID,
+		Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 200 << 20, CpuShares: 512},
+		Overhead:  &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 8 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := podLimit(); got != strconv.Itoa(208<<20) {
+		t.Fatalf("the pod's memory limit after its resize: %s, want %d", got, 208<<20)
+	}
+	if _, err := d.rs.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: podID,
+		Resources: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 16 << 20}}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("a pod limit below its usage: %v, want FailedPrecondition", err)
+	}
+	if got := podLimit(); got != strconv.Itoa(208<<20) {
+		t.Fatalf("the pod's limit after a refused resize: %s", got)
+	}
+	if _, err := d.rs.UpdatePodSandboxResources(ctx, &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: "nosuch"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("resize of an unknown pod: %v", err)
 	}
 	if err := d.rs.UpdateContainerResources(ctx, "0123456789abcdef", &runtimeapi.ContainerResources{Linux: &runtimeapi.LinuxContainerResources{}}); status.Code(err) != codes.NotFound {
 		t.Fatalf("update of an unknown container: %v", err)
