@@ -23,10 +23,10 @@ import (
 
 // createFlags are docker run's and docker create's.
 type createFlags struct {
-	name, workdir, user, entrypoint, hostname, network, restart, memory, cpus, stopSignal string
-	env, volumes, publish, labels, tmpfs, addHosts, capAdd, capDrop, aliases, dns         []string
-	rm, interactive, tty, privileged, readOnly, init                                      bool
-	stopTimeout                                                                           int
+	name, workdir, user, entrypoint, hostname, network, restart, memory, cpus, stopSignal, gpus string
+	env, volumes, publish, labels, tmpfs, addHosts, capAdd, capDrop, aliases, dns, devices      []string
+	rm, interactive, tty, privileged, readOnly, init                                            bool
+	stopTimeout                                                                                 int
 }
 
 func (f *createFlags) register(cmd *cobra.Command) {
@@ -45,6 +45,8 @@ func (f *createFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.capDrop, "cap-drop", nil, "drop Linux capabilities")
 	fl.StringArrayVar(&f.aliases, "network-alias", nil, "add a network-scoped alias for the container")
 	fl.StringArrayVar(&f.dns, "dns", nil, "set custom DNS servers")
+	fl.StringArrayVar(&f.devices, "device", nil, "add a host device (HOST[:CONTAINER[:PERMS]]) or a CDI device (vendor.com/class=name)")
+	fl.StringVar(&f.gpus, "gpus", "", "GPU devices to add, through CDI (all, a count, or device=ID[,ID...])")
 	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
 	fl.StringVarP(&f.user, "user", "u", "", "username or UID (format: <name|uid>[:<group|gid>])")
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "overwrite the default ENTRYPOINT of the image")
@@ -128,6 +130,16 @@ func (f *createFlags) request(image string, args []string) (client.ContainerCrea
 	if f.init {
 		hc.Init = &f.init
 	}
+	for _, d := range f.devices {
+		hc.Devices = append(hc.Devices, deviceMapping(d))
+	}
+	if f.gpus != "" {
+		r, err := gpuRequest(f.gpus)
+		if err != nil {
+			return client.ContainerCreateOptions{}, err
+		}
+		hc.DeviceRequests = append(hc.DeviceRequests, r)
+	}
 	for _, p := range f.publish {
 		if err := addPublished(hc, p); err != nil {
 			return client.ContainerCreateOptions{}, err
@@ -143,49 +155,6 @@ func (f *createFlags) request(image string, args []string) (client.ContainerCrea
 		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{f.network: {Aliases: f.aliases}}}
 	}
 	return client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: f.name}, nil
-}
-
-// restartPolicy reads --restart NAME[:MAX].
-func restartPolicy(spec string) (container.RestartPolicy, error) {
-	name, max, _ := strings.Cut(spec, ":")
-	p := container.RestartPolicy{Name: container.RestartPolicyMode(name)}
-	if max != "" {
-		n, err := strconv.Atoi(max)
-		if err != nil {
-			return p, fmt.Errorf("invalid restart policy %q", spec)
-		}
-		p.MaximumRetryCount = n
-	}
-	return p, nil
-}
-
-// addPublished reads one -p: [IP:]HOSTPORT:PORT[/PROTO].
-func addPublished(hc *container.HostConfig, spec string) error {
-	parts := strings.Split(spec, ":")
-	var ip, hostPort, ctrPort string
-	switch len(parts) {
-	case 2:
-		hostPort, ctrPort = parts[0], parts[1]
-	case 3:
-		ip, hostPort, ctrPort = parts[0], parts[1], parts[2]
-	default:
-		return fmt.Errorf("invalid publish spec %q: want [IP:]HOSTPORT:PORT[/PROTO]", spec)
-	}
-	port, err := network.ParsePort(ctrPort)
-	if err != nil {
-		return fmt.Errorf("invalid publish spec %q: %w", spec, err)
-	}
-	b := network.PortBinding{HostPort: hostPort}
-	if ip != "" {
-		if b.HostIP, err = netip.ParseAddr(ip); err != nil {
-			return fmt.Errorf("invalid publish spec %q: %w", spec, err)
-		}
-	}
-	if hc.PortBindings == nil {
-		hc.PortBindings = network.PortMap{}
-	}
-	hc.PortBindings[port] = append(hc.PortBindings[port], b)
-	return nil
 }
 
 // create makes the container, pulling its image first when the daemon does

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-runtime/berth/cdi"
 	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
@@ -35,6 +36,8 @@ type Config struct {
 	// reason) and each shim call that got no answer in time (metrics).
 	OnExit        func(reason string)
 	OnShimTimeout func(call string)
+	// CDI gives containers the devices their requests name; nil: CDI is off.
+	CDI *cdi.Registry
 }
 
 // Service manages containers and pods.

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -41,6 +42,8 @@ type CreateRequest struct {
 	// Forwards are host ports the container's shim serves itself (Docker's
 	// ports published on IPv6 host addresses).
 	Forwards []shim.Forward
+	// CDIDevices are Container Device Interface devices ("vendor.com/class=name").
+	CDIDevices []string
 }
 
 // Create makes a container ready to start. On failure nothing is left behind.
@@ -144,6 +147,15 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 	spec, err := s.buildSpec(imgCfg.Config, sb, &r.Container, rootfs, id)
 	if err != nil {
 		return rec, fmt.Errorf("container %q: %w", r.Name, err)
+	}
+	if len(r.CDIDevices) > 0 {
+		if s.cfg.CDI == nil {
+			return rec, fmt.Errorf("container %q: CDI devices %s: CDI is off (cdi_spec_dirs is empty in berthd's config): %w",
+				r.Name, strings.Join(r.CDIDevices, ", "), errdefs.ErrInvalidArgument)
+		}
+		if err := s.cfg.CDI.Inject(spec, r.CDIDevices); err != nil {
+			return rec, fmt.Errorf("container %q: %w", r.Name, err)
+		}
 	}
 	if err := writeSpec(filepath.Join(dir, "bundle"), spec); err != nil {
 		return rec, err

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-runtime/berth/cdi"
 	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/oci"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -39,10 +40,17 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtimeapi.CreateContai
 	if stop != 0 {
 		stopSignal = strconv.Itoa(stop)
 	}
+	devices, err := cdi.FromAnnotations(c.Annotations)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	for _, d := range c.CDIDevices {
+		devices = append(devices, d.Name)
+	}
 	rec, err := s.containers.Create(ctx, containers.CreateRequest{
 		SandboxID: sbID, Name: c.Metadata.Name, Attempt: c.Metadata.Attempt,
 		Labels: c.Labels, Annotations: c.Annotations, Image: c.Image.Image, LogPath: c.LogPath,
-		Config: raw, Container: cc, Stdin: c.Stdin, StdinOnce: c.StdinOnce, StopSignal: stopSignal,
+		Config: raw, Container: cc, Stdin: c.Stdin, StdinOnce: c.StdinOnce, StopSignal: stopSignal, CDIDevices: devices,
 	})
 	if err != nil {
 		return nil, toStatus(err)

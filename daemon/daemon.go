@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/berth-runtime/berth/builder"
+	"github.com/berth-runtime/berth/cdi"
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/containers"
 	"github.com/berth-runtime/berth/cri"
@@ -103,10 +104,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := sb.Recover(ctx); err != nil {
 		log.Warn("sandbox recovery left something behind", slog.Any("error", err))
 	}
+	var devices *cdi.Registry
+	if len(cfg.CDISpecDirs) > 0 {
+		if devices, err = cdi.New(cfg.CDISpecDirs, log); err != nil {
+			return err
+		}
+	}
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	ctr = containers.New(svcCtx, containers.Config{
 		StateDir: cfg.State, ShimPath: shimPath, Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,
 		ShimTimeout: time.Duration(cfg.ShimTimeout), OnExit: m.Exited, OnShimTimeout: m.ShimTimedOut,
+		CDI: devices,
 	}, db, img, sb, log)
 	defer func() { stopServices(); ctr.Wait() }()
 	outcomes, watchRecovered, err := ctr.Recover(ctx)

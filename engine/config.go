@@ -68,6 +68,18 @@ type HostConfig struct {
 	Init                       *bool
 	GroupAdd                   []string
 	ConsoleSize                *[2]uint // rows, columns of the client's terminal
+	// Devices are --device: a host path, or a CDI device's qualified name.
+	Devices []struct{ PathOnHost, PathInContainer, CgroupPermissions string }
+	// DeviceRequests are --gpus, and CDI devices asked for by driver "cdi".
+	DeviceRequests []DeviceRequest
+}
+
+// DeviceRequest is one of HostConfig.DeviceRequests.
+type DeviceRequest struct {
+	Driver       string
+	Count        int
+	DeviceIDs    []string
+	Capabilities [][]string
 }
 
 // RestartPolicy is `--restart NAME[:MAX]`.

@@ -51,6 +51,10 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (store.Container, 
 	if err != nil {
 		return store.Container{}, err
 	}
+	devices, err := cdiDevices(b)
+	if err != nil {
+		return store.Container{}, err
+	}
 	if b.HostConfig.Init != nil && *b.HostConfig.Init {
 		if err := e.withInit(b, &cc); err != nil {
 			return store.Container{}, err
@@ -143,7 +147,7 @@ func (e *Engine) Create(ctx context.Context, r CreateRequest) (store.Container, 
 	rec, err := e.containers.Create(ctx, containers.CreateRequest{
 		SandboxID: pod.ID, Name: name, Labels: b.Labels, Annotations: ann, Image: b.Image, LogPath: "container.log",
 		Container: cc, Stdin: b.OpenStdin, StdinOnce: b.OpenStdin && b.StdinOnce, Config: r.Raw, StopSignal: b.StopSignal,
-		Forwards: forwards(bound, pod.IP),
+		Forwards: forwards(bound, pod.IP), CDIDevices: devices,
 	})
 	if err != nil {
 		_ = e.containers.RemovePod(ctx, pod.ID)

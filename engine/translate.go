@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-runtime/berth/cdi"
 	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/oci"
@@ -95,6 +98,19 @@ func containerConfig(b Config, volume func(name string, labels map[string]string
 			}
 		}
 		c.Mounts = append(c.Mounts, m)
+	}
+	for _, dev := range b.HostConfig.Devices {
+		if cdi.IsDevice(dev.PathOnHost) {
+			continue // cdiDevices'
+		}
+		if !filepath.IsAbs(dev.PathOnHost) {
+			return c, fmt.Errorf("invalid device %q: want a host path or a CDI device name (vendor.com/class=name): %w", dev.PathOnHost, errdefs.ErrInvalidArgument)
+		}
+		if _, err := os.Stat(dev.PathOnHost); err != nil {
+			return c, fmt.Errorf("error gathering device information while adding custom device %q: %w", dev.PathOnHost, errors.Join(err, errdefs.ErrInvalidArgument))
+		}
+		c.Devices = append(c.Devices, oci.Device{HostPath: dev.PathOnHost, ContainerPath: cmp.Or(dev.PathInContainer, dev.PathOnHost),
+			Permissions: cmp.Or(dev.CgroupPermissions, "rwm")})
 	}
 	for _, mb := range b.HostConfig.Mounts {
 		m, err := mountConfig(mb, volume)
@@ -231,4 +247,38 @@ func (e *Engine) imageConfig(ref string) ocispec.ImageConfig {
 		}
 	}
 	return ocispec.ImageConfig{}
+}
+
+// cdiDevices are the CDI devices a request names: --device with a
+// qualified name (Docker 25+), driver "cdi" requests, and --gpus, which
+// Docker 28 carries out through CDI as NVIDIA's devices
+// (nvidia.com/gpu=all, =0, ...).
+func cdiDevices(b Config) ([]string, error) {
+	var out []string
+	for _, dev := range b.HostConfig.Devices {
+		if cdi.IsDevice(dev.PathOnHost) {
+			out = append(out, dev.PathOnHost)
+		}
+	}
+	for _, r := range b.HostConfig.DeviceRequests {
+		gpu := slices.ContainsFunc(r.Capabilities, func(c []string) bool { return slices.Contains(c, "gpu") })
+		switch {
+		case r.Driver == "cdi":
+			out = append(out, r.DeviceIDs...)
+		case gpu && (r.Driver == "" || r.Driver == "nvidia"):
+			ids := r.DeviceIDs
+			if len(ids) == 0 && r.Count < 0 {
+				ids = []string{"all"}
+			}
+			for i := 0; len(r.DeviceIDs) == 0 && i < r.Count; i++ {
+				ids = append(ids, strconv.Itoa(i))
+			}
+			for _, id := range ids {
+				out = append(out, "nvidia.com/gpu="+id)
+			}
+		default:
+			return nil, fmt.Errorf("could not select device driver %q with capabilities: %v: %w", r.Driver, r.Capabilities, errdefs.ErrInvalidArgument)
+		}
+	}
+	return out, nil
 }

@@ -60,6 +60,10 @@ type Config struct {
 	// CNIDefaultSubnet is the default network's IPv4 range, until kubelet
 	// sends a pod CIDR.
 	CNIDefaultSubnet string `toml:"cni_default_subnet"`
+	// CDISpecDirs hold the Container Device Interface spec files that name
+	// devices (CRI CDIDevices, docker --device vendor.com/class=name), in
+	// rising priority; empty turns CDI off.
+	CDISpecDirs []string `toml:"cdi_spec_dirs"`
 	// ShimTimeout bounds each call to a shim that brings no deadline of its
 	// own (a CRI request's, ExecSync's timeout); a shim that misses it is
 	// reported, and stop and remove go on without it.
@@ -124,6 +128,7 @@ func Default() Config {
 		CNIConfDir:           "/etc/cni/net.d",
 		CNIBinDirs:           []string{"/opt/cni/bin", "/usr/lib/cni"},
 		CNIDefaultSubnet:     "10.88.0.0/16",
+		CDISpecDirs:          []string{"/etc/cdi", "/var/run/cdi"},
 		ShimTimeout:          Duration(10 * time.Second),
 		MaxLayerDiskFraction: 0.9,
 	}
