@@ -119,7 +119,7 @@ func NewCommand(version string, in io.Reader, out, errOut io.Writer) *cobra.Comm
 		a.volumeCmd(), a.networkCmd(), a.versionCmd(version), a.infoCmd(), a.podsCmd(),
 		a.pauseCmd(true), a.pauseCmd(false), a.topCmd(), a.diffCmd(), a.cpCmd(), a.commitCmd(), a.historyCmd(),
 		a.saveCmd(), a.loadCmd(), a.exportCmd(), a.buildCmd(), a.loginCmd(), a.logoutCmd(), a.pushCmd(),
-		a.containerCmd(), a.imageCmd(), a.statsCmd(), a.eventsCmd(), a.attachCmd(), a.updateCmd(), a.systemCmd(),
+		a.containerCmd(), a.imageCmd(), a.statsCmd(), a.eventsCmd(), a.attachCmd(), a.updateCmd(), a.systemCmd(), a.portCmd(),
 	)
 	return root
 }

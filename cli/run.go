@@ -25,7 +25,8 @@ import (
 type createFlags struct {
 	name, workdir, user, entrypoint, hostname, network, restart, memory, cpus, stopSignal, gpus string
 	env, volumes, publish, labels, tmpfs, addHosts, capAdd, capDrop, aliases, dns, devices      []string
-	rm, interactive, tty, privileged, readOnly, init                                            bool
+	rm, interactive, tty, privileged, readOnly, init, publishAll                                bool
+	expose                                                                                      []string
 	stopTimeout                                                                                 int
 }
 
@@ -37,7 +38,9 @@ func (f *createFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.name, "name", "", "assign a name to the container")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "set environment variables")
 	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount a volume (SRC:DST[:ro], or DST for an anonymous one)")
-	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a container's port to the host ([IP:]HOSTPORT:PORT[/PROTO])")
+	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a container's port to the host ([IP:][HOSTPORT]:PORT[/PROTO]; no host port: the daemon picks one)")
+	fl.BoolVarP(&f.publishAll, "publish-all", "P", false, "publish all exposed ports to host ports the daemon picks")
+	fl.StringArrayVar(&f.expose, "expose", nil, "expose a port or a range of ports")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set metadata on the container")
 	fl.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs directory (PATH[:OPTIONS])")
 	fl.StringArrayVar(&f.addHosts, "add-host", nil, "add a custom host-to-IP mapping (host:ip)")
@@ -144,6 +147,17 @@ func (f *createFlags) request(image string, args []string) (client.ContainerCrea
 		if err := addPublished(hc, p); err != nil {
 			return client.ContainerCreateOptions{}, err
 		}
+	}
+	hc.PublishAllPorts = f.publishAll
+	for _, e := range f.expose {
+		p, err := network.ParsePort(e)
+		if err != nil {
+			return client.ContainerCreateOptions{}, fmt.Errorf("invalid argument %q for \"--expose\" flag: %w", e, err)
+		}
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = network.PortSet{}
+		}
+		cfg.ExposedPorts[p] = struct{}{}
 	}
 	if f.tty {
 		if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil {

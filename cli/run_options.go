@@ -29,15 +29,27 @@ func restartPolicy(spec string) (container.RestartPolicy, error) {
 
 // addPublished reads one -p: [IP:]HOSTPORT:PORT[/PROTO].
 func addPublished(hc *container.HostConfig, spec string) error {
-	parts := strings.Split(spec, ":")
 	var ip, hostPort, ctrPort string
-	switch len(parts) {
-	case 2:
-		hostPort, ctrPort = parts[0], parts[1]
-	case 3:
-		ip, hostPort, ctrPort = parts[0], parts[1], parts[2]
-	default:
-		return fmt.Errorf("invalid publish spec %q: want [IP:]HOSTPORT:PORT[/PROTO]", spec)
+	rest := spec
+	if strings.HasPrefix(spec, "[") { // [IPv6]:HOST:PORT
+		end := strings.Index(spec, "]:")
+		if end < 0 {
+			return fmt.Errorf("invalid publish spec %q: want [IP:][HOSTPORT]:PORT[/PROTO]", spec)
+		}
+		ip, rest = spec[1:end], spec[end+2:]
+		hostPort, ctrPort, _ = strings.Cut(rest, ":")
+	} else {
+		parts := strings.Split(spec, ":")
+		switch len(parts) {
+		case 1:
+			ctrPort = parts[0] // the daemon picks the host port
+		case 2:
+			hostPort, ctrPort = parts[0], parts[1]
+		case 3:
+			ip, hostPort, ctrPort = parts[0], parts[1], parts[2]
+		default:
+			return fmt.Errorf("invalid publish spec %q: want [IP:][HOSTPORT]:PORT[/PROTO]", spec)
+		}
 	}
 	port, err := network.ParsePort(ctrPort)
 	if err != nil {

@@ -317,6 +317,26 @@ func TestBerthCLI(t *testing.T) {
 
 	// The CRI side, read-only.
 	ctx := context.Background()
+	// Ports: picked by the daemon (-p PORT, -P with --expose), an IPv6
+	// address, read back with berth port as docker port reads them.
+	mustBerth(t, d, "run", "-d", "--name", "ports", "-p", "8080", "-p", "127.0.0.1::9090/udp", "-P", "--expose", "7000", ref, "sleep", "600")
+	for _, args := range [][]string{{"port", "ports"}, {"port", "ports", "8080"}, {"port", "ports", "9090/udp"}, {"port", "ports", "7000/tcp"}} {
+		if b, dk := mustBerth(t, d, args...), mustDocker(t, d, args...); b != dk || b == "" {
+			t.Errorf("berth %v: %q, docker %q", args, b, dk)
+		}
+	}
+	if _, errOut, code := berthCLI(t, d, "port", "ports", "1234"); code == 0 || !strings.Contains(errOut, "no public port") {
+		t.Errorf("berth port of a port not published: exit %d %q", code, errOut)
+	}
+	if fixtures.HostIPv6() {
+		mustBerth(t, d, "run", "-d", "--name", "ports6", "-p", "[::1]::80", ref, "sleep", "600")
+		if out := mustBerth(t, d, "port", "ports6", "80"); !strings.HasPrefix(out, "[::1]:") {
+			t.Errorf("berth port of an IPv6 binding: %q", out)
+		}
+		mustBerth(t, d, "rm", "-f", "ports6")
+	}
+	mustBerth(t, d, "rm", "-f", "ports")
+
 	pod := podConfig("cli-pod", filepath.Join(d.dir, "pods", "cli-pod"))
 	if _, err := d.rs.RunPodSandbox(ctx, pod, ""); err != nil {
 		t.Fatal(err)
@@ -326,7 +346,7 @@ func TestBerthCLI(t *testing.T) {
 	}
 	d.removeAllPods()
 
-	for _, c := range []string{"", "run", "ps", "exec", "logs", "pull", "images", "volume", "network", "inspect", "pods", "cp", "build", "commit", "top"} {
+	for _, c := range []string{"", "run", "ps", "exec", "logs", "pull", "images", "volume", "network", "inspect", "pods", "cp", "build", "commit", "top", "port"} {
 		args := append(strings.Fields(c), "--help")
 		if out := mustBerth(t, d, args...); !strings.Contains(out, "Usage:") {
 			t.Errorf("berth %s --help: %q", c, out)
