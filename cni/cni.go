@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 )
@@ -36,6 +37,9 @@ type Config struct {
 	DefaultDir string
 	// DefaultSubnet is the default network's IPv4 range.
 	DefaultSubnet string
+	// LookOnly changes nothing on the host (berthd check): an idle default
+	// bridge in another network's way is reported, not removed.
+	LookOnly bool
 }
 
 // IfName is the pod's interface, as kubelet's runtimes name it.
@@ -53,6 +57,11 @@ type Manager struct {
 	// subnet is the default network's range (UpdateRuntimeConfig may change it).
 	subnet        string
 	loggedDefault bool
+	// podCIDR says subnet is kubelet's, not to be moved off an overlap.
+	podCIDR bool
+	// overlapAt is when the host's interfaces were last weighed against net.
+	overlapAt  time.Time
+	overlapErr error
 }
 
 // Network is one loaded network config.
@@ -92,17 +101,34 @@ func (m *Manager) Current() (*Network, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fp := fingerprint(m.cfg.ConfDir) + "|" + m.subnet
-	if fp == m.seen && (m.net != nil || m.err != nil) {
-		return m.net, m.err
+	if fp != m.seen || m.net == nil && m.err == nil {
+		m.seen = fp
+		m.net, m.err = m.load()
+		m.overlapAt = time.Time{}
+		if m.err != nil {
+			m.log.Warn("CNI network not ready", slog.Any("reason", m.err))
+		} else {
+			m.log.Info("CNI network loaded", slog.String("network", m.net.Name()), slog.String("file", m.net.File))
+		}
 	}
-	m.seen = fp
-	m.net, m.err = m.load()
 	if m.err != nil {
-		m.log.Warn("CNI network not ready", slog.Any("reason", m.err))
-	} else {
-		m.log.Info("CNI network loaded", slog.String("network", m.net.Name()), slog.String("file", m.net.File))
+		return nil, m.err
 	}
-	return m.net, m.err
+	// The host's interfaces change without the directory changing: weighed
+	// again at most once a overlapTTL.
+	if time.Since(m.overlapAt) > overlapTTL {
+		was := m.overlapErr
+		m.overlapErr, m.overlapAt = m.checkOverlap(m.net), time.Now()
+		if m.overlapErr != nil && (was == nil || was.Error() != m.overlapErr.Error()) {
+			m.log.Warn("CNI network not ready", slog.Any("reason", m.overlapErr))
+		} else if m.overlapErr == nil && was != nil {
+			m.log.Info("CNI network ready: the overlap is gone", slog.String("network", m.net.Name()))
+		}
+	}
+	if m.overlapErr != nil {
+		return nil, m.overlapErr
+	}
+	return m.net, nil
 }
 
 // SetDefaultSubnet changes the default network's range (kubelet's pod CIDR);
@@ -112,7 +138,7 @@ func (m *Manager) SetDefaultSubnet(cidr string) error {
 		return fmt.Errorf("pod CIDR %q: %w", cidr, err)
 	}
 	m.mu.Lock()
-	m.subnet = cidr
+	m.subnet, m.podCIDR = cidr, true
 	m.mu.Unlock()
 	return nil
 }
@@ -170,6 +196,13 @@ func (m *Manager) findPlugin(typ string) (string, error) {
 
 // writeDefault writes the embedded default network under DefaultDir and loads it.
 func (m *Manager) writeDefault() (*Network, error) {
+	if !m.podCIDR {
+		if free := freeDefaultSubnet(m.subnet, hostAddrs()); free != m.subnet {
+			m.log.Warn("the default network's range is held by another interface: using a free one",
+				slog.String("range", m.subnet), slog.String("using", free))
+			m.subnet = free
+		}
+	}
 	b := DefaultConflist(m.subnet)
 	if err := os.MkdirAll(m.cfg.DefaultDir, 0o755); err != nil {
 		return nil, fmt.Errorf("default CNI config: %w", err)

@@ -230,3 +230,39 @@ func TestNetworkRange(t *testing.T) {
 		}
 	}
 }
+
+// An address of another interface inside the pod network's range is an
+// overlap (its route takes the pods' traffic); a wider range around it is
+// not; the network's own bridge is not. The default network moves to a
+// free /16 when its own is taken.
+func TestOverlap(t *testing.T) {
+	addr := func(iface, cidr string) hostAddr {
+		ip, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.IP = ip
+		return hostAddr{iface, n}
+	}
+	addrs := []hostAddr{addr("berth0", "10.88.0.1/16"), addr("eth0", "10.0.0.5/8"), addr("lo", "127.0.0.1/8")}
+	if a, found := overlapping("10.88.0.0/16", "berth0", addrs); found {
+		t.Errorf("berth0 on its own network, eth0 on a wider range: overlap %v", a)
+	}
+	if a, found := overlapping("10.88.0.0/16", "cni-podman0", addrs); !found || a.iface != "berth0" {
+		t.Errorf("podman's bridge on berth0's range: %v %t", a, found)
+	}
+	if got := freeDefaultSubnet("10.88.0.0/16", addrs); got != "10.88.0.0/16" {
+		t.Errorf("the default with only berth0 on it: %s", got)
+	}
+	taken := append(addrs, addr("podman0", "10.88.0.1/16"), addr("other", "10.90.3.1/24"))
+	if got := freeDefaultSubnet("10.88.0.0/16", taken); got != "10.91.0.0/16" {
+		t.Errorf("the default with 10.88 and 10.90 taken: %s, want 10.91.0.0/16 (10.89 is Docker's networks')", got)
+	}
+	n, err := FromBytes(DefaultConflist(DefaultSubnet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := n.bridge(); b != DefaultBridge {
+		t.Errorf("the default network's bridge: %q", b)
+	}
+}

@@ -105,7 +105,7 @@ func Checks(ctx context.Context, cfg config.Config) []Check {
 	}
 
 	m := cni.New(cni.Config{ConfDir: cfg.CNIConfDir, BinDirs: cfg.CNIBinDirs, CacheDir: os.TempDir(),
-		DefaultDir: filepath.Join(os.TempDir(), "berth-check-cni"), DefaultSubnet: cfg.CNIDefaultSubnet}, slog.New(slog.DiscardHandler))
+		DefaultDir: filepath.Join(os.TempDir(), "berth-check-cni"), DefaultSubnet: cfg.CNIDefaultSubnet, LookOnly: true}, slog.New(slog.DiscardHandler))
 	if n, err := m.Current(); err != nil {
 		add("CNI", fail, err.Error(), "install containernetworking-plugins, or fix the file named")
 	} else if strings.HasPrefix(n.File, os.TempDir()) {
