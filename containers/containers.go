@@ -127,6 +127,17 @@ func (s *Service) ListOwned(owner string) ([]store.Container, error) {
 	return out, err
 }
 
+// EachOwned calls fn with each container of one front end's pods, one at a
+// time (the streaming lists).
+func (s *Service) EachOwned(owner string, fn func(store.Container) error) error {
+	return s.db.Containers.Each(func(r store.Container) error {
+		if r.Owner != owner {
+			return nil
+		}
+		return fn(r)
+	})
+}
+
 func (s *Service) inSandbox(id string) []store.Container {
 	all, _ := s.db.Containers.List()
 	return slices.DeleteFunc(all, func(c store.Container) bool { return c.SandboxID != id })

@@ -14,32 +14,35 @@ func (s *Server) ListContainers(ctx context.Context, r *runtimeapi.ListContainer
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	f := r.GetFilter()
 	out := []*runtimeapi.Container{}
 	for _, rec := range all {
-		if f != nil {
-			if f.Id != "" && !strings.HasPrefix(rec.ID, f.Id) {
-				continue
-			}
-			if f.PodSandboxId != "" && !strings.HasPrefix(rec.SandboxID, f.PodSandboxId) {
-				continue
-			}
-			if f.State != nil && f.State.State != containerState(rec.State) {
-				continue
-			}
-			if !labelsMatch(rec.Labels, f.LabelSelector) {
-				continue
-			}
+		if containerMatches(rec, r.GetFilter()) {
+			out = append(out, criContainer(rec))
 		}
-		out = append(out, &runtimeapi.Container{
-			Id: rec.ID, PodSandboxId: rec.SandboxID,
-			Metadata: &runtimeapi.ContainerMetadata{Name: rec.Name, Attempt: rec.Attempt},
-			Image:    &runtimeapi.ImageSpec{Image: rec.ImageRef}, ImageRef: rec.ImageID, ImageId: rec.ImageID,
-			State: containerState(rec.State), CreatedAt: rec.CreatedAt.UnixNano(),
-			Labels: rec.Labels, Annotations: rec.Annotations,
-		})
 	}
 	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+}
+
+// containerMatches is ListContainers' filter.
+func containerMatches(rec store.Container, f *runtimeapi.ContainerFilter) bool {
+	if f == nil {
+		return true
+	}
+	return (f.Id == "" || strings.HasPrefix(rec.ID, f.Id)) &&
+		(f.PodSandboxId == "" || strings.HasPrefix(rec.SandboxID, f.PodSandboxId)) &&
+		(f.State == nil || f.State.State == containerState(rec.State)) &&
+		labelsMatch(rec.Labels, f.LabelSelector)
+}
+
+// criContainer is a container as the CRI lists it.
+func criContainer(rec store.Container) *runtimeapi.Container {
+	return &runtimeapi.Container{
+		Id: rec.ID, PodSandboxId: rec.SandboxID,
+		Metadata: &runtimeapi.ContainerMetadata{Name: rec.Name, Attempt: rec.Attempt},
+		Image:    &runtimeapi.ImageSpec{Image: rec.ImageRef}, ImageRef: rec.ImageID, ImageId: rec.ImageID,
+		State: containerState(rec.State), CreatedAt: rec.CreatedAt.UnixNano(),
+		Labels: rec.Labels, Annotations: rec.Annotations,
+	}
 }
 
 func (s *Server) containerID(idOrPrefix string) (string, error) {

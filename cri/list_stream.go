@@ -1,6 +1,7 @@
 package cri
 
 import (
+	"github.com/berth-runtime/berth/internal/store"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -15,46 +16,81 @@ import (
 // accepts, and the 4 MiB that gRPC clients accept by default.
 const streamBatchBytes = 2 << 20
 
-// sendBatches sends items in batches of at most streamBatchBytes each (one
-// larger item alone); nothing when there are none.
-func sendBatches[T proto.Message](items []T, send func([]T) error) error {
-	var batch []T
-	size := 0
-	for _, it := range items {
-		n := proto.Size(it)
-		if len(batch) > 0 && size+n > streamBatchBytes {
-			if err := send(batch); err != nil {
-				return err
-			}
-			batch, size = nil, 0
+// batcher gathers items into messages of at most streamBatchBytes (one
+// larger item alone), sending each as it fills.
+type batcher[T proto.Message] struct {
+	send  func([]T) error
+	batch []T
+	size  int
+}
+
+func (b *batcher[T]) add(it T) error {
+	n := proto.Size(it)
+	if len(b.batch) > 0 && b.size+n > streamBatchBytes {
+		if err := b.flush(); err != nil {
+			return err
 		}
-		batch = append(batch, it)
-		size += n
 	}
-	if len(batch) > 0 {
-		return send(batch)
-	}
+	b.batch = append(b.batch, it)
+	b.size += n
 	return nil
 }
 
-func (s *Server) StreamPodSandboxes(r *runtimeapi.StreamPodSandboxesRequest, st grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxesResponse]) error {
-	resp, err := s.ListPodSandbox(st.Context(), &runtimeapi.ListPodSandboxRequest{Filter: r.Filter})
-	if err != nil {
-		return err
+// flush sends what is gathered; nothing when there is nothing.
+func (b *batcher[T]) flush() error {
+	if len(b.batch) == 0 {
+		return nil
 	}
-	return sendBatches(resp.Items, func(b []*runtimeapi.PodSandbox) error {
-		return st.Send(&runtimeapi.StreamPodSandboxesResponse{PodSandboxes: b})
-	})
+	err := b.send(b.batch)
+	b.batch, b.size = nil, 0
+	return err
 }
 
-func (s *Server) StreamContainers(r *runtimeapi.StreamContainersRequest, st grpc.ServerStreamingServer[runtimeapi.StreamContainersResponse]) error {
-	resp, err := s.ListContainers(st.Context(), &runtimeapi.ListContainersRequest{Filter: r.Filter})
-	if err != nil {
-		return err
+// sendBatches sends items in batches.
+func sendBatches[T proto.Message](items []T, send func([]T) error) error {
+	b := &batcher[T]{send: send}
+	for _, it := range items {
+		if err := b.add(it); err != nil {
+			return err
+		}
 	}
-	return sendBatches(resp.Containers, func(b []*runtimeapi.Container) error {
-		return st.Send(&runtimeapi.StreamContainersResponse{Containers: b})
+	return b.flush()
+}
+
+// StreamPodSandboxes reads the records one at a time as it sends them.
+func (s *Server) StreamPodSandboxes(r *runtimeapi.StreamPodSandboxesRequest, st grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxesResponse]) error {
+	b := &batcher[*runtimeapi.PodSandbox]{send: func(b []*runtimeapi.PodSandbox) error {
+		return st.Send(&runtimeapi.StreamPodSandboxesResponse{PodSandboxes: b})
+	}}
+	err := s.sandboxes.EachOwned("", func(rec store.Sandbox) error {
+		if !sandboxMatches(rec, r.GetFilter()) {
+			return nil
+		}
+		return b.add(criSandbox(rec))
 	})
+	if err != nil {
+		return toStatus(err)
+	}
+	return b.flush()
+}
+
+// StreamContainers reads the records one at a time as it sends them: its
+// memory does not grow with the node's containers, where a List answer
+// holds them all twice (the records copied, the answer marshalled).
+func (s *Server) StreamContainers(r *runtimeapi.StreamContainersRequest, st grpc.ServerStreamingServer[runtimeapi.StreamContainersResponse]) error {
+	b := &batcher[*runtimeapi.Container]{send: func(b []*runtimeapi.Container) error {
+		return st.Send(&runtimeapi.StreamContainersResponse{Containers: b})
+	}}
+	err := s.containers.EachOwned("", func(rec store.Container) error {
+		if !containerMatches(rec, r.GetFilter()) {
+			return nil
+		}
+		return b.add(criContainer(rec))
+	})
+	if err != nil {
+		return toStatus(err)
+	}
+	return b.flush()
 }
 
 func (s *Server) StreamContainerStats(r *runtimeapi.StreamContainerStatsRequest, st grpc.ServerStreamingServer[runtimeapi.StreamContainerStatsResponse]) error {

@@ -8,6 +8,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/store"
 )
 
 // ListPodSandbox lists sandboxes, filtered by ID (or its prefix), state and labels.
@@ -16,26 +17,31 @@ func (s *Server) ListPodSandbox(ctx context.Context, r *runtimeapi.ListPodSandbo
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	f := r.GetFilter()
 	out := []*runtimeapi.PodSandbox{}
 	for _, rec := range all {
-		if f != nil {
-			if f.Id != "" && !strings.HasPrefix(rec.ID, f.Id) {
-				continue
-			}
-			if f.State != nil && f.State.State != sandboxState(rec) {
-				continue
-			}
-			if !labelsMatch(rec.Labels, f.LabelSelector) {
-				continue
-			}
+		if sandboxMatches(rec, r.GetFilter()) {
+			out = append(out, criSandbox(rec))
 		}
-		out = append(out, &runtimeapi.PodSandbox{
-			Id: rec.ID, Metadata: sandboxMetadata(rec), State: sandboxState(rec), CreatedAt: rec.CreatedAt.UnixNano(),
-			Labels: rec.Labels, Annotations: rec.Annotations, RuntimeHandler: rec.RuntimeHandler,
-		})
 	}
 	return &runtimeapi.ListPodSandboxResponse{Items: out}, nil
+}
+
+// sandboxMatches is ListPodSandbox's filter.
+func sandboxMatches(rec store.Sandbox, f *runtimeapi.PodSandboxFilter) bool {
+	if f == nil {
+		return true
+	}
+	return (f.Id == "" || strings.HasPrefix(rec.ID, f.Id)) &&
+		(f.State == nil || f.State.State == sandboxState(rec)) &&
+		labelsMatch(rec.Labels, f.LabelSelector)
+}
+
+// criSandbox is a pod as the CRI lists it.
+func criSandbox(rec store.Sandbox) *runtimeapi.PodSandbox {
+	return &runtimeapi.PodSandbox{
+		Id: rec.ID, Metadata: sandboxMetadata(rec), State: sandboxState(rec), CreatedAt: rec.CreatedAt.UnixNano(),
+		Labels: rec.Labels, Annotations: rec.Annotations, RuntimeHandler: rec.RuntimeHandler,
+	}
 }
 
 func labelsMatch(labels, selector map[string]string) bool {

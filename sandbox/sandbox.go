@@ -278,6 +278,17 @@ func (s *Service) Get(id string) (store.Sandbox, error) { return s.db.Sandboxes.
 // List returns every sandbox.
 func (s *Service) List() ([]store.Sandbox, error) { return s.db.Sandboxes.List() }
 
+// EachOwned calls fn with each pod of one front end, one at a time (the
+// streaming lists).
+func (s *Service) EachOwned(owner string, fn func(store.Sandbox) error) error {
+	return s.db.Sandboxes.Each(func(r store.Sandbox) error {
+		if r.Owner != owner {
+			return nil
+		}
+		return fn(r)
+	})
+}
+
 // ListOwned returns the sandboxes of one front end (see Request.Owner).
 func (s *Service) ListOwned(owner string) ([]store.Sandbox, error) {
 	all, err := s.db.Sandboxes.List()

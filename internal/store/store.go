@@ -213,6 +213,33 @@ func (c *Collection[T]) List() ([]T, error) {
 	return out, nil
 }
 
+// Each calls fn with a copy of each record in ID order, one at a time, for
+// answers sent as they are built, whose memory must not grow with the
+// store. A record added meanwhile may be missed, one removed is skipped.
+func (c *Collection[T]) Each(fn func(T) error) error {
+	if err := c.load(); err != nil {
+		return err
+	}
+	c.mu.RLock()
+	ids := slices.Clone(c.sorted)
+	c.mu.RUnlock()
+	for _, id := range ids {
+		c.mu.RLock()
+		r, ok := c.cache[id]
+		if ok {
+			r = deepCopy(r)
+		}
+		c.mu.RUnlock()
+		if !ok {
+			continue
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // load reads the whole bucket into memory once. A record that does not
 // decode fails every read until it is fixed, as it did when each read
 // decoded it.

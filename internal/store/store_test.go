@@ -125,3 +125,38 @@ func TestMemoryCopy(t *testing.T) {
 	defer db.Close()
 	want(db)
 }
+
+// Each hands out copies in ID order, one at a time, skips what is removed
+// meanwhile, and stops at fn's error.
+func TestEach(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, id := range []string{"c3", "c1", "c2"} {
+		if err := db.Containers.Create(id, Container{ID: id, Labels: map[string]string{"k": id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	err = db.Containers.Each(func(c Container) error {
+		seen = append(seen, c.ID)
+		c.Labels["k"] = "changed" // a copy: the store keeps its own
+		if c.ID == "c1" {
+			return db.Containers.Delete("c2")
+		}
+		return nil
+	})
+	if err != nil || strings.Join(seen, " ") != "c1 c3" {
+		t.Fatalf("Each: %v %v, want c1 c3 (c2 removed meanwhile)", seen, err)
+	}
+	if c, _ := db.Containers.Get("c3"); c.Labels["k"] != "c3" {
+		t.Fatalf("Each handed out the store's own record: %v", c.Labels)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := db.Containers.Each(func(Container) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("Each after fn's error: %v, %d calls", err, n)
+	}
+}
