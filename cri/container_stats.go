@@ -34,12 +34,9 @@ func (s *Server) ListContainerStats(ctx context.Context, r *runtimeapi.ListConta
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	f := r.GetFilter()
 	out := []*runtimeapi.ContainerStats{}
 	for _, rec := range all {
-		if f != nil && (f.Id != "" && !strings.HasPrefix(rec.ID, f.Id) ||
-			f.PodSandboxId != "" && !strings.HasPrefix(rec.SandboxID, f.PodSandboxId) ||
-			!labelsMatch(rec.Labels, f.LabelSelector)) {
+		if !statsMatches(rec, r.GetFilter()) {
 			continue
 		}
 		st, err := s.containers.Stats(rec)
@@ -49,6 +46,13 @@ func (s *Server) ListContainerStats(ctx context.Context, r *runtimeapi.ListConta
 		out = append(out, containerStats(rec, st))
 	}
 	return &runtimeapi.ListContainerStatsResponse{Stats: out}, nil
+}
+
+// statsMatches is ListContainerStats' filter.
+func statsMatches(rec store.Container, f *runtimeapi.ContainerStatsFilter) bool {
+	return f == nil || (f.Id == "" || strings.HasPrefix(rec.ID, f.Id)) &&
+		(f.PodSandboxId == "" || strings.HasPrefix(rec.SandboxID, f.PodSandboxId)) &&
+		labelsMatch(rec.Labels, f.LabelSelector)
 }
 
 func containerStats(rec store.Container, st containers.Stats) *runtimeapi.ContainerStats {

@@ -93,14 +93,26 @@ func (s *Server) StreamContainers(r *runtimeapi.StreamContainersRequest, st grpc
 	return b.flush()
 }
 
+// StreamContainerStats reads each container's usage as it goes, one record
+// at a time.
 func (s *Server) StreamContainerStats(r *runtimeapi.StreamContainerStatsRequest, st grpc.ServerStreamingServer[runtimeapi.StreamContainerStatsResponse]) error {
-	resp, err := s.ListContainerStats(st.Context(), &runtimeapi.ListContainerStatsRequest{Filter: r.Filter})
-	if err != nil {
-		return err
-	}
-	return sendBatches(resp.Stats, func(b []*runtimeapi.ContainerStats) error {
+	b := &batcher[*runtimeapi.ContainerStats]{send: func(b []*runtimeapi.ContainerStats) error {
 		return st.Send(&runtimeapi.StreamContainerStatsResponse{ContainerStats: b})
+	}}
+	err := s.containers.EachOwned("", func(rec store.Container) error {
+		if !statsMatches(rec, r.GetFilter()) {
+			return nil
+		}
+		u, err := s.containers.Stats(rec)
+		if err != nil {
+			return nil // removed meanwhile, as ListContainerStats skips it
+		}
+		return b.add(containerStats(rec, u))
 	})
+	if err != nil {
+		return toStatus(err)
+	}
+	return b.flush()
 }
 
 func (s *Server) StreamPodSandboxStats(r *runtimeapi.StreamPodSandboxStatsRequest, st grpc.ServerStreamingServer[runtimeapi.StreamPodSandboxStatsResponse]) error {
