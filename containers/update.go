@@ -20,7 +20,7 @@ func (s *Service) Update(ctx context.Context, id string, r oci.Resources) error 
 	if rec.State != store.ContainerRunning && rec.State != store.ContainerCreated {
 		return fmt.Errorf("container %s is %s: %w", id, rec.State, errdefs.ErrFailedPrecondition)
 	}
-	if err := s.checkMemory("container "+id, r.MemoryLimit, func() (uint64, error) {
+	if err := checkMemory("container "+id, r.MemoryLimit, func() (uint64, error) {
 		st, err := s.Stats(rec)
 		return st.WorkingSet, err
 	}); err != nil {
@@ -50,7 +50,7 @@ func (s *Service) UpdatePod(ctx context.Context, sandboxID string, r oci.Resourc
 	if sb.CgroupParent == "" {
 		return nil
 	}
-	if err := s.checkMemory("pod "+sb.ID, r.MemoryLimit, func() (uint64, error) {
+	if err := checkMemory("pod "+sb.ID, r.MemoryLimit, func() (uint64, error) {
 		u, err := linux.CgroupStats(sb.CgroupParent, false)
 		return u.WorkingSet, err
 	}); err != nil {
@@ -65,7 +65,7 @@ func (s *Service) UpdatePod(ctx context.Context, sandboxID string, r oci.Resourc
 // checkMemory refuses a memory limit below what what uses now (its working
 // set, which the kernel cannot reclaim): applied, it would OOM-kill the
 // container, or on cgroup v1 fail with EBUSY after the CPU was changed.
-func (s *Service) checkMemory(what string, limit int64, usage func() (uint64, error)) error {
+func checkMemory(what string, limit int64, usage func() (uint64, error)) error {
 	if limit <= 0 {
 		return nil
 	}
