@@ -13,6 +13,7 @@ import (
 	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/nri"
 	"github.com/berth-runtime/berth/sandbox"
 	"github.com/berth-runtime/berth/shim"
 )
@@ -38,6 +39,9 @@ type Config struct {
 	OnShimTimeout func(call string)
 	// CDI gives containers the devices their requests name; nil: CDI is off.
 	CDI *cdi.Registry
+	// NRI tells NRI plugins of every pod and container event and applies
+	// what they ask; nil: NRI is off.
+	NRI *nri.NRI
 }
 
 // Service manages containers and pods.
@@ -109,18 +113,25 @@ func (s *Service) shimTimeout() time.Duration {
 	return shim.DefaultTimeout
 }
 
-// Get returns a container's record.
-func (s *Service) Get(id string) (store.Container, error) { return s.db.Containers.Get(id) }
+// Get returns a container's record. A container whose Create has not
+// returned is not found yet (CRI: not seen while NRI plugins adjust it).
+func (s *Service) Get(id string) (store.Container, error) {
+	rec, err := s.db.Containers.Get(id)
+	if err == nil && rec.Creating {
+		return store.Container{}, fmt.Errorf("container %s is being created: %w", id, errdefs.ErrNotFound)
+	}
+	return rec, err
+}
 
-// List returns every container.
-func (s *Service) List() ([]store.Container, error) { return s.db.Containers.List() }
+// List returns every container (but those being created).
+func (s *Service) List() ([]store.Container, error) { return s.ListOwned("*") }
 
-// ListOwned returns the containers of one front end's pods.
+// ListOwned returns the containers of one front end's pods ("*": all).
 func (s *Service) ListOwned(owner string) ([]store.Container, error) {
 	all, err := s.db.Containers.List()
 	out := all[:0]
 	for _, r := range all {
-		if r.Owner == owner {
+		if (owner == "*" || r.Owner == owner) && !r.Creating {
 			out = append(out, r)
 		}
 	}
@@ -131,7 +142,7 @@ func (s *Service) ListOwned(owner string) ([]store.Container, error) {
 // time (the streaming lists).
 func (s *Service) EachOwned(owner string, fn func(store.Container) error) error {
 	return s.db.Containers.Each(func(r store.Container) error {
-		if r.Owner != owner {
+		if r.Owner != owner || r.Creating {
 			return nil
 		}
 		return fn(r)

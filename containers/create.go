@@ -18,6 +18,7 @@ import (
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/ids"
 	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/nri"
 	"github.com/berth-runtime/berth/oci"
 	"github.com/berth-runtime/berth/sandbox"
 	"github.com/berth-runtime/berth/shim"
@@ -51,6 +52,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 	if r.Name == "" {
 		return rec, fmt.Errorf("container name is required: %w", errdefs.ErrInvalidArgument)
 	}
+	defer s.cfg.NRI.BlockSync()()
 	sb, err := s.sandboxes.Get(r.SandboxID)
 	if err != nil {
 		return rec, err
@@ -110,13 +112,21 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 		RuntimeRoot: filepath.Join(s.cfg.StateDir, "runtime", rt.Name), Socket: s.socketPath(id),
 		StopSignal: cmp.Or(r.StopSignal, imgCfg.Config.StopSignal), State: store.ContainerCreated, CreatedAt: time.Now().UTC(),
 		LogPath: logPath, Dir: dir, VolumeImages: volumeImages, CgroupsPath: containerCgroup(sb, id), Owner: sb.Owner,
+		Creating: true,
 	}
+	nriTold := false
 	// The record first: if berthd dies below, Recover finds it and cleans up.
 	if err := s.db.Containers.Create(id, rec); err != nil {
 		return rec, err
 	}
 	defer func() {
 		if err != nil {
+			if nriTold {
+				// Plugins that adjusted it hear it is gone, as if stopped and removed.
+				uctx := context.WithoutCancel(ctx)
+				s.cfg.NRI.StopContainer(uctx, sb, nri.Container{Rec: rec})
+				s.cfg.NRI.RemoveContainer(uctx, sb, nri.Container{Rec: rec})
+			}
 			_ = s.images.Snapshots().Unmount(id, rootfs)
 			if uerr := unmountVolumes(dir); uerr != nil {
 				s.log.Warn("unmount image volumes", slog.String("container", id), slog.Any("error", uerr))
@@ -157,6 +167,12 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 			return rec, fmt.Errorf("container %q: %w", r.Name, err)
 		}
 	}
+	if s.cfg.NRI != nil {
+		nriTold = true
+		if err := s.adjustByNRI(ctx, sb, &rec, spec, r.CDIDevices); err != nil {
+			return rec, fmt.Errorf("container %q: %w", r.Name, err)
+		}
+	}
 	if err := writeSpec(filepath.Join(dir, "bundle"), spec); err != nil {
 		return rec, err
 	}
@@ -180,11 +196,16 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 		_ = client.Delete(context.WithoutCancel(ctx))
 		return rec, err
 	}
-	rec, err = s.db.Containers.Update(id, func(c *store.Container) error { c.Pid, c.User = st.Pid, user; return nil })
+	cgroup := rec.CgroupsPath
+	rec, err = s.db.Containers.Update(id, func(c *store.Container) error {
+		c.Pid, c.User, c.CgroupsPath, c.Creating = st.Pid, user, cgroup, false
+		return nil
+	})
 	if err != nil {
 		_ = client.Delete(context.WithoutCancel(ctx))
 		return rec, err
 	}
+	s.cfg.NRI.PostCreateContainer(ctx, sb, nri.Container{Rec: rec, Spec: spec, CDIDevices: r.CDIDevices})
 	s.monitor(rec)
 	s.publish(EventCreated, id, sb.ID)
 	s.log.Info("container created", slog.String("container", id), slog.String("name", r.Name), slog.String("sandbox", sb.ID))

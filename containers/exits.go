@@ -112,5 +112,6 @@ func (s *Service) recordExit(id string, e *shim.Exit) {
 		}
 		s.events.publish(Event{Type: EventStopped, ContainerID: id, SandboxID: rec.SandboxID, At: time.Now().UTC(), ExitCode: e.Code})
 		s.log.Info("container exited", slog.String("container", id), slog.Int("code", int(e.Code)))
+		s.nriStopped(rec)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
+	"github.com/berth-runtime/berth/nri"
 	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/oci/runtimecli"
 	"github.com/berth-runtime/berth/sandbox"
@@ -28,16 +29,23 @@ func (s *Service) Start(ctx context.Context, id string) error {
 	if rec.State != store.ContainerCreated {
 		return fmt.Errorf("container %s is %s, not created: %w", id, rec.State, errdefs.ErrFailedPrecondition)
 	}
+	var sb store.Sandbox
+	var nc nri.Container
+	if s.cfg.NRI != nil {
+		sb, nc = s.nriPod(rec.SandboxID), s.nriContainer(rec)
+		if err := s.cfg.NRI.StartContainer(ctx, sb, nc); err != nil {
+			// Not started: it ends as a container that failed to start.
+			_ = s.client(rec).Kill(ctx, syscall.SIGKILL, true)
+			s.startFailed(rec, err)
+			return fmt.Errorf("start container %s: %w", id, err)
+		}
+	}
 	st, err := s.client(rec).Start(ctx)
 	if err != nil {
-		_, _ = s.db.Containers.Update(id, func(c *store.Container) error {
-			c.State, c.Reason, c.Message = store.ContainerExited, "StartError", err.Error()
-			c.ExitCode, c.FinishedAt = 128, time.Now().UTC()
-			return nil
-		})
+		s.startFailed(rec, err)
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
-	_, err = s.db.Containers.Update(id, func(c *store.Container) error {
+	rec, err = s.db.Containers.Update(id, func(c *store.Container) error {
 		// The monitor may have recorded a quick exit already.
 		if c.State == store.ContainerCreated {
 			c.State = store.ContainerRunning
@@ -45,10 +53,32 @@ func (s *Service) Start(ctx context.Context, id string) error {
 		c.StartedAt = st.Started
 		return nil
 	})
-	if err == nil {
-		s.publish(EventStarted, id, rec.SandboxID)
+	if err != nil {
+		return err
 	}
-	return err
+	s.publish(EventStarted, id, rec.SandboxID)
+	if s.cfg.NRI != nil {
+		nc.Rec = rec
+		s.cfg.NRI.PostStartContainer(ctx, sb, nc)
+	}
+	return nil
+}
+
+// startFailed records a start that failed as the container's exit.
+func (s *Service) startFailed(rec store.Container, err error) {
+	changed := false
+	rec, uerr := s.db.Containers.Update(rec.ID, func(c *store.Container) error {
+		if c.State == store.ContainerExited {
+			return nil
+		}
+		changed = true
+		c.State, c.Reason, c.Message = store.ContainerExited, "StartError", err.Error()
+		c.ExitCode, c.FinishedAt = 128, time.Now().UTC()
+		return nil
+	})
+	if uerr == nil && changed {
+		s.nriStopped(rec)
+	}
 }
 
 // Stop sends the stop signal, then SIGKILL after timeout. Stopping a stopped
@@ -160,10 +190,17 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	}
 	_ = os.Remove(rec.Socket)
 	s.locks.Delete(id)
+	var nc nri.Container
+	if s.cfg.NRI != nil {
+		nc = s.nriContainer(rec)
+	}
 	if err := s.db.Containers.Delete(id); err != nil {
 		return err
 	}
 	s.publish(EventDeleted, id, rec.SandboxID)
+	if s.cfg.NRI != nil {
+		s.cfg.NRI.RemoveContainer(ctx, s.nriPod(rec.SandboxID), nc)
+	}
 	return nil
 }
 
@@ -176,18 +213,37 @@ func (s *Service) RunPod(ctx context.Context, r sandbox.Request) (store.Sandbox,
 		return store.Sandbox{}, fmt.Errorf("runtime handler %q cannot give pods user namespaces of their own on this node: %w",
 			r.RuntimeHandler, errdefs.ErrInvalidArgument)
 	}
-	return s.sandboxes.Run(ctx, r)
+	if s.cfg.NRI == nil {
+		return s.sandboxes.Run(ctx, r)
+	}
+	told := false
+	r.BeforeReady = func(ctx context.Context, sb store.Sandbox) error {
+		told = true
+		return s.cfg.NRI.RunPod(ctx, sb)
+	}
+	sb, err := s.sandboxes.Run(ctx, r)
+	if err != nil && told {
+		// Plugins that saw it run (all but a refusing one) hear it is gone.
+		s.cfg.NRI.RemovePod(context.WithoutCancel(ctx), sb)
+	}
+	return sb, err
 }
 
-// StopPod stops every container of the sandbox, then the sandbox.
+// StopPod stops every container of the sandbox, then the sandbox. NRI
+// plugins hear of it once, between the two: a stopped pod stops again
+// without a word to them.
 func (s *Service) StopPod(ctx context.Context, sandboxID string) error {
-	if _, err := s.sandboxes.Get(sandboxID); err != nil {
+	sb, err := s.sandboxes.Get(sandboxID)
+	if err != nil {
 		return err
 	}
 	for _, c := range s.inSandbox(sandboxID) {
 		if err := s.Stop(ctx, c.ID, 0); err != nil {
 			return fmt.Errorf("stop sandbox %s: %w", sandboxID, err)
 		}
+	}
+	if sb.State == store.SandboxReady {
+		s.cfg.NRI.StopPod(ctx, sb)
 	}
 	return s.sandboxes.Stop(ctx, sandboxID)
 }
@@ -199,7 +255,18 @@ func (s *Service) RemovePod(ctx context.Context, sandboxID string) error {
 			return fmt.Errorf("remove sandbox %s: %w", sandboxID, err)
 		}
 	}
-	return s.sandboxes.Remove(ctx, sandboxID)
+	sb, err := s.sandboxes.Get(sandboxID)
+	if err != nil {
+		return s.sandboxes.Remove(ctx, sandboxID)
+	}
+	if sb.State == store.SandboxReady {
+		s.cfg.NRI.StopPod(ctx, sb) // removed without a stop first
+	}
+	if err := s.sandboxes.Remove(ctx, sandboxID); err != nil {
+		return err
+	}
+	s.cfg.NRI.RemovePod(ctx, sb)
+	return nil
 }
 
 // ReopenLog makes a running container's shim reopen its log file, after

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/oci"
 	"github.com/berth-runtime/berth/oci/linux"
 )
 
-// Update changes a running or created container's cgroup limits.
+// Update changes a running or created container's cgroup limits, with
+// NRI plugins' say on them.
 func (s *Service) Update(ctx context.Context, id string, r oci.Resources) error {
 	rec, err := s.db.Containers.Get(id)
 	if err != nil {
@@ -20,13 +23,34 @@ func (s *Service) Update(ctx context.Context, id string, r oci.Resources) error 
 	if rec.State != store.ContainerRunning && rec.State != store.ContainerCreated {
 		return fmt.Errorf("container %s is %s: %w", id, rec.State, errdefs.ErrFailedPrecondition)
 	}
-	if err := checkMemory("container "+id, r.MemoryLimit, func() (uint64, error) {
+	lr := oci.LinuxResources(r)
+	if s.cfg.NRI == nil {
+		return s.updateResources(ctx, rec, lr)
+	}
+	sb, c := s.nriPod(rec.SandboxID), s.nriContainer(rec)
+	if lr, err = s.cfg.NRI.UpdateContainer(ctx, sb, c, lr); err != nil {
+		return fmt.Errorf("update container %s: %w", id, err)
+	}
+	if err := s.updateResources(ctx, rec, lr); err != nil {
+		return err
+	}
+	s.cfg.NRI.PostUpdateContainer(ctx, sb, c)
+	return nil
+}
+
+// updateResources applies r to the container's cgroup through its shim.
+func (s *Service) updateResources(ctx context.Context, rec store.Container, r *specs.LinuxResources) error {
+	var limit int64
+	if r.Memory != nil && r.Memory.Limit != nil {
+		limit = *r.Memory.Limit
+	}
+	if err := checkMemory("container "+rec.ID, limit, func() (uint64, error) {
 		st, err := s.Stats(rec)
 		return st.WorkingSet, err
 	}); err != nil {
 		return err
 	}
-	b, err := json.Marshal(oci.LinuxResources(r))
+	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
@@ -56,9 +80,14 @@ func (s *Service) UpdatePod(ctx context.Context, sandboxID string, r oci.Resourc
 	}); err != nil {
 		return err
 	}
-	if err := linux.SetCgroupResources(sb.CgroupParent, oci.LinuxResources(r)); err != nil {
+	lr := oci.LinuxResources(r)
+	if err := s.cfg.NRI.UpdatePod(ctx, sb, nil, lr); err != nil {
 		return fmt.Errorf("resize pod %s: %w", sb.ID, err)
 	}
+	if err := linux.SetCgroupResources(sb.CgroupParent, lr); err != nil {
+		return fmt.Errorf("resize pod %s: %w", sb.ID, err)
+	}
+	s.cfg.NRI.PostUpdatePod(ctx, sb)
 	return nil
 }
 

@@ -37,6 +37,7 @@ import (
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/internal/version"
 	"github.com/berth-runtime/berth/metrics"
+	"github.com/berth-runtime/berth/nri"
 	"github.com/berth-runtime/berth/sandbox"
 )
 
@@ -110,11 +111,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return err
 		}
 	}
+	plugins, err := newNRI(cfg.NRI, log)
+	if err != nil {
+		return err
+	}
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	ctr = containers.New(svcCtx, containers.Config{
 		StateDir: cfg.State, ShimPath: shimPath, Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,
 		ShimTimeout: time.Duration(cfg.ShimTimeout), OnExit: m.Exited, OnShimTimeout: m.ShimTimedOut,
-		CDI: devices,
+		CDI: devices, NRI: plugins,
 	}, db, img, sb, log)
 	defer func() { stopServices(); ctr.Wait() }()
 	outcomes, watchRecovered, err := ctr.Recover(ctx)
@@ -123,6 +128,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	m.Recovered(outcomes, time.Since(recoveryStart))
 	log.Info("recovered", slog.Any("containers", outcomes), slog.Duration("took", time.Since(recoveryStart)))
+	// After recovery: plugins are synchronized with what survived.
+	if err := plugins.Start(ctr.NRIDomain()); err != nil {
+		return err
+	}
+	defer plugins.Stop()
 
 	st, err := cri.NewStreaming(cfg.StreamingAddress, ctr, sb, log)
 	if err != nil {
@@ -372,4 +382,21 @@ func resolveRuntimes(cfg config.Config, log *slog.Logger) (map[string]containers
 		out[name] = containers.Runtime{Name: name, Path: p}
 	}
 	return out, nil
+}
+
+// newNRI is NRI as the [nri] table configures it; nil when it is off.
+func newNRI(c config.NRI, log *slog.Logger) (*nri.NRI, error) {
+	if !c.Enable {
+		return nil, nil
+	}
+	n, err := nri.New(nri.Config{
+		Socket: c.SocketPath, PluginPath: c.PluginPath, PluginConfigPath: c.PluginConfigPath,
+		RegistrationTimeout: time.Duration(c.PluginRegistrationTimeout), RequestTimeout: time.Duration(c.PluginRequestTimeout),
+		RuntimeName: "berth", RuntimeVersion: version.Version,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("NRI serving", slog.String("socket", c.SocketPath), slog.String("plugins", c.PluginPath))
+	return n, nil
 }

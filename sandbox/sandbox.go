@@ -76,6 +76,10 @@ type Request struct {
 	Config []byte
 	// Owner is the front end the pod belongs to ("" the CRI, "docker").
 	Owner string
+	// BeforeReady, when set, is told of the pod once it is set up and
+	// before anyone can see it (NRI's RunPodSandbox); an error fails it,
+	// and the pod is cleaned up.
+	BeforeReady func(context.Context, store.Sandbox) error
 }
 
 // Files of a sandbox's directory that containers bind.
@@ -194,6 +198,11 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 		}
 		if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size="+shmSize); err != nil {
 			return rec, fmt.Errorf("sandbox %s: mount shm: %w", id, err)
+		}
+	}
+	if r.BeforeReady != nil {
+		if err := r.BeforeReady(ctx, rec); err != nil {
+			return rec, fmt.Errorf("sandbox %s: %w", id, err)
 		}
 	}
 	if err := s.db.Sandboxes.Create(id, rec); err != nil {

@@ -55,6 +55,9 @@ and flags override them. "berthd config default" prints the defaults.`,
 				"cni-conf-dir":        func() { cfg.CNIConfDir = overrides.CNIConfDir },
 				"debug-address":       func() { cfg.DebugAddress = overrides.DebugAddress },
 				"cni-bin-dir":         func() { cfg.CNIBinDirs = overrides.CNIBinDirs },
+				"nri-socket":          func() { cfg.NRI.SocketPath = overrides.NRI.SocketPath },
+				"nri-plugin-path":     func() { cfg.NRI.PluginPath = overrides.NRI.PluginPath },
+				"nri":                 func() { cfg.NRI.Enable = overrides.NRI.Enable },
 			} {
 				if cmd.Flags().Changed(name) {
 					apply()
@@ -70,6 +73,8 @@ and flags override them. "berthd config default" prints the defaults.`,
 				h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
 			}
 			log := slog.New(h)
+			// Libraries that log through slog's default (NRI's) write where berthd does.
+			slog.SetDefault(log)
 			ctx, stop := context.WithCancel(context.Background())
 			defer stop()
 			sigs := make(chan os.Signal, 1)
@@ -97,6 +102,9 @@ and flags override them. "berthd config default" prints the defaults.`,
 	f.StringVar(&overrides.CNIConfDir, "cni-conf-dir", d.CNIConfDir, "CNI network configs (the first by name is the pod network; none: the default bridge)")
 	f.StringSliceVar(&overrides.CNIBinDirs, "cni-bin-dir", d.CNIBinDirs, "CNI plugin directories, searched in order (repeat or comma-separate)")
 	f.StringVar(&overrides.DebugAddress, "debug-address", d.DebugAddress, "serve Go's pprof at /debug/pprof/ on this loopback host:port or unix socket (off when empty)")
+	f.BoolVar(&overrides.NRI.Enable, "nri", d.NRI.Enable, "serve NRI plugins (--nri=false turns NRI off)")
+	f.StringVar(&overrides.NRI.SocketPath, "nri-socket", d.NRI.SocketPath, "unix socket NRI plugins connect to (\"\": only pre-registered plugins)")
+	f.StringVar(&overrides.NRI.PluginPath, "nri-plugin-path", d.NRI.PluginPath, "directory of pre-registered NRI plugins berthd starts")
 	root.AddCommand(configCmd(), checkCmd(&configPath))
 	return root
 }

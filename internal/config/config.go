@@ -75,6 +75,29 @@ type Config struct {
 	// DebugAddress serves Go's pprof (/debug/pprof/) when set: host:port,
 	// loopback only, or a unix socket path. Off by default.
 	DebugAddress string `toml:"debug_address"`
+	// NRI configures Node Resource Interface plugins, as containerd does.
+	NRI NRI `toml:"nri"`
+}
+
+// NRI is the [nri] table: where NRI plugins connect or are found, and
+// how long each may take.
+type NRI struct {
+	// Enable turns NRI on (the default, as in containerd 2).
+	Enable bool `toml:"enable"`
+	// SocketPath is where external plugins connect; "" accepts none.
+	SocketPath string `toml:"socket_path"`
+	// PluginPath holds pre-registered plugins berthd starts (NN-name
+	// executables); PluginConfigPath their configuration (NN-name.conf).
+	PluginPath       string `toml:"plugin_path"`
+	PluginConfigPath string `toml:"plugin_config_path"`
+	// PluginRegistrationTimeout bounds a plugin's registration;
+	// PluginRequestTimeout each event it is sent and its synchronization
+	// with every pod and container (the NRI library uses one bound for
+	// both: 5 s where containerd's 2 s drops a plugin that takes 2 s to
+	// take in a full node). A plugin that misses one is disconnected, so a
+	// hung plugin costs one request that long, once.
+	PluginRegistrationTimeout Duration `toml:"plugin_registration_timeout"`
+	PluginRequestTimeout      Duration `toml:"plugin_request_timeout"`
 }
 
 // Duration is a time.Duration written as "10s" in the file.
@@ -131,6 +154,11 @@ func Default() Config {
 		CDISpecDirs:          []string{"/etc/cdi", "/var/run/cdi"},
 		ShimTimeout:          Duration(10 * time.Second),
 		MaxLayerDiskFraction: 0.9,
+		NRI: NRI{
+			Enable: true, SocketPath: "/var/run/nri/nri.sock",
+			PluginPath: "/opt/nri/plugins", PluginConfigPath: "/etc/nri/conf.d",
+			PluginRegistrationTimeout: Duration(5 * time.Second), PluginRequestTimeout: Duration(5 * time.Second),
+		},
 	}
 }
 
@@ -242,6 +270,10 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.ParseCIDR(c.CNIDefaultSubnet); err != nil {
 		return bad("cni_default_subnet", "cni_default_subnet %q: %w", c.CNIDefaultSubnet, err)
+	}
+	if c.NRI.PluginRegistrationTimeout <= 0 || c.NRI.PluginRequestTimeout <= 0 {
+		return bad("plugin_request_timeout", "[nri] plugin_registration_timeout %v and plugin_request_timeout %v: want positive durations such as \"2s\"",
+			time.Duration(c.NRI.PluginRegistrationTimeout), time.Duration(c.NRI.PluginRequestTimeout))
 	}
 	if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
 		return bad("default_runtime", "default_runtime %q is not in [runtimes]", c.DefaultRuntime)

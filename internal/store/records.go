@@ -113,6 +113,9 @@ type Container struct {
 	Paused bool `json:"paused,omitempty"`
 	// RestartCount counts the Restarts of the container.
 	RestartCount int `json:"restartCount,omitempty"`
+	// Creating: Create has not returned yet (NRI plugins may be adjusting
+	// it); the front ends do not see it until then.
+	Creating bool `json:"creating,omitempty"`
 }
 
 // Image is an image record, keyed by image ID (sha256:<config digest>).

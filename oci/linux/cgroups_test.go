@@ -217,3 +217,29 @@ func TestSetMoreResources(t *testing.T) {
 		}
 	}
 }
+
+// TestSetV1KeepsNoSwap: a limited cgroup that allows no swap (memsw equal
+// to the memory limit, as a limit with no swap of its own sets it) keeps
+// none when only the memory limit is raised (an NRI plugin's update, a
+// resize) — the kernel would refuse a memory limit above memsw. One whose
+// memsw is unlimited is left so.
+func TestSetV1KeepsNoSwap(t *testing.T) {
+	for _, c := range []struct{ limit, memsw, want string }{
+		{"67108864", "67108864", "100663296"},
+		{"67108864", "9223372036854771712", "9223372036854771712"},
+		{"9223372036854771712", "9223372036854771712", "9223372036854771712"},
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(c.limit+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(c.memsw+"\n"), 0o644)
+		if err := setV1(map[string]string{"memory": dir}, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(96 << 20)}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := readF(t, dir, "memory.limit_in_bytes"); got != "100663296" {
+			t.Errorf("limit %s: memory.limit_in_bytes = %s", c.limit, got)
+		}
+		if got := readF(t, dir, "memory.memsw.limit_in_bytes"); got != c.want {
+			t.Errorf("limit %s, memsw %s: memory.memsw.limit_in_bytes = %s, want %s", c.limit, c.memsw, got, c.want)
+		}
+	}
+}

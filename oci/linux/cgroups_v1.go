@@ -30,11 +30,31 @@ func setV1(dirs map[string]string, r *specs.LinuxResources) error {
 		if m.Reservation != nil {
 			add(d, "memory.soft_limit_in_bytes", strconv.FormatInt(*m.Reservation, 10))
 		}
-		if m.Limit != nil {
-			add(d, "memory.limit_in_bytes", strconv.FormatInt(*m.Limit, 10))
+		limit, swap := m.Limit, m.Swap
+		if limit != nil && swap == nil {
+			// A limited cgroup allowed no swap (memsw = memory) keeps none:
+			// raised alone, the limit would pass memsw and the kernel refuse it.
+			if cur, err := readUint(d + "/memory.limit_in_bytes"); err == nil {
+				if sw, err := readUint(d + "/memory.memsw.limit_in_bytes"); err == nil && sw == cur && unlimitedV1(cur) != 0 {
+					swap = limit
+				}
+			}
 		}
-		if m.Swap != nil {
-			add(d, "memory.memsw.limit_in_bytes", strconv.FormatInt(*m.Swap, 10))
+		// The kernel keeps memory ≤ memsw at every write: raising both, memsw
+		// goes first; lowering, memory does.
+		swapFirst := false
+		if limit != nil && swap != nil {
+			cur, err := readUint(d + "/memory.limit_in_bytes")
+			swapFirst = *swap == -1 || (err == nil && int64(cur) < *swap)
+		}
+		if swap != nil && swapFirst {
+			add(d, "memory.memsw.limit_in_bytes", strconv.FormatInt(*swap, 10))
+		}
+		if limit != nil {
+			add(d, "memory.limit_in_bytes", strconv.FormatInt(*limit, 10))
+		}
+		if swap != nil && !swapFirst {
+			add(d, "memory.memsw.limit_in_bytes", strconv.FormatInt(*swap, 10))
 		}
 		if m.Swappiness != nil && *m.Swappiness <= 100 {
 			add(d, "memory.swappiness", strconv.FormatUint(*m.Swappiness, 10))

@@ -79,7 +79,7 @@ func TestCritest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, critest, "--runtime-endpoint", ep, "--image-endpoint", ep,
-		"--ginkgo.focus", focus, "--ginkgo.skip", skip,
+		"--ginkgo.focus", focus, "--ginkgo.skip", skip, "--nri-socket", d.nriSocket(),
 		"--ginkgo.junit-report", report, "--ginkgo.no-color")
 	cmd.Dir = d.dir
 	out, runErr := cmd.CombinedOutput()

@@ -98,7 +98,8 @@ func newDaemon(t *testing.T, extraConfig string) *daemon {
 			cancel()
 		}
 		d.stop()
-		if t.Failed() {
+		// BERTH_E2E_LOG=1 shows it for a test that passed too (a skip's reason).
+		if t.Failed() || os.Getenv("BERTH_E2E_LOG") != "" {
 			if b, err := os.ReadFile(d.logFile); err == nil {
 				t.Logf("berthd log:\n%s", b)
 			}
@@ -135,7 +136,13 @@ func (d *daemon) startErr(bin string) error {
 	regDir := filepath.Join(d.dir, "certs.d")
 	extra := d.extraConfig
 	if !strings.Contains(extra, "metrics_address") {
-		extra += "metrics_address = \"\"\n" // daemons side by side would want one port
+		extra = "metrics_address = \"\"\n" + extra // daemons side by side would want one port
+	}
+	if !strings.Contains(extra, "[nri]") {
+		// NRI on, as by default, but on a socket and plugin dirs of the
+		// test's own: daemons side by side, and the machine's plugins.
+		extra += fmt.Sprintf("[nri]\nsocket_path = %q\nplugin_path = %q\nplugin_config_path = %q\n",
+			d.nriSocket(), filepath.Join(d.dir, "nri", "plugins"), filepath.Join(d.dir, "nri", "conf.d"))
 	}
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf("registry_config_dir = %q\ncni_conf_dir = %q\n%s", regDir, d.netDir(), extra)), 0o644); err != nil {
 		return err
@@ -189,6 +196,9 @@ func (d *daemon) removeAllPods() {
 
 // netDir is the daemon's CNI config directory (empty unless a test writes one).
 func (d *daemon) netDir() string { return filepath.Join(d.dir, "net.d") }
+
+// nriSocket is where NRI plugins connect to the daemon.
+func (d *daemon) nriSocket() string { return filepath.Join(d.dir, "nri.sock") }
 
 // dockerSocket is where the daemon serves the Docker Engine API.
 func (d *daemon) dockerSocket() string { return filepath.Join(d.dir, "docker.sock") }

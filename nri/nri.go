@@ -1,0 +1,342 @@
+package nri
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	clog "github.com/containerd/log"
+	"github.com/containerd/nri/pkg/adaptation"
+	api "github.com/containerd/nri/pkg/api"
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-runtime/berth/internal/store"
+)
+
+// Config says where plugins are found and how long they may take.
+type Config struct {
+	// Socket is where external plugins connect; "" accepts none (only the
+	// pre-registered plugins run).
+	Socket string
+	// PluginPath holds pre-registered plugins (NN-name executables) that
+	// berthd starts itself; PluginConfigPath their NN-name.conf or name.conf.
+	PluginPath, PluginConfigPath string
+	// RegistrationTimeout bounds a plugin's registration and synchronization,
+	// RequestTimeout each event it is sent.
+	RegistrationTimeout, RequestTimeout time.Duration
+	// RuntimeName and RuntimeVersion are what plugins are told they run under.
+	RuntimeName, RuntimeVersion string
+}
+
+// Domain is what NRI needs from the containers service.
+type Domain interface {
+	// List returns every pod and container, for a plugin that connects.
+	List(ctx context.Context) ([]store.Sandbox, []Container, error)
+	// Update applies a plugin's resources to a container.
+	Update(ctx context.Context, id string, r *specs.LinuxResources) error
+	// Evict stops a container a plugin evicts.
+	Evict(ctx context.Context, id, reason string) error
+}
+
+// NRI relays Berth's pod and container events to NRI plugins. A nil *NRI is
+// NRI turned off: every call is then a no-op.
+type NRI struct {
+	a   *adaptation.Adaptation
+	d   Domain
+	log *slog.Logger
+}
+
+// New prepares NRI; Start serves it once the domain can answer.
+func New(cfg Config, log *slog.Logger) (*NRI, error) {
+	// The library keeps its timeouts process-wide; one NRI runs in berthd.
+	if cfg.RegistrationTimeout > 0 {
+		adaptation.SetPluginRegistrationTimeout(cfg.RegistrationTimeout)
+	}
+	if cfg.RequestTimeout > 0 {
+		adaptation.SetPluginRequestTimeout(cfg.RequestTimeout)
+	}
+	// The library logs through logrus; sent on to slog's default logger.
+	clog.UseSlog()
+	n := &NRI{log: log}
+	opts := []adaptation.Option{
+		adaptation.WithPluginPath(cfg.PluginPath),
+		adaptation.WithPluginConfigPath(cfg.PluginConfigPath),
+	}
+	socket := cfg.Socket
+	if socket != "" {
+		if err := claimSocket(socket); err != nil {
+			// Pods must not wait on a runtime's optional part: berthd serves
+			// on, with the pre-registered plugins only, and says so.
+			log.Error("NRI plugins cannot connect: "+err.Error(), slog.String("socket", socket))
+			socket = ""
+		}
+	}
+	if socket == "" {
+		opts = append(opts, adaptation.WithDisabledExternalConnections())
+	} else {
+		opts = append(opts, adaptation.WithSocketPath(socket))
+	}
+	a, err := adaptation.New(cfg.RuntimeName, cfg.RuntimeVersion, n.sync, n.update, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("nri: %w", err)
+	}
+	n.a = a
+	return n, nil
+}
+
+// claimSocket refuses a socket another runtime serves (containerd and CRI-O
+// default to the same path) and removes a stale one, which the library
+// would fail to listen on.
+func claimSocket(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return os.MkdirAll(filepath.Dir(path), 0o755)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("socket %s is served by another process (another runtime?): set [nri] socket_path in berthd's config to another path, or enable = false", path)
+	}
+	return os.Remove(path)
+}
+
+// Start serves plugins: the pre-registered ones start, external ones may
+// connect; each is synchronized with d's pods and containers first.
+func (n *NRI) Start(d Domain) error {
+	if n == nil {
+		return nil
+	}
+	n.d = d
+	if err := n.a.Start(); err != nil {
+		return fmt.Errorf("nri: start plugins: %w", err)
+	}
+	return nil
+}
+
+// Stop ends the plugins berthd started and closes the socket.
+func (n *NRI) Stop() {
+	if n != nil {
+		n.a.Stop()
+	}
+}
+
+func (n *NRI) sync(ctx context.Context, cb adaptation.SyncCB) error {
+	pods, ctrs, err := n.d.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list pods and containers: %w", err)
+	}
+	ps := make([]*api.PodSandbox, len(pods))
+	for i, p := range pods {
+		ps[i] = podOf(p)
+	}
+	cs := make([]*api.Container, len(ctrs))
+	for i, c := range ctrs {
+		cs[i] = containerOf(c)
+	}
+	updates, err := cb(ctx, ps, cs)
+	if err != nil {
+		return err
+	}
+	_, err = n.update(ctx, updates)
+	return err
+}
+
+// update applies updates plugins asked for (unsolicited, or along with an
+// event's answer); it returns the ones that failed.
+func (n *NRI) update(ctx context.Context, updates []*api.ContainerUpdate) ([]*api.ContainerUpdate, error) {
+	var failed []*api.ContainerUpdate
+	var errs []error
+	for _, u := range updates {
+		err := n.d.Update(ctx, u.GetContainerId(), u.GetLinux().GetResources().ToOCI())
+		if err == nil {
+			continue
+		}
+		failed = append(failed, u)
+		if !u.GetIgnoreFailure() {
+			errs = append(errs, fmt.Errorf("update container %s: %w", u.GetContainerId(), err))
+		}
+	}
+	if len(failed) > 0 {
+		n.log.Warn("NRI plugins' container updates failed", slog.String("containers", describe(failed)), slog.Any("error", errors.Join(errs...)))
+	}
+	return failed, errors.Join(errs...)
+}
+
+func (n *NRI) evict(ctx context.Context, ev []*api.ContainerEviction) {
+	for _, e := range ev {
+		n.log.Info("NRI plugin evicts a container", slog.String("container", e.GetContainerId()), slog.String("reason", e.GetReason()))
+		if err := n.d.Evict(ctx, e.GetContainerId(), e.GetReason()); err != nil {
+			n.log.Warn("evict container", slog.String("container", e.GetContainerId()), slog.Any("error", err))
+		}
+	}
+}
+
+// BlockSync keeps plugins from being synchronized until the returned func
+// is called: a container being created is then either in a new plugin's
+// synchronization or told to it as an event, never lost between the two.
+func (n *NRI) BlockSync() func() {
+	if n == nil {
+		return func() {}
+	}
+	return n.a.BlockPluginSync().Unblock
+}
+
+// RunPod tells plugins of a pod about to be ready; an error fails the pod.
+func (n *NRI) RunPod(ctx context.Context, sb store.Sandbox) error {
+	if n == nil {
+		return nil
+	}
+	if err := n.a.RunPodSandbox(ctx, &api.RunPodSandboxRequest{Pod: podOf(sb)}); err != nil {
+		return fmt.Errorf("NRI RunPodSandbox: %w", err)
+	}
+	return nil
+}
+
+// UpdatePod tells plugins of a pod's new resources (in-place resize).
+func (n *NRI) UpdatePod(ctx context.Context, sb store.Sandbox, overhead, res *specs.LinuxResources) error {
+	if n == nil {
+		return nil
+	}
+	_, err := n.a.UpdatePodSandbox(ctx, &api.UpdatePodSandboxRequest{
+		Pod: podOf(sb), OverheadLinuxResources: api.FromOCILinuxResources(overhead, nil),
+		LinuxResources: api.FromOCILinuxResources(res, nil),
+	})
+	if err != nil {
+		return fmt.Errorf("NRI UpdatePodSandbox: %w", err)
+	}
+	return nil
+}
+
+// PostUpdatePod tells plugins a pod's resources were changed.
+func (n *NRI) PostUpdatePod(ctx context.Context, sb store.Sandbox) {
+	if n != nil {
+		n.note("PostUpdatePodSandbox", sb.ID, n.a.PostUpdatePodSandbox(ctx, &api.PostUpdatePodSandboxRequest{Pod: podOf(sb)}))
+	}
+}
+
+// StopPod tells plugins a pod is stopping (its containers have stopped).
+// Plugins cannot refuse a stop: their errors are logged.
+func (n *NRI) StopPod(ctx context.Context, sb store.Sandbox) {
+	if n != nil {
+		n.note("StopPodSandbox", sb.ID, n.a.StopPodSandbox(ctx, &api.StopPodSandboxRequest{Pod: podOf(sb)}))
+	}
+}
+
+// RemovePod tells plugins a pod is gone.
+func (n *NRI) RemovePod(ctx context.Context, sb store.Sandbox) {
+	if n != nil {
+		n.note("RemovePodSandbox", sb.ID, n.a.RemovePodSandbox(ctx, &api.RemovePodSandboxRequest{Pod: podOf(sb)}))
+	}
+}
+
+// CreateContainer asks plugins for their adjustments to a container about
+// to be created; updates and evictions of other containers they ask for
+// are carried out here. An error fails the container.
+func (n *NRI) CreateContainer(ctx context.Context, sb store.Sandbox, c Container) (*api.ContainerAdjustment, error) {
+	if n == nil {
+		return nil, nil
+	}
+	rpl, err := n.a.CreateContainer(ctx, &api.CreateContainerRequest{Pod: podOf(sb), Container: containerOf(c)})
+	if err != nil {
+		return nil, fmt.Errorf("NRI CreateContainer: %w", err)
+	}
+	if _, err := n.update(ctx, rpl.GetUpdate()); err != nil {
+		return nil, fmt.Errorf("NRI CreateContainer: %w", err)
+	}
+	n.evict(ctx, rpl.GetEvict())
+	return rpl.GetAdjust(), nil
+}
+
+// PostCreateContainer tells plugins the container was created.
+func (n *NRI) PostCreateContainer(ctx context.Context, sb store.Sandbox, c Container) {
+	if n != nil {
+		n.note("PostCreateContainer", c.Rec.ID, n.a.PostCreateContainer(ctx, &api.PostCreateContainerRequest{Pod: podOf(sb), Container: containerOf(c)}))
+	}
+}
+
+// StartContainer tells plugins a container is about to start; an error
+// fails the start.
+func (n *NRI) StartContainer(ctx context.Context, sb store.Sandbox, c Container) error {
+	if n == nil {
+		return nil
+	}
+	if err := n.a.StartContainer(ctx, &api.StartContainerRequest{Pod: podOf(sb), Container: containerOf(c)}); err != nil {
+		return fmt.Errorf("NRI StartContainer: %w", err)
+	}
+	return nil
+}
+
+// PostStartContainer tells plugins the container started.
+func (n *NRI) PostStartContainer(ctx context.Context, sb store.Sandbox, c Container) {
+	if n != nil {
+		n.note("PostStartContainer", c.Rec.ID, n.a.PostStartContainer(ctx, &api.PostStartContainerRequest{Pod: podOf(sb), Container: containerOf(c)}))
+	}
+}
+
+// UpdateContainer asks plugins for their say on a container's new
+// resources and returns what is to be applied.
+func (n *NRI) UpdateContainer(ctx context.Context, sb store.Sandbox, c Container, r *specs.LinuxResources) (*specs.LinuxResources, error) {
+	if n == nil {
+		return r, nil
+	}
+	rpl, err := n.a.UpdateContainer(ctx, &api.UpdateContainerRequest{
+		Pod: podOf(sb), Container: containerOf(c), LinuxResources: api.FromOCILinuxResources(r, nil),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("NRI UpdateContainer: %w", err)
+	}
+	var mine *specs.LinuxResources
+	var others []*api.ContainerUpdate
+	for _, u := range rpl.GetUpdate() {
+		if u.GetContainerId() == c.Rec.ID {
+			mine = u.GetLinux().GetResources().ToOCI()
+			continue
+		}
+		others = append(others, u)
+	}
+	if _, err := n.update(ctx, others); err != nil {
+		return nil, fmt.Errorf("NRI UpdateContainer: %w", err)
+	}
+	n.evict(ctx, rpl.GetEvict())
+	if mine == nil {
+		return r, nil
+	}
+	return mine, nil
+}
+
+// PostUpdateContainer tells plugins a container's resources changed.
+func (n *NRI) PostUpdateContainer(ctx context.Context, sb store.Sandbox, c Container) {
+	if n != nil {
+		n.note("PostUpdateContainer", c.Rec.ID, n.a.PostUpdateContainer(ctx, &api.PostUpdateContainerRequest{Pod: podOf(sb), Container: containerOf(c)}))
+	}
+}
+
+// StopContainer tells plugins a container has stopped (by a stop, or by
+// exiting on its own); their updates to other containers are applied.
+func (n *NRI) StopContainer(ctx context.Context, sb store.Sandbox, c Container) {
+	if n == nil {
+		return
+	}
+	rpl, err := n.a.StopContainer(ctx, &api.StopContainerRequest{Pod: podOf(sb), Container: containerOf(c)})
+	n.note("StopContainer", c.Rec.ID, err)
+	if err == nil {
+		_, _ = n.update(ctx, rpl.GetUpdate())
+	}
+}
+
+// RemoveContainer tells plugins a container is gone.
+func (n *NRI) RemoveContainer(ctx context.Context, sb store.Sandbox, c Container) {
+	if n != nil {
+		n.note("RemoveContainer", c.Rec.ID, n.a.RemoveContainer(ctx, &api.RemoveContainerRequest{Pod: podOf(sb), Container: containerOf(c)}))
+	}
+}
+
+// note logs a plugin's error for an event it cannot refuse.
+func (n *NRI) note(event, id string, err error) {
+	if err != nil {
+		n.log.Warn("NRI plugin failed "+event, slog.String("id", id), slog.Any("error", err))
+	}
+}
