@@ -20,7 +20,7 @@ const module = "github.com/berth-runtime/berth/"
 // folder's. Folders on one floor do not import each other.
 var floors = map[string]int{
 	"internal": 0,
-	"oci":      1, "images": 1, "cni": 1, "cdi": 1,
+	"oci":      1, "images": 1, "cni": 1, "cdi": 1, "nri": 1,
 	"shim": 2, "sandbox": 2,
 	"containers": 3,
 	// engine is Docker's object model; builder runs builds on it (BuildKit's worker next).

@@ -351,7 +351,9 @@ func startBerthdNamed(b *testing.B, base, name string, args ...string) *target {
 	t.sock = sock
 	t.cmd = exec.Command(filepath.Join(fixtures.Binaries(b), "berthd"), append([]string{"--cri-socket", sock, "--docker-socket", filepath.Join(dir, "docker.sock"),
 		"--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"), "--log-level", "warn",
-		"--cni-conf-dir", benchCNIDir(b, dir)}, args...)...)
+		"--cni-conf-dir", benchCNIDir(b, dir),
+		// NRI on (the default) but on sockets of their own: containerd 2.4 beside them serves the default one.
+		"--nri-socket", filepath.Join(dir, "nri.sock"), "--nri-plugin-path", filepath.Join(dir, "nri-plugins")}, args...)...)
 	start(b, t)
 	connect(b, t, sock)
 	return t
