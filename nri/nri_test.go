@@ -94,7 +94,9 @@ type fakeDomain struct {
 	fail             map[string]bool
 }
 
-func (f *fakeDomain) List(context.Context) ([]store.Sandbox, []Container, error) { return nil, nil, nil }
+func (f *fakeDomain) List(context.Context) ([]store.Sandbox, []Container, error) {
+	return nil, nil, nil
+}
 
 func (f *fakeDomain) Update(_ context.Context, id string, r *specs.LinuxResources) error {
 	if f.fail[id] {
