@@ -266,3 +266,64 @@ func TestOverlap(t *testing.T) {
 		t.Errorf("the default network's bridge: %q", b)
 	}
 }
+
+// TestPrevResultFromLeases: with no cached result, DEL's plugins are given
+// one made of host-local's leases for the pod's interface (its subnet's
+// mask), and none for another pod's or another interface's; with a cached
+// result, or no lease, the list is left as it is.
+func TestPrevResultFromLeases(t *testing.T) {
+	m, _ := newTestManager(t, "bridge", "firewall", "host-local")
+	leases := t.TempDir()
+	conf := `{"cniVersion":"1.0.0","name":"leasenet","plugins":[
+	  {"type":"bridge","ipam":{"type":"host-local","dataDir":"` + leases + `","ranges":[[{"subnet":"10.99.0.0/16"}]]}},
+	  {"type":"firewall"}]}`
+	list, err := libcni.NetworkConfFromBytes([]byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Network{list: list}
+	os.MkdirAll(filepath.Join(leases, "leasenet"), 0o755)
+	for ip, owner := range map[string]string{"10.99.0.7": "pod1\r\neth0", "10.99.0.8": "pod2\r\neth0", "10.99.0.9": "pod1\r\neth1", "last_reserved_ip.0": "10.99.0.9"} {
+		os.WriteFile(filepath.Join(leases, "leasenet", ip), []byte(owner), 0o644)
+	}
+	p := Pod{ID: "pod1", Name: "a", Namespace: "ns", UID: "u"}
+	got, ips, cached := m.delPlan(n, p, runtimeConf(p))
+	if cached || len(ips) != 1 || ips[0] != "10.99.0.7" {
+		t.Errorf("delPlan: ips %v, cached %v", ips, cached)
+	}
+	if got == n.list {
+		t.Fatal("no previous result was made from the pod's lease")
+	}
+	for _, pc := range got.Plugins {
+		var c struct {
+			PrevResult struct {
+				IPs []struct{ Address string } `json:"ips"`
+			} `json:"prevResult"`
+		}
+		if err := json.Unmarshal(pc.Bytes, &c); err != nil {
+			t.Fatal(err)
+		}
+		if len(c.PrevResult.IPs) != 1 || c.PrevResult.IPs[0].Address != "10.99.0.7/16" {
+			t.Errorf("%s's prevResult: %+v, want 10.99.0.7/16 alone", pc.Network.Type, c.PrevResult)
+		}
+	}
+	if other := (Pod{ID: "pod3"}); func() bool { l, _, _ := m.delPlan(n, other, runtimeConf(other)); return l != n.list }() {
+		t.Error("a pod without a lease got a previous result")
+	}
+}
+
+func TestSplitRule(t *testing.T) {
+	got := splitRule(`-A POSTROUTING -s 10.88.0.5/32 -m comment --comment "name: \"berth\" id: \"abc\"" -j CNI-57f6`)
+	want := []string{"-A", "POSTROUTING", "-s", "10.88.0.5/32", "-m", "comment", "--comment", `name: "berth" id: "abc"`, "-j", "CNI-57f6"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("splitRule: %q", got)
+	}
+}
+
+// TestMasqChain: the bridge plugin's name for a pod's masquerade chain (seen
+// on this machine: network "berth", the pod's ID).
+func TestMasqChain(t *testing.T) {
+	if got := masqChain("berth", "66034d86f055f57392af2a97b1903f0a3319c361ef10a061ef5c55a6004f1f1f"); got != "CNI-57f60be03bdc4d3a108eba24" {
+		t.Errorf("masqChain: %s", got)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"slices"
 
@@ -104,9 +105,14 @@ func (m *Manager) Add(ctx context.Context, n *Network, p Pod) ([]string, error) 
 }
 
 // Del detaches the pod from n. It is idempotent: a second DEL, or one after
-// the namespace is gone, succeeds, as the CNI spec asks of plugins.
+// the namespace is gone, succeeds, as the CNI spec asks of plugins. What an
+// ADD or DEL cut short left, which the plugins cannot find again, it
+// removes itself (leftovers.go).
 func (m *Manager) Del(ctx context.Context, n *Network, p Pod) error {
-	err := m.cni.DelNetworkList(ctx, n.list, runtimeConf(p))
+	rt := runtimeConf(p)
+	list, ips, cached := m.delPlan(n, p, rt)
+	cutShort := m.markDel(p, rt.IfName)
+	err := m.cni.DelNetworkList(ctx, list, rt)
 	if chain, ok := missingMasqChain(err); ok && !natChainExists(ctx, chain) {
 		// The bridge plugin of containernetworking-plugins 1.1 (Debian 12's)
 		// fails DEL when its masquerade chain is missing — an ADD cut short
@@ -114,13 +120,20 @@ func (m *Manager) Del(ctx context.Context, n *Network, p Pod) error {
 		// error in a way the plugin does not recognise as "not found". It
 		// is the last step of its DEL, and with the chain gone (checked) so
 		// is any rule jumping to it: DEL again without masquerading finishes.
-		if list, lerr := withoutIPMasq(n.list); lerr == nil {
-			err = m.cni.DelNetworkList(ctx, list, runtimeConf(p))
+		if noMasq, lerr := withoutIPMasq(list); lerr == nil {
+			err = m.cni.DelNetworkList(ctx, noMasq, rt)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("CNI network %q (%s) DEL for pod %s: %w", n.Name(), n.File, p.ID, err)
 	}
+	if cutShort || !cached {
+		leased := func(ip string) bool { return leasedNow(n, ip) }
+		if err := removeLeftovers(ctx, n.Name(), p.ID, ips, leased); err != nil {
+			m.log.Warn("CNI DEL", slog.String("sandbox", p.ID), slog.Any("error", err))
+		}
+	}
+	m.unmarkDel(p, rt.IfName)
 	return nil
 }
 

@@ -176,6 +176,8 @@ func Checks(ctx context.Context, cfg config.Config) []Check {
 		}
 	}
 
+	add("nri", ok, nriDetail(cfg.NRI), "")
+
 	// Checkpoint/restore (CRI CheckpointContainer, CheckpointPod, RestorePod)
 	// would need CRIU; Berth answers them Unimplemented either way.
 	if p, err := exec.LookPath("criu"); err != nil {

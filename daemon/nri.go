@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/berth-runtime/berth/internal/config"
@@ -24,4 +27,28 @@ func newNRI(c config.NRI, log *slog.Logger) (*nri.NRI, error) {
 	}
 	log.Info("NRI serving", slog.String("socket", c.SocketPath), slog.String("plugins", c.PluginPath))
 	return n, nil
+}
+
+// nriDetail says what NRI does on this node: off, or where plugins connect
+// and which pre-registered ones berthd starts.
+func nriDetail(c config.NRI) string {
+	if !c.Enable {
+		return "off ([nri] enable = false)"
+	}
+	var names []string
+	if entries, err := os.ReadDir(c.PluginPath); err == nil {
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
+				names = append(names, e.Name())
+			}
+		}
+	}
+	where := "plugins connect on " + c.SocketPath
+	if c.SocketPath == "" {
+		where = "no plugin may connect (socket_path is empty)"
+	}
+	if len(names) == 0 {
+		return fmt.Sprintf("on: %s; no pre-registered plugin in %s", where, c.PluginPath)
+	}
+	return fmt.Sprintf("on: %s; pre-registered in %s: %s", where, c.PluginPath, strings.Join(names, ", "))
 }

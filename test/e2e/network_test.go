@@ -237,6 +237,22 @@ func (c netCounts) leaked(before netCounts) bool {
 	return c.veths != before.veths || c.leases != before.leases || c.netns != before.netns || c.rules > before.rules
 }
 
+// cniRules are the iptables rules and chains the CNI plugins made.
+func cniRules(t *testing.T) []string {
+	t.Helper()
+	rules, err := exec.Command("iptables-save").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(rules), "\n") {
+		if strings.HasPrefix(l, "-A") && strings.Contains(l, "CNI") || strings.HasPrefix(l, ":CNI") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 func countNet(t *testing.T, d *daemon) netCounts {
 	t.Helper()
 	var c netCounts
@@ -255,15 +271,7 @@ func countNet(t *testing.T, d *daemon) netCounts {
 			c.leases++
 		}
 	}
-	rules, err := exec.Command("iptables-save").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(rules), "\n") {
-		if strings.HasPrefix(l, "-A") && strings.Contains(l, "CNI") || strings.HasPrefix(l, ":CNI") {
-			c.rules++
-		}
-	}
+	c.rules = len(cniRules(t))
 	for _, m := range mountsUnder(d.dir) {
 		if strings.HasSuffix(m, "/ns/net") {
 			c.netns++
@@ -610,5 +618,40 @@ func TestNetworkCheckedOnRestart(t *testing.T) {
 		if err := d.rs.RemovePodSandbox(ctx, id); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestNetworkDelWithoutCachedResult: a pod whose CNI ADD left no cached
+// result (berthd killed after the plugins ran, before libcni wrote its cache:
+// their DEL then gets no previous result) is still torn down whole — no
+// veth, lease or iptables rule is left (the firewall plugin's rules name the
+// pod's IP, which only the previous result tells it).
+func TestNetworkDelWithoutCachedResult(t *testing.T) {
+	requireCNI(t)
+	d := startDaemon(t)
+	ctx := context.Background()
+	before := warmNetwork(t, d)
+	id, err := d.rs.RunPodSandbox(ctx, netOnlyPod("nocache", freePort(t)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached, _ := filepath.Glob(filepath.Join(d.root, "cni", "results", "*"+id+"*"))
+	if len(cached) == 0 {
+		t.Fatalf("no libcni cache for pod %s under %s", id, filepath.Join(d.root, "cni"))
+	}
+	for _, f := range cached {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.rs.StopPodSandbox(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.rs.RemovePodSandbox(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if after := countNet(t, d); after.leaked(before) {
+		rules, _ := exec.Command("iptables-save").Output()
+		t.Errorf("DEL without a cached result left: before %+v, after %+v\n%s", before, after, rules)
 	}
 }
