@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Commit=$(V
 BINARIES  := berthd berth-shim berth-runtime berth
 GOTESTFLAGS ?=
 
-.PHONY: test-race test-load conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats bench-restart bench-docker bench-exec bench-scale anchors fuzz lint clean
+.PHONY: kube test-race test-load conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats bench-restart bench-docker bench-exec bench-scale anchors fuzz lint clean
 
 all: build
 
@@ -42,8 +42,13 @@ run: build
 deps:
 	@./test/install-deps.sh
 
+# Kubernetes' kubelet, API server, kubectl and etcd for test/e2e's TestKubelet,
+# built from the module proxy into /var/cache/berth-kube (once: ~8 minutes).
+kube:
+	./test/kube/build.sh >/dev/null
+
 # Tests need root (namespaces, mounts, cgroups); they find the binaries in ./bin.
-test: deps build
+test: deps build kube
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m $(GOTESTFLAGS) ./...
 
 # Unit tests (everything but the e2e and benchmark packages) under the race detector.
