@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return err
 		}
 	}
-	plugins, err := newNRI(cfg.NRI, log)
+	plugins, err := newNRI(cfg.NRI, m, log)
 	if err != nil {
 		return err
 	}

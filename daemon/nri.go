@@ -13,14 +13,14 @@ import (
 )
 
 // newNRI is NRI as the [nri] table configures it; nil when it is off.
-func newNRI(c config.NRI, log *slog.Logger) (*nri.NRI, error) {
+func newNRI(c config.NRI, obs nri.Observer, log *slog.Logger) (*nri.NRI, error) {
 	if !c.Enable {
 		return nil, nil
 	}
 	n, err := nri.New(nri.Config{
 		Socket: c.SocketPath, PluginPath: c.PluginPath, PluginConfigPath: c.PluginConfigPath,
 		RegistrationTimeout: time.Duration(c.PluginRegistrationTimeout), RequestTimeout: time.Duration(c.PluginRequestTimeout),
-		RuntimeName: "berth", RuntimeVersion: version.Version,
+		RuntimeName: "berth", RuntimeVersion: version.Version, Observer: obs,
 	}, log)
 	if err != nil {
 		return nil, err

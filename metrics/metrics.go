@@ -36,6 +36,10 @@ type Metrics struct {
 
 	recovered        *prometheus.GaugeVec
 	recoveryDuration prometheus.Gauge
+
+	nriPlugins  prometheus.Gauge
+	nriRequests *prometheus.CounterVec
+	nriDuration *prometheus.HistogramVec
 }
 
 // Counts reads, at scrape time, how many objects are in each state.
@@ -78,9 +82,19 @@ func New(pods, containers Counts, liveShims func() int) *Metrics {
 		recoveryDuration: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "berth_recovery_duration_seconds", Help: "How long the last start-up recovery took.",
 		}),
+		nriPlugins: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "berth_nri_plugins", Help: "NRI plugins connected and synchronized.",
+		}),
+		nriRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_nri_plugin_requests_total", Help: "Events sent to NRI plugins, by plugin, event and result (ok or error).",
+		}, []string{"plugin", "event", "result"}),
+		nriDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "berth_nri_plugin_request_duration_seconds", Help: "Time an NRI plugin took to answer an event, by event.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"event"}),
 	}
 	m.reg.MustRegister(m.criRequests, m.criDuration, m.pulls, m.pullBytes, m.pullDuration, m.gcFreed,
-		m.exits, m.shimTimeouts, m.recovered, m.recoveryDuration,
+		m.exits, m.shimTimeouts, m.recovered, m.recoveryDuration, m.nriPlugins, m.nriRequests, m.nriDuration,
 		stateGauge("berth_pods", "Pod sandboxes, by state.", pods),
 		stateGauge("berth_containers", "Containers, by state.", containers),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "berth_shims", Help: "Live shims (one per container not yet exited)."},
@@ -129,6 +143,23 @@ func (m *Metrics) Exited(reason string) {
 	}
 	m.exits.WithLabelValues(reason).Inc()
 }
+
+// NRIPluginCall counts an event sent to an NRI plugin, by its result.
+func (m *Metrics) NRIPluginCall(plugin, event string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.nriRequests.WithLabelValues(plugin, event, result).Inc()
+}
+
+// NRIPluginLatency records the time an NRI plugin took to answer an event.
+func (m *Metrics) NRIPluginLatency(_, event string, took time.Duration) {
+	m.nriDuration.WithLabelValues(event).Observe(took.Seconds())
+}
+
+// NRIPlugins sets how many NRI plugins are connected.
+func (m *Metrics) NRIPlugins(n int) { m.nriPlugins.Set(float64(n)) }
 
 // ShimTimedOut records a shim call that got no answer in time.
 func (m *Metrics) ShimTimedOut(call string) { m.shimTimeouts.WithLabelValues(call).Inc() }

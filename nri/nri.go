@@ -31,7 +31,29 @@ type Config struct {
 	RegistrationTimeout, RequestTimeout time.Duration
 	// RuntimeName and RuntimeVersion are what plugins are told they run under.
 	RuntimeName, RuntimeVersion string
+	// Observer, when set, hears of each plugin's requests (metrics).
+	Observer Observer
 }
+
+// Observer hears what plugins do: each event sent and its result, the time
+// a plugin took, and how many plugins are connected.
+type Observer interface {
+	NRIPluginCall(plugin, event string, err error)
+	NRIPluginLatency(plugin, event string, took time.Duration)
+	NRIPlugins(n int)
+}
+
+// observed is an Observer as the NRI library reports to one.
+type observed struct{ Observer }
+
+func (o observed) RecordPluginInvocation(plugin, op string, err error) {
+	o.NRIPluginCall(plugin, op, err)
+}
+func (o observed) RecordPluginLatency(plugin, op string, d time.Duration) {
+	o.NRIPluginLatency(plugin, op, d)
+}
+func (o observed) RecordPluginAdjustments(string, string, *api.ContainerAdjustment, int, int) {}
+func (o observed) UpdatePluginCount(n int)                                                    { o.NRIPlugins(n) }
 
 // Domain is what NRI needs from the containers service.
 type Domain interface {
@@ -66,6 +88,9 @@ func New(cfg Config, log *slog.Logger) (*NRI, error) {
 	opts := []adaptation.Option{
 		adaptation.WithPluginPath(cfg.PluginPath),
 		adaptation.WithPluginConfigPath(cfg.PluginConfigPath),
+	}
+	if cfg.Observer != nil {
+		opts = append(opts, adaptation.WithMetrics(observed{cfg.Observer}))
 	}
 	socket := cfg.Socket
 	if socket != "" {

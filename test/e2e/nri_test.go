@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -119,8 +121,9 @@ func TestNRI(t *testing.T) {
 	}
 	hookRan := filepath.Join(shared, "hook-ran")
 	d := newDaemon(t, "")
-	d.extraConfig = fmt.Sprintf("[nri]\nsocket_path = %q\nplugin_path = %q\nplugin_config_path = %q\nplugin_request_timeout = \"1s\"\n",
-		d.nriSocket(), pluginDir, confDir)
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d.extraConfig = fmt.Sprintf("metrics_address = %q\n[nri]\nsocket_path = %q\nplugin_path = %q\nplugin_config_path = %q\nplugin_request_timeout = \"1s\"\n",
+		metricsAddr, d.nriSocket(), pluginDir, confDir)
 	d.start(fixtures.Binaries(t))
 	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	ref := pulledBusybox(t, d)
@@ -258,6 +261,24 @@ func TestNRI(t *testing.T) {
 	t.Logf("CreateContainer past a plugin that hangs: %s (plugin_request_timeout 1s)", time.Since(start).Round(time.Millisecond))
 	if err := d.rs.StartContainer(ctx, hung); err != nil {
 		t.Fatal(err)
+	}
+
+	// Prometheus sees the plugins and what they were asked.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`berth_nri_plugin_requests_total{event="CreateContainer",plugin="10-berth-e2e",result="ok"}`,
+		`berth_nri_plugin_requests_total{event="CreateContainer",plugin="10-berth-e2e",result="error"}`,
+		`berth_nri_plugin_request_duration_seconds_count{event="RunPodSandbox"}`,
+		"berth_nri_plugins 1", // the hung plugin was dropped; the pre-registered one stays
+	} {
+		if !strings.Contains(string(scrape), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 
 	// 6. Docker containers meet the same plugins.
