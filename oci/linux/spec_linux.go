@@ -59,6 +59,10 @@ func validateSpec(s *specs.Spec) error {
 		return errors.New("linux.mountLabel: SELinux is not supported")
 	case l.IntelRdt != nil:
 		return errors.New("linux.intelRdt: Intel RDT is not supported")
+	case len(l.NetDevices) > 0:
+		return errors.New("linux.netDevices: moving host network devices into the container is not supported")
+	case l.MemoryPolicy != nil:
+		return errors.New("linux.memoryPolicy: NUMA memory policies are not supported")
 	}
 	if _, err := personality(l.Personality); err != nil {
 		return err
