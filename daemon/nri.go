@@ -3,7 +3,6 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -35,14 +34,7 @@ func nriDetail(c config.NRI) string {
 	if !c.Enable {
 		return "off ([nri] enable = false)"
 	}
-	var names []string
-	if entries, err := os.ReadDir(c.PluginPath); err == nil {
-		for _, e := range entries {
-			if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
-				names = append(names, e.Name())
-			}
-		}
-	}
+	names := nri.Plugins(c.PluginPath)
 	where := "plugins connect on " + c.SocketPath
 	if c.SocketPath == "" {
 		where = "no plugin may connect (socket_path is empty)"

@@ -94,9 +94,14 @@ func setupRootfs(ic *initConfig, beforePivot func() error) error {
 	// The mount holding the root filesystem must not be shared: pivot_root
 	// refuses a shared parent, and the bind below would propagate to the
 	// host. Under a shared root (rootfsPropagation rshared, for bidirectional
-	// volumes) it is made private alone, in this namespace only.
-	if err := parentMountPrivate(ic.Rootfs); err != nil {
-		return err
+	// volumes) it is made private alone, in this namespace only. After a
+	// recursive slave or private (the default rslave), no mount is shared:
+	// the search, which has the kernel format the whole mount table (~3 ms
+	// with the 3,000 mounts of a node of a thousand pods), is skipped.
+	if prop&unix.MS_REC == 0 || prop&unix.MS_SHARED != 0 {
+		if err := parentMountPrivate(ic.Rootfs); err != nil {
+			return err
+		}
 	}
 	// pivot_root needs the new root to be a mount point.
 	if err := unix.Mount(ic.Rootfs, ic.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {

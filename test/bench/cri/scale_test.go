@@ -21,7 +21,8 @@ import (
 // new process to its first answered Version, and to the first ListContainers
 // that shows every container running (after a SIGKILL; 3 rounds, median).
 //
-//	make bench-scale   (BERTH_BENCH_SCALE="10 100 1000" to choose the steps)
+//	make bench-scale   (BERTH_BENCH_SCALE="10 100 1000" to choose the steps,
+//	                    BERTH_BENCH_BERTHD_ARGS="--nri=false" to add berthd flags)
 func BenchmarkScale(b *testing.B) {
 	fixtures.RequireRoot(b)
 	steps := []int{10, 100, 250, 500, 1000}
@@ -41,7 +42,8 @@ func BenchmarkScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	t := startBerthd(b, base, "--metrics-address", "")
+	// BERTH_BENCH_BERTHD_ARGS adds berthd flags (e.g. --nri=false), to weigh a feature's cost.
+	t := startBerthd(b, base, append([]string{"--metrics-address", ""}, strings.Fields(os.Getenv("BERTH_BENCH_BERTHD_ARGS"))...)...)
 	defer func() {
 		stopTarget(t)
 		os.RemoveAll(base)
