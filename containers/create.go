@@ -167,7 +167,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 			return rec, fmt.Errorf("container %q: %w", r.Name, err)
 		}
 	}
-	if s.cfg.NRI != nil {
+	if s.cfg.NRI.Active() {
 		nriTold = true
 		if err := s.adjustByNRI(ctx, sb, &rec, spec, r.CDIDevices); err != nil {
 			return rec, fmt.Errorf("container %q: %w", r.Name, err)

@@ -31,7 +31,7 @@ func (s *Service) Start(ctx context.Context, id string) error {
 	}
 	var sb store.Sandbox
 	var nc nri.Container
-	if s.cfg.NRI != nil {
+	if s.cfg.NRI.Active() {
 		sb, nc = s.nriPod(rec.SandboxID), s.nriContainer(rec)
 		if err := s.cfg.NRI.StartContainer(ctx, sb, nc); err != nil {
 			// Not started: it ends as a container that failed to start.
@@ -57,7 +57,7 @@ func (s *Service) Start(ctx context.Context, id string) error {
 		return err
 	}
 	s.publish(EventStarted, id, rec.SandboxID)
-	if s.cfg.NRI != nil {
+	if nc.Rec.ID != "" { // plugins were told of the start
 		nc.Rec = rec
 		s.cfg.NRI.PostStartContainer(ctx, sb, nc)
 	}
@@ -166,6 +166,12 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	if err := s.stop(ctx, id, 0); err != nil {
 		return err
 	}
+	var nc nri.Container // what plugins hear of it, read before its directory goes
+	if s.cfg.NRI.Active() {
+		if cur, err := s.db.Containers.Get(id); err == nil {
+			nc = s.nriContainer(cur)
+		}
+	}
 	if err := s.client(rec).Delete(ctx); err != nil {
 		if unresponsive(err) {
 			// The container has exited (stop saw to it); the shim that
@@ -190,15 +196,11 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	}
 	_ = os.Remove(rec.Socket)
 	s.locks.Delete(id)
-	var nc nri.Container
-	if s.cfg.NRI != nil {
-		nc = s.nriContainer(rec)
-	}
 	if err := s.db.Containers.Delete(id); err != nil {
 		return err
 	}
 	s.publish(EventDeleted, id, rec.SandboxID)
-	if s.cfg.NRI != nil {
+	if nc.Rec.ID != "" {
 		s.cfg.NRI.RemoveContainer(ctx, s.nriPod(rec.SandboxID), nc)
 	}
 	return nil
@@ -213,7 +215,7 @@ func (s *Service) RunPod(ctx context.Context, r sandbox.Request) (store.Sandbox,
 		return store.Sandbox{}, fmt.Errorf("runtime handler %q cannot give pods user namespaces of their own on this node: %w",
 			r.RuntimeHandler, errdefs.ErrInvalidArgument)
 	}
-	if s.cfg.NRI == nil {
+	if !s.cfg.NRI.Active() {
 		return s.sandboxes.Run(ctx, r)
 	}
 	told := false

@@ -77,7 +77,7 @@ func (s *Service) nriPod(sandboxID string) store.Sandbox {
 // nriStopped tells plugins a container has stopped: once, when its exit is
 // recorded (a stop, a kill, or its own exit).
 func (s *Service) nriStopped(rec store.Container) {
-	if s.cfg.NRI == nil {
+	if !s.cfg.NRI.Active() {
 		return
 	}
 	s.cfg.NRI.StopContainer(context.WithoutCancel(s.ctx), s.nriPod(rec.SandboxID), s.nriContainer(rec))

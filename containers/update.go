@@ -24,7 +24,7 @@ func (s *Service) Update(ctx context.Context, id string, r oci.Resources) error 
 		return fmt.Errorf("container %s is %s: %w", id, rec.State, errdefs.ErrFailedPrecondition)
 	}
 	lr := oci.LinuxResources(r)
-	if s.cfg.NRI == nil {
+	if !s.cfg.NRI.Active() {
 		return s.updateResources(ctx, rec, lr)
 	}
 	sb, c := s.nriPod(rec.SandboxID), s.nriContainer(rec)

@@ -44,17 +44,33 @@ type Observer interface {
 	NRIPlugins(n int)
 }
 
-// observed is an Observer as the NRI library reports to one.
-type observed struct{ Observer }
+// observed is what the NRI library reports to: the count of plugins, kept
+// for Active, and the Observer, when there is one.
+type observed struct {
+	o       Observer
+	plugins *atomic.Int64
+}
 
 func (o observed) RecordPluginInvocation(plugin, op string, err error) {
-	o.NRIPluginCall(plugin, op, err)
+	if o.o != nil {
+		o.o.NRIPluginCall(plugin, op, err)
+	}
 }
+
 func (o observed) RecordPluginLatency(plugin, op string, d time.Duration) {
-	o.NRIPluginLatency(plugin, op, d)
+	if o.o != nil {
+		o.o.NRIPluginLatency(plugin, op, d)
+	}
 }
+
 func (o observed) RecordPluginAdjustments(string, string, *api.ContainerAdjustment, int, int) {}
-func (o observed) UpdatePluginCount(n int)                                                    { o.NRIPlugins(n) }
+
+func (o observed) UpdatePluginCount(n int) {
+	o.plugins.Store(int64(n))
+	if o.o != nil {
+		o.o.NRIPlugins(n)
+	}
+}
 
 // Domain is what NRI needs from the containers service.
 type Domain interface {
@@ -76,7 +92,15 @@ type NRI struct {
 	// the first synchronization, Start's of them.
 	pluginPath string
 	synced     atomic.Bool
+	// plugins counts the plugins connected and synchronized.
+	plugins atomic.Int64
 }
+
+// Active reports whether any plugin is connected: the events that cost a
+// read of the container's spec are not made for nobody. A plugin being
+// synchronized is not counted yet; the NRI library sends it no event until
+// it is either.
+func (n *NRI) Active() bool { return n != nil && n.plugins.Load() > 0 }
 
 // New prepares NRI; Start serves it once the domain can answer.
 func New(cfg Config, log *slog.Logger) (*NRI, error) {
@@ -94,9 +118,7 @@ func New(cfg Config, log *slog.Logger) (*NRI, error) {
 		adaptation.WithPluginPath(cfg.PluginPath),
 		adaptation.WithPluginConfigPath(cfg.PluginConfigPath),
 	}
-	if cfg.Observer != nil {
-		opts = append(opts, adaptation.WithMetrics(observed{cfg.Observer}))
-	}
+	opts = append(opts, adaptation.WithMetrics(observed{o: cfg.Observer, plugins: &n.plugins}))
 	socket := cfg.Socket
 	if socket != "" {
 		if err := claimSocket(socket); err != nil {

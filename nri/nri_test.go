@@ -163,3 +163,22 @@ func TestStartSyncWithoutPlugins(t *testing.T) {
 		t.Errorf("lists %d, synchronized %v: want the first (Start's, no plugin) empty and unlisted", d.lists, got)
 	}
 }
+
+// TestActive: NRI is active while the library counts a plugin connected;
+// NRI off (nil) never is.
+func TestActive(t *testing.T) {
+	n := &NRI{}
+	o := observed{plugins: &n.plugins}
+	if n.Active() {
+		t.Error("active with no plugin")
+	}
+	o.UpdatePluginCount(2)
+	if !n.Active() {
+		t.Error("not active with two plugins")
+	}
+	o.UpdatePluginCount(0)
+	var off *NRI
+	if n.Active() || off.Active() {
+		t.Error("active after the last plugin went, or with NRI off")
+	}
+}
