@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 
@@ -111,15 +112,9 @@ func (s *Server) ListPodSandboxMetrics(ctx context.Context, r *runtimeapi.ListPo
 	if err != nil {
 		return nil, err
 	}
+	pods = slices.DeleteFunc(pods, func(sb store.Sandbox) bool { return sb.State != store.SandboxReady })
 	out := []*runtimeapi.PodSandboxMetrics{}
-	for _, sb := range pods {
-		if sb.State != store.SandboxReady {
-			continue
-		}
-		ps, err := s.containers.PodStats(sb, all, true)
-		if err != nil {
-			continue // stopped meanwhile
-		}
+	for _, ps := range s.containers.PodsStats(pods, all, true) { // a pod stopped meanwhile is left out
 		out = append(out, s.podMetrics(ps))
 	}
 	return &runtimeapi.ListPodSandboxMetricsResponse{PodMetrics: out}, nil

@@ -2,6 +2,7 @@ package cri
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -38,16 +39,13 @@ func (s *Server) ListPodSandboxStats(ctx context.Context, r *runtimeapi.ListPodS
 	if err != nil {
 		return nil, err
 	}
-	f := r.GetFilter()
+	if f := r.GetFilter(); f != nil {
+		pods = slices.DeleteFunc(pods, func(sb store.Sandbox) bool {
+			return f.Id != "" && !strings.HasPrefix(sb.ID, f.Id) || !labelsMatch(sb.Labels, f.LabelSelector)
+		})
+	}
 	out := []*runtimeapi.PodSandboxStats{}
-	for _, sb := range pods {
-		if f != nil && (f.Id != "" && !strings.HasPrefix(sb.ID, f.Id) || !labelsMatch(sb.Labels, f.LabelSelector)) {
-			continue
-		}
-		ps, err := s.containers.PodStats(sb, all, false)
-		if err != nil {
-			continue
-		}
+	for _, ps := range s.containers.PodsStats(pods, all, false) {
 		out = append(out, podStats(ps))
 	}
 	return &runtimeapi.ListPodSandboxStatsResponse{Stats: out}, nil
