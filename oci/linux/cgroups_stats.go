@@ -115,9 +115,9 @@ func statsV1(dirs map[string]string, full bool) (CgroupUsage, error) {
 		u.RSS, u.Cache, u.MappedFile = mem["total_rss"], mem["total_cache"], mem["total_mapped_file"]
 		u.PageFaults, u.MajorFaults = mem["total_pgfault"], mem["total_pgmajfault"]
 		u.WorkingSet = sub(u.Memory, mem["total_inactive_file"])
-		if memsw, err := readUint(filepath.Join(d, "memory.memsw.usage_in_bytes")); err == nil {
-			u.Swap = sub(memsw, u.Memory)
-		}
+		// memory.stat has the swap in use when the kernel accounts it (the
+		// memsw files exist then too): one file fewer to open a cgroup.
+		u.Swap = mem["total_swap"]
 	}
 	if d := dirs["pids"]; d != "" {
 		u.Pids, _ = readUint(filepath.Join(d, "pids.current"))

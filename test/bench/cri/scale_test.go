@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,7 +23,8 @@ import (
 // that shows every container running (after a SIGKILL; 3 rounds, median).
 //
 //	make bench-scale   (BERTH_BENCH_SCALE="10 100 1000" to choose the steps,
-//	                    BERTH_BENCH_BERTHD_ARGS="--nri=false" to add berthd flags)
+//	                    BERTH_BENCH_BERTHD_ARGS="--nri=false" to add berthd flags,
+//	                    BERTH_BENCH_PROFILE=DIR for berthd's profile of ListPodSandboxStats at the last step)
 func BenchmarkScale(b *testing.B) {
 	fixtures.RequireRoot(b)
 	steps := []int{10, 100, 250, 500, 1000}
@@ -43,7 +45,12 @@ func BenchmarkScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	// BERTH_BENCH_BERTHD_ARGS adds berthd flags (e.g. --nri=false), to weigh a feature's cost.
-	t := startBerthd(b, base, append([]string{"--metrics-address", ""}, strings.Fields(os.Getenv("BERTH_BENCH_BERTHD_ARGS"))...)...)
+	args := append([]string{"--metrics-address", ""}, strings.Fields(os.Getenv("BERTH_BENCH_BERTHD_ARGS"))...)
+	profDir := os.Getenv("BERTH_BENCH_PROFILE")
+	if profDir != "" {
+		args = append(args, "--debug-address", filepath.Join(base, "berthd", "debug.sock"))
+	}
+	t := startBerthd(b, base, args...)
 	defer func() {
 		stopTarget(t)
 		os.RemoveAll(base)
@@ -84,6 +91,19 @@ func BenchmarkScale(b *testing.B) {
 				b.Fatal(err)
 			}
 			stats = append(stats, time.Since(s))
+		}
+		if profDir != "" && n == steps[len(steps)-1] {
+			// ListPodSandboxStats in a loop, as kubelet's every 10 s would be, long after the restart.
+			wait := profile(b, t, profDir, fmt.Sprintf("stats-%d", n), 4*time.Second)
+			for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
+				s := time.Now()
+				if _, err := t.rs.ListPodSandboxStats(ctx, nil); err != nil {
+					b.Fatal(err)
+				}
+				stats = append(stats, time.Since(s))
+			}
+			wait()
+			fmt.Printf("profile and trace of ListPodSandboxStats at %d in %s\n", n, profDir)
 		}
 		rss, _ := memKB(t.cmd.Process.Pid)
 		create := "-"
