@@ -215,11 +215,16 @@ func (s *Service) RunPod(ctx context.Context, r sandbox.Request) (store.Sandbox,
 		return store.Sandbox{}, fmt.Errorf("runtime handler %q cannot give pods user namespaces of their own on this node: %w",
 			r.RuntimeHandler, errdefs.ErrInvalidArgument)
 	}
-	if !s.cfg.NRI.Active() {
+	if s.cfg.NRI == nil {
 		return s.sandboxes.Run(ctx, r)
 	}
 	told := false
 	r.BeforeReady = func(ctx context.Context, sb store.Sandbox) error {
+		// Asked now, not when the call came: a plugin that finished its
+		// synchronization while the pod was set up hears of it.
+		if !s.cfg.NRI.Active() {
+			return nil
+		}
 		told = true
 		return s.cfg.NRI.RunPod(ctx, sb)
 	}
