@@ -128,8 +128,7 @@ func (m *Manager) Del(ctx context.Context, n *Network, p Pod) error {
 		return fmt.Errorf("CNI network %q (%s) DEL for pod %s: %w", n.Name(), n.File, p.ID, err)
 	}
 	if cutShort || !cached {
-		leased := func(ip string) bool { return leasedNow(n, ip) }
-		if err := removeLeftovers(ctx, n.Name(), p.ID, ips, leased); err != nil {
+		if err := removeLeftovers(ctx, n.Name(), p.ID, ips, leasedNow(n)); err != nil {
 			m.log.Warn("CNI DEL", slog.String("sandbox", p.ID), slog.Any("error", err))
 		}
 	}

@@ -126,12 +126,15 @@ func leasedIPs(n *Network, podID, ifName string) []*net.IPNet {
 	return out
 }
 
-// leasedNow reports whether host-local has ip leased on n to any pod.
-func leasedNow(n *Network, ip string) bool {
+// leasedNow reports, for an IP, whether host-local has it leased on n to
+// any pod (n's config read once, for every IP asked).
+func leasedNow(n *Network) func(ip string) bool {
 	dir, _ := leaseDir(n)
-	if dir == "" {
-		return true // not host-local: cannot tell, so never take the IP's rules
+	return func(ip string) bool {
+		if dir == "" {
+			return true // not host-local: cannot tell, so never take the IP's rules
+		}
+		_, err := os.Stat(filepath.Join(dir, ip))
+		return err == nil
 	}
-	_, err := os.Stat(filepath.Join(dir, ip))
-	return err == nil
 }

@@ -31,22 +31,21 @@ func setV1(dirs map[string]string, r *specs.LinuxResources) error {
 			add(d, "memory.soft_limit_in_bytes", strconv.FormatInt(*m.Reservation, 10))
 		}
 		limit, swap := m.Limit, m.Swap
-		if limit != nil && swap == nil {
+		var cur uint64
+		var curErr error = errors.New("no limit asked")
+		if limit != nil {
+			cur, curErr = readUint(d + "/memory.limit_in_bytes")
+		}
+		if limit != nil && swap == nil && curErr == nil && unlimitedV1(cur) != 0 {
 			// A limited cgroup allowed no swap (memsw = memory) keeps none:
 			// raised alone, the limit would pass memsw and the kernel refuse it.
-			if cur, err := readUint(d + "/memory.limit_in_bytes"); err == nil {
-				if sw, err := readUint(d + "/memory.memsw.limit_in_bytes"); err == nil && sw == cur && unlimitedV1(cur) != 0 {
-					swap = limit
-				}
+			if sw, err := readUint(d + "/memory.memsw.limit_in_bytes"); err == nil && sw == cur {
+				swap = limit
 			}
 		}
 		// The kernel keeps memory ≤ memsw at every write: raising both, memsw
 		// goes first; lowering, memory does.
-		swapFirst := false
-		if limit != nil && swap != nil {
-			cur, err := readUint(d + "/memory.limit_in_bytes")
-			swapFirst = *swap == -1 || (err == nil && int64(cur) < *swap)
-		}
+		swapFirst := limit != nil && swap != nil && (*swap == -1 || (curErr == nil && int64(cur) < *swap))
 		if swap != nil && swapFirst {
 			add(d, "memory.memsw.limit_in_bytes", strconv.FormatInt(*swap, 10))
 		}
