@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Commit=$(V
 BINARIES  := berthd berth-shim berth-runtime berth
 GOTESTFLAGS ?=
 
-.PHONY: kube test-race test-load conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats bench-restart bench-docker bench-exec bench-scale anchors fuzz lint clean
+.PHONY: kube buildx test-race test-load conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats bench-restart bench-docker bench-exec bench-scale anchors fuzz lint clean
 
 all: build
 
@@ -47,8 +47,13 @@ deps:
 kube:
 	./test/kube/build.sh >/dev/null
 
+# docker/buildx for test/e2e's BuildKit tests, built from the module proxy
+# into /var/cache/berth-buildx (once: ~1.5 minutes).
+buildx:
+	./test/buildx/build.sh >/dev/null
+
 # Tests need root (namespaces, mounts, cgroups); they find the binaries in ./bin.
-test: deps build kube
+test: deps build kube buildx
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m $(GOTESTFLAGS) ./...
 
 # Unit tests (everything but the e2e and benchmark packages) under the race detector.

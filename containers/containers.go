@@ -165,3 +165,9 @@ func (s *Service) ImageInUse(imageID string) (string, bool) {
 	}
 	return "", false
 }
+
+// RuntimePath is the binary of runtime handler h ("" for the default).
+func (s *Service) RuntimePath(h string) (string, error) {
+	rt, err := s.runtime(h)
+	return rt.Path, err
+}

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/berth-runtime/berth/builder"
+	"github.com/berth-runtime/berth/builder/buildkit"
 	"github.com/berth-runtime/berth/cdi"
 	"github.com/berth-runtime/berth/cni"
 	"github.com/berth-runtime/berth/containers"
@@ -175,6 +176,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		eng.SetInit(pauseBin) // berth-runtime is docker-init when called so
 		docker := dockerapi.New(eng, version.Version, log)
 		docker.SetBuilder(builder.New(ctr, img, filepath.Join(cfg.Root, "build"), log))
+		if cfg.BuildKit {
+			rt, err := ctr.RuntimePath(cfg.BuildKitRuntime)
+			if err != nil {
+				return fmt.Errorf("buildkit_runtime: %w", err)
+			}
+			bk := buildkit.New(buildkit.Config{Root: filepath.Join(cfg.Root, "buildkit"), RuntimePath: rt, CgroupParent: "berth-build"}, ctr, img, log)
+			defer bk.Close()
+			docker.SetBuildKit(bk)
+		}
 		go ctr.RemoveOwnedPods(svcCtx, builder.Owner) // RUN steps a crash cut short
 		stop, err := serveDocker(cfg, docker, log)
 		if err != nil {

@@ -25,11 +25,12 @@ const (
 
 // Server is the Docker Engine API front end.
 type Server struct {
-	engine  *engine.Engine
-	builder *builder.Builder
-	log     *slog.Logger
-	version string
-	mux     *http.ServeMux
+	engine   *engine.Engine
+	builder  *builder.Builder
+	buildkit BuildKit
+	log      *slog.Logger
+	version  string
+	mux      *http.ServeMux
 }
 
 // New returns the front end over e.
@@ -43,6 +44,8 @@ func New(e *engine.Engine, version string, log *slog.Logger) *Server {
 	s.routeEvents()
 	s.routeNetworks()
 	s.mux.HandleFunc("POST /build", s.buildImage)
+	s.mux.HandleFunc("POST /grpc", s.buildkitGRPC)
+	s.mux.HandleFunc("POST /session", s.buildkitSession)
 	return s
 }
 

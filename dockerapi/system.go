@@ -13,6 +13,11 @@ func (s *Server) routeSystem() {
 		w.Header().Set("Cache-Control", "no-cache, no-store, must-revalidate")
 		w.Header().Set("Ostype", "linux")
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if s.buildkit != nil {
+			w.Header().Set("Builder-Version", "2")
+		} else {
+			w.Header().Set("Builder-Version", "1")
+		}
 		if r.Method == http.MethodGet {
 			_, _ = w.Write([]byte("OK"))
 		}

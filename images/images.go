@@ -91,6 +91,9 @@ func New(db *store.DB, root string, log *slog.Logger) (*Service, error) {
 // Snapshots gives container services the snapshotter, to mount root filesystems.
 func (s *Service) Snapshots() *snapshot.Snapshotter { return s.snapshots }
 
+// Blobs is the content store the images' blobs are in.
+func (s *Service) Blobs() *content.Store { return s.content }
+
 // Auth is a registry credential, as CRI's AuthConfig carries it.
 type Auth struct {
 	Username      string `toml:"username"`

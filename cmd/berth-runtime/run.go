@@ -11,10 +11,11 @@ import (
 )
 
 // runCmd is create + start; attached, it waits for the process, forwards
-// signals to it, deletes the container and exits with its status.
+// signals to it, deletes the container (unless --keep) and exits with its
+// status.
 func runCmd(g *globals) *cobra.Command {
 	var o linux.CreateOpts
-	var detach bool
+	var detach, keep bool
 	cmd := &cobra.Command{
 		Use:   "run [flags] CONTAINER_ID",
 		Short: "Create and start a container",
@@ -47,8 +48,10 @@ func runCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("wait for %s: %w", o.ID, err)
 			}
-			if err := linux.Delete(g.root, o.ID, true); err != nil {
-				return err
+			if !keep {
+				if err := linux.Delete(g.root, o.ID, true); err != nil {
+					return err
+				}
 			}
 			os.Exit(status)
 			return nil
@@ -56,5 +59,7 @@ func runCmd(g *globals) *cobra.Command {
 	}
 	createFlags(cmd, &o)
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "do not wait for the container's process")
+	// BuildKit reads a step's cgroup after it exits, then deletes it.
+	cmd.Flags().BoolVar(&keep, "keep", false, "do not delete the container after its process exits")
 	return cmd
 }

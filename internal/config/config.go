@@ -77,6 +77,13 @@ type Config struct {
 	DebugAddress string `toml:"debug_address"`
 	// NRI configures Node Resource Interface plugins, as containerd does.
 	NRI NRI `toml:"nri"`
+	// BuildKit serves BuildKit on the Docker socket (/grpc, /session):
+	// docker buildx's docker driver, the docker CLI's default build, compose
+	// build. Its cache lives under Root/buildkit; it starts on the first build.
+	BuildKit bool `toml:"buildkit"`
+	// BuildKitRuntime is the runtime handler BuildKit's RUN steps run
+	// under ("" for the default handler).
+	BuildKitRuntime string `toml:"buildkit_runtime"`
 }
 
 // NRI is the [nri] table: where NRI plugins connect or are found, and
@@ -154,6 +161,7 @@ func Default() Config {
 		CDISpecDirs:          []string{"/etc/cdi", "/var/run/cdi"},
 		ShimTimeout:          Duration(10 * time.Second),
 		MaxLayerDiskFraction: 0.9,
+		BuildKit:             true,
 		NRI: NRI{
 			Enable: true, SocketPath: "/var/run/nri/nri.sock",
 			PluginPath: "/opt/nri/plugins", PluginConfigPath: "/etc/nri/conf.d",
