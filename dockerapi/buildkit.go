@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"time"
 
+	"github.com/berth-runtime/berth/builder/buildkit"
 	"github.com/berth-runtime/berth/internal/errdefs"
 )
 
@@ -15,6 +18,8 @@ import (
 type BuildKit interface {
 	ServeConn(ctx context.Context, conn net.Conn) error
 	HandleSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error
+	DiskUsage(ctx context.Context) ([]buildkit.CacheRecord, error)
+	Prune(ctx context.Context, o buildkit.PruneOptions) ([]buildkit.CacheRecord, error)
 }
 
 // SetBuildKit serves BuildKit on /grpc and /session, and says so on /_ping.
@@ -64,3 +69,88 @@ type bufferedConn struct {
 }
 
 func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// buildPrune is `docker builder prune`: BuildKit's cache records no build
+// uses go, within the bounds asked.
+func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) {
+	if s.buildkit == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": []string{}, "SpaceReclaimed": 0})
+		return
+	}
+	f, err := parseFilters(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	o := buildkit.PruneOptions{All: boolParam(r, "all")}
+	for name, dst := range map[string]*int64{"reserved-space": &o.ReservedSpace, "keep-storage": &o.ReservedSpace,
+		"max-used-space": &o.MaxUsedSpace, "min-free-space": &o.MinFreeSpace} {
+		if v := r.URL.Query().Get(name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				writeError(w, fmt.Errorf("%s=%q is not a number of bytes: %w", name, v, errdefs.ErrInvalidArgument))
+				return
+			}
+			*dst = n
+		}
+	}
+	for k, vs := range f {
+		switch k {
+		case "until":
+			for _, v := range vs {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					writeError(w, fmt.Errorf("filter until=%q is not a duration (24h, 10m): %w", v, errdefs.ErrInvalidArgument))
+					return
+				}
+				o.Until = d
+			}
+		default:
+			writeError(w, fmt.Errorf("invalid filter %q: %w", k, errdefs.ErrInvalidArgument))
+			return
+		}
+	}
+	recs, err := s.buildkit.Prune(r.Context(), o)
+	if err != nil {
+		writeError(w, fmt.Errorf("prune the build cache: %w", err))
+		return
+	}
+	ids, total := []string{}, int64(0)
+	for _, c := range recs {
+		ids = append(ids, c.ID)
+		total += c.Size
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": ids, "SpaceReclaimed": total})
+}
+
+// buildCacheJSON is the BuildCache of /system/df, as dockerd writes it.
+func (s *Server) buildCacheJSON(ctx context.Context) ([]map[string]any, error) {
+	out := []map[string]any{}
+	if s.buildkit == nil {
+		return out, nil
+	}
+	recs, err := s.buildkit.DiskUsage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("build cache: %w", err)
+	}
+	for _, c := range recs {
+		var parent string
+		if len(c.Parents) > 0 {
+			parent = c.Parents[0]
+		}
+		rec := map[string]any{"ID": c.ID, "Parent": parent, "Parents": nonNilSlice(c.Parents), "Type": c.Type, "Description": c.Description,
+			"InUse": c.InUse, "Shared": c.Shared, "Size": c.Size, "CreatedAt": c.CreatedAt, "UsageCount": c.UsageCount}
+		if c.LastUsedAt != nil {
+			rec["LastUsedAt"] = c.LastUsedAt
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func nonNilSlice(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -46,6 +46,7 @@ func New(e *engine.Engine, version string, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /build", s.buildImage)
 	s.mux.HandleFunc("POST /grpc", s.buildkitGRPC)
 	s.mux.HandleFunc("POST /session", s.buildkitSession)
+	s.mux.HandleFunc("POST /build/prune", s.buildPrune)
 	return s
 }
 

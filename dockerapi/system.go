@@ -90,6 +90,11 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		v["UsageData"] = map[string]int64{"Size": u.Size, "RefCount": int64(u.RefCount)}
 		outVolumes = append(outVolumes, v)
 	}
+	cache, err := s.buildCacheJSON(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"LayersSize": du.LayersSize, "Images": outImages, "Containers": outContainers,
-		"Volumes": outVolumes, "BuildCache": []any{}})
+		"Volumes": outVolumes, "BuildCache": cache})
 }

@@ -198,6 +198,26 @@ func TestBuildKit(t *testing.T) {
 					t.Errorf("after prune, the build did not take its RUN step from the exported cache:\n%s", out)
 				}
 			})
+			t.Run("df-prune", func(t *testing.T) {
+				count := func() string {
+					for _, l := range strings.Split(docker(t, "system", "df", "--format", "{{.Type}}={{.TotalCount}}"), "\n") {
+						if v, ok := strings.CutPrefix(l, "Build Cache="); ok {
+							return v
+						}
+					}
+					return ""
+				}
+				if n := count(); n == "0" || n == "" {
+					t.Errorf("docker system df counts %q build cache records after the builds above", n)
+				}
+				out := docker(t, "builder", "prune", "-af")
+				if !strings.Contains(out, "Total") {
+					t.Errorf("docker builder prune -af printed %q", out)
+				}
+				if n := count(); n != "0" {
+					t.Errorf("docker system df counts %s build cache records after docker builder prune -af", n)
+				}
+			})
 		})
 	}
 }
