@@ -183,6 +183,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			}
 			bk := buildkit.New(buildkit.Config{Root: filepath.Join(cfg.Root, "buildkit"), RuntimePath: rt, CgroupParent: "berth-build"}, ctr, img, log)
 			defer bk.Close()
+			bk.Sweep(svcCtx)
 			docker.SetBuildKit(bk)
 		}
 		go ctr.RemoveOwnedPods(svcCtx, builder.Owner) // RUN steps a crash cut short

@@ -228,3 +228,57 @@ func randomSuffix() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// TestBuildKitCancel: a build whose client goes away (buildx killed) mid-RUN
+// leaves no step running, no mount and no pod; a berthd killed mid-RUN
+// leaves the step to the next berthd's start, which removes it and its
+// mounts, while the images built before stay.
+func TestBuildKitCancel(t *testing.T) {
+	requireCNI(t)
+	fixtures.RequireBinary(t, "docker")
+	buildxBin(t)
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "pull", "-q", ref)
+	executor := filepath.Join(d.root, "buildkit", "executor")
+	buildPods := func() int {
+		ents, _ := os.ReadDir(filepath.Join(d.state, "sandboxes"))
+		return len(ents)
+	}
+	run := func(marker string) *exec.Cmd {
+		dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\nRUN sleep 3600; echo " + marker + "\n"})
+		cmd := buildxCmd(t, d.dockerSocket(), "build", "--progress=plain", dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		waitFor(t, "the RUN step to start", func() bool { return len(processesMentioning(marker)) > 0 })
+		return cmd
+	}
+
+	before := buildPods()
+	marker := "cancel-" + randomSuffix()
+	cmd := run(marker)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	waitFor(t, "the step to be stopped after its client left", func() bool { return len(processesMentioning(marker)) == 0 })
+	waitFor(t, "the step's mounts and pod to go", func() bool { return len(mountsUnder(executor)) == 0 && buildPods() == before })
+
+	mustRun(t, buildxCmd(t, d.dockerSocket(), "build", "-t", "kept:1", writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\nRUN echo kept > /k\n"})))
+	marker = "crash-" + randomSuffix()
+	run(marker)
+	d.kill()
+	if len(processesMentioning(marker)) == 0 {
+		t.Log("the step died with berthd")
+	}
+	d.start(fixtures.Binaries(t))
+	waitFor(t, "the restarted berthd to remove the step", func() bool { return len(processesMentioning(marker)) == 0 })
+	if m := mountsUnder(executor); len(m) > 0 {
+		t.Errorf("mounts left of the step: %v", m)
+	}
+	waitFor(t, "the step's pod to go", func() bool { return buildPods() == before })
+	if got := mustDocker(t, d, "run", "--rm", "kept:1", "cat", "/k"); got != "kept\n" {
+		t.Errorf("the image built before the crash: %q", got)
+	}
+}
