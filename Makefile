@@ -47,8 +47,8 @@ deps:
 kube:
 	./test/kube/build.sh >/dev/null
 
-# docker/buildx for test/e2e's BuildKit tests, built from the module proxy
-# into /var/cache/berth-buildx (once: ~1.5 minutes).
+# docker/buildx and Compose v5 for test/e2e's BuildKit tests, built from the
+# module proxy into /var/cache/berth-buildx and berth-compose (once: ~5 minutes).
 buildx:
 	./test/buildx/build.sh >/dev/null
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/containerd/containerd/v2/defaults"
 	"github.com/moby/buildkit/cache/remotecache"
 	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
 	localremotecache "github.com/moby/buildkit/cache/remotecache/local"
@@ -24,6 +25,7 @@ import (
 	"github.com/moby/buildkit/solver/bboltcachestorage"
 	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/util/db/boltutil"
+	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/moby/buildkit/util/resolver"
 	bkworker "github.com/moby/buildkit/worker"
 	bolt "go.etcd.io/bbolt"
@@ -138,7 +140,10 @@ func (s *Service) newRunning(ctx context.Context) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := grpc.NewServer()
+	// The interceptors carry errors' details (a failed step's Dockerfile
+	// lines, its exit code) to the client as gRPC status details.
+	g := grpc.NewServer(grpc.UnaryInterceptor(grpcerrors.UnaryServerInterceptor), grpc.StreamInterceptor(grpcerrors.StreamServerInterceptor),
+		grpc.MaxRecvMsgSize(defaults.DefaultMaxRecvMsgSize), grpc.MaxSendMsgSize(defaults.DefaultMaxSendMsgSize))
 	ctl.Register(g)
 	return &running{controller: ctl, sessions: sm, grpc: g, worker: w}, nil
 }

@@ -198,6 +198,75 @@ func TestBuildKit(t *testing.T) {
 					t.Errorf("after prune, the build did not take its RUN step from the exported cache:\n%s", out)
 				}
 			})
+			t.Run("docker-build", func(t *testing.T) {
+				// The docker CLI's own build: buildx as its plugin, in this
+				// test's config directory only.
+				cfg := t.TempDir()
+				if err := os.MkdirAll(filepath.Join(cfg, "cli-plugins"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(buildxBin(t), filepath.Join(cfg, "cli-plugins", "docker-buildx")); err != nil {
+					t.Fatal(err)
+				}
+				dir := writeContext(t, map[string]string{"Dockerfile": from + "RUN echo via-docker-build > /d\n"})
+				args := []string{"build", "--progress=plain", "-t", "bk:docker-build", dir}
+				if dm.dockerd {
+					args = append([]string{"build", "--network", "none"}, args[1:]...)
+				}
+				cmd := exec.Command("docker", args...)
+				cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+dm.sock, "DOCKER_CONFIG="+cfg, "BUILDX_NO_DEFAULT_ATTESTATIONS=1")
+				out := mustRun(t, cmd)
+				if got := docker(t, "run", "--rm", "bk:docker-build", "cat", "/d"); got != "via-docker-build\n" {
+					t.Errorf("docker build's image has %q\n%s", got, out)
+				}
+			})
+			t.Run("error-line", func(t *testing.T) {
+				dir := writeContext(t, map[string]string{"Dockerfile": from + "RUN echo fine\nRUN exit 3\n"})
+				args := []string{"build", "--progress=plain", dir}
+				if dm.dockerd {
+					args = append([]string{"build", "--network", "none"}, args[1:]...)
+				}
+				out, errOut, code := runCLI(t, buildxCmd(t, dm.sock, args...))
+				// dockerd 20.10's frontend names no Dockerfile line.
+				lines := dm.dockerd || strings.Contains(errOut, "Dockerfile:3") && strings.Contains(errOut, ">>> RUN exit 3")
+				if code == 0 || !lines || !strings.Contains(errOut, "exit code: 3") {
+					t.Errorf("a failing RUN: exit %d; want the Dockerfile's line 3 and the step's exit code named:\n%s%s", code, out, errOut)
+				}
+			})
+			t.Run("compose-build", func(t *testing.T) {
+				compose := os.Getenv("BERTH_COMPOSE")
+				if compose == "" {
+					compose = "/var/cache/berth-compose/v5.6.0/docker-compose"
+				}
+				if _, err := os.Stat(compose); err != nil {
+					t.Skipf("Compose is not built (make buildx): %v", err)
+				}
+				network := ""
+				if dm.dockerd {
+					network = "      network: none\n"
+				}
+				dir := writeContext(t, map[string]string{
+					"web/Dockerfile": from + "RUN echo web > /who\nCMD [\"cat\", \"/who\"]\n",
+					"api/Dockerfile": from + "ARG GREETING\nRUN echo \"api $GREETING\" > /who\nCMD [\"cat\", \"/who\"]\n",
+					"compose.yaml": "services:\n  web:\n    build:\n      context: web\n" + network + "    image: bkdemo-web:1\n" +
+						"  api:\n    build:\n      context: api\n" + network + "      args:\n        GREETING: hello\n    image: bkdemo-api:1\n",
+				})
+				cfg := t.TempDir()
+				if err := os.MkdirAll(filepath.Join(cfg, "cli-plugins"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(buildxBin(t), filepath.Join(cfg, "cli-plugins", "docker-buildx")); err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.Command(compose, "--project-directory", dir, "-p", "bkdemo", "build")
+				cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+dm.sock, "DOCKER_CONFIG="+cfg, "BUILDX_NO_DEFAULT_ATTESTATIONS=1")
+				mustRun(t, cmd)
+				for img, want := range map[string]string{"bkdemo-web:1": "web\n", "bkdemo-api:1": "api hello\n"} {
+					if got := docker(t, "run", "--rm", img); got != want {
+						t.Errorf("%s printed %q, want %q", img, got, want)
+					}
+				}
+			})
 			t.Run("df-prune", func(t *testing.T) {
 				count := func() string {
 					for _, l := range strings.Split(docker(t, "system", "df", "--format", "{{.Type}}={{.TotalCount}}"), "\n") {
