@@ -1,7 +1,8 @@
 // Package docker benchmarks berthd's Docker Engine API against dockerd
 // (Debian's docker.io 20.10), both driven by the same docker CLI in one run,
 // interleaved: `docker run --rm --network none busybox true`, `docker exec
-// c true`, and the daemon's memory with 10 running containers.
+// c true`, classic and BuildKit builds (buildx's docker driver), and the
+// daemon's memory with 10 running containers and during the builds.
 //
 //	make bench-docker   (go test -run '^$' -bench Docker -benchtime 1x ./test/bench/docker)
 package docker
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -179,6 +181,7 @@ func BenchmarkDocker(b *testing.B) {
 			}
 		}
 	}
+	bkBuilds, bkPeak := buildKitBuilds(b, daemons, ref)
 	for _, d := range daemons {
 		for i := range 10 {
 			d.docker(b, "run", "-d", "--network", "none", "--name", fmt.Sprintf("idle%d", i), ref, "sleep", "3600")
@@ -224,10 +227,101 @@ func BenchmarkDocker(b *testing.B) {
 		bt, dt := med(builds["berthd "+mode]), med(builds["dockerd "+mode])
 		fmt.Printf("docker build of 5 steps, %s (classic builder): berthd %s, dockerd %s: %.2fx\n", mode, bt.Round(100*time.Microsecond), dt.Round(100*time.Microsecond), float64(bt)/float64(dt))
 	}
+	if bkBuilds != nil {
+		for _, mode := range []string{"uncached", "cached"} {
+			bt, dt := med(bkBuilds["berthd "+mode]), med(bkBuilds["dockerd "+mode])
+			fmt.Printf("buildx build (BuildKit) of 8 steps, %s: berthd %s, dockerd %s: %.2fx\n", mode, bt.Round(100*time.Microsecond), dt.Round(100*time.Microsecond), float64(bt)/float64(dt))
+		}
+		fmt.Printf("daemon RSS at its peak during the BuildKit builds: berthd %.1f MB, dockerd + its containerd %.1f MB: %.2fx\n",
+			float64(bkPeak["berthd"])/1024, float64(bkPeak["dockerd"])/1024, float64(bkPeak["berthd"])/float64(bkPeak["dockerd"]))
+	}
 	fmt.Printf("docker exec idle0 true: berthd %s, dockerd %s: %.2fx\n",
 		med(execs["berthd"]).Round(100*time.Microsecond), med(execs["dockerd"]).Round(100*time.Microsecond), float64(med(execs["berthd"]))/float64(med(execs["dockerd"])))
 	fmt.Printf("daemon RSS with 10 running containers: berthd %.1f MB, dockerd + its containerd %.1f MB: %.2fx\n",
 		float64(rss["berthd"])/1024, float64(rss["dockerd"])/1024, float64(rss["berthd"])/float64(rss["dockerd"]))
+}
+
+// buildKitBuilds times an 8-step Dockerfile (a cache mount, a COPY of a
+// source tree, three RUN steps) built by each daemon's BuildKit through
+// buildx's docker driver, without the cache and with it, interleaved, and
+// samples each daemon's memory meanwhile. RUN steps have --network none on
+// both: dockerd runs without its bridge here. Nil when buildx is not built.
+func buildKitBuilds(b *testing.B, daemons []*daemon, ref string) (map[string][]time.Duration, map[string]int) {
+	buildx := os.Getenv("BERTH_BUILDX")
+	if buildx == "" {
+		buildx = "/var/cache/berth-buildx/v0.38.2/buildx"
+	}
+	if _, err := os.Stat(buildx); err != nil {
+		fmt.Printf("buildx is not built (make buildx): no BuildKit builds timed\n")
+		return nil, nil
+	}
+	ctxDir := b.TempDir()
+	for i := range 50 {
+		_ = os.MkdirAll(filepath.Join(ctxDir, "src", fmt.Sprint(i%5)), 0o755)
+		_ = os.WriteFile(filepath.Join(ctxDir, "src", fmt.Sprint(i%5), fmt.Sprintf("f%d.txt", i)), []byte(strings.Repeat("source line\n", 200)), 0o644)
+	}
+	_ = os.WriteFile(filepath.Join(ctxDir, "app.conf"), []byte("key=value\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM "+ref+`
+ARG VERSION=1
+ENV APP_HOME=/app
+WORKDIR /app
+COPY src/ ./src/
+RUN --mount=type=cache,target=/var/cache/pkgs sh -c 'for i in $(seq 1 200); do [ -f /var/cache/pkgs/p$i ] || echo pkg$i > /var/cache/pkgs/p$i; done; mkdir -p deps; cp /var/cache/pkgs/* deps/'
+RUN sh -c 'cat src/*/*.txt | wc -l > build.out; for i in $(seq 1 300); do echo compiled $i; done >> build.out'
+COPY app.conf /etc/app.conf
+RUN chmod -R go-w /app && ln -s /app/build.out /build.out
+CMD ["cat", "/app/build.out"]
+`), 0o644)
+	var mu sync.Mutex
+	peak := map[string]int{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, d := range daemons {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := rssKB(d.cmd.Process.Pid)
+				if d.name == "dockerd" {
+					for _, c := range children(d.cmd.Process.Pid) {
+						n += rssKB(c)
+					}
+				}
+				mu.Lock()
+				peak[d.name] = max(peak[d.name], n)
+				mu.Unlock()
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	out := map[string][]time.Duration{}
+	cfg := b.TempDir()
+	for i := -1; i < 5; i++ {
+		for _, d := range daemons {
+			for _, mode := range []string{"uncached", "cached"} {
+				args := []string{"build", "--network", "none", "-q", "-t", "bench:bk", ctxDir}
+				if mode == "uncached" {
+					args = append(args, "--no-cache")
+				}
+				cmd := exec.Command(buildx, args...)
+				cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "DOCKER_CONFIG="+cfg, "BUILDX_NO_DEFAULT_ATTESTATIONS=1")
+				s := time.Now()
+				if o, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("%s: buildx %s: %v\n%s", d.name, strings.Join(args, " "), err, o)
+				}
+				if i >= 0 {
+					out[d.name+" "+mode] = append(out[d.name+" "+mode], time.Since(s))
+				}
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	return out, peak
 }
 
 func rssKB(pid int) int {
