@@ -63,9 +63,8 @@ func (c contentStore) Writer(ctx context.Context, opts ...content.WriterOpt) (co
 // Update of a blob only Berth has keeps nothing: the labels BuildKit sets
 // (where the blob came from, for a later push) it finds again in the image.
 func (c contentStore) Update(ctx context.Context, info content.Info, fieldpaths ...string) (content.Info, error) {
-	out, err := c.Store.Update(ctx, info, fieldpaths...)
-	if cerrdefs.IsNotFound(err) && c.berth.Has(info.Digest) {
+	if _, err := c.Store.Info(ctx, info.Digest); cerrdefs.IsNotFound(err) && c.berth.Has(info.Digest) {
 		return c.Info(ctx, info.Digest)
 	}
-	return out, err
+	return c.Store.Update(ctx, info, fieldpaths...)
 }

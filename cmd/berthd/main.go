@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	clog "github.com/containerd/log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -73,8 +74,10 @@ and flags override them. "berthd config default" prints the defaults.`,
 				h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
 			}
 			log := slog.New(h)
-			// Libraries that log through slog's default (NRI's) write where berthd does.
+			// Libraries that log through slog's default, or through logrus
+			// (NRI's, BuildKit's), write where berthd does.
 			slog.SetDefault(log)
+			clog.UseSlog()
 			ctx, stop := context.WithCancel(context.Background())
 			defer stop()
 			sigs := make(chan os.Signal, 1)
