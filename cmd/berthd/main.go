@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	clog "github.com/containerd/log"
 	"log/slog"
 	"os"
 	"os/signal"
 
+	clog "github.com/containerd/log"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
