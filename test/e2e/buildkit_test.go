@@ -66,6 +66,7 @@ func TestBuildKit(t *testing.T) {
 	buildxBin(t)
 	d := startDaemon(t)
 	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-build") // BuildKit's steps' parent
 	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
 	daemons := []struct {
 		name, sock string
@@ -76,6 +77,7 @@ func TestBuildKit(t *testing.T) {
 			name, sock string
 			dockerd    bool
 		}{"dockerd", startDockerd(t), true})
+		fixtures.RemoveCgroupOnCleanup(t, "/buildkit") // dockerd's BuildKit's
 	}
 	for _, dm := range daemons {
 		t.Run(dm.name, func(t *testing.T) {
@@ -308,6 +310,7 @@ func TestBuildKitCancel(t *testing.T) {
 	buildxBin(t)
 	d := startDaemon(t)
 	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-build") // BuildKit's steps' parent
 	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
 	mustDocker(t, d, "pull", "-q", ref)
 	executor := filepath.Join(d.root, "buildkit", "executor")
