@@ -70,7 +70,7 @@ func (s *Service) newWorker(ctx context.Context) (*worker, error) {
 		return nil, err
 	}
 	providers := map[pb.NetMode]network.Provider{
-		pb.NetMode_UNSET: podNetwork{containers: s.containers, log: s.log},
+		pb.NetMode_UNSET: newPodNetwork(s.containers, s.log),
 		pb.NetMode_HOST:  network.NewHostProvider(),
 		pb.NetMode_NONE:  network.NewNoneProvider(),
 	}

@@ -335,7 +335,8 @@ func TestBuildKitCancel(t *testing.T) {
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	waitFor(t, "the step to be stopped after its client left", func() bool { return len(processesMentioning(marker)) == 0 })
-	waitFor(t, "the step's mounts and pod to go", func() bool { return len(mountsUnder(executor)) == 0 && buildPods() == before })
+	// Its pod goes back to the pool (TestBuildKitPodPool), no further.
+	waitFor(t, "the step's mounts to go", func() bool { return len(mountsUnder(executor)) == 0 && buildPods() <= before+1 })
 
 	mustRun(t, buildxCmd(t, d.dockerSocket(), "build", "-t", "kept:1", writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\nRUN echo kept > /k\n"})))
 	marker = "crash-" + randomSuffix()
@@ -346,11 +347,46 @@ func TestBuildKitCancel(t *testing.T) {
 	}
 	d.start(fixtures.Binaries(t))
 	waitFor(t, "the restarted berthd to remove the step", func() bool { return len(processesMentioning(marker)) == 0 })
-	if m := mountsUnder(executor); len(m) > 0 {
-		t.Errorf("mounts left of the step: %v", m)
-	}
+	// The sweep runs once the CRI socket answers, beside the Docker API's start.
+	waitFor(t, "the restarted berthd to unmount the step's root filesystem", func() bool { return len(mountsUnder(executor)) == 0 })
 	waitFor(t, "the step's pod to go", func() bool { return buildPods() == before })
 	if got := mustDocker(t, d, "run", "--rm", "kept:1", "cat", "/k"); got != "kept\n" {
 		t.Errorf("the image built before the crash: %q", got)
+	}
+}
+
+// TestBuildKitPodPool: RUN steps on the default network share pooled pods:
+// three steps in a row use one pod (each on the CNI network: eth0), which
+// waits for the next build and goes when berthd stops.
+func TestBuildKitPodPool(t *testing.T) {
+	requireCNI(t)
+	fixtures.RequireBinary(t, "docker")
+	buildxBin(t)
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-build")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "pull", "-q", ref)
+	pods := func() int {
+		ents, _ := os.ReadDir(filepath.Join(d.state, "sandboxes"))
+		return len(ents)
+	}
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\n" + strings.Repeat("RUN grep -q eth0 /proc/net/dev && echo $RANDOM >> /steps\n", 3)})
+	mustRun(t, buildxCmd(t, d.dockerSocket(), "build", "-t", "pool:1", dir))
+	if n := pods(); n != 1 {
+		t.Errorf("three RUN steps in a row left %d pods, want the one they shared", n)
+	}
+	mustRun(t, buildxCmd(t, d.dockerSocket(), "build", "--no-cache", "-t", "pool:2", dir))
+	if n := pods(); n != 1 {
+		t.Errorf("a second build left %d pods, want the pooled one", n)
+	}
+	if got := mustDocker(t, d, "run", "--rm", "pool:2", "wc", "-l", "/steps"); !strings.HasPrefix(got, "3 ") {
+		t.Errorf("the steps wrote %q", got)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := pods(); n != 0 {
+		t.Errorf("berthd stopped and left %d build pods", n)
 	}
 }
