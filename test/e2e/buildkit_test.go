@@ -35,6 +35,34 @@ func buildxCmd(t *testing.T, sock string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// startBuildKitDaemon starts berthd for a BuildKit test, with busybox
+// pulled from a registry of the test's: it returns the image's reference.
+func startBuildKitDaemon(t *testing.T) (*daemon, string) {
+	t.Helper()
+	requireCNI(t)
+	fixtures.RequireBinary(t, "docker")
+	buildxBin(t)
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-build") // BuildKit's steps' parent
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "pull", "-q", ref)
+	return d, ref
+}
+
+// pluginConfig is a docker CLI config directory with buildx as its plugin.
+func pluginConfig(t *testing.T) string {
+	t.Helper()
+	cfg := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(cfg, "cli-plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(buildxBin(t), filepath.Join(cfg, "cli-plugins", "docker-buildx")); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // writeContext writes files (name → content) into a new build context.
 func writeContext(t *testing.T, files map[string]string) string {
 	t.Helper()
@@ -61,13 +89,7 @@ func writeContext(t *testing.T, files map[string]string) string {
 // The same builds run on Debian's dockerd (20.10) when it is installed, but
 // for what its BuildKit lacks (heredocs; cache export by the docker driver).
 func TestBuildKit(t *testing.T) {
-	requireCNI(t)
-	fixtures.RequireBinary(t, "docker")
-	buildxBin(t)
-	d := startDaemon(t)
-	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
-	fixtures.RemoveCgroupOnCleanup(t, "/berth-build") // BuildKit's steps' parent
-	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	d, ref := startBuildKitDaemon(t)
 	daemons := []struct {
 		name, sock string
 		dockerd    bool
@@ -203,13 +225,7 @@ func TestBuildKit(t *testing.T) {
 			t.Run("docker-build", func(t *testing.T) {
 				// The docker CLI's own build: buildx as its plugin, in this
 				// test's config directory only.
-				cfg := t.TempDir()
-				if err := os.MkdirAll(filepath.Join(cfg, "cli-plugins"), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Symlink(buildxBin(t), filepath.Join(cfg, "cli-plugins", "docker-buildx")); err != nil {
-					t.Fatal(err)
-				}
+				cfg := pluginConfig(t)
 				dir := writeContext(t, map[string]string{"Dockerfile": from + "RUN echo via-docker-build > /d\n"})
 				args := []string{"build", "--progress=plain", "-t", "bk:docker-build", dir}
 				if dm.dockerd {
@@ -253,13 +269,7 @@ func TestBuildKit(t *testing.T) {
 					"compose.yaml": "services:\n  web:\n    build:\n      context: web\n" + network + "    image: bkdemo-web:1\n" +
 						"  api:\n    build:\n      context: api\n" + network + "      args:\n        GREETING: hello\n    image: bkdemo-api:1\n",
 				})
-				cfg := t.TempDir()
-				if err := os.MkdirAll(filepath.Join(cfg, "cli-plugins"), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Symlink(buildxBin(t), filepath.Join(cfg, "cli-plugins", "docker-buildx")); err != nil {
-					t.Fatal(err)
-				}
+				cfg := pluginConfig(t)
 				cmd := exec.Command(compose, "--project-directory", dir, "-p", "bkdemo", "build")
 				cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+dm.sock, "DOCKER_CONFIG="+cfg, "BUILDX_NO_DEFAULT_ATTESTATIONS=1")
 				mustRun(t, cmd)
@@ -305,14 +315,7 @@ func randomSuffix() string {
 // leaves the step to the next berthd's start, which removes it and its
 // mounts, while the images built before stay.
 func TestBuildKitCancel(t *testing.T) {
-	requireCNI(t)
-	fixtures.RequireBinary(t, "docker")
-	buildxBin(t)
-	d := startDaemon(t)
-	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
-	fixtures.RemoveCgroupOnCleanup(t, "/berth-build") // BuildKit's steps' parent
-	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
-	mustDocker(t, d, "pull", "-q", ref)
+	d, ref := startBuildKitDaemon(t)
 	executor := filepath.Join(d.root, "buildkit", "executor")
 	buildPods := func() int {
 		ents, _ := os.ReadDir(filepath.Join(d.state, "sandboxes"))
@@ -359,14 +362,7 @@ func TestBuildKitCancel(t *testing.T) {
 // three steps in a row use one pod (each on the CNI network: eth0), which
 // waits for the next build and goes when berthd stops.
 func TestBuildKitPodPool(t *testing.T) {
-	requireCNI(t)
-	fixtures.RequireBinary(t, "docker")
-	buildxBin(t)
-	d := startDaemon(t)
-	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
-	fixtures.RemoveCgroupOnCleanup(t, "/berth-build")
-	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
-	mustDocker(t, d, "pull", "-q", ref)
+	d, ref := startBuildKitDaemon(t)
 	pods := func() int {
 		ents, _ := os.ReadDir(filepath.Join(d.state, "sandboxes"))
 		return len(ents)
