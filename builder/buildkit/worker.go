@@ -23,7 +23,6 @@ import (
 	"github.com/moby/buildkit/session"
 	containerdsnapshot "github.com/moby/buildkit/snapshot/containerd"
 	"github.com/moby/buildkit/solver/pb"
-	"github.com/moby/buildkit/util/db/boltutil"
 	"github.com/moby/buildkit/util/disk"
 	"github.com/moby/buildkit/util/leaseutil"
 	"github.com/moby/buildkit/util/network"
@@ -33,7 +32,6 @@ import (
 	wlabel "github.com/moby/buildkit/worker/label"
 	"github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
-	bolt "go.etcd.io/bbolt"
 )
 
 // snapshotterName is the one snapshotter BuildKit's cache is kept in.
@@ -84,15 +82,15 @@ func (s *Service) newWorker(ctx context.Context) (*worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("buildkit executor: %w", err)
 	}
+	db, err := s.openCacheIndex(root)
+	if err != nil {
+		return nil, err
+	}
 	sn, err := overlay.NewSnapshotter(filepath.Join(root, "snapshots"))
 	if err != nil {
 		return nil, fmt.Errorf("buildkit snapshots: %w", err)
 	}
 	blobs, err := local.NewStore(filepath.Join(root, "content"))
-	if err != nil {
-		return nil, err
-	}
-	db, err := boltutil.Open(filepath.Join(root, "containerdmeta.db"), 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if err != nil {
 		return nil, err
 	}
