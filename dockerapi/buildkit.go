@@ -138,7 +138,7 @@ func (s *Server) buildCacheJSON(ctx context.Context) ([]map[string]any, error) {
 		if len(c.Parents) > 0 {
 			parent = c.Parents[0]
 		}
-		rec := map[string]any{"ID": c.ID, "Parent": parent, "Parents": nonNilSlice(c.Parents), "Type": c.Type, "Description": c.Description,
+		rec := map[string]any{"ID": c.ID, "Parent": parent, "Parents": nonNil(c.Parents), "Type": c.Type, "Description": c.Description,
 			"InUse": c.InUse, "Shared": c.Shared, "Size": c.Size, "CreatedAt": c.CreatedAt, "UsageCount": c.UsageCount}
 		if c.LastUsedAt != nil {
 			rec["LastUsedAt"] = c.LastUsedAt
@@ -146,11 +146,4 @@ func (s *Server) buildCacheJSON(ctx context.Context) ([]map[string]any, error) {
 		out = append(out, rec)
 	}
 	return out, nil
-}
-
-func nonNilSlice(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
