@@ -83,8 +83,12 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := buildkit.PruneOptions{All: boolParam(r, "all")}
-	for name, dst := range map[string]*int64{"reserved-space": &o.ReservedSpace, "keep-storage": &o.ReservedSpace,
-		"max-used-space": &o.MaxUsedSpace, "min-free-space": &o.MinFreeSpace} {
+	// keep-storage is reserved-space's old name; the new one wins when both come.
+	for _, p := range []struct {
+		name string
+		dst  *int64
+	}{{"keep-storage", &o.ReservedSpace}, {"reserved-space", &o.ReservedSpace}, {"max-used-space", &o.MaxUsedSpace}, {"min-free-space", &o.MinFreeSpace}} {
+		name, dst := p.name, p.dst
 		if v := r.URL.Query().Get(name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {

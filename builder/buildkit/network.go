@@ -95,7 +95,8 @@ func (p *podNetwork) reap() {
 	p.idle = keep
 	p.timer = nil
 	if len(p.idle) > 0 {
-		p.timer = time.AfterFunc(poolIdle, p.reap)
+		// The oldest left goes when its own minute ends, not a minute on.
+		p.timer = time.AfterFunc(poolIdle-time.Since(p.idle[0].since), p.reap)
 	}
 	p.mu.Unlock()
 	for _, ns := range old {
