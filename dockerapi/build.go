@@ -13,12 +13,17 @@ import (
 // buildImage is `docker build` (the classic builder) and the SDKs' build:
 // the context as a tar body, the progress as a JSON stream.
 func (s *Server) buildImage(w http.ResponseWriter, r *http.Request) {
-	if s.builder == nil {
-		writeError(w, fmt.Errorf("image builds are not enabled: %w", errdefs.ErrUnimplemented))
+	switch v := r.URL.Query().Get("version"); v {
+	case "2":
+		s.buildKitBuild(w, r)
+		return
+	case "", "1":
+	default:
+		writeError(w, fmt.Errorf("invalid builder version %q: 1 (classic) or 2 (BuildKit): %w", v, errdefs.ErrInvalidArgument))
 		return
 	}
-	if r.URL.Query().Get("version") == "2" {
-		writeError(w, fmt.Errorf("BuildKit is not supported: build with DOCKER_BUILDKIT=0 (the classic builder): %w", errdefs.ErrUnimplemented))
+	if s.builder == nil {
+		writeError(w, fmt.Errorf("image builds are not enabled: %w", errdefs.ErrUnimplemented))
 		return
 	}
 	q := r.URL.Query()

@@ -3,10 +3,14 @@ package dockerapi
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-runtime/berth/builder/buildkit"
@@ -20,6 +24,9 @@ type BuildKit interface {
 	HandleSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error
 	DiskUsage(ctx context.Context) ([]buildkit.CacheRecord, error)
 	Prune(ctx context.Context, o buildkit.PruneOptions) ([]buildkit.CacheRecord, error)
+	Build(ctx context.Context, o buildkit.BuildOptions) (string, error)
+	Upload(ctx context.Context, buildID string, body io.Reader) error
+	Cancel(buildID string)
 }
 
 // SetBuildKit serves BuildKit on /grpc and /session, and says so on /_ping.
@@ -60,6 +67,81 @@ func (s *Server) buildkitSession(w http.ResponseWriter, r *http.Request) {
 	if err := s.buildkit.HandleSession(r.Context(), w, r); err != nil {
 		s.log.Warn("BuildKit session", "error", err)
 	}
+}
+
+// buildKitBuild is POST /build?version=2: the docker CLI 18.09–22's
+// BuildKit build (its context in its session, or uploaded by a request of
+// its own), the SDKs' Version "2" (the context in the body). The progress
+// goes as dockerd sends it: BuildKit's status, protobuf in base64, in
+// "moby.buildkit.trace" messages, and the image's ID in "moby.image.id".
+func (s *Server) buildKitBuild(w http.ResponseWriter, r *http.Request) {
+	if s.buildkit == nil {
+		writeError(w, fmt.Errorf("BuildKit is off on this daemon: build with DOCKER_BUILDKIT=0 (the classic builder): %w", errdefs.ErrUnimplemented))
+		return
+	}
+	o, err := buildKitOptions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if id, ok := strings.CutPrefix(o.BuildID, "upload-request:"); ok {
+		if err := s.buildkit.Upload(r.Context(), id, r.Body); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	out := &jsonStream{w: w}
+	o.Context = r.Body
+	o.Trace = func(b []byte) error {
+		out.send(map[string]any{"id": "moby.buildkit.trace", "aux": base64.StdEncoding.EncodeToString(b)})
+		return nil
+	}
+	id, err := s.buildkit.Build(r.Context(), o)
+	if err != nil {
+		out.sendError(err)
+		return
+	}
+	if id != "" {
+		out.send(map[string]any{"id": "moby.image.id", "aux": map[string]string{"ID": id}})
+	}
+}
+
+// buildKitOptions reads /build's parameters as dockerd does for BuildKit.
+func buildKitOptions(r *http.Request) (buildkit.BuildOptions, error) {
+	q := r.URL.Query()
+	o := buildkit.BuildOptions{Dockerfile: q.Get("dockerfile"), Tags: q["t"], Target: q.Get("target"), NoCache: boolParam(r, "nocache"),
+		Pull: boolParam(r, "pull"), Platform: q.Get("platform"), NetworkMode: q.Get("networkmode"), ExtraHosts: q["extrahosts"],
+		SessionID: q.Get("session"), Remote: q.Get("remote"), BuildID: q.Get("buildid")}
+	for _, p := range []struct {
+		name string
+		dst  any
+	}{{"buildargs", &o.BuildArgs}, {"labels", &o.Labels}, {"cachefrom", &o.CacheFrom}, {"outputs", &o.Outputs}} {
+		if v := q.Get(p.name); v != "" {
+			if err := json.Unmarshal([]byte(v), p.dst); err != nil {
+				return o, fmt.Errorf("invalid %s %q: %v: %w", p.name, v, err, errdefs.ErrInvalidArgument)
+			}
+		}
+	}
+	if v := q.Get("shmsize"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return o, fmt.Errorf("shmsize=%q is not a number of bytes: %w", v, errdefs.ErrInvalidArgument)
+		}
+		o.ShmSize = n
+	}
+	return o, o.Validate()
+}
+
+// buildCancel is POST /build/cancel: the docker CLI's Ctrl-C of a build.
+func (s *Server) buildCancel(w http.ResponseWriter, r *http.Request) {
+	if s.buildkit != nil {
+		s.buildkit.Cancel(r.URL.Query().Get("id"))
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // bufferedConn reads first what the HTTP server had read past the request.

@@ -47,6 +47,7 @@ func New(e *engine.Engine, version string, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /grpc", s.buildkitGRPC)
 	s.mux.HandleFunc("POST /session", s.buildkitSession)
 	s.mux.HandleFunc("POST /build/prune", s.buildPrune)
+	s.mux.HandleFunc("POST /build/cancel", s.buildCancel)
 	return s
 }
 

@@ -56,6 +56,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	running *running
+	builds  builds
 }
 
 // running is a started BuildKit.

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -239,6 +242,79 @@ func TestBuildKit(t *testing.T) {
 					t.Errorf("docker build's image has %q\n%s", got, out)
 				}
 			})
+			t.Run("cli-20.10", func(t *testing.T) {
+				// Debian's docker CLI 20.10 builds with BuildKit through
+				// /build?version=2 when /_ping says Builder-Version 2: the
+				// context in its session, or uploaded from stdin by a request
+				// of its own; the SDKs send it in the body with no session.
+				cli, err := dockerCLI2010()
+				if err != nil {
+					t.Skip(err)
+				}
+				net := []string{}
+				if dm.dockerd {
+					net = []string{"--network", "none"}
+				}
+				cli20 := func(t *testing.T, stdin io.Reader, args ...string) (string, int) {
+					t.Helper()
+					cmd := exec.Command(cli, append(append([]string{"build", "--progress=plain"}, net...), args...)...)
+					cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+dm.sock, "DOCKER_CONFIG="+t.TempDir(), "DOCKER_BUILDKIT=1")
+					cmd.Stdin = stdin
+					out, _ := cmd.CombinedOutput()
+					return string(out), cmd.ProcessState.ExitCode()
+				}
+				dir := writeContext(t, map[string]string{"greet.txt": "hi from 20.10\n", "Dockerfile": from +
+					"RUN echo run-by-20.10 > /r\nCOPY greet.txt /g\nCMD [\"cat\", \"/r\", \"/g\"]\n"})
+				iid := filepath.Join(t.TempDir(), "iid")
+				if out, code := cli20(t, nil, "--iidfile", iid, "-t", "bk:cli20", dir); code != 0 || !strings.Contains(out, "RUN echo run-by-20.10") {
+					t.Fatalf("docker 20.10 build: exit %d, want 0 and BuildKit's steps:\n%s", code, out)
+				}
+				if got := docker(t, "run", "--rm", "bk:cli20"); got != "run-by-20.10\nhi from 20.10\n" {
+					t.Errorf("the image docker 20.10 built printed %q", got)
+				}
+				if b, _ := os.ReadFile(iid); string(b) != strings.TrimSpace(docker(t, "image", "inspect", "-f", "{{.Id}}", "bk:cli20")) {
+					t.Errorf("--iidfile holds %q, not the image's ID", b)
+				}
+
+				tarOf := func(dir string) string { return mustRun(t, exec.Command("tar", "-C", dir, "-cf", "-", ".")) }
+				if out, code := cli20(t, strings.NewReader(tarOf(dir)), "-t", "bk:cli20-stdin", "-"); code != 0 {
+					t.Fatalf("docker 20.10 build - < context.tar: exit %d\n%s", code, out)
+				}
+				if got := docker(t, "run", "--rm", "bk:cli20-stdin", "cat", "/g"); got != "hi from 20.10\n" {
+					t.Errorf("the image built from stdin's context has %q", got)
+				}
+
+				scratch := writeContext(t, map[string]string{"f.txt": "exported\n", "Dockerfile": "FROM scratch\nCOPY f.txt /f.txt\n"})
+				dest := t.TempDir()
+				if out, code := cli20(t, nil, "-o", "type=local,dest="+dest, scratch); code != 0 {
+					t.Fatalf("docker 20.10 build -o type=local: exit %d\n%s", code, out)
+				}
+				if b, err := os.ReadFile(filepath.Join(dest, "f.txt")); err != nil || string(b) != "exported\n" {
+					t.Errorf("-o type=local wrote %q, %v", b, err)
+				}
+
+				failing := writeContext(t, map[string]string{"Dockerfile": from + "RUN exit 3\n"})
+				if out, code := cli20(t, nil, failing); code == 0 || !strings.Contains(out, "exit code: 3") {
+					t.Errorf("a failing RUN: exit %d; want the step's exit code named:\n%s", code, out)
+				}
+
+				query := "/build?version=2&t=bk:sdk&buildargs=" + url.QueryEscape(`{"WHO":"sdk"}`)
+				if dm.dockerd {
+					query += "&networkmode=none"
+				}
+				sdk := writeContext(t, map[string]string{"Dockerfile": from + "ARG WHO\nRUN echo built-by-$WHO > /w\n"})
+				code, body := dockerAPIAt(t, dm.sock, "POST", query, tarOf(sdk))
+				if code != 200 || !strings.Contains(body, `"moby.image.id"`) || !strings.Contains(body, `"moby.buildkit.trace"`) {
+					t.Fatalf("POST %s with the context in the body: %d\n%s", query, code, body)
+				}
+				if got := docker(t, "run", "--rm", "bk:sdk", "cat", "/w"); got != "built-by-sdk\n" {
+					t.Errorf("the SDK-style build's image has %q", got)
+				}
+				// dockerd answers 500 for it.
+				if code, body := dockerAPIAt(t, dm.sock, "POST", "/build?version=2&networkmode=container:x", tarOf(sdk)); !dm.dockerd && (code != 400 || !strings.Contains(body, `"message"`)) {
+					t.Errorf("a network mode BuildKit cannot run: %d %s, want 400 with Docker's error JSON", code, body)
+				}
+			})
 			t.Run("error-line", func(t *testing.T) {
 				dir := writeContext(t, map[string]string{"Dockerfile": from + "RUN echo fine\nRUN exit 3\n"})
 				args := []string{"build", "--progress=plain", dir}
@@ -304,6 +380,16 @@ func TestBuildKit(t *testing.T) {
 	}
 }
 
+// dockerCLI2010 is Debian's docker CLI 20.10 (docker.io), the last that
+// builds with BuildKit itself, through /build?version=2.
+func dockerCLI2010() (string, error) {
+	const cli = "/usr/bin/docker"
+	if v, err := exec.Command(cli, "--version").Output(); err != nil || !strings.Contains(string(v), " 20.10") {
+		return "", fmt.Errorf("%s is not the docker CLI 20.10 (Debian's docker.io): %s %v", cli, v, err)
+	}
+	return cli, nil
+}
+
 // randomSuffix makes a step's text new to every cache.
 func randomSuffix() string {
 	var b [6]byte
@@ -341,6 +427,23 @@ func TestBuildKitCancel(t *testing.T) {
 	waitFor(t, "the step to be stopped after its client left", func() bool { return len(processesMentioning(marker)) == 0 })
 	// Its pod goes back to the pool (TestBuildKitPodPool), no further.
 	waitFor(t, "the step's mounts to go", func() bool { return len(mountsUnder(executor)) == 0 && buildPods() <= before+1 })
+
+	// The docker CLI 20.10's Ctrl-C: POST /build/cancel, then it leaves.
+	if cli, err := dockerCLI2010(); err == nil {
+		marker := "cli20-cancel-" + randomSuffix()
+		cmd := exec.Command(cli, "build", "--progress=plain", writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\nRUN sleep 3600; echo " + marker + "\n"}))
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSocket(), "DOCKER_CONFIG="+t.TempDir(), "DOCKER_BUILDKIT=1")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		waitFor(t, "the 20.10 CLI's RUN step to start", func() bool { return len(processesMentioning(marker)) > 0 })
+		_ = cmd.Process.Signal(os.Interrupt)
+		waitFor(t, "the step to be stopped after the 20.10 CLI's Ctrl-C", func() bool { return len(processesMentioning(marker)) == 0 })
+		waitFor(t, "its mounts to go", func() bool { return len(mountsUnder(executor)) == 0 && buildPods() <= before+1 })
+	} else {
+		t.Log(err)
+	}
 
 	mustRun(t, buildxCmd(t, d.dockerSocket(), "build", "-t", "kept:1", writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\nRUN echo kept > /k\n"})))
 	marker = "crash-" + randomSuffix()
