@@ -9,11 +9,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/berth-runtime/berth/builder/buildkit"
+	"github.com/berth-runtime/berth/engine"
 	"github.com/berth-runtime/berth/internal/errdefs"
 )
 
@@ -180,21 +184,9 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) {
 			*dst = n
 		}
 	}
-	for k, vs := range f {
-		switch k {
-		case "until":
-			for _, v := range vs {
-				d, err := time.ParseDuration(v)
-				if err != nil {
-					writeError(w, fmt.Errorf("filter until=%q is not a duration (24h, 10m): %w", v, errdefs.ErrInvalidArgument))
-					return
-				}
-				o.Until = d
-			}
-		default:
-			writeError(w, fmt.Errorf("invalid filter %q: %w", k, errdefs.ErrInvalidArgument))
-			return
-		}
+	if o.Until, o.Filters, err = pruneFilters(f); err != nil {
+		writeError(w, err)
+		return
 	}
 	recs, err := s.buildkit.Prune(r.Context(), o)
 	if err != nil {
@@ -207,6 +199,53 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) {
 		total += c.Size
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": ids, "SpaceReclaimed": total})
+}
+
+// cacheFields are the build cache's fields `docker builder prune --filter`
+// takes, as dockerd does.
+var cacheFields = []string{"id", "parent", "type", "description", "inuse", "shared", "private"}
+
+// pruneFilters turns Docker's prune filters into BuildKit's: until (or its
+// old name unused-for) a duration or a time; the cache's fields one value
+// each, id matched as a prefix, the others exactly, a bare one (inuse) true.
+func pruneFilters(f engine.Filters) (time.Duration, []string, error) {
+	var until time.Duration
+	var out []string
+	for k, vs := range f {
+		switch {
+		case k == "until" || k == "unused-for":
+			if len(f["until"]) > 0 && len(f["unused-for"]) > 0 {
+				return 0, nil, fmt.Errorf("filters until and unused-for are one: give one: %w", errdefs.ErrInvalidArgument)
+			}
+			if len(vs) != 1 {
+				return 0, nil, fmt.Errorf("filter %s takes one value, not %d: %w", k, len(vs), errdefs.ErrInvalidArgument)
+			}
+			if d, err := time.ParseDuration(vs[0]); err == nil {
+				until = d
+				continue
+			}
+			t := unixParam(vs[0])
+			if t.IsZero() {
+				return 0, nil, fmt.Errorf("filter %s=%q is not a duration (24h, 10m) or a time: %w", k, vs[0], errdefs.ErrInvalidArgument)
+			}
+			until = time.Since(t)
+		case slices.Contains(cacheFields, k):
+			switch {
+			case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
+				out = append(out, k)
+			case len(vs) > 1:
+				return 0, nil, fmt.Errorf("filter %s takes one value, not %d: %w", k, len(vs), errdefs.ErrInvalidArgument)
+			case k == "id":
+				out = append(out, "id~="+strconv.Quote("^"+regexp.QuoteMeta(vs[0])))
+			default:
+				out = append(out, k+"=="+strconv.Quote(vs[0]))
+			}
+		default:
+			return 0, nil, fmt.Errorf("invalid filter %q (until, %s): %w", k, strings.Join(cacheFields, ", "), errdefs.ErrInvalidArgument)
+		}
+	}
+	sort.Strings(out)
+	return until, out, nil
 }
 
 // buildCacheJSON is the BuildCache of /system/df, as dockerd writes it.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -44,8 +45,14 @@ func TestBuildPrune(t *testing.T) {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 	want := buildkit.PruneOptions{All: true, Until: 24 * time.Hour, ReservedSpace: 200, MaxUsedSpace: 300, MinFreeSpace: 400}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("options %+v, want %+v (reserved-space wins over its old name keep-storage)", got, want)
+	}
+	// The cache's fields become BuildKit's filters, all to match.
+	_, got = prune(`filters={"id":["ab.c"],"type":["regular"],"inuse":[""],"description":["mount%20/%20from%20exec"],"unused-for":["1h"]}`)
+	want = buildkit.PruneOptions{Until: time.Hour, Filters: []string{`description=="mount / from exec"`, `id~="^ab\\.c"`, "inuse", `type=="regular"`}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("filters: options %+v, want %+v", got, want)
 	}
 	var body struct {
 		CachesDeleted  []string
@@ -54,12 +61,13 @@ func TestBuildPrune(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || strings.Join(body.CachesDeleted, ",") != "r1,r2" || body.SpaceReclaimed != 15 {
 		t.Errorf("answer %s (%v)", w.Body, err)
 	}
-	for _, q := range []string{"keep-storage=lots", "max-used-space=-1", `filters={"until":["yesterday"]}`, `filters={"colour":["red"]}`} {
+	for _, q := range []string{"keep-storage=lots", "max-used-space=-1", `filters={"until":["yesterday"]}`, `filters={"colour":["red"]}`,
+		`filters={"type":["regular","internal"]}`, `filters={"until":["1h"],"unused-for":["2h"]}`, `filters={"mutable":[""]}`} {
 		w, got := prune(q)
 		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), `"message"`) {
 			t.Errorf("%s: status %d %s, want 400 with Docker's error JSON", q, w.Code, w.Body)
 		}
-		if got != (buildkit.PruneOptions{}) {
+		if !reflect.DeepEqual(got, buildkit.PruneOptions{}) {
 			t.Errorf("%s: pruned anyway with %+v", q, got)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/moby/buildkit/client"
@@ -34,6 +35,9 @@ type PruneOptions struct {
 	// ReservedSpace, MaxUsedSpace and MinFreeSpace bound what is removed:
 	// the cache is pruned down to them, oldest first.
 	ReservedSpace, MaxUsedSpace, MinFreeSpace int64
+	// Filters are BuildKit's (containerd's filter syntax), all to match:
+	// type=="regular", id~="^abc".
+	Filters []string
 }
 
 // started is BuildKit if it ever ran here (its cache is on disk); nil
@@ -88,8 +92,11 @@ func (s *Service) Prune(ctx context.Context, o PruneOptions) ([]CacheRecord, err
 		}
 		done <- out
 	}()
-	err = r.worker.Prune(ctx, ch, client.PruneInfo{All: o.All, KeepDuration: o.Until,
-		ReservedSpace: o.ReservedSpace, MaxUsedSpace: o.MaxUsedSpace, MinFreeSpace: o.MinFreeSpace})
+	pi := client.PruneInfo{All: o.All, KeepDuration: o.Until, ReservedSpace: o.ReservedSpace, MaxUsedSpace: o.MaxUsedSpace, MinFreeSpace: o.MinFreeSpace}
+	if len(o.Filters) > 0 {
+		pi.Filter = []string{strings.Join(o.Filters, ",")}
+	}
+	err = r.worker.Prune(ctx, ch, pi)
 	close(ch)
 	out := <-done
 	if err != nil {

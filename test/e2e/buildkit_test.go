@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -367,6 +368,24 @@ func TestBuildKit(t *testing.T) {
 				}
 				if n := count(); n == "0" || n == "" {
 					t.Errorf("docker system df counts %q build cache records after the builds above", n)
+				}
+				types := func() map[string]int {
+					_, body := dockerAPIAt(t, dm.sock, "GET", "/system/df", "")
+					var df struct{ BuildCache []struct{ Type string } }
+					if err := json.Unmarshal([]byte(body), &df); err != nil {
+						t.Fatalf("/system/df: %v\n%s", err, body)
+					}
+					n := map[string]int{}
+					for _, c := range df.BuildCache {
+						n[c.Type]++
+					}
+					return n
+				}
+				before := types()
+				docker(t, "builder", "prune", "-af", "--filter", "type=exec.cachemount")
+				after := types()
+				if before["exec.cachemount"] == 0 || after["exec.cachemount"] != 0 || after["regular"] != before["regular"] {
+					t.Errorf("prune --filter type=exec.cachemount: records by type %v before, %v after; want the cache mounts gone, the layers kept", before, after)
 				}
 				out := docker(t, "builder", "prune", "-af")
 				if !strings.Contains(out, "Total") {
