@@ -228,32 +228,6 @@ func (s *Snapshotter) ContainersUsage() (Usage, error) {
 // Root is the directory the snapshots live in.
 func (s *Snapshotter) Root() string { return s.root }
 
-// du counts allocated blocks, as du(1) does, and every inode once.
-func du(dir string) (Usage, error) {
-	var u Usage
-	seen := map[uint64]bool{}
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return nil // raced with a removal
-		}
-		if seen[st.Ino] {
-			return nil
-		}
-		seen[st.Ino] = true
-		u.Inodes++
-		u.Bytes += uint64(st.Blocks) * 512
-		return nil
-	})
-	return u, err
-}
-
 // Layers lists the chain IDs of the unpacked layers.
 func (s *Snapshotter) Layers() ([]digest.Digest, error) {
 	ents, err := os.ReadDir(filepath.Join(s.root, "layers"))
