@@ -141,13 +141,22 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// paths places cgroupsPath (an absolute path such as /kubepods/pod1/c1) in the layout.
-func (l cgroupLayout) paths(cgroupsPath string) CgroupPaths {
+// paths places cgroupsPath (an absolute path such as /kubepods/pod1/c1) in
+// the layout; on v1, in the controllers named only, when any are.
+func (l cgroupLayout) paths(cgroupsPath string, only ...string) CgroupPaths {
 	rel := filepath.Clean("/" + cgroupsPath)
 	if l.Unified != "" {
 		return CgroupPaths{Unified: filepath.Join(l.Unified, rel)}
 	}
-	p := CgroupPaths{V1: map[string]string{}}
+	p := CgroupPaths{V1: make(map[string]string, len(l.V1))}
+	if len(only) > 0 {
+		for _, ctrl := range only {
+			if mnt, ok := l.V1[ctrl]; ok {
+				p.V1[ctrl] = mnt + rel
+			}
+		}
+		return p
+	}
 	for ctrl, mnt := range l.V1 {
 		p.V1[ctrl] = filepath.Join(mnt, rel)
 	}

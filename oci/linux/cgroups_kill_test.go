@@ -138,7 +138,7 @@ func TestCgroupStats(t *testing.T) {
 	for _, c := range []string{"cpuacct", "cpu", "memory", "pids", "blkio", "hugetlb"} {
 		v1[c] = filepath.Join(dir, c)
 	}
-	u, err := CgroupPaths{V1: v1}.stats(true)
+	u, err := CgroupPaths{V1: v1}.stats(nil, true)
 	want := CgroupUsage{CPUNanos: 123456789, UserNanos: 70e6, SystemNanos: 30e6, Periods: 10, ThrottledPeriods: 4, ThrottledNanos: 5000,
 		Memory: 10 << 20, WorkingSet: 9 << 20, RSS: 2 << 20, Cache: 8192, MappedFile: 4096, MaxMemory: 20 << 20,
 		PageFaults: 77, MajorFaults: 3, Swap: 1 << 20, Failcnt: 2, OOMKills: 1, Pids: 3,
@@ -150,7 +150,7 @@ func TestCgroupStats(t *testing.T) {
 	// Without full, only what kubelet's stats calls read.
 	basic := CgroupUsage{CPUNanos: want.CPUNanos, Memory: want.Memory, WorkingSet: want.WorkingSet, RSS: want.RSS, Cache: want.Cache,
 		MappedFile: want.MappedFile, PageFaults: want.PageFaults, MajorFaults: want.MajorFaults, Swap: want.Swap, Pids: want.Pids}
-	if u, err = (CgroupPaths{V1: v1}).stats(false); err != nil || !reflect.DeepEqual(u, basic) {
+	if u, err = (CgroupPaths{V1: v1}).stats(nil, false); err != nil || !reflect.DeepEqual(u, basic) {
 		t.Fatalf("v1 basic stats\n%+v %v, want\n%+v", u, err, basic)
 	}
 	v2 := t.TempDir()
@@ -167,7 +167,7 @@ func TestCgroupStats(t *testing.T) {
 		"hugetlb.2MB.max":     "max\n",
 		"cpu.pressure":        "some avg10=0.00 avg60=0.00 avg300=0.00 total=1500\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=500\n",
 	})
-	u, err = CgroupPaths{Unified: v2}.stats(true)
+	u, err = CgroupPaths{Unified: v2}.stats(nil, true)
 	want = CgroupUsage{CPUNanos: 1500000, UserNanos: 1000000, SystemNanos: 500000, Periods: 6, ThrottledPeriods: 2, ThrottledNanos: 7000,
 		Memory: 8192, WorkingSet: 7168, RSS: 4096, Cache: 2048, MappedFile: 1024, Kernel: 512, MaxMemory: 16384,
 		PageFaults: 5, MajorFaults: 1, Failcnt: 3, OOMKills: 1, Pids: 2, PidsMax: 100,

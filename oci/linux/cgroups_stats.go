@@ -2,10 +2,13 @@ package linux
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // CgroupUsage is what a container's (or pod's) cgroup has used, as
@@ -45,38 +48,48 @@ type IOUsage struct {
 // full, every counter; without, those kubelet's stats calls ask for every
 // few seconds (CPU time, memory, swap, tasks), a handful of reads.
 func CgroupStats(cgroupsPath string, full bool) (CgroupUsage, error) {
+	return (*StatFiles)(nil).CgroupStats(cgroupsPath, full)
+}
+
+// CgroupStats is CgroupStats reading the counters kubelet asks for through
+// f's open files.
+func (f *StatFiles) CgroupStats(cgroupsPath string, full bool) (CgroupUsage, error) {
 	l, err := detectCgroupLayout()
 	if err != nil {
 		return CgroupUsage{}, err
 	}
-	return l.paths(cgroupsPath).stats(full)
-}
-
-func (p CgroupPaths) stats(full bool) (CgroupUsage, error) {
-	if p.Unified != "" {
-		return statsV2(p.Unified, full)
+	if full {
+		return l.paths(cgroupsPath).stats(f, full)
 	}
-	return statsV1(p.V1, full)
+	// The few that kubelet's stats read, not every controller's path.
+	return l.paths(cgroupsPath, "cpuacct", "memory", "pids").stats(f, full)
 }
 
-func statsV2(dir string, full bool) (CgroupUsage, error) {
+func (p CgroupPaths) stats(f *StatFiles, full bool) (CgroupUsage, error) {
+	if p.Unified != "" {
+		return statsV2(f, p.Unified, full)
+	}
+	return statsV1(f, p.V1, full)
+}
+
+func statsV2(f *StatFiles, dir string, full bool) (CgroupUsage, error) {
 	var u CgroupUsage
-	cpu, err := readKeyed(filepath.Join(dir, "cpu.stat"))
+	cpu, err := f.keyed(filepath.Join(dir, "cpu.stat"))
 	if err != nil {
 		return u, err
 	}
 	u.CPUNanos, u.UserNanos, u.SystemNanos = cpu["usage_usec"]*1000, cpu["user_usec"]*1000, cpu["system_usec"]*1000
 	u.Periods, u.ThrottledPeriods, u.ThrottledNanos = cpu["nr_periods"], cpu["nr_throttled"], cpu["throttled_usec"]*1000
-	mem, err := readKeyed(filepath.Join(dir, "memory.stat"))
+	mem, err := f.keyed(filepath.Join(dir, "memory.stat"))
 	if err != nil {
 		return u, err
 	}
-	u.Memory, _ = readUint(filepath.Join(dir, "memory.current"))
-	u.Swap, _ = readUint(filepath.Join(dir, "memory.swap.current"))
+	u.Memory, _ = f.uint(filepath.Join(dir, "memory.current"))
+	u.Swap, _ = f.uint(filepath.Join(dir, "memory.swap.current"))
 	u.RSS, u.Cache, u.MappedFile, u.Kernel = mem["anon"], mem["file"], mem["file_mapped"], mem["kernel"]
 	u.PageFaults, u.MajorFaults = mem["pgfault"], mem["pgmajfault"]
 	u.WorkingSet = sub(u.Memory, mem["inactive_file"])
-	u.Pids, _ = readUint(filepath.Join(dir, "pids.current"))
+	u.Pids, _ = f.uint(filepath.Join(dir, "pids.current"))
 	if !full {
 		return u, nil
 	}
@@ -96,19 +109,19 @@ func statsV2(dir string, full bool) (CgroupUsage, error) {
 	return u, nil
 }
 
-func statsV1(dirs map[string]string, full bool) (CgroupUsage, error) {
+func statsV1(f *StatFiles, dirs map[string]string, full bool) (CgroupUsage, error) {
 	var u CgroupUsage
 	var err error
 	if d := dirs["cpuacct"]; d != "" {
-		if u.CPUNanos, err = readUint(filepath.Join(d, "cpuacct.usage")); err != nil {
+		if u.CPUNanos, err = f.uint(filepath.Join(d, "cpuacct.usage")); err != nil {
 			return u, err
 		}
 	}
 	if d := dirs["memory"]; d != "" {
-		if u.Memory, err = readUint(filepath.Join(d, "memory.usage_in_bytes")); err != nil {
+		if u.Memory, err = f.uint(filepath.Join(d, "memory.usage_in_bytes")); err != nil {
 			return u, err
 		}
-		mem, err := readKeyed(filepath.Join(d, "memory.stat"))
+		mem, err := f.keyed(filepath.Join(d, "memory.stat"))
 		if err != nil {
 			return u, err
 		}
@@ -120,7 +133,7 @@ func statsV1(dirs map[string]string, full bool) (CgroupUsage, error) {
 		u.Swap = mem["total_swap"]
 	}
 	if d := dirs["pids"]; d != "" {
-		u.Pids, _ = readUint(filepath.Join(d, "pids.current"))
+		u.Pids, _ = f.uint(filepath.Join(d, "pids.current"))
 	}
 	if !full {
 		return u, nil
@@ -278,17 +291,57 @@ func sub(a, b uint64) uint64 {
 	return a - b
 }
 
-func readUint(path string) (uint64, error) {
-	s, err := readCgroupFile(filepath.Dir(path), filepath.Base(path))
+func readUint(path string) (uint64, error) { return (*StatFiles)(nil).uint(path) }
+
+func (f *StatFiles) uint(path string) (uint64, error) {
+	b, err := f.read(path, make([]byte, 0, 32))
 	if err != nil {
 		return 0, err
 	}
-	return strconv.ParseUint(s, 10, 64)
+	return strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 64)
+}
+
+// readStatFile reads a cgroup file into buf, grown when a read fills it.
+// A cgroup's stat files are one record each (kernfs's seq_show), so a read
+// shorter than asked is the whole file: the read at the end that returns
+// nothing is not made — a quarter of a stats call's system calls, and a
+// thousand pods' stats make ten thousand.
+func readStatFile(path string, buf []byte) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	return preadStatFile(fd, path, buf)
+}
+
+// preadStatFile reads the open stat file fd from its start: kernfs makes
+// a read at offset 0 anew, so an fd kept open reads today's counters.
+func preadStatFile(fd int, path string, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		room := cap(buf) - len(buf)
+		n, err := unix.Pread(fd, buf[len(buf):cap(buf)], int64(len(buf)))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		buf = buf[:len(buf)+n]
+		if n < room {
+			return buf, nil
+		}
+	}
 }
 
 // readKeyed reads a cgroup file of "key value" lines.
-func readKeyed(path string) (map[string]uint64, error) {
-	b, err := ReadSmallFile(path)
+func readKeyed(path string) (map[string]uint64, error) { return (*StatFiles)(nil).keyed(path) }
+
+func (f *StatFiles) keyed(path string) (map[string]uint64, error) {
+	b, err := f.read(path, make([]byte, 0, 2048))
 	if err != nil {
 		return nil, err
 	}

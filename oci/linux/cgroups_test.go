@@ -37,6 +37,11 @@ func TestCgroupLayout(t *testing.T) {
 	if dirs := p.dirs(); len(dirs) != 3 {
 		t.Fatalf("co-mounted cpu,cpuacct counted twice: %v", dirs)
 	}
+	// The stats' few: only the controllers named, a missing one (pids) left out.
+	if few := hybrid.paths("kubepods//pod1/c1", "cpuacct", "memory", "pids").V1; len(few) != 2 ||
+		few["cpuacct"] != "/sys/fs/cgroup/cpu,cpuacct/kubepods/pod1/c1" || few["memory"] != "/sys/fs/cgroup/memory/kubepods/pod1/c1" {
+		t.Fatalf("paths of three controllers: %v", few)
+	}
 	v2 := parseLayout(t, `35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
 `)
 	if v2.Unified != "/sys/fs/cgroup" || v2.V1 != nil {
