@@ -14,6 +14,7 @@ import (
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/nri"
+	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/sandbox"
 	"github.com/berth-runtime/berth/shim"
 )
@@ -61,13 +62,17 @@ type Service struct {
 	events   events
 	handlers handlerCache
 	cpu      cpuRates
+	layers   layerUsages
+	// statFiles keeps the cgroup files kubelet's stats read open.
+	statFiles *linux.StatFiles
 	// renameMu makes a rename's check of the name and its taking one step.
 	renameMu sync.Mutex
 }
 
 // New returns the service; Recover must run before it serves calls.
 func New(ctx context.Context, cfg Config, db *store.DB, img *images.Service, sb *sandbox.Service, log *slog.Logger) *Service {
-	return &Service{cfg: cfg, db: db, images: img, sandboxes: sb, oom: newOOMClamp(log), log: log, ctx: ctx, events: events{log: log}}
+	return &Service{cfg: cfg, db: db, images: img, sandboxes: sb, oom: newOOMClamp(log), log: log, ctx: ctx, events: events{log: log},
+		statFiles: linux.NewStatFiles()}
 }
 
 // Wait blocks until the exit monitors have ended (after the service's context).

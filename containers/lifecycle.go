@@ -196,6 +196,7 @@ func (s *Service) Remove(ctx context.Context, id string) error {
 	}
 	_ = os.Remove(rec.Socket)
 	s.locks.Delete(id)
+	s.layers.forget(id)
 	if err := s.db.Containers.Delete(id); err != nil {
 		return err
 	}

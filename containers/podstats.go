@@ -40,13 +40,15 @@ func (s *Service) PodStats(sb store.Sandbox, all []store.Container, full bool) (
 			mine = append(mine, c)
 		}
 	}
-	return s.podStats(sb, mine, full)
+	return s.podStats(sb, mine, full, false)
 }
 
 // PodsStats is PodStats of each of pods, read a few at a time (one reader
 // a CPU: each pod costs a dozen cgroup files, and a node of a thousand pods
 // read them one pod after the other for ~200 ms); pods whose stats cannot
-// be read (removed meanwhile) are left out. The order is pods'.
+// be read (removed meanwhile) are left out. The order is pods'. A writable
+// layer measured within layerUsageFresh is not measured again: kubelet's
+// eviction manager, summary API and resource metrics each list every pod.
 func (s *Service) PodsStats(pods []store.Sandbox, all []store.Container, full bool) []PodStats {
 	bySandbox := map[string][]store.Container{}
 	for _, c := range all {
@@ -59,7 +61,7 @@ func (s *Service) PodsStats(pods []store.Sandbox, all []store.Container, full bo
 	for range min(runtime.GOMAXPROCS(0), len(pods)) {
 		wg.Go(func() {
 			for i := range next {
-				ps, err := s.podStats(pods[i], bySandbox[pods[i].ID], full)
+				ps, err := s.podStats(pods[i], bySandbox[pods[i].ID], full, true)
 				out[i], ok[i] = ps, err == nil
 			}
 		})
@@ -79,13 +81,13 @@ func (s *Service) PodsStats(pods []store.Sandbox, all []store.Container, full bo
 }
 
 // podStats is PodStats with the pod's own containers.
-func (s *Service) podStats(sb store.Sandbox, mine []store.Container, full bool) (ps PodStats, err error) {
+func (s *Service) podStats(sb store.Sandbox, mine []store.Container, full, reuse bool) (ps PodStats, err error) {
 	ps = PodStats{At: time.Now(), Sandbox: sb}
 	if ps.Network, err = s.sandboxes.NetworkStats(sb); err != nil && sb.State == store.SandboxReady {
 		return ps, err
 	}
 	for _, c := range mine {
-		st, err := s.stats(c, full)
+		st, err := s.stats(c, full, reuse)
 		if err != nil {
 			continue // removed meanwhile
 		}
@@ -93,7 +95,7 @@ func (s *Service) podStats(sb store.Sandbox, mine []store.Container, full bool) 
 	}
 	defer func() { ps.NanoCores, ps.HasRate = s.cpu.rate("pod:"+sb.ID, ps.At, ps.CPUNanos) }()
 	if sb.CgroupParent != "" {
-		if u, err := linux.CgroupStats(sb.CgroupParent, full); err == nil {
+		if u, err := s.statFiles.CgroupStats(sb.CgroupParent, full); err == nil {
 			ps.CgroupUsage = u
 			return ps, nil
 		}

@@ -30,21 +30,27 @@ type Stats struct {
 
 // Stats reads the usage now of the container rec records (from Get or List).
 // A container that is not running has no cgroup left: its CPU and memory are zero.
-func (s *Service) Stats(rec store.Container) (Stats, error) { return s.stats(rec, false) }
+func (s *Service) Stats(rec store.Container) (Stats, error) { return s.stats(rec, false, false) }
 
 // StatsFull is Stats with every counter the cgroup has (for metrics).
-func (s *Service) StatsFull(rec store.Container) (Stats, error) { return s.stats(rec, true) }
+func (s *Service) StatsFull(rec store.Container) (Stats, error) { return s.stats(rec, true, false) }
 
-func (s *Service) stats(rec store.Container, full bool) (Stats, error) {
+// stats reads rec's usage; with reuse, its writable layer's measure may be
+// one made within layerUsageFresh (the lists of every pod's stats).
+func (s *Service) stats(rec store.Container, full, reuse bool) (Stats, error) {
 	id := rec.ID
 	st := Stats{At: time.Now(), LayerRoot: s.images.Snapshots().Root()}
 	if path, err := cgroupsPath(rec); err == nil {
-		if u, err := linux.CgroupStats(path, full); err == nil {
+		if u, err := s.statFiles.CgroupStats(path, full); err == nil {
 			st.CgroupUsage = u
 			st.NanoCores, st.HasRate = s.cpu.rate(id, st.At, u.CPUNanos)
 		}
 	}
-	u, err := s.images.Snapshots().WritableUsage(id)
+	measure := s.images.Snapshots().WritableUsage
+	if !reuse {
+		s.layers.forget(id)
+	}
+	u, err := s.layers.get(id, st.At, measure)
 	if err != nil {
 		return st, fmt.Errorf("stats of container %s: %w", id, err)
 	}
