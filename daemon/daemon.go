@@ -181,7 +181,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			if err != nil {
 				return fmt.Errorf("buildkit_runtime: %w", err)
 			}
-			bk := buildkit.New(buildkit.Config{Root: filepath.Join(cfg.Root, "buildkit"), RuntimePath: rt, CgroupParent: "berth-build"}, ctr, img, log)
+			bk := buildkit.New(buildkit.Config{Root: filepath.Join(cfg.Root, "buildkit"), RuntimePath: rt, CgroupParent: "berth-build",
+				IdleStop: time.Duration(cfg.BuildKitIdleStop)}, ctr, img, log)
 			defer bk.Close()
 			bk.Sweep(svcCtx)
 			docker.SetBuildKit(bk)

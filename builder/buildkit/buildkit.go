@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/containerd/containerd/v2/defaults"
 	"github.com/moby/buildkit/cache/remotecache"
@@ -44,6 +46,8 @@ type Config struct {
 	RuntimePath string
 	// CgroupParent is the cgroup the steps' cgroups are made in.
 	CgroupParent string
+	// IdleStop stops BuildKit once nothing used it for this long; 0 never.
+	IdleStop time.Duration
 }
 
 // Service is BuildKit in berthd. It starts on the first build: a node that
@@ -56,6 +60,11 @@ type Service struct {
 
 	mu      sync.Mutex
 	running *running
+	// users are the calls using running now (a build, a /grpc connection,
+	// a session, df); idleGen names the idle timer armed when they ended.
+	users   int
+	idle    *time.Timer
+	idleGen int
 	builds  builds
 }
 
@@ -72,23 +81,66 @@ func New(cfg Config, c *containers.Service, img *images.Service, log *slog.Logge
 	return &Service{cfg: cfg, containers: c, images: img, log: log}
 }
 
-// start starts BuildKit once; an error is returned and tried again next time.
-func (s *Service) start(ctx context.Context) (*running, error) {
+// use starts BuildKit if it is not running (an error is returned and tried
+// again next time) and keeps it running until release is called.
+func (s *Service) use(ctx context.Context) (r *running, release func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.running != nil {
-		return s.running, nil
+	if s.running == nil {
+		r, err := s.newRunning(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, nil, fmt.Errorf("start BuildKit in %s: %w", s.cfg.Root, err)
+		}
+		s.running = r
+		s.log.Info("BuildKit started", slog.String("root", s.cfg.Root), slog.String("runtime", s.cfg.RuntimePath))
 	}
-	r, err := s.newRunning(context.WithoutCancel(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("start BuildKit in %s: %w", s.cfg.Root, err)
+	s.users++
+	if s.idle != nil {
+		s.idle.Stop()
+		s.idle = nil
 	}
-	s.running = r
-	s.log.Info("BuildKit started", slog.String("root", s.cfg.Root), slog.String("runtime", s.cfg.RuntimePath))
-	return r, nil
+	var once sync.Once
+	return s.running, func() { once.Do(s.release) }, nil
 }
 
-func (s *Service) newRunning(ctx context.Context) (*running, error) {
+// release ends a use; the last one arms the idle stop.
+func (s *Service) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users--
+	if s.users > 0 || s.cfg.IdleStop <= 0 || s.running == nil {
+		return
+	}
+	s.idleGen++
+	gen := s.idleGen
+	s.idle = time.AfterFunc(s.cfg.IdleStop, func() { s.stopIdle(gen) })
+}
+
+// stopIdle stops BuildKit when the timer gen is the last armed and nothing
+// used BuildKit since: its worker, caches and databases go, and the memory
+// they held is given back to the system at once.
+func (s *Service) stopIdle(gen int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.idleGen || s.users > 0 || s.running == nil {
+		return
+	}
+	s.idle = nil
+	if err := s.closeRunning(); err != nil {
+		s.log.Warn("BuildKit's idle stop", "error", err)
+	}
+	debug.FreeOSMemory()
+	s.log.Info("BuildKit stopped: idle", slog.Duration("for", s.cfg.IdleStop))
+}
+
+// Running says whether BuildKit is started (for tests and berthd check).
+func (s *Service) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running != nil
+}
+
+func (s *Service) newRunning(ctx context.Context) (_ *running, err error) {
 	sm, err := session.NewManager()
 	if err != nil {
 		return nil, err
@@ -97,6 +149,16 @@ func (s *Service) newRunning(ctx context.Context) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A start that fails closes its databases: the next one would wait on
+	// their locks.
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for _, c := range append(closers, w.Close) {
+				_ = c()
+			}
+		}
+	}()
 	wc := &bkworker.Controller{}
 	if err := wc.Add(w); err != nil {
 		return nil, err
@@ -113,10 +175,12 @@ func (s *Service) newRunning(ctx context.Context) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
+	closers = append(closers, cacheStore.Close)
 	history, err := boltutil.SafeOpen(filepath.Join(s.cfg.Root, "history.db"), 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if err != nil {
 		return nil, err
 	}
+	closers = append(closers, history.Close)
 	hosts := resolver.NewRegistryConfig(nil)
 	ctl, err := control.NewController(control.Opt{
 		SessionManager:   sm,
@@ -152,11 +216,12 @@ func (s *Service) newRunning(ctx context.Context) (*running, error) {
 // ServeConn serves BuildKit's control API (gRPC over HTTP/2 without TLS) on
 // conn, a connection a client upgraded to h2c at /grpc, until it closes.
 func (s *Service) ServeConn(ctx context.Context, conn net.Conn) error {
-	r, err := s.start(ctx)
+	r, release, err := s.use(ctx)
 	if err != nil {
 		conn.Close()
 		return err
 	}
+	defer release()
 	(&http2.Server{}).ServeConn(conn, &http2.ServeConnOpts{Context: ctx, Handler: r.grpc})
 	return nil
 }
@@ -164,10 +229,11 @@ func (s *Service) ServeConn(ctx context.Context, conn net.Conn) error {
 // HandleSession takes over the client's session connection (/session):
 // BuildKit calls back through it for the context, secrets, SSH and outputs.
 func (s *Service) HandleSession(ctx context.Context, w http.ResponseWriter, req *http.Request) error {
-	r, err := s.start(ctx)
+	r, release, err := s.use(ctx)
 	if err != nil {
 		return err
 	}
+	defer release()
 	return r.sessions.HandleHTTPRequest(ctx, w, req)
 }
 
@@ -175,6 +241,16 @@ func (s *Service) HandleSession(ctx context.Context, w http.ResponseWriter, req 
 func (s *Service) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.idle != nil {
+		s.idle.Stop()
+		s.idle = nil
+	}
+	s.idleGen++
+	return s.closeRunning()
+}
+
+// closeRunning stops the running BuildKit; s.mu is held.
+func (s *Service) closeRunning() error {
 	if s.running == nil {
 		return nil
 	}

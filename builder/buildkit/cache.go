@@ -40,27 +40,23 @@ type PruneOptions struct {
 	Filters []string
 }
 
-// started is BuildKit if it ever ran here (its cache is on disk); nil
-// without starting it when it never did: nothing is cached then.
-func (s *Service) started(ctx context.Context) (*running, error) {
-	s.mu.Lock()
-	r := s.running
-	s.mu.Unlock()
-	if r != nil {
-		return r, nil
-	}
+// started is BuildKit if it ever ran here (its cache is on disk), held
+// until release; nil without starting it when it never did: nothing is
+// cached then.
+func (s *Service) started(ctx context.Context) (*running, func(), error) {
 	if _, err := os.Stat(s.cfg.Root); errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, func() {}, nil
 	}
-	return s.start(ctx)
+	return s.use(ctx)
 }
 
 // DiskUsage lists BuildKit's cache records.
 func (s *Service) DiskUsage(ctx context.Context) ([]CacheRecord, error) {
-	r, err := s.started(ctx)
+	r, release, err := s.started(ctx)
 	if r == nil || err != nil {
 		return nil, err
 	}
+	defer release()
 	infos, err := r.worker.DiskUsage(ctx, client.DiskUsageInfo{})
 	if err != nil {
 		return nil, err
@@ -79,10 +75,11 @@ func record(u client.UsageInfo) CacheRecord {
 
 // Prune removes cache records no build is using and returns them.
 func (s *Service) Prune(ctx context.Context, o PruneOptions) ([]CacheRecord, error) {
-	r, err := s.started(ctx)
+	r, release, err := s.started(ctx)
 	if r == nil || err != nil {
 		return nil, err
 	}
+	defer release()
 	ch := make(chan client.UsageInfo)
 	done := make(chan []CacheRecord)
 	go func() {

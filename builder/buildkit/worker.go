@@ -2,6 +2,7 @@ package buildkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,6 +42,15 @@ const snapshotterName = "overlayfs"
 type worker struct {
 	*base.Worker
 	moby func(inner exporter.Exporter) exporter.Exporter
+	// snapshots holds its own bolt database, which base.Worker's Close
+	// leaves open: a BuildKit started again in this process would wait on
+	// its lock for ever.
+	snapshots ctdsnapshot.Snapshotter
+}
+
+// Close closes what the worker opened.
+func (w *worker) Close() error {
+	return errors.Join(w.Worker.Close(), w.snapshots.Close())
 }
 
 // Exporter gives "moby" (buildx's docker driver) and "image" Berth's
@@ -58,7 +68,15 @@ func (w *worker) Exporter(name string, sm *session.Manager) (exporter.Exporter, 
 }
 
 // newWorker builds the worker under s.cfg.Root.
-func (s *Service) newWorker(ctx context.Context) (*worker, error) {
+func (s *Service) newWorker(ctx context.Context) (_ *worker, err error) {
+	var closers []func() error // what a failed start opened
+	defer func() {
+		if err != nil {
+			for _, c := range closers {
+				_ = c()
+			}
+		}
+	}()
 	root := s.cfg.Root
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
@@ -86,10 +104,12 @@ func (s *Service) newWorker(ctx context.Context) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	closers = append(closers, db.Close)
 	sn, err := overlay.NewSnapshotter(filepath.Join(root, "snapshots"))
 	if err != nil {
 		return nil, fmt.Errorf("buildkit snapshots: %w", err)
 	}
+	closers = append(closers, sn.Close)
 	blobs, err := local.NewStore(filepath.Join(root, "content"))
 	if err != nil {
 		return nil, err
@@ -107,6 +127,7 @@ func (s *Service) newWorker(ctx context.Context) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	closers = append(closers, md.Close)
 	hostname, _ := os.Hostname()
 	opt := base.WorkerOpt{
 		ID:   id,
@@ -141,7 +162,7 @@ func (s *Service) newWorker(ctx context.Context) (*worker, error) {
 		return nil, fmt.Errorf("buildkit worker: %w", err)
 	}
 	blobDir := filepath.Join(root, "content", "blobs")
-	return &worker{Worker: bw, moby: func(inner exporter.Exporter) exporter.Exporter {
+	return &worker{Worker: bw, snapshots: sn, moby: func(inner exporter.Exporter) exporter.Exporter {
 		return mobyExporter{inner: inner, images: s.images, blobPath: func(d digest.Digest) string {
 			return filepath.Join(blobDir, d.Algorithm().String(), d.Encoded())
 		}}

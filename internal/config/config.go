@@ -84,6 +84,9 @@ type Config struct {
 	// BuildKitRuntime is the runtime handler BuildKit's RUN steps run
 	// under ("" for the default handler).
 	BuildKitRuntime string `toml:"buildkit_runtime"`
+	// BuildKitIdleStop stops BuildKit once nothing used it for this long
+	// (its memory given back; the next build starts it again); 0 never.
+	BuildKitIdleStop Duration `toml:"buildkit_idle_stop"`
 }
 
 // NRI is the [nri] table: where NRI plugins connect or are found, and
@@ -162,6 +165,7 @@ func Default() Config {
 		ShimTimeout:          Duration(10 * time.Second),
 		MaxLayerDiskFraction: 0.9,
 		BuildKit:             true,
+		BuildKitIdleStop:     Duration(5 * time.Minute),
 		NRI: NRI{
 			Enable: true, SocketPath: "/var/run/nri/nri.sock",
 			PluginPath: "/opt/nri/plugins", PluginConfigPath: "/etc/nri/conf.d",
@@ -263,6 +267,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShimTimeout <= 0 {
 		return bad("shim_timeout", "shim_timeout %v: want a positive duration such as \"10s\"", time.Duration(c.ShimTimeout))
+	}
+	if c.BuildKitIdleStop < 0 {
+		return bad("buildkit_idle_stop", "buildkit_idle_stop %v: want a duration such as \"5m\", or 0 to keep BuildKit running", time.Duration(c.BuildKitIdleStop))
 	}
 	if c.MaxLayerDiskFraction < 0 || c.MaxLayerDiskFraction > 1 {
 		return bad("max_layer_disk_fraction", "max_layer_disk_fraction %v: want a fraction from 0 (no bound) to 1", c.MaxLayerDiskFraction)

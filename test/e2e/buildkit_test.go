@@ -381,6 +381,8 @@ func TestBuildKit(t *testing.T) {
 					}
 					return n
 				}
+				// A cache mount of its own: cache-to-from-local pruned the others.
+				build(t, writeContext(t, map[string]string{"Dockerfile": from + "RUN --mount=type=cache,id=df-prune,target=/c touch /c/f && echo " + randomSuffix() + "\n"}))
 				before := types()
 				docker(t, "builder", "prune", "-af", "--filter", "type=exec.cachemount")
 				after := types()
@@ -525,5 +527,61 @@ func TestBuildKitPodPool(t *testing.T) {
 	}
 	if n := pods(); n != 0 {
 		t.Errorf("berthd stopped and left %d build pods", n)
+	}
+}
+
+// TestBuildKitIdleStop: BuildKit stops once nothing used it for
+// buildkit_idle_stop — not during a step that outlasts it — and gives its
+// memory back; the next build starts it again over the same cache.
+func TestBuildKitIdleStop(t *testing.T) {
+	requireCNI(t)
+	fixtures.RequireBinary(t, "docker")
+	buildxBin(t)
+	d := startDaemonWith(t, "buildkit_idle_stop = \"2s\"\n")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-build")
+	ref := fixtures.PushBusybox(t, fixtures.Registry(t))
+	mustDocker(t, d, "pull", "-q", ref)
+	stops := func() int {
+		b, _ := os.ReadFile(d.logFile)
+		return strings.Count(string(b), "BuildKit stopped: idle")
+	}
+	// RssAnon: the memory berthd made, not the pages of its binary that
+	// BuildKit's code touched (the kernel takes those back when it must).
+	rssMB := func() float64 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "RssAnon:"); ok {
+				var kb float64
+				fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+				return kb / 1024
+			}
+		}
+		return 0
+	}
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + ref + "\nRUN sleep 4 && echo outlasted > /o\n"})
+	before := rssMB()
+	mustRun(t, buildxCmd(t, d.dockerSocket(), "build", "-t", "idle:1", dir))
+	if n := stops(); n != 0 {
+		t.Errorf("BuildKit stopped %d times during a 4 s step with a 2 s idle stop", n)
+	}
+	busy := rssMB()
+	waitFor(t, "BuildKit's idle stop", func() bool { return stops() == 1 })
+	idle := rssMB()
+	t.Logf("berthd's anonymous RSS before the build %.1f MB, after it %.1f MB, after BuildKit's idle stop %.1f MB", before, busy, idle)
+	if idle >= busy {
+		t.Errorf("berthd's anonymous RSS did not fall when BuildKit stopped: %.1f → %.1f MB", busy, idle)
+	}
+	out := buildxCmd(t, d.dockerSocket(), "build", "--progress=plain", "-t", "idle:2", dir)
+	var b strings.Builder
+	out.Stdout, out.Stderr = &b, &b
+	if err := out.Run(); err != nil {
+		t.Fatalf("the build after the idle stop: %v\n%s", err, b.String())
+	}
+	if !regexp.MustCompile(`(?m)^#\d+ CACHED`).MatchString(b.String()) {
+		t.Errorf("the build after the idle stop did not find the cache:\n%s", b.String())
+	}
+	if got := mustDocker(t, d, "run", "--rm", "idle:2", "cat", "/o"); got != "outlasted\n" {
+		t.Errorf("the image built after the idle stop has %q", got)
 	}
 }
