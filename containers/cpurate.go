@@ -10,14 +10,8 @@ import (
 // previous sample of the same container or pod. Samples unseen for five
 // minutes are dropped, so that removed objects leave nothing behind.
 type cpuRates struct {
-	mu     sync.Mutex
-	last   map[string]cpuSample
-	pruned time.Time
-}
-
-type cpuSample struct {
-	at    time.Time
-	nanos uint64
+	mu   sync.Mutex
+	last recent[uint64]
 }
 
 // rate records the sample and returns the rate since the previous one (ok
@@ -25,22 +19,11 @@ type cpuSample struct {
 func (r *cpuRates) rate(id string, at time.Time, nanos uint64) (nanoCores uint64, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.last == nil {
-		r.last = map[string]cpuSample{}
-	}
-	if at.Sub(r.pruned) > time.Minute {
-		for k, s := range r.last {
-			if at.Sub(s.at) > 5*time.Minute {
-				delete(r.last, k)
-			}
-		}
-		r.pruned = at
-	}
-	prev, seen := r.last[id]
-	r.last[id] = cpuSample{at, nanos}
+	prev, seen := r.last.get(id)
+	r.last.put(id, at, nanos)
 	dt := at.Sub(prev.at)
-	if !seen || dt <= 0 || nanos < prev.nanos {
+	if !seen || dt <= 0 || nanos < prev.v {
 		return 0, false
 	}
-	return uint64(float64(nanos-prev.nanos) / dt.Seconds()), true
+	return uint64(float64(nanos-prev.v) / dt.Seconds()), true
 }

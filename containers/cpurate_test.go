@@ -21,7 +21,7 @@ func TestCPURate(t *testing.T) {
 	}
 	r.rate("old", t0, 1)
 	r.rate("c", t0.Add(10*time.Minute), 2e9)
-	if _, kept := r.last["old"]; kept {
+	if _, kept := r.last.get("old"); kept {
 		t.Fatal("a sample unseen for ten minutes is kept")
 	}
 }

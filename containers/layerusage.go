@@ -18,42 +18,25 @@ const layerUsageFresh = 10 * time.Second
 // layerUsageFresh; measures unasked for five minutes are dropped, so that
 // removed containers leave nothing behind.
 type layerUsages struct {
-	mu     sync.Mutex
-	last   map[string]layerUsage
-	pruned time.Time
-}
-
-type layerUsage struct {
-	at time.Time
-	u  snapshot.Usage
+	mu   sync.Mutex
+	last recent[snapshot.Usage]
 }
 
 // get is id's measure: the one made within layerUsageFresh of now, or a new
 // one from measure.
 func (l *layerUsages) get(id string, now time.Time, measure func(string) (snapshot.Usage, error)) (snapshot.Usage, error) {
 	l.mu.Lock()
-	if l.last == nil {
-		l.last = map[string]layerUsage{}
-	}
-	if now.Sub(l.pruned) > time.Minute {
-		for k, v := range l.last {
-			if now.Sub(v.at) > 5*time.Minute {
-				delete(l.last, k)
-			}
-		}
-		l.pruned = now
-	}
-	prev, ok := l.last[id]
+	prev, ok := l.last.get(id)
 	l.mu.Unlock()
-	if ok && now.Sub(prev.at) < layerUsageFresh && now.Sub(prev.at) >= 0 {
-		return prev.u, nil
+	if age := now.Sub(prev.at); ok && age >= 0 && age < layerUsageFresh {
+		return prev.v, nil
 	}
 	u, err := measure(id)
 	if err != nil {
 		return u, err
 	}
 	l.mu.Lock()
-	l.last[id] = layerUsage{at: now, u: u}
+	l.last.put(id, now, u)
 	l.mu.Unlock()
 	return u, nil
 }
@@ -62,5 +45,5 @@ func (l *layerUsages) get(id string, now time.Time, measure func(string) (snapsh
 func (l *layerUsages) forget(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.last, id)
+	l.last.delete(id)
 }

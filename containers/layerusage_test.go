@@ -41,7 +41,7 @@ func TestLayerUsages(t *testing.T) {
 	if get(t0.Add(layerUsageFresh)) != 5 {
 		t.Error("a failed measure was kept")
 	}
-	if _, err := l.get("c2", t0.Add(10*time.Minute), measure); err != nil || len(l.last) != 1 {
-		t.Errorf("after five minutes unasked, %d measures kept, want only the new one", len(l.last))
+	if _, err := l.get("c2", t0.Add(10*time.Minute), measure); err != nil || len(l.last.m) != 1 {
+		t.Errorf("after five minutes unasked, %d measures kept, want only the new one", len(l.last.m))
 	}
 }
