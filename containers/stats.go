@@ -32,6 +32,11 @@ type Stats struct {
 // A container that is not running has no cgroup left: its CPU and memory are zero.
 func (s *Service) Stats(rec store.Container) (Stats, error) { return s.stats(rec, false, false) }
 
+// ListedStats is Stats for one of a list of every container's (kubelet's
+// ListContainerStats): a writable layer measured within layerUsageFresh is
+// not measured again, as in PodsStats.
+func (s *Service) ListedStats(rec store.Container) (Stats, error) { return s.stats(rec, false, true) }
+
 // StatsFull is Stats with every counter the cgroup has (for metrics).
 func (s *Service) StatsFull(rec store.Container) (Stats, error) { return s.stats(rec, true, false) }
 

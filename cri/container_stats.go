@@ -39,7 +39,7 @@ func (s *Server) ListContainerStats(ctx context.Context, r *runtimeapi.ListConta
 		if !statsMatches(rec, r.GetFilter()) {
 			continue
 		}
-		st, err := s.containers.Stats(rec)
+		st, err := s.containers.ListedStats(rec)
 		if err != nil {
 			continue
 		}

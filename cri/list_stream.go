@@ -103,7 +103,7 @@ func (s *Server) StreamContainerStats(r *runtimeapi.StreamContainerStatsRequest,
 		if !statsMatches(rec, r.GetFilter()) {
 			return nil
 		}
-		u, err := s.containers.Stats(rec)
+		u, err := s.containers.ListedStats(rec)
 		if err != nil {
 			return nil // removed meanwhile, as ListContainerStats skips it
 		}
