@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -244,7 +243,7 @@ func pruneFilters(f engine.Filters) (time.Duration, []string, error) {
 			return 0, nil, fmt.Errorf("invalid filter %q (until, %s): %w", k, strings.Join(cacheFields, ", "), errdefs.ErrInvalidArgument)
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return until, out, nil
 }
 

@@ -91,22 +91,20 @@ func (s *Service) Build(ctx context.Context, o BuildOptions) (string, error) {
 	if o.BuildID != "" {
 		defer s.builds.add(o.BuildID, cancel)()
 	}
-	switch o.Remote {
-	case RemoteUpload:
-		body, done, err := s.builds.awaitUpload(ctx, o.BuildID)
-		if err != nil {
-			return "", err
+	if o.Remote == RemoteUpload || o.Remote == "" {
+		// A tar context: the request's body, or another request's.
+		body, done := o.Context, func(error) {}
+		if o.Remote == RemoteUpload {
+			if body, done, err = s.builds.awaitUpload(ctx, o.BuildID); err != nil {
+				return "", err
+			}
+		}
+		if body == nil {
+			return "", fmt.Errorf("a build without a remote context needs one in its body: %w", errdefs.ErrInvalidArgument)
 		}
 		err = s.serveContext(ctx, r, req, body)
 		done(err)
 		if err != nil {
-			return "", err
-		}
-	case "":
-		if o.Context == nil {
-			return "", fmt.Errorf("a build without a remote context needs one in its body: %w", errdefs.ErrInvalidArgument)
-		}
-		if err := s.serveContext(ctx, r, req, o.Context); err != nil {
 			return "", err
 		}
 	}
@@ -142,7 +140,9 @@ func solveRequest(o BuildOptions) (*controlapi.SolveRequest, error) {
 	if len(o.Outputs) > 1 {
 		return nil, fmt.Errorf("%d outputs: a build exports to one: %w", len(o.Outputs), errdefs.ErrInvalidArgument)
 	}
-	attrs := map[string]string{"image-resolve-mode": "default"}
+	// Without --pull the mode stays unset: localFirst takes Berth's images
+	// first, as for buildx's builds.
+	attrs := map[string]string{}
 	if o.Pull {
 		attrs["image-resolve-mode"] = "pull"
 	}

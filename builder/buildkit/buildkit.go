@@ -133,13 +133,6 @@ func (s *Service) stopIdle(gen int) {
 	s.log.Info("BuildKit stopped: idle", slog.Duration("for", s.cfg.IdleStop))
 }
 
-// Running says whether BuildKit is started (for tests and berthd check).
-func (s *Service) Running() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.running != nil
-}
-
 func (s *Service) newRunning(ctx context.Context) (_ *running, err error) {
 	sm, err := session.NewManager()
 	if err != nil {
