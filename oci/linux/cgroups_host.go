@@ -54,11 +54,16 @@ func detectCgroupLayout() (cgroupLayout, error) {
 // holding leftovers such as hugetlb is not where the controllers live).
 // A unified host — most hosts — is known from one statfs: every runtime
 // invocation would otherwise have the kernel format its whole mount table,
-// ~3 ms with the 3,000 mounts of a node of a thousand pods.
+// ~3 ms with the 3,000 mounts of a node of a thousand pods. Other hosts'
+// is kept between processes (cgroups_layoutcache.go).
 func readCgroupLayout() (cgroupLayout, error) {
 	if l, ok := unifiedAt("/sys/fs/cgroup"); ok {
 		return l, nil
 	}
+	return cachedCgroupLayout(layoutCacheFile, readMountinfoLayout)
+}
+
+func readMountinfoLayout() (cgroupLayout, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return cgroupLayout{}, err

@@ -149,12 +149,25 @@ func processAlive(pid int, start uint64) bool {
 	return start == 0 || st == start
 }
 
+// writeFileAtomic replaces path with b, so that a reader sees the old or
+// the new, never half of one; writers in other processes at once each use
+// a temporary file of their own.
 func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	_, werr := f.Write(b)
+	cerr := f.Chmod(mode)
+	if err := errors.Join(werr, cerr, f.Close()); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return nil
 }
 
 // List returns the state of every container under root.
