@@ -20,6 +20,7 @@ import (
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/nri"
 	"github.com/berth-runtime/berth/oci"
+	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/sandbox"
 	"github.com/berth-runtime/berth/shim"
 )
@@ -186,7 +187,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 	client, err := shim.Spawn(ctx, s.cfg.ShimPath, dir, shim.Config{
 		ID: id, Bundle: filepath.Join(dir, "bundle"), Runtime: rt.Path, RuntimeRoot: rec.RuntimeRoot,
 		LogPath: logPath, Socket: rec.Socket, Stdin: r.Stdin, StdinOnce: r.StdinOnce, Tty: r.Container.Tty,
-		Forwards: r.Forwards,
+		Forwards: r.Forwards, RuntimeEnv: s.runtimeEnv(),
 	})
 	if err != nil {
 		return rec, fmt.Errorf("create container %q: %w", r.Name, err)
@@ -277,4 +278,13 @@ func containerCgroup(sb store.Sandbox, id string) string {
 		parent = "/berth"
 	}
 	return filepath.Join(parent, id)
+}
+
+// runtimeEnv is what the runtime of a container's shim is given beyond the
+// shim's environment: the mount seed (runc and crun ignore it).
+func (s *Service) runtimeEnv() []string {
+	if s.cfg.MountSeed == "" {
+		return nil
+	}
+	return []string{linux.MountSeedEnv + "=" + s.cfg.MountSeed}
 }

@@ -115,11 +115,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	mountSeed, closeSeed := newMountSeed(log)
+	defer closeSeed()
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	ctr = containers.New(svcCtx, containers.Config{
 		StateDir: cfg.State, ShimPath: shimPath, Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,
 		ShimTimeout: time.Duration(cfg.ShimTimeout), OnExit: m.Exited, OnShimTimeout: m.ShimTimedOut,
-		CDI: devices, NRI: plugins,
+		CDI: devices, NRI: plugins, MountSeed: mountSeed,
 	}, db, img, sb, log)
 	defer func() { stopServices(); ctr.Wait() }()
 	outcomes, watchRecovered, err := ctr.Recover(ctx)

@@ -182,6 +182,8 @@ type Config struct {
 	// Runtime is the OCI runtime binary; RuntimeRoot its --root.
 	Runtime     string `json:"runtime"`
 	RuntimeRoot string `json:"runtimeRoot"`
+	// RuntimeEnv is added to the runtime's environment (berth-runtime's mount seed).
+	RuntimeEnv []string `json:"runtimeEnv,omitempty"`
 	// LogPath is the CRI log file; "" discards output.
 	LogPath string `json:"logPath,omitempty"`
 	// Socket is where the shim listens.

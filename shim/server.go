@@ -78,7 +78,7 @@ func newServer(ctx context.Context, dir string) (*server, error) {
 	if err := json.Unmarshal(b, &s.cfg); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", ConfigFile, err)
 	}
-	s.rt = runtimecli.Runtime{Path: s.cfg.Runtime, Root: s.cfg.RuntimeRoot, Log: filepath.Join(dir, RuntimeLog), Run: s.reaper.run}
+	s.rt = runtimecli.Runtime{Path: s.cfg.Runtime, Root: s.cfg.RuntimeRoot, Log: filepath.Join(dir, RuntimeLog), Run: s.reaper.run, Env: s.cfg.RuntimeEnv}
 
 	// Adopt the container's init when "create" exits, so we can reap it.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {

@@ -49,6 +49,9 @@ type CreateOpts struct {
 	// NsenterLinked says the nsenter constructor is in the binary: joining
 	// mount and user namespaces and new time namespaces need it.
 	NsenterLinked bool
+	// MountSeed is a mount seed's path (MountSeedEnv, seed_linux.go); ""
+	// or one that cannot serve means the init copies the host's namespace.
+	MountSeed string
 }
 
 // joinsUserNS: the spec joins a user namespace by path, whose mappings are
@@ -232,9 +235,15 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		return err
 	}
 	defer join.Close()
+	seed, sm := seedFor(o, spec, plan, rootfs, cg)
+	defer seed.Close()
+	defer sm.Close()
+	if sm != nil {
+		sm.passTo(&cmd.ExtraFiles)
+	}
 	start := (*exec.Cmd).Start
 	if !plan.early {
-		start = func(c *exec.Cmd) error { return startInNamespaces(plan.join, c.Start) }
+		start = func(c *exec.Cmd) error { return startInNamespaces(plan.join, seed, c.Start) }
 	}
 	joined, err := join.start(cmd, start)
 	if err != nil {
@@ -265,7 +274,10 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 	}
 
 	ic := initConfig{ID: o.ID, Bundle: bundle, Spec: spec, Rootfs: rootfs, Fifo: fifo, NewCgroupNS: plan.newCgroup, Cgroup: cg, Seccomp: filter,
-		JoinsMountNS: plan.joinsMount, NoPivot: o.NoPivot}
+		JoinsMountNS: plan.joinsMount, NoPivot: o.NoPivot, Seed: sm}
+	if sm != nil {
+		ic.Rootfs = seedRootfs
+	}
 	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
 		return fmt.Errorf("send config to init: %w", err)
 	}
@@ -303,7 +315,7 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 	}
 	st := &State{
 		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: pid, StartTime: started,
-		Created: time.Now().UTC(), Annotations: spec.Annotations, Cgroup: cg, Seccomp: filter,
+		Created: time.Now().UTC(), Annotations: spec.Annotations, Cgroup: cg, Seccomp: filter, MountSeed: sm != nil,
 	}
 	if filter == nil {
 		st.Seccomp = &seccompFilter{}

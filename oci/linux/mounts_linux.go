@@ -104,12 +104,16 @@ func setupRootfs(ic *initConfig, beforePivot func() error) error {
 		}
 	}
 	// pivot_root needs the new root to be a mount point.
-	if err := unix.Mount(ic.Rootfs, ic.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if ic.Seed != nil {
+		if err := attachFd(ic.Seed.Rootfs, ic.Rootfs); err != nil {
+			return fmt.Errorf("root.path: %w", err)
+		}
+	} else if err := unix.Mount(ic.Rootfs, ic.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind root.path %s: %w", ic.Rootfs, err)
 	}
 	devIsTmpfs := false
 	for i, m := range s.Mounts {
-		if err := mountEntry(ic, m); err != nil {
+		if err := mountEntry(ic, i, m); err != nil {
 			return fmt.Errorf("mounts[%d] %s: %w", i, m.Destination, err)
 		}
 		if filepath.Clean(m.Destination) == "/dev" && m.Type == "tmpfs" {
@@ -165,7 +169,7 @@ func inRoot(rootfs, p string) (string, error) {
 	return securejoin.SecureJoin(rootfs, p)
 }
 
-func mountEntry(ic *initConfig, m specs.Mount) error {
+func mountEntry(ic *initConfig, i int, m specs.Mount) error {
 	if !filepath.IsAbs(m.Destination) {
 		return errors.New("destination must be absolute")
 	}
@@ -179,11 +183,11 @@ func mountEntry(ic *initConfig, m specs.Mount) error {
 	}
 	switch {
 	case flags&unix.MS_BIND != 0:
-		if err := bindMount(m.Source, dest, flags); err != nil {
+		if err := bindMount(ic.bindSource(i, m.Source), dest, flags); err != nil {
 			return err
 		}
 	case m.Type == "cgroup" || m.Type == "cgroup2":
-		return mountCgroups(ic, dest, flags)
+		return mountCgroups(ic, i, dest, flags)
 	default:
 		if err := os.MkdirAll(dest, 0o755); err != nil {
 			return err
@@ -209,16 +213,13 @@ func mountEntry(ic *initConfig, m specs.Mount) error {
 
 // bindMount binds source onto dest, creating dest as a file or directory to
 // match, then applies flags such as ro, which a first bind ignores.
-func bindMount(source, dest string, flags uintptr) error {
-	fi, err := os.Stat(source)
-	if err != nil {
-		return fmt.Errorf("bind source: %w", err)
-	}
-	if err := mkMountpoint(dest, fi.IsDir()); err != nil {
+func bindMount(source bindSource, dest string, flags uintptr) error {
+	if source.fd >= 0 {
+		if err := attachFd(source.fd, dest); err != nil {
+			return fmt.Errorf("bind %s: %w", source.path, err)
+		}
+	} else if err := bindPath(source.path, dest, flags); err != nil {
 		return err
-	}
-	if err := unix.Mount(source, dest, "", unix.MS_BIND|(flags&unix.MS_REC), ""); err != nil {
-		return fmt.Errorf("bind %s: %w", source, err)
 	}
 	if extra := flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); extra != 0 {
 		if err := remountFlags(dest, extra); err != nil {
@@ -267,7 +268,7 @@ func remountReadonly(p string, recursive bool) error {
 // mountCgroups gives the container a view of its own cgroup: on a cgroup2
 // host a cgroup2 mount (rooted at its cgroup namespace) or a bind of its
 // directory; on v1 a tmpfs holding a bind of its directory per hierarchy.
-func mountCgroups(ic *initConfig, dest string, flags uintptr) error {
+func mountCgroups(ic *initConfig, i int, dest string, flags uintptr) error {
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return err
 	}
@@ -279,7 +280,7 @@ func mountCgroups(ic *initConfig, dest string, flags uintptr) error {
 			}
 			return nil
 		}
-		return bindMount(cg.Unified, dest, flags|unix.MS_BIND)
+		return bindMount(ic.bindSource(i, cg.Unified), dest, flags|unix.MS_BIND)
 	}
 	if err := unix.Mount("tmpfs", dest, "tmpfs", flags&^unix.MS_RDONLY, "mode=755"); err != nil {
 		return fmt.Errorf("mount tmpfs for cgroups: %w", err)
@@ -292,7 +293,7 @@ func mountCgroups(ic *initConfig, dest string, flags uintptr) error {
 		sort.Strings(ctrls)
 		name := strings.Join(ctrls, ",")
 		sub := filepath.Join(dest, name)
-		if err := bindMount(dir, sub, flags|unix.MS_BIND); err != nil {
+		if err := bindMount(ic.bindSource(i, dir), sub, flags|unix.MS_BIND); err != nil {
 			return err
 		}
 		if len(ctrls) > 1 {

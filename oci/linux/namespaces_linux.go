@@ -138,11 +138,13 @@ func checkTimeOffsets(s *specs.Spec) error {
 }
 
 // startInNamespaces runs start on a fresh OS thread that first joins the
-// plan's namespaces by path: a child forked from that thread inherits them.
-// The thread is never unlocked, so the Go runtime discards it afterwards
-// instead of reusing a thread that lives in another container's namespaces.
-func startInNamespaces(join []specs.LinuxNamespace, start func() error) error {
-	if len(join) == 0 {
+// plan's namespaces by path, and then the mount seed when there is one: a
+// child forked from that thread inherits them (and its new mount namespace
+// copies the seed). The thread is never unlocked, so the Go runtime
+// discards it afterwards instead of reusing a thread that lives in another
+// container's namespaces.
+func startInNamespaces(join []specs.LinuxNamespace, seed *os.File, start func() error) error {
+	if len(join) == 0 && seed == nil {
 		return start()
 	}
 	errc := make(chan error, 1)
@@ -151,6 +153,18 @@ func startInNamespaces(join []specs.LinuxNamespace, start func() error) error {
 		for _, n := range join {
 			if err := setns(n); err != nil {
 				errc <- err
+				return
+			}
+		}
+		if seed != nil {
+			// The kernel lets a thread join a mount namespace only with an
+			// fs (root, cwd) of its own.
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				errc <- fmt.Errorf("mount seed: unshare fs: %w", err)
+				return
+			}
+			if err := unix.Setns(int(seed.Fd()), unix.CLONE_NEWNS); err != nil {
+				errc <- fmt.Errorf("join mount seed: %w", err)
 				return
 			}
 		}

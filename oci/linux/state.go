@@ -43,6 +43,9 @@ type State struct {
 	// reading the bundle's spec or needing libseccomp (the shim execs in
 	// process). Nil in states written before it was kept.
 	Seccomp *seccompFilter `json:"seccomp,omitempty"`
+	// MountSeed: the init's mount namespace was made from a mount seed
+	// (seed_linux.go), not copied from the host's.
+	MountSeed bool `json:"mountSeed,omitempty"`
 }
 
 // checkID allows what runc allows: letters, digits and _ + - . (no

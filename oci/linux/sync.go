@@ -34,6 +34,9 @@ type initConfig struct {
 	Cgroup CgroupPaths `json:"cgroup"`
 	// Seccomp is the compiled linux.seccomp, loaded just before exec.
 	Seccomp *seccompFilter `json:"seccomp,omitempty"`
+	// Seed: the init was cloned from a mount seed (seed_linux.go); Rootfs
+	// is then seedRootfs and these are the copies of the host's tree.
+	Seed *seedMounts `json:"seed,omitempty"`
 }
 
 // With prestart or createRuntime hooks, the init stops once its mounts are

@@ -25,6 +25,8 @@ type Runtime struct {
 	// Run runs a command to completion; nil means cmd.Run. A subreaper that
 	// reaps orphans hooks it to know which children are not orphans.
 	Run func(cmd *exec.Cmd) error
+	// Env is added to the runtime's environment (KEY=VALUE).
+	Env []string
 }
 
 func (r Runtime) exec(cmd *exec.Cmd) error {
@@ -39,7 +41,11 @@ func (r Runtime) command(ctx context.Context, args ...string) *exec.Cmd {
 	if r.Log != "" {
 		g = append(g, "--log", r.Log, "--log-format", "json")
 	}
-	return exec.CommandContext(ctx, r.Path, append(g, args...)...)
+	cmd := exec.CommandContext(ctx, r.Path, append(g, args...)...)
+	if len(r.Env) > 0 {
+		cmd.Env = append(os.Environ(), r.Env...)
+	}
+	return cmd
 }
 
 // run runs a command whose stdio is ours to capture.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -194,6 +195,9 @@ func TestContainersOutliveDaemon(t *testing.T) {
 			fmt.Sprintf("trap 'echo bye%d; exit 42' TERM; echo hello%d; while true; do sleep 0.1; done", i, i)))
 	}
 	short := mk("short", "sh", "-c", "sleep 1; exit 5")
+	// berthd's containers get their mount namespaces from its mount seed,
+	// not from a copy of the host's (berth-runtime's state says which).
+	assertMountSeed(t, d, long[0])
 
 	_ = d.cmd.Process.Signal(syscall.SIGKILL)
 	_ = d.cmd.Wait()
@@ -476,4 +480,18 @@ func TestCRIStopSignal(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNothingLeft(t, d)
+}
+
+// assertMountSeed: berth-runtime made the container's mount namespace from
+// berthd's mount seed.
+func assertMountSeed(t *testing.T, d *daemon, cid string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(d.state, "runtime", "berth", cid, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ MountSeed bool }
+	if err := json.Unmarshal(b, &st); err != nil || !st.MountSeed {
+		t.Fatalf("container %s was not made from berthd's mount seed (%v): %s", cid, err, b)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/oci/defaults"
+	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
@@ -56,7 +57,24 @@ func (e *env) id(name string) string {
 }
 
 func (e *env) cmd(args ...string) *exec.Cmd {
-	return exec.Command(e.rt.Path, append([]string{"--root", e.root}, args...)...)
+	c := exec.Command(e.rt.Path, append([]string{"--root", e.root}, args...)...)
+	if len(e.rt.Env) > 0 {
+		c.Env = append(os.Environ(), e.rt.Env...)
+	}
+	return c
+}
+
+// runtimes are fixtures.Runtimes and berth-runtime once more, its
+// containers' mount namespaces made from a mount seed as under berthd.
+func runtimes(t *testing.T) []fixtures.Runtime {
+	rts := fixtures.Runtimes(t)
+	if seedEnv == "" {
+		t.Log("no mount seed (see TestMain): berth-runtime+seed is not run")
+		return rts
+	}
+	seeded := rts[0]
+	seeded.Name, seeded.Env = "berth-runtime+seed", []string{seedEnv}
+	return append([]fixtures.Runtime{rts[0], seeded}, rts[1:]...)
 }
 
 // run runs script attached and returns its output and exit code.
@@ -162,7 +180,20 @@ func denyMkdir(nnp bool) func(*specs.Spec) {
 // rroDir one with a writable tmpfs mounted below it, for rro.
 var hostDir, rroDir string
 
+// seed is a mount seed this process holds open (referenced, so that no
+// finalizer closes it) and seedEnv gives berth-runtime its path.
+var (
+	seed    *os.File
+	seedEnv string
+)
+
 func TestMain(m *testing.M) {
+	var err error
+	if seed, err = linux.NewMountSeed(); err == nil {
+		seedEnv = fmt.Sprintf("%s=/proc/%d/fd/%d", linux.MountSeedEnv, os.Getpid(), seed.Fd())
+	} else {
+		fmt.Fprintln(os.Stderr, "no mount seed:", err)
+	}
 	d, err := os.MkdirTemp("", "berth-battery-")
 	if err != nil {
 		panic(err)
@@ -183,7 +214,7 @@ func TestMain(m *testing.M) {
 func TestBattery(t *testing.T) {
 	fixtures.RequireRoot(t)
 	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range fixtures.Runtimes(t) {
+	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			for _, c := range checks {
@@ -214,7 +245,7 @@ func TestBattery(t *testing.T) {
 func TestLifecycle(t *testing.T) {
 	fixtures.RequireRoot(t)
 	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range fixtures.Runtimes(t) {
+	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			id := e.id("life")
@@ -287,7 +318,7 @@ func TestLifecycle(t *testing.T) {
 func TestPauseResumeUpdate(t *testing.T) {
 	fixtures.RequireRoot(t)
 	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range fixtures.Runtimes(t) {
+	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			id := e.id("pause")
@@ -357,7 +388,7 @@ func userns(s *specs.Spec) {
 func TestUserNamespace(t *testing.T) {
 	fixtures.RequireRoot(t)
 	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range fixtures.Runtimes(t) {
+	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			// The mapped root is an unprivileged host user: the bundle's

@@ -29,7 +29,7 @@ func TestCgroupMembership(t *testing.T) {
 		v2   bool
 		mod  func(*specs.Spec)
 	}
-	for _, rt := range fixtures.Runtimes(t) {
+	for _, rt := range runtimes(t) {
 		layouts := []layout{{name: "host"}, {name: "host userns", mod: userns}}
 		if rt.Name == "berth-runtime" {
 			layouts = append(layouts, layout{name: "cgroup2", v2: true}, layout{name: "cgroup2 userns", v2: true, mod: userns})

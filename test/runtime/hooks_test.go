@@ -17,7 +17,7 @@ import (
 func TestHooks(t *testing.T) {
 	fixtures.RequireRoot(t)
 	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range fixtures.Runtimes(t) {
+	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			logDir := t.TempDir()
@@ -100,7 +100,7 @@ func readFile(p string) string {
 func TestFailingHookFailsCreate(t *testing.T) {
 	fixtures.RequireRoot(t)
 	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range fixtures.Runtimes(t) {
+	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			id := e.id("badhook")

@@ -58,7 +58,7 @@ func join(typ specs.LinuxNamespaceType, path string) func(*specs.Spec) {
 func TestJoinUserAndMountNamespaces(t *testing.T) {
 	fixtures.RequireRoot(t)
 	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range fixtures.Runtimes(t) {
+	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			for d := e.bundle; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
@@ -129,7 +129,7 @@ func TestTimeNamespace(t *testing.T) {
 		t.Skip("this kernel has no time namespaces")
 	}
 	host, _ := os.Readlink("/proc/self/ns/time")
-	for _, rt := range fixtures.Runtimes(t) {
+	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			switch rt.Name {
 			case "runc":
@@ -168,7 +168,7 @@ func TestTimeNamespace(t *testing.T) {
 func TestNoPivot(t *testing.T) {
 	fixtures.RequireRoot(t)
 	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range fixtures.Runtimes(t) {
+	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			// Its result looks like pivot_root's from inside (mountinfo only
@@ -180,6 +180,68 @@ func TestNoPivot(t *testing.T) {
 			_ = e.cmd("delete", "--force", id).Run()
 			if err == nil || !strings.Contains(string(out), "/bin/busybox") || !strings.Contains(string(out), "No such file") {
 				t.Fatalf("run --no-pivot: %v %q", err, out)
+			}
+		})
+	}
+}
+
+// TestMountSeed: with a mount seed, berth-runtime makes the container's
+// mount namespace from it (its state says so) unless the container needs
+// the host's tree at its init (a createContainer hook); without one, from
+// the host's. The battery runs every check on berth-runtime+seed too.
+func TestMountSeed(t *testing.T) {
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
+	if seedEnv == "" {
+		t.Skip("no mount seed could be made here")
+	}
+	rts := runtimes(t)
+	hook := func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true"}}}
+	}
+	for _, c := range []struct {
+		name string
+		rt   fixtures.Runtime
+		mod  func(*specs.Spec)
+		want bool
+	}{
+		{"seeded", rts[1], nil, true},
+		{"createContainer hook", rts[1], hook, false},
+		{"no seed", rts[0], nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := setup(t, c.rt)
+			host := func() string { b, _ := os.ReadFile("/proc/self/mountinfo"); return string(b) }
+			before := host()
+			id, pid := e.detached(t, "seed", "sleep 600", func(s *specs.Spec) {
+				// A bind whose copy the init mounts under: nothing of it may reach the host.
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: hostDir, Options: []string{"rbind"}},
+					specs.Mount{Destination: "/mnt/sub", Type: "tmpfs", Source: "tmpfs"})
+				if c.mod != nil {
+					c.mod(s)
+				}
+			})
+			if after := host(); after != before {
+				t.Errorf("the host's mount table changed:\nbefore\n%s\nafter\n%s", before, after)
+			}
+			b, err := os.ReadFile(filepath.Join(e.root, id, "state.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st struct{ MountSeed bool }
+			if err := json.Unmarshal(b, &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.MountSeed != c.want {
+				t.Fatalf("mountSeed %v, want %v", st.MountSeed, c.want)
+			}
+			// Either way the container's table holds its own mounts only.
+			mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(string(mi), "\n"); n > 40 {
+				t.Fatalf("%d mounts in the container's namespace:\n%s", n, mi)
 			}
 		})
 	}

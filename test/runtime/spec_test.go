@@ -42,7 +42,7 @@ func TestMoreSpecFields(t *testing.T) {
 	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
 	maj, min := firstDisk(t)
 	dev := strconv.FormatInt(maj, 10) + ":" + strconv.FormatInt(min, 10)
-	for _, rt := range fixtures.Runtimes(t) {
+	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			out, code := e.run(t, "throttle", "cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device 2>/dev/null || grep "+dev+" /sys/fs/cgroup/io.max", func(s *specs.Spec) {

@@ -31,7 +31,7 @@ func readAll(t *testing.T, f *os.File, timeout time.Duration) string {
 func TestTerminal(t *testing.T) {
 	fixtures.RequireRoot(t)
 	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
-	for _, rt := range fixtures.Runtimes(t) {
+	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
 			e := setup(t, rt)
 			id := e.id("tty")
