@@ -43,10 +43,10 @@ type Config struct {
 	// NRI tells NRI plugins of every pod and container event and applies
 	// what they ask; nil: NRI is off.
 	NRI *nri.NRI
-	// MountSeed is where berth-runtime finds berthd's mount seed
+	// MountSeed says where berth-runtime finds berthd's mount seed
 	// (linux.NewMountSeed): its containers' mount namespaces then do not
-	// copy the host's. "" for none.
-	MountSeed string
+	// copy the host's. nil, or "" (none, or not made yet), for none.
+	MountSeed func() string
 }
 
 // Service manages containers and pods.

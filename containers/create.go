@@ -283,8 +283,11 @@ func containerCgroup(sb store.Sandbox, id string) string {
 // runtimeEnv is what the runtime of a container's shim is given beyond the
 // shim's environment: the mount seed (runc and crun ignore it).
 func (s *Service) runtimeEnv() []string {
-	if s.cfg.MountSeed == "" {
+	if s.cfg.MountSeed == nil {
 		return nil
 	}
-	return []string{linux.MountSeedEnv + "=" + s.cfg.MountSeed}
+	if p := s.cfg.MountSeed(); p != "" {
+		return []string{linux.MountSeedEnv + "=" + p}
+	}
+	return nil
 }

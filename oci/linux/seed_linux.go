@@ -186,7 +186,11 @@ func cloneForSeed(s *specs.Spec, rootfs string, cg CgroupPaths, newCgroupNS bool
 	}
 	clone := func(src string, recursive bool, place func(fd int)) error {
 		flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
-		if recursive {
+		// Nothing can be mounted below a file: its recursive clone would
+		// only scan every mount beside it (the pod's /etc/hosts sits in a
+		// directory of the host's root filesystem, beside ~1,000 rootfs
+		// mounts at a thousand pods).
+		if recursive && !isFile(src) {
 			flags |= unix.AT_RECURSIVE
 		}
 		fd, err := unix.OpenTree(unix.AT_FDCWD, src, flags)
@@ -306,4 +310,10 @@ func bindPath(source, dest string, flags uintptr) error {
 		return fmt.Errorf("bind %s: %w", source, err)
 	}
 	return nil
+}
+
+// isFile: path is there and is no directory.
+func isFile(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir()
 }
