@@ -137,14 +137,7 @@ func (s *Service) List() ([]store.Container, error) { return s.ListOwned("*") }
 
 // ListOwned returns the containers of one front end's pods ("*": all).
 func (s *Service) ListOwned(owner string) ([]store.Container, error) {
-	all, err := s.db.Containers.List()
-	out := all[:0]
-	for _, r := range all {
-		if (owner == "*" || r.Owner == owner) && !r.Creating {
-			out = append(out, r)
-		}
-	}
-	return out, err
+	return s.db.Containers.Filter(func(r store.Container) bool { return (owner == "*" || r.Owner == owner) && !r.Creating })
 }
 
 // EachOwned calls fn with each container of one front end's pods, one at a
@@ -159,20 +152,17 @@ func (s *Service) EachOwned(owner string, fn func(store.Container) error) error 
 }
 
 func (s *Service) inSandbox(id string) []store.Container {
-	all, _ := s.db.Containers.List()
-	return slices.DeleteFunc(all, func(c store.Container) bool { return c.SandboxID != id })
+	in, _ := s.db.Containers.Filter(func(c store.Container) bool { return c.SandboxID == id })
+	return in
 }
 
 // ImageInUse reports a container (in any state) that uses the image: its
 // root filesystem stands on the image's layers until it is removed.
 func (s *Service) ImageInUse(imageID string) (string, bool) {
-	all, _ := s.db.Containers.List()
-	for _, c := range all {
-		if c.ImageID == imageID || slices.Contains(c.VolumeImages, imageID) {
-			return c.ID, true
-		}
-	}
-	return "", false
+	c, ok, _ := s.db.Containers.First(func(c store.Container) bool {
+		return c.ImageID == imageID || slices.Contains(c.VolumeImages, imageID)
+	})
+	return c.ID, ok
 }
 
 // RuntimePath is the binary of runtime handler h ("" for the default).

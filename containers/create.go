@@ -79,14 +79,14 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 				m.ContainerPath, sb.RuntimeHandler, errdefs.ErrInvalidArgument)
 		}
 	}
-	all, err := s.db.Containers.List()
+	o, taken, err := s.db.Containers.First(func(o store.Container) bool {
+		return o.SandboxID == r.SandboxID && o.Name == r.Name && o.Attempt == r.Attempt
+	})
 	if err != nil {
 		return rec, err
 	}
-	for _, o := range all {
-		if o.SandboxID == r.SandboxID && o.Name == r.Name && o.Attempt == r.Attempt {
-			return rec, fmt.Errorf("container %q (attempt %d) in sandbox %s is %s: %w", r.Name, r.Attempt, r.SandboxID, o.ID, errdefs.ErrAlreadyExists)
-		}
+	if taken {
+		return rec, fmt.Errorf("container %q (attempt %d) in sandbox %s is %s: %w", r.Name, r.Attempt, r.SandboxID, o.ID, errdefs.ErrAlreadyExists)
 	}
 
 	var volumeImages []string

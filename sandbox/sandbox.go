@@ -102,14 +102,14 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 	if r.Name == "" || r.UID == "" || r.Namespace == "" {
 		return rec, fmt.Errorf("sandbox metadata needs name, uid and namespace: %w", errdefs.ErrInvalidArgument)
 	}
-	all, err := s.db.Sandboxes.List()
+	o, taken, err := s.db.Sandboxes.First(func(o store.Sandbox) bool {
+		return o.Name == r.Name && o.Namespace == r.Namespace && o.UID == r.UID && o.Attempt == r.Attempt
+	})
 	if err != nil {
 		return rec, err
 	}
-	for _, o := range all {
-		if o.Name == r.Name && o.Namespace == r.Namespace && o.UID == r.UID && o.Attempt == r.Attempt {
-			return rec, fmt.Errorf("sandbox %s/%s (uid %s, attempt %d) is %s: %w", r.Namespace, r.Name, r.UID, r.Attempt, o.ID, errdefs.ErrAlreadyExists)
-		}
+	if taken {
+		return rec, fmt.Errorf("sandbox %s/%s (uid %s, attempt %d) is %s: %w", r.Namespace, r.Name, r.UID, r.Attempt, o.ID, errdefs.ErrAlreadyExists)
 	}
 	id := ids.New()
 	dir := filepath.Join(s.stateDir, id)
@@ -300,14 +300,7 @@ func (s *Service) EachOwned(owner string, fn func(store.Sandbox) error) error {
 
 // ListOwned returns the sandboxes of one front end (see Request.Owner).
 func (s *Service) ListOwned(owner string) ([]store.Sandbox, error) {
-	all, err := s.db.Sandboxes.List()
-	out := all[:0]
-	for _, r := range all {
-		if r.Owner == owner {
-			out = append(out, r)
-		}
-	}
-	return out, err
+	return s.db.Sandboxes.Filter(func(r store.Sandbox) bool { return r.Owner == owner })
 }
 
 // Stop marks the sandbox not ready and releases its namespaces and shm: after

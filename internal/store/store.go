@@ -213,6 +213,42 @@ func (c *Collection[T]) List() ([]T, error) {
 	return out, nil
 }
 
+// Filter returns copies of the records, in ID order, that match says to
+// keep. match sees each stored record itself (a shallow copy, under the
+// read lock): it must only read it. Only what it keeps is copied deeply:
+// the checks of every create (a name taken?) cost no copy of a node's
+// thousand records.
+func (c *Collection[T]) Filter(match func(T) bool) ([]T, error) {
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []T
+	for _, id := range c.sorted {
+		if r := c.cache[id]; match(r) {
+			out = append(out, deepCopy(r))
+		}
+	}
+	return out, nil
+}
+
+// First is the first record, in ID order, that match (as Filter's) takes.
+func (c *Collection[T]) First(match func(T) bool) (T, bool, error) {
+	var zero T
+	if err := c.load(); err != nil {
+		return zero, false, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, id := range c.sorted {
+		if r := c.cache[id]; match(r) {
+			return deepCopy(r), true, nil
+		}
+	}
+	return zero, false, nil
+}
+
 // Each calls fn with a copy of each record in ID order, one at a time, for
 // answers sent as they are built, whose memory must not grow with the
 // store. A record added meanwhile may be missed, one removed is skipped.

@@ -160,3 +160,32 @@ func TestEach(t *testing.T) {
 		t.Fatalf("Each after fn's error: %v, %d calls", err, n)
 	}
 }
+
+func TestFilterAndFirst(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, id := range []string{"c3", "c1", "c2"} {
+		if err := db.Containers.Create(id, Container{ID: id, SandboxID: "p" + id[1:2], Labels: map[string]string{"k": id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.Containers.Filter(func(c Container) bool { return c.ID != "c2" })
+	if err != nil || len(got) != 2 || got[0].ID != "c1" || got[1].ID != "c3" {
+		t.Fatalf("Filter: %+v %v, want c1 c3", got, err)
+	}
+	got[0].Labels["k"] = "changed"
+	c, ok, err := db.Containers.First(func(c Container) bool { return c.SandboxID == "p1" })
+	if err != nil || !ok || c.ID != "c1" || c.Labels["k"] != "c1" {
+		t.Fatalf("First: %+v %v %v (a Filter result must be a copy)", c, ok, err)
+	}
+	c.Labels["k"] = "changed"
+	if again, _ := db.Containers.Get("c1"); again.Labels["k"] != "c1" {
+		t.Fatalf("First handed out the store's own record: %v", again.Labels)
+	}
+	if _, ok, err := db.Containers.First(func(Container) bool { return false }); ok || err != nil {
+		t.Fatalf("First of nothing: %v %v", ok, err)
+	}
+}
