@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/oci/linux/nsenter"
+	"github.com/berth-runtime/berth/oci/specjson"
 )
 
 func execCmd(g *globals) *cobra.Command {
@@ -93,7 +93,7 @@ func execProcess(root, id, processFile string, args []string, cwd, user string, 
 			return nil, fmt.Errorf("--process: %w", err)
 		}
 		var p specs.Process
-		if err := json.Unmarshal(b, &p); err != nil {
+		if err := (*specjson.Process)(&p).UnmarshalJSON(b); err != nil {
 			return nil, fmt.Errorf("--process %s: %w", processFile, err)
 		}
 		return &p, nil

@@ -28,6 +28,7 @@ func Init() error {
 		return fmt.Errorf("%s not set: berth-runtime init is not meant to be run by hand", initSyncEnv)
 	}
 	os.Unsetenv(initSyncEnv)
+	os.Unsetenv("GOMAXPROCS") // set by Create for this process alone, not its hooks
 	sock := os.NewFile(uintptr(fd), "sync")
 	unix.CloseOnExec(fd)
 
@@ -58,8 +59,8 @@ func Init() error {
 	}
 	// startContainer hooks run before the byte that lets "start" return, so
 	// that its poststart hooks follow them, as the spec orders.
-	if h := ic.Spec.Hooks; h != nil && len(h.StartContainer) > 0 {
-		st := hookState(ic.ID, ic.Bundle, os.Getpid(), specs.StateRunning, ic.Spec.Annotations)
+	if h := ic.spec().Hooks; h != nil && len(h.StartContainer) > 0 {
+		st := hookState(ic.ID, ic.Bundle, os.Getpid(), specs.StateRunning, ic.spec().Annotations)
 		if err := runHooks("startContainer", h.StartContainer, st); err != nil {
 			return err
 		}
@@ -72,7 +73,7 @@ func Init() error {
 	if err := closeInheritedFds(); err != nil {
 		return err
 	}
-	p := ic.Spec.Process
+	p := ic.spec().Process
 	// With no_new_privs the filter goes on last, so that it cannot stop
 	// the init's own steps; without, setupProcess loaded it while the init
 	// still had CAP_SYS_ADMIN, which loading needs.
@@ -106,7 +107,7 @@ func reopenFifo(fifo *os.File) (*os.File, error) {
 // setupContainer does everything between clone and exec. It returns the
 // resolved executable and the FIFO (an O_PATH fd opened before pivot_root).
 func setupContainer(ic *initConfig, sock *os.File) (string, *os.File, error) {
-	s := ic.Spec
+	s := ic.spec()
 	if ic.NewCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return "", nil, fmt.Errorf("unshare cgroup namespace: %w", err)
@@ -183,7 +184,7 @@ func closeInheritedFds() error {
 // createContainer hooks, in the container's namespaces but with the
 // runtime's paths, as the spec says.
 func hookPoint(ic *initConfig, sock *os.File) error {
-	h := ic.Spec.Hooks
+	h := ic.spec().Hooks
 	if h == nil {
 		return nil
 	}
@@ -196,6 +197,6 @@ func hookPoint(ic *initConfig, sock *os.File) error {
 			return fmt.Errorf("waiting for the runtime's hooks: %v", err)
 		}
 	}
-	st := hookState(ic.ID, ic.Bundle, os.Getpid(), specs.StateCreating, ic.Spec.Annotations)
+	st := hookState(ic.ID, ic.Bundle, os.Getpid(), specs.StateCreating, ic.spec().Annotations)
 	return runHooks("createContainer", h.CreateContainer, st)
 }

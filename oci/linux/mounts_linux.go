@@ -70,7 +70,7 @@ func parseMountOptions(opts []string) (flags uintptr, prop []uintptr, data strin
 // setupRootfs builds the container's root filesystem and pivots into it.
 // beforePivot runs once the mounts are made, before pivot_root (hooks).
 func setupRootfs(ic *initConfig, beforePivot func() error) error {
-	s := ic.Spec
+	s := ic.spec()
 	if ic.JoinsMountNS {
 		// The namespace's root is the container's, set up by whoever made
 		// it; setns put us there. Mounting into it would change it for

@@ -1,13 +1,14 @@
 package linux
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-runtime/berth/oci/specjson"
 )
 
 // LoadSpec reads and checks bundle/config.json.
@@ -17,7 +18,7 @@ func LoadSpec(bundle string) (*specs.Spec, error) {
 		return nil, fmt.Errorf("read bundle config: %w", err)
 	}
 	var s specs.Spec
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := (*specjson.Spec)(&s).UnmarshalJSON(b); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", filepath.Join(bundle, "config.json"), err)
 	}
 	if err := validateSpec(&s); err != nil {

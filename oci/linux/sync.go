@@ -2,6 +2,8 @@ package linux
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-runtime/berth/oci/specjson"
 )
 
 // The parent and the init process talk over a socketpair, one JSON message
@@ -14,10 +16,10 @@ import (
 
 // initConfig is everything the init process needs; it never reads the bundle itself.
 type initConfig struct {
-	ID     string      `json:"id"`
-	Bundle string      `json:"bundle"`
-	Spec   *specs.Spec `json:"spec"`
-	Rootfs string      `json:"rootfs"`
+	ID     string         `json:"id"`
+	Bundle string         `json:"bundle"`
+	Spec   *specjson.Spec `json:"spec"`
+	Rootfs string         `json:"rootfs"`
 	// Fifo is the exec FIFO's path on the host, for messages: the init
 	// inherits it opened (O_PATH), as fifoEnv says, since a joined mount
 	// namespace may not show the host's paths.
@@ -38,6 +40,8 @@ type initConfig struct {
 	// is then seedRootfs and these are the copies of the host's tree.
 	Seed *seedMounts `json:"seed,omitempty"`
 }
+
+func (ic *initConfig) spec() *specs.Spec { return (*specs.Spec)(ic.Spec) }
 
 // With prestart or createRuntime hooks, the init stops once its mounts are
 // made, before pivot_root: init → parent: syncMsg{Type: "hooks"}; the parent
