@@ -1,7 +1,6 @@
 package linux
 
 import (
-	"debug/elf"
 	"fmt"
 	"maps"
 	"os"
@@ -138,20 +137,24 @@ func seedable(s *specs.Spec, plan nsPlan) bool {
 	return staticSelf()
 }
 
-// staticSelf: the init's binary needs no loader, which the seed lacks.
+// staticSelf: the init's binary needs no loader, which the seed lacks. The
+// kernel says so in the auxiliary vector (AT_BASE, where it put the
+// interpreter, is 0 without one): no read of the binary on every create.
 func staticSelf() bool {
-	f, err := elf.Open("/proc/self/exe")
+	auxv, err := unix.Auxv()
 	if err != nil {
 		return false
 	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return false
+	for _, kv := range auxv {
+		if kv[0] == atBase {
+			return kv[1] == 0
 		}
 	}
-	return true
+	return false
 }
+
+// atBase is AT_BASE of <elf.h>.
+const atBase = 7
 
 // seedMounts are the detached copies of the host's tree an init made from
 // a seed attaches, and the init's fd numbers of them: the root filesystem,
