@@ -87,6 +87,9 @@ func (s *Service) use(ctx context.Context) (r *running, release func(), err erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running == nil {
+		if err := s.forgetUsage(); err != nil {
+			return nil, nil, fmt.Errorf("start BuildKit in %s: %w", s.cfg.Root, err)
+		}
 		r, err := s.newRunning(context.WithoutCancel(ctx))
 		if err != nil {
 			return nil, nil, fmt.Errorf("start BuildKit in %s: %w", s.cfg.Root, err)
@@ -247,6 +250,7 @@ func (s *Service) closeRunning() error {
 	if s.running == nil {
 		return nil
 	}
+	s.keepUsage(s.running)
 	s.running.grpc.Stop()
 	err := s.running.controller.Close()
 	s.running = nil

@@ -50,8 +50,12 @@ func (s *Service) started(ctx context.Context) (*running, func(), error) {
 	return s.use(ctx)
 }
 
-// DiskUsage lists BuildKit's cache records.
+// DiskUsage lists BuildKit's cache records; while it is stopped, those it
+// had when it stopped (stoppedusage.go), without starting it.
 func (s *Service) DiskUsage(ctx context.Context) ([]CacheRecord, error) {
+	if recs, ok := s.stoppedUsage(); ok {
+		return recs, nil
+	}
 	r, release, err := s.started(ctx)
 	if r == nil || err != nil {
 		return nil, err

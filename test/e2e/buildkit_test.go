@@ -572,6 +572,19 @@ func TestBuildKitIdleStop(t *testing.T) {
 	if idle >= busy {
 		t.Errorf("berthd's anonymous RSS did not fall when BuildKit stopped: %.1f → %.1f MB", busy, idle)
 	}
+	// While BuildKit is stopped, df answers with the cache it had when it
+	// stopped, without starting it again.
+	starts := func() int {
+		b, _ := os.ReadFile(d.logFile)
+		return strings.Count(string(b), "BuildKit started")
+	}
+	started := starts()
+	if df := mustDocker(t, d, "system", "df", "-v", "--format", "{{json .BuildCache}}"); !strings.Contains(df, "sleep 4") {
+		t.Errorf("docker system df -v after BuildKit's idle stop lists no RUN step's cache record: %s", df)
+	}
+	if n := starts(); n != started {
+		t.Errorf("docker system df started BuildKit after its idle stop (%d starts, then %d)", started, n)
+	}
 	out := buildxCmd(t, d.dockerSocket(), "build", "--progress=plain", "-t", "idle:2", dir)
 	var b strings.Builder
 	out.Stdout, out.Stderr = &b, &b
