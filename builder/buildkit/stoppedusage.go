@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/client"
+
+	"github.com/berth-runtime/berth/internal/atomicfile"
 )
 
 // While BuildKit is stopped nothing changes its cache, so what it held when
@@ -42,7 +44,7 @@ func (s *Service) keepUsage(r *running) {
 	}
 	b, err := json.Marshal(recs)
 	if err == nil {
-		err = writeAtomic(file, b)
+		err = atomicfile.Write(file, b, 0o600)
 	}
 	if err != nil {
 		s.log.Warn("BuildKit's cache usage at stop", "error", err)
@@ -75,20 +77,4 @@ func (s *Service) forgetUsage() error {
 		return err
 	}
 	return nil
-}
-
-func writeAtomic(file string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(file), ".usage-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), file)
 }

@@ -218,7 +218,20 @@ func (c *Collection[T]) List() ([]T, error) {
 // read lock): it must only read it. Only what it keeps is copied deeply:
 // the checks of every create (a name taken?) cost no copy of a node's
 // thousand records.
-func (c *Collection[T]) Filter(match func(T) bool) ([]T, error) {
+func (c *Collection[T]) Filter(match func(T) bool) ([]T, error) { return c.filter(match, -1) }
+
+// First is the first record, in ID order, that match (as Filter's) takes.
+func (c *Collection[T]) First(match func(T) bool) (T, bool, error) {
+	out, err := c.filter(match, 1)
+	if len(out) == 0 {
+		var zero T
+		return zero, false, err
+	}
+	return out[0], true, err
+}
+
+// filter is Filter stopping once limit records are kept (-1: no limit).
+func (c *Collection[T]) filter(match func(T) bool, limit int) ([]T, error) {
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -227,26 +240,12 @@ func (c *Collection[T]) Filter(match func(T) bool) ([]T, error) {
 	var out []T
 	for _, id := range c.sorted {
 		if r := c.cache[id]; match(r) {
-			out = append(out, deepCopy(r))
+			if out = append(out, deepCopy(r)); len(out) == limit {
+				break
+			}
 		}
 	}
 	return out, nil
-}
-
-// First is the first record, in ID order, that match (as Filter's) takes.
-func (c *Collection[T]) First(match func(T) bool) (T, bool, error) {
-	var zero T
-	if err := c.load(); err != nil {
-		return zero, false, err
-	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	for _, id := range c.sorted {
-		if r := c.cache[id]; match(r) {
-			return deepCopy(r), true, nil
-		}
-	}
-	return zero, false, nil
 }
 
 // Each calls fn with a copy of each record in ID order, one at a time, for

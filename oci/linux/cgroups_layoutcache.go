@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/internal/atomicfile"
 )
 
 // On a v1 or hybrid host the layout comes from mountinfo, and every
@@ -49,7 +51,7 @@ func cachedCgroupLayout(file string, read func() (cgroupLayout, error)) (cgroupL
 	if w, ok := layoutWitness(l); ok {
 		w.Layout = l
 		if b, err := json.Marshal(w); err == nil && os.MkdirAll(filepath.Dir(file), 0o711) == nil {
-			_ = writeFileAtomic(file, b, 0o644)
+			_ = atomicfile.Write(file, b, 0o644)
 		}
 	}
 	return l, nil

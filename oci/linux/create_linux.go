@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-runtime/berth/internal/atomicfile"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/oci/specjson"
 )
@@ -327,7 +328,7 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		return fmt.Errorf("save state: %w", err)
 	}
 	if o.PidFile != "" {
-		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(st.Pid)), 0o644); err != nil {
+		if err := atomicfile.Write(o.PidFile, []byte(strconv.Itoa(st.Pid)), 0o644); err != nil {
 			return fmt.Errorf("write pid file: %w", err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-runtime/berth/internal/atomicfile"
 	"github.com/berth-runtime/berth/internal/errdefs"
 )
 
@@ -162,7 +163,7 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 		return 0, fmt.Errorf("exec into %s: %s", o.ID, msg.Message)
 	}
 	if o.PidFile != "" {
-		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		if err := atomicfile.Write(o.PidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
 			return pid, fmt.Errorf("write pid file: %w", err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-runtime/berth/internal/atomicfile"
 	"github.com/berth-runtime/berth/internal/errdefs"
 )
 
@@ -89,7 +90,7 @@ func (s *State) save(root string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(stateDir(root, s.ID), stateFile), b, 0o600)
+	return atomicfile.Write(filepath.Join(stateDir(root, s.ID), stateFile), b, 0o600)
 }
 
 // Status is the OCI status of the container: created, running, paused or stopped.
@@ -150,27 +151,6 @@ func processAlive(pid int, start uint64) bool {
 		return false
 	}
 	return start == 0 || st == start
-}
-
-// writeFileAtomic replaces path with b, so that a reader sees the old or
-// the new, never half of one; writers in other processes at once each use
-// a temporary file of their own.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(b)
-	cerr := f.Chmod(mode)
-	if err := errors.Join(werr, cerr, f.Close()); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
 }
 
 // List returns the state of every container under root.
