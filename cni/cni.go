@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-runtime/berth/internal/spawn"
 	"github.com/containernetworking/cni/libcni"
 )
 
@@ -40,6 +41,8 @@ type Config struct {
 	// LookOnly changes nothing on the host (berthd check): an idle default
 	// bridge in another network's way is reported, not removed.
 	LookOnly bool
+	// Spawner starts the plugins; nil: one of the manager's own.
+	Spawner *spawn.Spawner
 }
 
 // IfName is the pod's interface, as kubelet's runtimes name it.
@@ -89,9 +92,12 @@ func FromBytes(b []byte) (*Network, error) {
 
 // New returns a manager; nothing is loaded until the first call needs it.
 func New(cfg Config, log *slog.Logger) *Manager {
+	if cfg.Spawner == nil {
+		cfg.Spawner = spawn.New()
+	}
 	return &Manager{
 		cfg: cfg, log: log, subnet: cfg.DefaultSubnet,
-		cni: libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.CacheDir, &pluginExec{forker: newForkThread()}),
+		cni: libcni.NewCNIConfigWithCacheDir(cfg.BinDirs, cfg.CacheDir, &pluginExec{spawner: cfg.Spawner}),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-runtime/berth/cdi"
 	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/spawn"
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/nri"
 	"github.com/berth-runtime/berth/oci/linux"
@@ -47,6 +48,9 @@ type Config struct {
 	// (linux.NewMountSeed): its containers' mount namespaces then do not
 	// copy the host's. nil, or "" (none, or not made yet), for none.
 	MountSeed func() string
+	// Spawner starts the shims from a thread with few open files (nil: the
+	// caller's thread).
+	Spawner *spawn.Spawner
 }
 
 // Service manages containers and pods.

@@ -184,7 +184,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (rec store.Contai
 			return rec, fmt.Errorf("log directory: %w", err)
 		}
 	}
-	client, err := shim.Spawn(ctx, s.cfg.ShimPath, dir, shim.Config{
+	client, err := shim.Spawn(ctx, s.cfg.Spawner, s.cfg.ShimPath, dir, shim.Config{
 		ID: id, Bundle: filepath.Join(dir, "bundle"), Runtime: rt.Path, RuntimeRoot: rec.RuntimeRoot,
 		LogPath: logPath, Socket: rec.Socket, Stdin: r.Stdin, StdinOnce: r.StdinOnce, Tty: r.Container.Tty,
 		Forwards: r.Forwards, RuntimeEnv: s.runtimeEnv(),

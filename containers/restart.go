@@ -51,7 +51,7 @@ func (s *Service) recreate(ctx context.Context, id string) error {
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return fmt.Errorf("restart container %s: %s: %w", id, shim.ConfigFile, err)
 	}
-	client, err := shim.Spawn(ctx, s.cfg.ShimPath, rec.Dir, cfg)
+	client, err := shim.Spawn(ctx, s.cfg.Spawner, s.cfg.ShimPath, rec.Dir, cfg)
 	if err != nil {
 		return fmt.Errorf("restart container %s: %w", id, err)
 	}

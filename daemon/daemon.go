@@ -35,6 +35,7 @@ import (
 	"github.com/berth-runtime/berth/engine"
 	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/internal/config"
+	"github.com/berth-runtime/berth/internal/spawn"
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/internal/version"
 	"github.com/berth-runtime/berth/metrics"
@@ -48,6 +49,8 @@ const reconcileDelay = time.Second
 // Run serves until ctx ends, then shuts down: in-flight calls get a few
 // seconds to finish; containers keep running under their shims.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	// First, while berthd has few files open: its thread's table starts as a copy.
+	spawner := spawn.New()
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
 		return fmt.Errorf("root %s: %w", cfg.Root, err)
 	}
@@ -94,7 +97,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	network := cni.New(cni.Config{
 		ConfDir: cfg.CNIConfDir, BinDirs: cfg.CNIBinDirs, CacheDir: filepath.Join(cfg.Root, "cni"),
-		DefaultDir: filepath.Join(cfg.State, "cni"), DefaultSubnet: cfg.CNIDefaultSubnet,
+		DefaultDir: filepath.Join(cfg.State, "cni"), DefaultSubnet: cfg.CNIDefaultSubnet, Spawner: spawner,
 	}, log)
 	sb := sandbox.New(db, cfg.State, pauseBin, network, log)
 	var ctr *containers.Service
@@ -121,7 +124,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ctr = containers.New(svcCtx, containers.Config{
 		StateDir: cfg.State, ShimPath: shimPath, Runtimes: runtimes, DefaultRuntime: cfg.DefaultRuntime,
 		ShimTimeout: time.Duration(cfg.ShimTimeout), OnExit: m.Exited, OnShimTimeout: m.ShimTimedOut,
-		CDI: devices, NRI: plugins, MountSeed: mountSeed,
+		CDI: devices, NRI: plugins, MountSeed: mountSeed, Spawner: spawner,
 	}, db, img, sb, log)
 	defer func() { stopServices(); ctr.Wait() }()
 	outcomes, watchRecovered, err := ctr.Recover(ctx)

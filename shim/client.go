@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/internal/errdefs"
+	"github.com/berth-runtime/berth/internal/spawn"
 )
 
 // ErrShimGone means the shim's socket does not answer: the shim has exited.
@@ -40,9 +40,10 @@ type Client struct {
 // DefaultTimeout is Client.Timeout when it is zero.
 const DefaultTimeout = 10 * time.Second
 
-// Spawn writes cfg into dir, starts the shim binary there and waits until it
-// has created the container (or failed to, with the runtime's reason).
-func Spawn(ctx context.Context, shimBin, dir string, cfg Config) (*Client, error) {
+// Spawn writes cfg into dir, starts the shim binary there (from sp's thread;
+// nil: the caller's) and waits until it has created the container (or
+// failed to, with the runtime's reason).
+func Spawn(ctx context.Context, sp *spawn.Spawner, shimBin, dir string, cfg Config) (*Client, error) {
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -63,20 +64,18 @@ func Spawn(ctx context.Context, shimBin, dir string, cfg Config) (*Client, error
 		return nil, err
 	}
 	defer readyR.Close()
-	cmd := exec.Command(shimBin, "--dir", dir)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.ExtraFiles = []*os.File{readyW}
 	// Its own session: a signal to berthd's process group never reaches it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Dir = dir
-	if err := cmd.Start(); err != nil {
-		readyW.Close()
+	p, err := sp.Start(spawn.Cmd{
+		Path: shimBin, Args: []string{shimBin, "--dir", dir}, Env: os.Environ(), Dir: dir,
+		Files: []*os.File{nil, logf, logf, readyW}, Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	readyW.Close()
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", shimBin, err)
 	}
-	readyW.Close()
 	// Reap the shim when it ends while we run; after a berthd restart it is
 	// init's or the subreaper's to reap.
-	go func() { _ = cmd.Wait() }()
+	go func() { _, _ = p.Wait() }()
 
 	msg := make(chan string, 1)
 	go func() {
@@ -87,14 +86,14 @@ func Spawn(ctx context.Context, shimBin, dir string, cfg Config) (*Client, error
 	case m := <-msg:
 		switch {
 		case m == "ok":
-			return &Client{Socket: cfg.Socket, Pid: cmd.Process.Pid}, nil
+			return &Client{Socket: cfg.Socket, Pid: p.Pid}, nil
 		case strings.HasPrefix(m, "error: "):
 			return nil, errors.New(strings.TrimPrefix(m, "error: "))
 		default:
 			return nil, fmt.Errorf("shim exited before it was ready (see %s)", filepath.Join(dir, ShimLog))
 		}
 	case <-ctx.Done():
-		_ = cmd.Process.Kill()
+		_ = p.Kill()
 		return nil, fmt.Errorf("waiting for shim: %w", ctx.Err())
 	}
 }

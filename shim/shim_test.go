@@ -28,8 +28,8 @@ func runtimes(t *testing.T) []runtimeCase {
 	return fixtures.Runtimes(t)
 }
 
-// spawn starts a shim for a busybox container running args.
-func spawn(t *testing.T, rt runtimeCase, args ...string) (*Client, string, string) {
+// startShim starts a shim for a busybox container running args.
+func startShim(t *testing.T, rt runtimeCase, args ...string) (*Client, string, string) {
 	t.Helper()
 	return spawnSpec(t, rt, nil, args...)
 }
@@ -64,7 +64,7 @@ func spawnWith(t *testing.T, rt runtimeCase, mod func(*specs.Spec), cfgMod func(
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := Spawn(ctx, filepath.Join(fixtures.Binaries(t), "berth-shim"), dir, cfg)
+	c, err := Spawn(ctx, nil, filepath.Join(fixtures.Binaries(t), "berth-shim"), dir, cfg)
 	if err != nil {
 		t.Fatalf("spawn shim: %v", err)
 	}
@@ -82,7 +82,7 @@ func TestShimRunsAndRecordsExit(t *testing.T) {
 	fixtures.RequireRoot(t)
 	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
-			c, dir, logPath := spawn(t, rt, "sh", "-c", "echo hello; echo oops >&2; exit 7")
+			c, dir, logPath := startShim(t, rt, "sh", "-c", "echo hello; echo oops >&2; exit 7")
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			st, version, err := c.Hello(ctx)
@@ -130,7 +130,7 @@ func TestShimKillAndCreateFailure(t *testing.T) {
 	fixtures.RequireRoot(t)
 	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
-			c, _, _ := spawn(t, rt, "sleep", "600")
+			c, _, _ := startShim(t, rt, "sleep", "600")
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			if _, err := c.Start(ctx); err != nil {
@@ -163,7 +163,7 @@ func TestShimKillAndCreateFailure(t *testing.T) {
 			dir := filepath.Join(base, "shim")
 			os.Mkdir(dir, 0o700)
 			cfg := Config{ID: id, Bundle: bundle, Runtime: rt.Path, RuntimeRoot: filepath.Join(base, "rtroot"), Socket: filepath.Join(dir, "s.sock")}
-			_, err := Spawn(context.Background(), filepath.Join(fixtures.Binaries(t), "berth-shim"), dir, cfg)
+			_, err := Spawn(context.Background(), nil, filepath.Join(fixtures.Binaries(t), "berth-shim"), dir, cfg)
 			if err == nil || !strings.Contains(err.Error(), "/no/such/binary") {
 				t.Fatalf("want an error naming the binary, got %v", err)
 			}
@@ -251,7 +251,7 @@ func TestShimReportsOOMKill(t *testing.T) {
 func TestShimReopenLog(t *testing.T) {
 	fixtures.RequireRoot(t)
 	rt := runtimes(t)[0]
-	c, _, logPath := spawn(t, rt, "sh", "-c", "i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo line$i; [ $((i % 50)) = 0 ] && sleep 0.05; done")
+	c, _, logPath := startShim(t, rt, "sh", "-c", "i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo line$i; [ $((i % 50)) = 0 ] && sleep 0.05; done")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := c.Start(ctx); err != nil {
@@ -296,7 +296,7 @@ func TestShimExecStream(t *testing.T) {
 	fixtures.RequireRoot(t)
 	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
-			c, _, _ := spawn(t, rt, "sleep", "600")
+			c, _, _ := startShim(t, rt, "sleep", "600")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if _, err := c.Start(ctx); err != nil {
@@ -462,7 +462,7 @@ func TestShimPauseResume(t *testing.T) {
 	fixtures.RequireRoot(t)
 	for _, rt := range runtimes(t) {
 		t.Run(rt.Name, func(t *testing.T) {
-			c, dir, _ := spawn(t, rt, "sleep", "600")
+			c, dir, _ := startShim(t, rt, "sleep", "600")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if _, err := c.Start(ctx); err != nil {
@@ -508,7 +508,7 @@ func TestShimPauseResume(t *testing.T) {
 func TestShimMemoryBoundedUnderFlood(t *testing.T) {
 	fixtures.RequireRoot(t)
 	rt := runtimes(t)[0]
-	c, _, logPath := spawn(t, rt, "sh", "-c", "head -c 100000000 /dev/zero | tr '\\0' x")
+	c, _, logPath := startShim(t, rt, "sh", "-c", "head -c 100000000 /dev/zero | tr '\\0' x")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := c.Start(ctx); err != nil {
