@@ -49,8 +49,7 @@ const reconcileDelay = time.Second
 // Run serves until ctx ends, then shuts down: in-flight calls get a few
 // seconds to finish; containers keep running under their shims.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	// First, while berthd has few files open: its thread's table starts as a copy.
-	spawner := spawn.New()
+	spawner := spawn.New() // first, while few files are open: its thread's table starts as a copy
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
 		return fmt.Errorf("root %s: %w", cfg.Root, err)
 	}
