@@ -44,10 +44,11 @@ type Config struct {
 	// NRI tells NRI plugins of every pod and container event and applies
 	// what they ask; nil: NRI is off.
 	NRI *nri.NRI
-	// MountSeed says where berth-runtime finds berthd's mount seed
-	// (linux.NewMountSeed): its containers' mount namespaces then do not
-	// copy the host's. nil, or "" (none, or not made yet), for none.
-	MountSeed func() string
+	// MountSeed is the environment that tells berth-runtime where berthd's
+	// mount seed and mount view are (linux.NewMountSeed, NewMountView): its
+	// containers' mount namespaces then do not copy the host's. nil, or
+	// nothing (none, or not made yet), for none.
+	MountSeed func() []string
 	// Spawner starts the shims from a thread with few open files (nil: the
 	// caller's thread).
 	Spawner *spawn.Spawner

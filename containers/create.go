@@ -20,7 +20,6 @@ import (
 	"github.com/berth-runtime/berth/internal/store"
 	"github.com/berth-runtime/berth/nri"
 	"github.com/berth-runtime/berth/oci"
-	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/sandbox"
 	"github.com/berth-runtime/berth/shim"
 )
@@ -281,13 +280,10 @@ func containerCgroup(sb store.Sandbox, id string) string {
 }
 
 // runtimeEnv is what the runtime of a container's shim is given beyond the
-// shim's environment: the mount seed (runc and crun ignore it).
+// shim's environment: the mount seed's and view's (runc and crun ignore it).
 func (s *Service) runtimeEnv() []string {
 	if s.cfg.MountSeed == nil {
 		return nil
 	}
-	if p := s.cfg.MountSeed(); p != "" {
-		return []string{linux.MountSeedEnv + "=" + p}
-	}
-	return nil
+	return s.cfg.MountSeed()
 }

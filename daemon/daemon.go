@@ -117,7 +117,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	mountSeed, closeSeed := newMountSeed(log)
+	mountSeed, closeSeed := newMountSeed(cfg.State, log)
 	defer closeSeed()
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	ctr = containers.New(svcCtx, containers.Config{

@@ -54,6 +54,9 @@ type CreateOpts struct {
 	// MountSeed is a mount seed's path (MountSeedEnv, seed_linux.go); ""
 	// or one that cannot serve means the init copies the host's namespace.
 	MountSeed string
+	// MountView is a mount view's MountViewEnv (seed_view_linux.go): the
+	// seed's copies of files in it are made through it. "" for none.
+	MountView string
 }
 
 // joinsUserNS: the spec joins a user namespace by path, whose mappings are

@@ -112,7 +112,9 @@ func seedFor(o CreateOpts, s *specs.Spec, plan nsPlan, rootfs string, cg CgroupP
 	if err != nil {
 		return nil, nil
 	}
-	sm, err := cloneForSeed(s, rootfs, cg, plan.newCgroup)
+	view := openMountView(o.MountView)
+	defer view.Close()
+	sm, err := cloneForSeed(s, rootfs, cg, plan.newCgroup, view)
 	if err != nil {
 		// The copy of the host's namespace says what is wrong, if anything.
 		seed.Close()
@@ -176,7 +178,7 @@ func seedKey(i int, source string) string { return strconv.Itoa(i) + ":" + sourc
 // cloneForSeed makes the detached copies, their propagation set as the
 // init's namespace would have made its own copies (slave or private), so
 // that nothing mounted under them reaches the host.
-func cloneForSeed(s *specs.Spec, rootfs string, cg CgroupPaths, newCgroupNS bool) (sm *seedMounts, err error) {
+func cloneForSeed(s *specs.Spec, rootfs string, cg CgroupPaths, newCgroupNS bool, view *mountView) (sm *seedMounts, err error) {
 	sm = &seedMounts{Binds: map[string]int{}}
 	defer func() {
 		if err != nil {
@@ -193,10 +195,17 @@ func cloneForSeed(s *specs.Spec, rootfs string, cg CgroupPaths, newCgroupNS bool
 		// only scan every mount beside it (the pod's /etc/hosts sits in a
 		// directory of the host's root filesystem, beside ~1,000 rootfs
 		// mounts at a thousand pods).
-		if recursive && !isFile(src) {
+		file := isFile(src)
+		if recursive && !file {
 			flags |= unix.AT_RECURSIVE
 		}
-		fd, err := unix.OpenTree(unix.AT_FDCWD, src, flags)
+		fd, err := -1, errNotInView
+		if file {
+			fd, err = view.clone(src, flags)
+		}
+		if err != nil { // not in the view: by the host's path
+			fd, err = unix.OpenTree(unix.AT_FDCWD, src, flags)
+		}
 		if err != nil {
 			return fmt.Errorf("clone %s: %w", src, err)
 		}

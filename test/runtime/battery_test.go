@@ -68,12 +68,12 @@ func (e *env) cmd(args ...string) *exec.Cmd {
 // containers' mount namespaces made from a mount seed as under berthd.
 func runtimes(t *testing.T) []fixtures.Runtime {
 	rts := fixtures.Runtimes(t)
-	if seedEnv == "" {
+	if seedEnv == nil {
 		t.Log("no mount seed (see TestMain): berth-runtime+seed is not run")
 		return rts
 	}
 	seeded := rts[0]
-	seeded.Name, seeded.Env = "berth-runtime+seed", []string{seedEnv}
+	seeded.Name, seeded.Env = "berth-runtime+seed", seedEnv
 	return append([]fixtures.Runtime{rts[0], seeded}, rts[1:]...)
 }
 
@@ -156,6 +156,13 @@ var checks = []check{
 	{name: "bind mount ro", script: "cat /mnt/hello; touch /mnt/x 2>/dev/null; echo rc=$?", mod: func(s *specs.Spec) {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: hostDir, Options: []string{"rbind", "ro"}})
 	}, want: []string{"from-host\nrc=1"}},
+	{name: "file binds", script: "cat /hello /over; echo x 2>/dev/null > /hello; echo rc=$?", mod: func(s *specs.Spec) {
+		// /over's source is a file on a tmpfs stacked inside hostDir, over
+		// another file of that name: a mount view of hostDir must not show
+		// the one beneath.
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/hello", Type: "bind", Source: filepath.Join(hostDir, "hello"), Options: []string{"bind", "ro"}},
+			specs.Mount{Destination: "/over", Type: "bind", Source: filepath.Join(rroDir, "sub", "over"), Options: []string{"bind"}})
+	}, want: []string{"from-host\nover\nrc=1"}},
 	{name: "seccomp denies", script: "mkdir /tmp/x 2>&1; echo rc=$?", mod: denyMkdir(true), want: []string{"Operation not permitted", "rc=1"}},
 	{name: "seccomp without no_new_privs", script: "mkdir /tmp/x 2>&1; echo rc=$?; touch /tmp/y && echo touched", mod: denyMkdir(false), want: []string{"Operation not permitted", "rc=1", "touched"}},
 	{name: "recursive read-only", script: "touch /mnt/x 2>/dev/null; echo top=$?; touch /mnt/sub/x 2>/dev/null; echo sub=$?", mod: func(s *specs.Spec) {
@@ -180,17 +187,18 @@ func denyMkdir(nnp bool) func(*specs.Spec) {
 // rroDir one with a writable tmpfs mounted below it, for rro.
 var hostDir, rroDir string
 
-// seed is a mount seed this process holds open (referenced, so that no
-// finalizer closes it) and seedEnv gives berth-runtime its path.
+// seed and view are a mount seed and a mount view of hostDir this process
+// holds open (referenced, so that no finalizer closes them) and seedEnv
+// gives berth-runtime their paths.
 var (
-	seed    *os.File
-	seedEnv string
+	seed, view *os.File
+	seedEnv    []string
 )
 
 func TestMain(m *testing.M) {
 	var err error
 	if seed, err = linux.NewMountSeed(); err == nil {
-		seedEnv = fmt.Sprintf("%s=/proc/%d/fd/%d", linux.MountSeedEnv, os.Getpid(), seed.Fd())
+		seedEnv = []string{fmt.Sprintf("%s=/proc/%d/fd/%d", linux.MountSeedEnv, os.Getpid(), seed.Fd())}
 	} else {
 		fmt.Fprintln(os.Stderr, "no mount seed:", err)
 	}
@@ -202,7 +210,18 @@ func TestMain(m *testing.M) {
 	hostDir = d
 	rroDir = filepath.Join(d, "rro")
 	os.MkdirAll(filepath.Join(rroDir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(rroDir, "sub", "over"), []byte("under\n"), 0o644)
 	mounted := unix.Mount("tmpfs", filepath.Join(rroDir, "sub"), "tmpfs", 0, "size=1m") == nil
+	os.WriteFile(filepath.Join(rroDir, "sub", "over"), []byte("over\n"), 0o644)
+	// berth-runtime+seed clones the files inside hostDir through a mount view, as berthd's state directory.
+	if seed != nil {
+		if v, mnt, err := linux.NewMountView(d); err == nil {
+			view = v
+			seedEnv = append(seedEnv, linux.MountViewEnv+"="+linux.MountViewValue(mnt, fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), v.Fd()), d))
+		} else {
+			fmt.Fprintln(os.Stderr, "no mount view:", err)
+		}
+	}
 	code := m.Run()
 	if mounted {
 		unix.Unmount(filepath.Join(rroDir, "sub"), unix.MNT_DETACH)

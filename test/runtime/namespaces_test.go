@@ -192,7 +192,7 @@ func TestNoPivot(t *testing.T) {
 func TestMountSeed(t *testing.T) {
 	fixtures.RequireRoot(t)
 	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
-	if seedEnv == "" {
+	if seedEnv == nil {
 		t.Skip("no mount seed could be made here")
 	}
 	rts := runtimes(t)
