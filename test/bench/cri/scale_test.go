@@ -65,12 +65,23 @@ func BenchmarkScale(b *testing.B) {
 	row := "%6s  %22s  %25s  %17s  %28s  %15s  %32s  %11s\n"
 	fmt.Printf(row, "N", "create+start (median)", "create+start at N (last 20)", "restart: Version", "restart: all listed running", "ListContainers", "ListPodSandboxStats (first)", "berthd RSS")
 	running := 0
+	// BERTH_BENCH_SCALE_TIMES names a file for every pod's create+start, one a line (ms), to see the climb's spread.
+	var times *os.File
+	if p := os.Getenv("BERTH_BENCH_SCALE_TIMES"); p != "" {
+		if times, err = os.Create(p); err != nil {
+			b.Fatal(err)
+		}
+		defer times.Close()
+	}
 	for _, n := range steps {
 		var startT []time.Duration
 		for ; running < n; running++ {
 			s := time.Now()
-			runHostSleeper(b, t, ref, fmt.Sprintf("scale-%d", running))
+			steps := runHostSleeper(b, t, ref, fmt.Sprintf("scale-%d", running))
 			startT = append(startT, time.Since(s))
+			if times != nil {
+				fmt.Fprintf(times, "%d %.2f %.2f %.2f %.2f\n", running, ms1(startT[len(startT)-1]), ms1(steps[0]), ms1(steps[1]), ms1(steps[2]))
+			}
 		}
 		var first, all []time.Duration
 		for range 3 {
@@ -115,19 +126,59 @@ func BenchmarkScale(b *testing.B) {
 		}
 		fmt.Printf(row, strconv.Itoa(n), create, atN, ms(pct(first, .5)), ms(pct(all, .5)), ms(pct(list, .5)), ms(pct(stats, .5))+" ("+ms(stats[0])+")", mb(rss))
 	}
+	if alt := os.Getenv("BERTH_BENCH_SCALE_ALT"); alt != "" {
+		alternate(b, t, ref, alt, &running)
+	}
 }
 
-// runHostSleeper runs `sleep` in a pod of its own on the host network.
-func runHostSleeper(b *testing.B, t *target, ref, name string) {
+// alternate weighs another build's berthd (BERTH_BENCH_SCALE_ALT names the
+// directory holding its berthd, berth-shim and berth-runtime) against this
+// one's on the same node, in one run: runs of the two differ by more than
+// a change's gain on this VM. Four rounds of each restart berthd on the
+// same state and time 20 more pods' create+start.
+func alternate(b *testing.B, t *target, ref, alt string, running *int) {
+	this := t.cmd.Path
+	got := map[string][]time.Duration{}
+	for round := range 8 {
+		bin := this
+		if round%2 == 0 {
+			bin = filepath.Join(alt, "berthd")
+		}
+		t.cmd.Path = bin
+		restartTarget(b, t)
+		time.Sleep(2 * time.Second) // the mount seed and view are made behind the first answer
+		for range 20 {
+			s := time.Now()
+			runHostSleeper(b, t, ref, fmt.Sprintf("scale-%d", *running))
+			*running++
+			got[bin] = append(got[bin], time.Since(s))
+		}
+	}
+	t.cmd.Path = this
+	restartTarget(b, t)
+	fmt.Printf("\ncreate+start beyond %d, alternating builds (4 × 20 pods each)\n", *running-160)
+	for _, bin := range []string{this, filepath.Join(alt, "berthd")} {
+		fmt.Printf("  %-50s  median %s  p90 %s\n", bin, ms(pct(got[bin], .5)), ms(pct(got[bin], .9)))
+	}
+}
+
+func ms1(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// runHostSleeper runs `sleep` in a pod of its own on the host network and
+// returns how long RunPodSandbox, CreateContainer and StartContainer took.
+func runHostSleeper(b *testing.B, t *target, ref, name string) (steps [3]time.Duration) {
 	ctx := context.Background()
 	pod := podConfig(t, name)
 	pod.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{
 		NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE},
 	}
+	start := time.Now()
 	podID, err := t.rs.RunPodSandbox(ctx, pod, "")
 	if err != nil {
 		b.Fatalf("RunPodSandbox %s: %v", name, err)
 	}
+	steps[0] = time.Since(start)
+	start = time.Now()
 	cid, err := t.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: "sleep"}, Image: &runtimeapi.ImageSpec{Image: ref},
 		Command: []string{"sleep", "3600"}, LogPath: "sleep.log",
@@ -135,9 +186,13 @@ func runHostSleeper(b *testing.B, t *target, ref, name string) {
 	if err != nil {
 		b.Fatalf("CreateContainer %s: %v", name, err)
 	}
+	steps[1] = time.Since(start)
+	start = time.Now()
 	if err := t.rs.StartContainer(ctx, cid); err != nil {
 		b.Fatalf("StartContainer %s: %v", name, err)
 	}
+	steps[2] = time.Since(start)
+	return steps
 }
 
 // restartAndList restarts t (restartTarget) and then times, from the same
