@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/cni"
+	"github.com/berth-runtime/berth/internal/atomicfile"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/store"
 )
@@ -52,7 +53,7 @@ func (s *Service) setupNetwork(ctx context.Context, rec store.Sandbox, r Request
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(rec.Dir, NetworkFile), b); err != nil {
+	if err := atomicfile.WriteSynced(filepath.Join(rec.Dir, NetworkFile), b, 0o600); err != nil {
 		return nil, fmt.Errorf("record network attachment: %w", err)
 	}
 	ips, err := s.net.Add(ctx, n, pod)
@@ -138,7 +139,7 @@ func (s *Service) Connect(ctx context.Context, id string, conflist []byte, ifnam
 		unlock()
 		return nil, fmt.Errorf("sandbox %s: %s is taken: %w", id, ifname, errdefs.ErrAlreadyExists)
 	}
-	if err := writeFileAtomic(file, b); err != nil {
+	if err := atomicfile.WriteSynced(file, b, 0o600); err != nil {
 		unlock()
 		return nil, fmt.Errorf("record network attachment: %w", err)
 	}
@@ -256,27 +257,4 @@ func hostResolvConf(path string) ([]byte, error) {
 func isNetNS(path string) bool {
 	var st unix.Statfs_t
 	return path != "" && unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
-}
-
-// writeFileAtomic writes path whole or not at all (a temporary file synced,
-// then renamed over it): the start-up sweep reads these files after a crash
-// at any instant, and a half-written one would stop it for good.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

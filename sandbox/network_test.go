@@ -24,18 +24,3 @@ func TestHostResolvConfDropsLoopback(t *testing.T) {
 		t.Fatalf("missing host file: %q %v", got, err)
 	}
 }
-
-// TestWriteFileSync: the file is whole or absent, never half-written: the
-// write goes to a temporary file renamed over it.
-func TestWriteFileSync(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "network.json")
-	if err := writeFileAtomic(p, []byte(`{"a":1}`)); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := os.ReadFile(p); err != nil || string(b) != `{"a":1}` {
-		t.Fatalf("%q %v", b, err)
-	}
-	if _, err := os.Stat(p + ".tmp"); !os.IsNotExist(err) {
-		t.Fatalf("temporary file left: %v", err)
-	}
-}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-runtime/berth/internal/atomicfile"
 	"github.com/berth-runtime/berth/oci/linux"
 )
 
@@ -67,7 +68,7 @@ func recordPause(sandboxDir string, pid int) (int, uint64, error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("pod pause exited at once: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(sandboxDir, pauseFile), []byte(fmt.Sprintf("%d %d\n", pid, start))); err != nil {
+	if err := atomicfile.WriteSynced(filepath.Join(sandboxDir, pauseFile), []byte(fmt.Sprintf("%d %d\n", pid, start)), 0o600); err != nil {
 		stopPause(pid, start)
 		return 0, 0, fmt.Errorf("pod pause: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-runtime/berth/cni"
+	"github.com/berth-runtime/berth/internal/atomicfile"
 	"github.com/berth-runtime/berth/internal/errdefs"
 	"github.com/berth-runtime/berth/internal/ids"
 	"github.com/berth-runtime/berth/internal/store"
@@ -175,7 +176,7 @@ func (s *Service) Run(ctx context.Context, r Request) (rec store.Sandbox, err er
 	}
 	if rec.CgroupParent != "" {
 		// Named first, for the start-up sweep, should berthd die before the record is written.
-		if err := writeFileAtomic(filepath.Join(dir, cgroupFile), []byte(rec.CgroupParent)); err != nil {
+		if err := atomicfile.WriteSynced(filepath.Join(dir, cgroupFile), []byte(rec.CgroupParent), 0o600); err != nil {
 			return rec, fmt.Errorf("sandbox %s: %w", id, err)
 		}
 		if err := linux.CreateCgroup(rec.CgroupParent); err != nil {

@@ -7,12 +7,18 @@ import (
 )
 
 // TestWrite: the file has the new content and mode, and no temporary file
-// is left beside it.
+// is left beside it; synced or not.
 func TestWrite(t *testing.T) {
+	for name, w := range map[string]func(string, []byte, os.FileMode) error{"Write": Write, "WriteSynced": WriteSynced} {
+		t.Run(name, func(t *testing.T) { testWrite(t, w) })
+	}
+}
+
+func testWrite(t *testing.T, write func(string, []byte, os.FileMode) error) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "state.json")
 	for _, content := range []string{"old", "new"} {
-		if err := Write(p, []byte(content), 0o640); err != nil {
+		if err := write(p, []byte(content), 0o640); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -25,7 +31,7 @@ func TestWrite(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Fatalf("left beside it: %v", ents)
 	}
-	if err := Write(filepath.Join(dir, "missing", "x"), nil, 0o600); err == nil {
+	if err := write(filepath.Join(dir, "missing", "x"), nil, 0o600); err == nil {
 		t.Fatal("a file in a missing directory was written")
 	}
 }
