@@ -129,18 +129,30 @@ func privateTable() int {
 
 // Start starts c and returns its process, which the caller waits for.
 func (s *Spawner) Start(c Cmd) (*os.Process, error) {
+	// The descriptors' numbers are taken here, in the process's table:
+	// Fd also makes a pipe blocking, as the child expects, which on the
+	// spawner's thread would change whatever its table has at that number.
+	// -1 stands for /dev/null.
+	nums := make([]int, len(c.Files))
+	for i, f := range c.Files {
+		nums[i] = -1
+		if f != nil {
+			nums[i] = int(f.Fd())
+		}
+	}
 	var pid int
 	var err error
 	if s == nil {
-		pid, err = forkExec(c, -1)
+		pid, err = forkExec(c, nums, -1)
 	} else {
 		done := make(chan struct{})
 		s.reqs <- func() {
-			pid, err = forkExec(c, s.self)
+			pid, err = forkExec(c, nums, s.self)
 			close(done)
 		}
 		<-done
 	}
+	runtime.KeepAlive(c.Files) // their descriptors were used by number
 	if err != nil {
 		return nil, err
 	}
@@ -153,26 +165,27 @@ func (s *Spawner) Start(c Cmd) (*os.Process, error) {
 	return p, nil
 }
 
-// forkExec forks and execs c; with self ≥ 0 it runs on the spawner's thread
-// and copies c's files into its table first.
-func forkExec(c Cmd, self int) (int, error) {
-	fds := make([]uintptr, len(c.Files))
+// forkExec forks and execs c with the process's descriptors nums (-1:
+// /dev/null) as its 0, 1, 2...; with self ≥ 0 it runs on the spawner's
+// thread and copies them into its table first.
+func forkExec(c Cmd, nums []int, self int) (int, error) {
+	fds := make([]uintptr, len(nums))
 	var opened []int
 	defer func() {
 		for _, fd := range opened {
 			unix.Close(fd)
 		}
 	}()
-	for i, f := range c.Files {
+	for i, n := range nums {
 		var fd int
 		var err error
 		switch {
-		case f == nil:
+		case n < 0:
 			fd, err = unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
 		case self >= 0:
-			fd, err = unix.PidfdGetfd(self, int(f.Fd()), 0)
+			fd, err = unix.PidfdGetfd(self, n, 0)
 		default:
-			fds[i] = f.Fd()
+			fds[i] = uintptr(n)
 			continue
 		}
 		if err != nil {
@@ -182,9 +195,6 @@ func forkExec(c Cmd, self int) (int, error) {
 		fds[i] = uintptr(fd)
 	}
 	pid, err := syscall.ForkExec(c.Path, c.Args, &syscall.ProcAttr{Dir: c.Dir, Env: c.Env, Files: fds, Sys: c.Sys})
-	for _, f := range c.Files {
-		runtime.KeepAlive(f) // its descriptor was used by number
-	}
 	if err != nil {
 		return 0, &os.PathError{Op: "fork/exec", Path: c.Path, Err: err}
 	}

@@ -27,6 +27,17 @@ func TestRun(t *testing.T) {
 			if err != nil || out != "hello\n" || errOut != "oops\n" {
 				t.Fatalf("got %q, %q, %v; want hello, oops, nil", out, errOut, err)
 			}
+			// The child's pipes block, as a child expects of its stdio
+			// (Go makes its own ends non-blocking): O_NONBLOCK is 04000.
+			out, _, err = sh(t, s, "for fd in 0 1 2; do sed -n 's/^flags:\t*//p' /proc/self/fdinfo/$fd; done", "")
+			if len(strings.Fields(out)) != 3 {
+				t.Fatalf("the child's stdio flags: %q, %v", out, err)
+			}
+			for _, f := range strings.Fields(out) {
+				if v, perr := strconv.ParseUint(f, 8, 32); err != nil || perr != nil || v&0o4000 != 0 {
+					t.Fatalf("the child's stdio flags %q (%v): want blocking", out, err)
+				}
+			}
 			_, _, err = sh(t, s, "exit 3", "")
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 3 {
