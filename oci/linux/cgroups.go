@@ -345,6 +345,12 @@ func (p CgroupPaths) freeze(on bool) error {
 			}
 		} else if st, _ := readCgroupFile(dir, file); st == want {
 			return nil
+		} else if on && i%25 == 24 {
+			// A v1 freeze can stay FREEZING when a task forks as it is
+			// frozen (seen under -race load in CI); as runc does, thaw
+			// and ask again.
+			_ = writeCgroupFile(dir, file, "THAWED")
+			_ = writeCgroupFile(dir, file, val)
 		}
 		time.Sleep(time.Millisecond)
 	}
