@@ -13,6 +13,7 @@ func createFlags(cmd *cobra.Command, o *linux.CreateOpts) {
 	o.NsenterLinked = nsenter.Enabled
 	o.MountSeed = os.Getenv(linux.MountSeedEnv)
 	o.MountView = os.Getenv(linux.MountViewEnv)
+	o.GoInit = os.Getenv(linux.GoInitEnv) == "1"
 	cmd.Flags().StringVarP(&o.Bundle, "bundle", "b", ".", "path to the bundle directory")
 	cmd.Flags().StringVar(&o.PidFile, "pid-file", "", "write the init's PID to this file")
 	cmd.Flags().StringVar(&o.ConsoleSocket, "console-socket", "", "unix socket to send the pty master to (process.terminal)")

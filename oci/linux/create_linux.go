@@ -57,6 +57,8 @@ type CreateOpts struct {
 	// MountView is a mount view's MountViewEnv (seed_view_linux.go): the
 	// seed's copies of files in it are made through it. "" for none.
 	MountView string
+	// GoInit: the init is the Go one even where the C init could serve (GoInitEnv).
+	GoInit bool
 }
 
 // joinsUserNS: the spec joins a user namespace by path, whose mappings are
@@ -218,7 +220,8 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 	fifoFile := os.NewFile(uintptr(fifoFd), "exec.fifo")
 	defer fifoFile.Close()
 	cmd.ExtraFiles = append(cmd.ExtraFiles, fifoFile)
-	cmd.Env = append(cmd.Env, fifoEnv+"="+strconv.Itoa(2+len(cmd.ExtraFiles)))
+	fifoInitFd := 2 + len(cmd.ExtraFiles)
+	cmd.Env = append(cmd.Env, fifoEnv+"="+strconv.Itoa(fifoInitFd))
 	if plan.joinsMount {
 		// The joined namespace's /proc may belong to another PID namespace,
 		// where the init is not /proc/self: it reopens the FIFO through ours.
@@ -247,6 +250,20 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 	defer sm.Close()
 	if sm != nil {
 		sm.passTo(&cmd.ExtraFiles)
+	}
+	ic := initConfig{ID: o.ID, Bundle: bundle, Spec: (*specjson.Spec)(spec), Rootfs: rootfs, Fifo: fifo, NewCgroupNS: plan.newCgroup, Cgroup: cg, Seccomp: filter,
+		JoinsMountNS: plan.joinsMount, NoPivot: o.NoPivot, Seed: sm}
+	if sm != nil {
+		ic.Rootfs = seedRootfs
+	}
+	// The C init, where it serves, sets the container up without starting
+	// a Go runtime (nsenter/initplan.h): most of what an init costs.
+	var cPlan []byte
+	if cInitServes(o, spec, plan) {
+		if b, ok := initPlan(&ic, fifoInitFd); ok {
+			cPlan = b
+			cmd.Env = append(cmd.Env, initPlanEnv+"=1")
+		}
 	}
 	start := (*exec.Cmd).Start
 	if !plan.early {
@@ -280,12 +297,12 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 		}
 	}
 
-	ic := initConfig{ID: o.ID, Bundle: bundle, Spec: (*specjson.Spec)(spec), Rootfs: rootfs, Fifo: fifo, NewCgroupNS: plan.newCgroup, Cgroup: cg, Seccomp: filter,
-		JoinsMountNS: plan.joinsMount, NoPivot: o.NoPivot, Seed: sm}
-	if sm != nil {
-		ic.Rootfs = seedRootfs
+	if cPlan != nil {
+		_, err = parentSock.Write(cPlan)
+	} else {
+		err = json.NewEncoder(parentSock).Encode(&ic)
 	}
-	if err := json.NewEncoder(parentSock).Encode(&ic); err != nil {
+	if err != nil {
 		return fmt.Errorf("send config to init: %w", err)
 	}
 	dec := json.NewDecoder(parentSock)
@@ -323,6 +340,7 @@ func Create(ctx context.Context, o CreateOpts) (err error) {
 	st := &State{
 		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: pid, StartTime: started,
 		Created: time.Now().UTC(), Annotations: spec.Annotations, Cgroup: cg, Seccomp: filter, MountSeed: sm != nil,
+		CInit: cPlan != nil,
 	}
 	if filter == nil {
 		st.Seccomp = &seccompFilter{}

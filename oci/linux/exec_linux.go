@@ -174,6 +174,18 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 // nsenter/execplan.h for the layout): credentials, capabilities, rlimits,
 // cwd, umask, no_new_privs, argv and env.
 func execPlan(p *specs.Process, filter *seccompFilter) ([]byte, error) {
+	f, err := processFields(p, filter)
+	if err != nil {
+		return nil, err
+	}
+	var w planFields
+	w.add(f...)
+	return w.encode()
+}
+
+// processFields are the process's part of a plan, for exec's child and
+// for the C init alike.
+func processFields(p *specs.Process, filter *seccompFilter) ([]string, error) {
 	caps, err := parseCaps(p.Capabilities)
 	if err != nil {
 		return nil, err
@@ -225,16 +237,29 @@ func execPlan(p *specs.Process, filter *seccompFilter) ([]byte, error) {
 	add(p.Args...)
 	add(num(uint64(len(p.Env))))
 	add(p.Env...)
-	var body []byte
-	for _, v := range f {
+	return f, nil
+}
+
+// planFields is a plan for nsenter's C code: NUL-terminated fields after a
+// 4-byte little-endian length.
+type planFields []string
+
+func (w *planFields) add(v ...string) { *w = append(*w, v...) }
+
+func (w planFields) encode() ([]byte, error) {
+	n := 0
+	for _, v := range w {
 		if strings.IndexByte(v, 0) >= 0 {
-			return nil, fmt.Errorf("exec: %q contains a NUL byte", v)
+			return nil, fmt.Errorf("plan: %q contains a NUL byte", v)
 		}
-		body = append(append(body, v...), 0)
+		n += len(v) + 1
 	}
-	out := make([]byte, 4, 4+len(body))
-	binary.LittleEndian.PutUint32(out, uint32(len(body)))
-	return append(out, body...), nil
+	out := make([]byte, 4, 4+n)
+	binary.LittleEndian.PutUint32(out, uint32(n))
+	for _, v := range w {
+		out = append(append(out, v...), 0)
+	}
+	return out, nil
 }
 
 // namespacesOf lists the namespaces of pid that differ from ours, as nsenter reads them.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -263,51 +262,6 @@ func remountReadonly(p string, recursive bool) error {
 		f |= unix.MS_REC
 	}
 	return remountFlags(p, f)
-}
-
-// mountCgroups gives the container a view of its own cgroup: on a cgroup2
-// host a cgroup2 mount (rooted at its cgroup namespace) or a bind of its
-// directory; on v1 a tmpfs holding a bind of its directory per hierarchy.
-func mountCgroups(ic *initConfig, i int, dest string, flags uintptr) error {
-	if err := os.MkdirAll(dest, 0o755); err != nil {
-		return err
-	}
-	cg := ic.Cgroup
-	if cg.Unified != "" {
-		if ic.NewCgroupNS {
-			if err := unix.Mount("cgroup2", dest, "cgroup2", flags, ""); err != nil {
-				return fmt.Errorf("mount cgroup2: %w", err)
-			}
-			return nil
-		}
-		return bindMount(ic.bindSource(i, cg.Unified), dest, flags|unix.MS_BIND)
-	}
-	if err := unix.Mount("tmpfs", dest, "tmpfs", flags&^unix.MS_RDONLY, "mode=755"); err != nil {
-		return fmt.Errorf("mount tmpfs for cgroups: %w", err)
-	}
-	byDir := map[string][]string{}
-	for ctrl, dir := range cg.V1 {
-		byDir[dir] = append(byDir[dir], strings.TrimPrefix(ctrl, "name="))
-	}
-	for dir, ctrls := range byDir {
-		sort.Strings(ctrls)
-		name := strings.Join(ctrls, ",")
-		sub := filepath.Join(dest, name)
-		if err := bindMount(ic.bindSource(i, dir), sub, flags|unix.MS_BIND); err != nil {
-			return err
-		}
-		if len(ctrls) > 1 {
-			for _, c := range ctrls {
-				if err := os.Symlink(name, filepath.Join(dest, c)); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if flags&unix.MS_RDONLY != 0 {
-		return remountFlags(dest, unix.MS_RDONLY)
-	}
-	return nil
 }
 
 // pivotRoot makes rootfs the root and detaches the old one, using

@@ -47,6 +47,8 @@ type State struct {
 	// MountSeed: the init's mount namespace was made from a mount seed
 	// (seed_linux.go), not copied from the host's.
 	MountSeed bool `json:"mountSeed,omitempty"`
+	// CInit: the init was the C one (initplan_linux.go), not the Go one.
+	CInit bool `json:"cInit,omitempty"`
 }
 
 // checkID allows what runc allows: letters, digits and _ + - . (no

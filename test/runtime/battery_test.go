@@ -68,13 +68,17 @@ func (e *env) cmd(args ...string) *exec.Cmd {
 // containers' mount namespaces made from a mount seed as under berthd.
 func runtimes(t *testing.T) []fixtures.Runtime {
 	rts := fixtures.Runtimes(t)
+	// berth-runtime's containers get the C init where it serves; the Go
+	// init, which serves the rest, runs every check too.
+	goInit := rts[0]
+	goInit.Name, goInit.Env = "berth-runtime+goinit", []string{linux.GoInitEnv + "=1"}
 	if seedEnv == nil {
 		t.Log("no mount seed (see TestMain): berth-runtime+seed is not run")
-		return rts
+		return append([]fixtures.Runtime{rts[0], goInit}, rts[1:]...)
 	}
 	seeded := rts[0]
 	seeded.Name, seeded.Env = "berth-runtime+seed", seedEnv
-	return append([]fixtures.Runtime{rts[0], seeded}, rts[1:]...)
+	return append([]fixtures.Runtime{rts[0], goInit, seeded}, rts[1:]...)
 }
 
 // run runs script attached and returns its output and exit code.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -196,6 +197,7 @@ func TestMountSeed(t *testing.T) {
 		t.Skip("no mount seed could be made here")
 	}
 	rts := runtimes(t)
+	seeded := slices.IndexFunc(rts, func(r fixtures.Runtime) bool { return r.Name == "berth-runtime+seed" })
 	hook := func(s *specs.Spec) {
 		s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true"}}}
 	}
@@ -205,8 +207,8 @@ func TestMountSeed(t *testing.T) {
 		mod  func(*specs.Spec)
 		want bool
 	}{
-		{"seeded", rts[1], nil, true},
-		{"createContainer hook", rts[1], hook, false},
+		{"seeded", rts[seeded], nil, true},
+		{"createContainer hook", rts[seeded], hook, false},
 		{"no seed", rts[0], nil, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,5 +1,6 @@
 // execplan.h: the exec child's last steps, in C (see exec_linux.go, which
-// writes the plan). Included once, by nsenter.c.
+// writes the plan), which the C init (initplan.h) takes too. Included once,
+// by nsenter.c.
 //
 // The plan arrives on the sync socket as a 4-byte little-endian length and
 // then NUL-terminated fields, in this order:
@@ -11,15 +12,23 @@
 // on failure an error message in JSON is written and the child exits 127.
 
 static int plan_sync = -1;
+// plan_kind begins every error message: "exec" or "init".
+static const char *plan_kind = "exec";
 
 // The console socket, when the process gets a terminal, is this fd.
 #define CONSOLE_FD 4
 
+// plan_fail reports a failure on the sync socket, as JSON, or, once the
+// socket is closed (the init after "ready"), on stderr, and exits.
 static void plan_fail(const char *what, const char *detail) {
-	char msg[768];
-	int n = snprintf(msg, sizeof msg, "{\"type\":\"error\",\"message\":\"exec: %s %s: %s\"}\n", what, detail, strerror(errno));
+	char msg[1024];
+	int n;
+	if (plan_sync >= 0)
+		n = snprintf(msg, sizeof msg, "{\"type\":\"error\",\"message\":\"%s: %s %s: %s\"}\n", plan_kind, what, detail, strerror(errno));
+	else
+		n = snprintf(msg, sizeof msg, "berth-runtime %s: %s %s: %s\n", plan_kind, what, detail, strerror(errno));
 	if (n > 0)
-		(void)!write(plan_sync, msg, (size_t)n);
+		(void)!write(plan_sync >= 0 ? plan_sync : 2, msg, (size_t)n > sizeof msg ? sizeof msg : (size_t)n);
 	_exit(127);
 }
 
@@ -53,8 +62,9 @@ static void read_full(int fd, void *buf, size_t n) {
 
 // plan_terminal makes a pty in the container's devpts, sends the master over
 // the console socket with the pty's name (as runc does), and makes the
-// slave our controlling terminal and stdio.
-static void plan_terminal(unsigned short rows, unsigned short cols) {
+// slave our controlling terminal and stdio; with console (a container's
+// init, after pivot_root) /dev/console too, as in runc.
+static void plan_terminal(unsigned short rows, unsigned short cols, int console) {
 	int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0)
 		plan_fail("open", "/dev/ptmx");
@@ -72,6 +82,13 @@ static void plan_terminal(unsigned short rows, unsigned short cols) {
 	if (rows || cols) {
 		struct winsize ws = {.ws_row = rows, .ws_col = cols};
 		(void)ioctl(master, TIOCSWINSZ, &ws);
+	}
+	if (console) {
+		int fd = open("/dev/console", O_CREAT | O_RDONLY | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			close(fd);
+			(void)mount(name, "/dev/console", NULL, MS_BIND, NULL);
+		}
 	}
 	struct iovec iov = {.iov_base = name, .iov_len = strlen(name)};
 	char cbuf[CMSG_SPACE(sizeof(int))];
@@ -117,7 +134,8 @@ static void load_filter(const char *hex, unsigned long flags) {
 		plan_fail("load seccomp filter", "");
 }
 
-static void run_exec_plan(int sync) {
+// read_plan reads a plan's fields from the sync socket.
+static void read_plan(int sync) {
 	plan_sync = sync;
 	uint8_t lenb[4];
 	read_full(sync, lenb, 4);
@@ -129,21 +147,48 @@ static void run_exec_plan(int sync) {
 	plan_buf[len] = '\0';
 	plan_pos = plan_buf;
 	plan_end = plan_buf + len;
+}
 
-	uid_t uid = (uid_t)next_num(10);
-	gid_t gid = (gid_t)next_num(10);
-	long umask_v = strtol(next_field(), NULL, 10);
-	int nnp = (int)next_num(10);
-	const char *cwd = next_field();
-	int tty = (int)next_num(10);
-	unsigned short rows = (unsigned short)next_num(10), cols = (unsigned short)next_num(10);
-	const char *filter_hex = next_field();
-	unsigned long filter_flags = (unsigned long)next_num(10);
-	uint64_t bnd = next_num(16), eff = next_num(16), perm = next_num(16), inh = next_num(16), amb = next_num(16);
-	size_t ngroups = (size_t)next_num(10);
-	gid_t *groups = calloc(ngroups + 1, sizeof(gid_t));
-	for (size_t i = 0; i < ngroups; i++)
-		groups[i] = (gid_t)next_num(10);
+// proc_plan is the process's part of a plan.
+struct proc_plan {
+	uid_t uid;
+	gid_t gid;
+	long umask_v;
+	int nnp, tty;
+	int bind_console; // the init's: /dev/console becomes the terminal
+	const char *cwd;
+	unsigned short rows, cols;
+	const char *filter_hex;
+	unsigned long filter_flags;
+	uint64_t bnd, eff, perm, inh, amb;
+	size_t ngroups;
+	gid_t *groups;
+	char **argv, **envp;
+	const char *path; // the process's $PATH
+};
+
+// parse_proc reads the process's part; rlimits are set as they are read.
+static void parse_proc(struct proc_plan *p) {
+	memset(p, 0, sizeof *p);
+	p->uid = (uid_t)next_num(10);
+	p->gid = (gid_t)next_num(10);
+	p->umask_v = strtol(next_field(), NULL, 10);
+	p->nnp = (int)next_num(10);
+	p->cwd = next_field();
+	p->tty = (int)next_num(10);
+	p->rows = (unsigned short)next_num(10);
+	p->cols = (unsigned short)next_num(10);
+	p->filter_hex = next_field();
+	p->filter_flags = (unsigned long)next_num(10);
+	p->bnd = next_num(16);
+	p->eff = next_num(16);
+	p->perm = next_num(16);
+	p->inh = next_num(16);
+	p->amb = next_num(16);
+	p->ngroups = (size_t)next_num(10);
+	p->groups = calloc(p->ngroups + 1, sizeof(gid_t));
+	for (size_t i = 0; i < p->ngroups; i++)
+		p->groups[i] = (gid_t)next_num(10);
 	size_t nrl = (size_t)next_num(10);
 	for (size_t i = 0; i < nrl; i++) {
 		int res = (int)next_num(10);
@@ -152,28 +197,33 @@ static void run_exec_plan(int sync) {
 			plan_fail("setrlimit", "");
 	}
 	size_t nargs = (size_t)next_num(10);
-	char **argv = calloc(nargs + 1, sizeof(char *));
+	p->argv = calloc(nargs + 1, sizeof(char *));
 	for (size_t i = 0; i < nargs; i++)
-		argv[i] = (char *)next_field();
+		p->argv[i] = (char *)next_field();
 	size_t nenv = (size_t)next_num(10);
-	char **envp = calloc(nenv + 1, sizeof(char *));
-	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	p->envp = calloc(nenv + 1, sizeof(char *));
+	p->path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	for (size_t i = 0; i < nenv; i++) {
-		envp[i] = (char *)next_field();
-		if (strncmp(envp[i], "PATH=", 5) == 0)
-			path = envp[i] + 5;
+		p->envp[i] = (char *)next_field();
+		if (strncmp(p->envp[i], "PATH=", 5) == 0)
+			p->path = p->envp[i] + 5;
 	}
 	if (nargs == 0) {
 		errno = EINVAL;
 		plan_fail("no command", "");
 	}
+}
 
-	if (chdir(cwd) < 0)
-		plan_fail("chdir", cwd);
+// apply_proc makes this process the plan's: cwd, terminal, no_new_privs,
+// capabilities, credentials, umask, and the seccomp filter when it must be
+// loaded while we still have CAP_SYS_ADMIN.
+static void apply_proc(struct proc_plan *p) {
+	if (chdir(p->cwd) < 0)
+		plan_fail("chdir", p->cwd);
 	// As root, before the credentials change: /dev/ptmx may need it.
-	if (tty)
-		plan_terminal(rows, cols);
-	if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (p->tty)
+		plan_terminal(p->rows, p->cols, p->bind_console);
+	if (p->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		plan_fail("no_new_privs", "");
 	int last = 40;
 	FILE *lc = fopen("/proc/sys/kernel/cap_last_cap", "re");
@@ -183,55 +233,71 @@ static void run_exec_plan(int sync) {
 		fclose(lc);
 	}
 	for (int c = 0; c <= last; c++)
-		if (!(bnd >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+		if (!(p->bnd >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 			plan_fail("drop bounding capability", "");
 	// Without no_new_privs, loading needs CAP_SYS_ADMIN: load while we have it.
-	if (!nnp)
-		load_filter(filter_hex, filter_flags);
+	if (!p->nnp)
+		load_filter(p->filter_hex, p->filter_flags);
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		plan_fail("keepcaps", "");
 	// Raw system calls: glibc's wrappers would try to change every thread,
 	// and there is only this one.
-	if (syscall(SYS_setgroups, ngroups, groups) < 0)
+	if (syscall(SYS_setgroups, p->ngroups, p->groups) < 0)
 		plan_fail("setgroups", "");
-	if (syscall(SYS_setresgid, gid, gid, gid) < 0)
+	if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0)
 		plan_fail("setresgid", "");
-	if (syscall(SYS_setresuid, uid, uid, uid) < 0)
+	if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
 		plan_fail("setresuid", "");
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
 		plan_fail("keepcaps", "");
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
 	struct __user_cap_data_struct data[2] = {
-		{.effective = (uint32_t)eff, .permitted = (uint32_t)perm, .inheritable = (uint32_t)inh},
-		{.effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(perm >> 32), .inheritable = (uint32_t)(inh >> 32)},
+		{.effective = (uint32_t)p->eff, .permitted = (uint32_t)p->perm, .inheritable = (uint32_t)p->inh},
+		{.effective = (uint32_t)(p->eff >> 32), .permitted = (uint32_t)(p->perm >> 32), .inheritable = (uint32_t)(p->inh >> 32)},
 	};
 	if (syscall(SYS_capset, &hdr, data) < 0)
 		plan_fail("capset", "");
 	for (int c = 0; c <= last; c++)
-		if (amb >> c & 1)
+		if (p->amb >> c & 1)
 			(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0); // as runc 1.2: best effort
-	if (umask_v >= 0)
-		umask((mode_t)umask_v);
+	if (p->umask_v >= 0)
+		umask((mode_t)p->umask_v);
+}
+
+// exec_proc closes what is ours, loads a no_new_privs filter last and
+// executes the process: exe when the caller resolved it, else argv[0]
+// searched in $PATH. It returns only by failing.
+static void exec_proc(struct proc_plan *p, const char *exe) {
 	// Nothing of ours may leak into the process but stdio and the sync
 	// socket, which closes on exec and so tells the parent it succeeded.
 	(void)syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
-	fcntl(sync, F_SETFD, FD_CLOEXEC);
-	if (nnp)
-		load_filter(filter_hex, filter_flags);
+	if (plan_sync >= 0)
+		fcntl(plan_sync, F_SETFD, FD_CLOEXEC);
+	if (p->nnp)
+		load_filter(p->filter_hex, p->filter_flags);
 
-	if (strchr(argv[0], '/') != NULL) {
-		execve(argv[0], argv, envp);
+	char **argv = p->argv;
+	if (exe != NULL || strchr(argv[0], '/') != NULL) {
+		execve(exe != NULL ? exe : argv[0], argv, p->envp);
 		plan_fail("exec", argv[0]);
 	}
-	char *dirs = strdup(path), *save = NULL;
+	char *dirs = strdup(p->path), *save = NULL;
 	int saved = ENOENT;
 	for (char *dir = strtok_r(dirs, ":", &save); dir != NULL; dir = strtok_r(NULL, ":", &save)) {
 		char full[4096];
 		snprintf(full, sizeof full, "%s/%s", *dir ? dir : ".", argv[0]);
-		execve(full, argv, envp);
+		execve(full, argv, p->envp);
 		if (errno != ENOENT && errno != ENOTDIR)
 			saved = errno;
 	}
 	errno = saved;
 	plan_fail("executable file not found in $PATH:", argv[0]);
+}
+
+static void run_exec_plan(int sync) {
+	read_plan(sync);
+	struct proc_plan p;
+	parse_proc(&p);
+	apply_proc(&p);
+	exec_proc(&p, NULL);
 }

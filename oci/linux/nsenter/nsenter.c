@@ -20,6 +20,11 @@
 //
 //   _BERTH_CGROUP_TASKS  "5,6,7": fds of each hierarchy's "tasks" file
 //
+// and, for a container's init that the C init serves (initplan.h), whose
+// orders then come as a plan on the sync socket:
+//
+//   _BERTH_INIT_PLAN     1
+//
 // It opens every path first (joining the mount namespace changes what paths
 // mean), joins them (user first, mount last), then forks: joining a PID
 // namespace only applies to children. The parent writes the child's PID (as
@@ -38,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <termios.h>
 #include <sys/ioctl.h>
@@ -50,6 +56,7 @@
 #include <unistd.h>
 
 #include "execplan.h"
+#include "initplan.h"
 
 #define MAX_NS 8
 
@@ -141,6 +148,8 @@ __attribute__((constructor)) static void berth_nsenter(void) {
 	const char *unshares = getenv("_BERTH_UNSHARE");
 	const char *syncs = getenv("_BERTH_INIT_SYNC");
 	join_cgroups(syncs != NULL ? atoi(syncs) : -1);
+	if (spec == NULL && unshares == NULL && syncs != NULL && getenv("_BERTH_INIT_PLAN") != NULL)
+		run_init_plan(atoi(syncs)); // a container's init in C: it never returns
 	if ((spec == NULL && unshares == NULL) || syncs == NULL)
 		return;
 	if (spec == NULL)

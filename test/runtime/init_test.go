@@ -1,0 +1,85 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+// TestCInit: berth-runtime's containers get the C init, which never starts
+// a Go runtime (one thread while it waits for start), unless the spec needs
+// what only the Go init does (a hook here) or BERTH_GO_INIT asks for it; the
+// state says which ran. The battery runs every check on both.
+func TestCInit(t *testing.T) {
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
+	rts := runtimes(t)
+	byName := map[string]fixtures.Runtime{}
+	for _, r := range rts {
+		byName[r.Name] = r
+	}
+	hook := func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true"}}}
+	}
+	cases := []struct {
+		name, rt string
+		mod      func(*specs.Spec)
+		want     bool
+	}{
+		{"default", "berth-runtime", nil, true},
+		{"seeded", "berth-runtime+seed", nil, true},
+		{"createContainer hook", "berth-runtime", hook, false},
+		{"BERTH_GO_INIT=1", "berth-runtime+goinit", nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rt, ok := byName[c.rt]
+			if !ok {
+				t.Skipf("no %s here (see TestMain)", c.rt)
+			}
+			e := setup(t, rt)
+			id := e.id("cinit")
+			e.spec(t, id, "echo started", c.mod)
+			devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			defer devnull.Close()
+			cr := e.cmd("create", "--bundle", e.bundle, id)
+			cr.Stdin, cr.Stdout, cr.Stderr = devnull, devnull, devnull
+			if err := cr.Run(); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			t.Cleanup(func() { _ = e.cmd("delete", "--force", id).Run() })
+			b, err := os.ReadFile(filepath.Join(e.root, id, "state.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st struct {
+				CInit bool
+				Pid   int
+			}
+			if err := json.Unmarshal(b, &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.CInit != c.want {
+				t.Errorf("cInit %v, want %v", st.CInit, c.want)
+			}
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", st.Pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			oneThread := strings.Contains(string(status), "\nThreads:\t1\n")
+			if oneThread != c.want {
+				t.Errorf("the init waiting for start: one thread %v, want %v (a Go runtime has more)", oneThread, c.want)
+			}
+			if out, err := e.cmd("start", id).CombinedOutput(); err != nil {
+				t.Fatalf("start: %v: %s", err, out)
+			}
+		})
+	}
+}
