@@ -4,7 +4,6 @@
 package version
 
 import (
-	"regexp"
 	"runtime/debug"
 	"strings"
 )
@@ -54,8 +53,6 @@ func commit() string {
 	return rev + dirty
 }
 
-var buildMetaUnsafe = regexp.MustCompile(`[^0-9A-Za-z-]+`)
-
 func semver(release, describe string) string {
 	switch {
 	case describe == "v"+release || describe == release:
@@ -69,5 +66,23 @@ func semver(release, describe string) string {
 		meta = describe[i+2:]
 	}
 	meta = strings.ReplaceAll(meta, "-dirty", ".dirty")
-	return release + "-dev+" + strings.Trim(buildMetaUnsafe.ReplaceAllString(meta, "."), ".")
+	return release + "-dev+" + strings.Trim(buildMeta(meta), ".")
+}
+
+// buildMeta turns each run of characters semver's build metadata does not
+// allow into one dot. By hand: a regexp compiled at every program's start
+// cost every berth-runtime command ~0.2 ms.
+func buildMeta(s string) string {
+	var b strings.Builder
+	dot := false
+	for _, c := range s {
+		if c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' {
+			b.WriteRune(c)
+			dot = false
+		} else if !dot {
+			b.WriteByte('.')
+			dot = true
+		}
+	}
+	return b.String()
 }

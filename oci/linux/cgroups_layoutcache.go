@@ -3,7 +3,6 @@ package linux
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
@@ -27,6 +26,7 @@ import (
 // layoutCacheFile is shared by berthd, the shims and berth-runtime.
 const layoutCacheFile = "/run/berth/cgroup-layout.json"
 
+//easyjson:json
 type layoutCache struct {
 	MountNS  string
 	Cgroups  string
@@ -39,7 +39,7 @@ type layoutCache struct {
 // only the next read.
 func cachedCgroupLayout(file string, read func() (cgroupLayout, error)) (cgroupLayout, error) {
 	var c layoutCache
-	if b, err := os.ReadFile(file); err == nil && json.Unmarshal(b, &c) == nil {
+	if b, err := os.ReadFile(file); err == nil && c.UnmarshalJSON(b) == nil {
 		if now, ok := layoutWitness(c.Layout); ok && now.MountNS == c.MountNS && now.Cgroups == c.Cgroups && maps.Equal(now.MountIDs, c.MountIDs) {
 			return c.Layout, nil
 		}
@@ -50,7 +50,7 @@ func cachedCgroupLayout(file string, read func() (cgroupLayout, error)) (cgroupL
 	}
 	if w, ok := layoutWitness(l); ok {
 		w.Layout = l
-		if b, err := json.Marshal(w); err == nil && os.MkdirAll(filepath.Dir(file), 0o711) == nil {
+		if b, err := w.MarshalJSON(); err == nil && os.MkdirAll(filepath.Dir(file), 0o711) == nil {
 			_ = atomicfile.Write(file, b, 0o644)
 		}
 	}

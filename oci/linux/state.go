@@ -2,7 +2,6 @@ package linux
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -26,6 +25,8 @@ const (
 )
 
 // State is what the runtime remembers of a container in <root>/<id>/state.json.
+//
+//easyjson:json
 type State struct {
 	ID     string `json:"id"`
 	Bundle string `json:"bundle"`
@@ -81,14 +82,14 @@ func Load(root, id string) (*State, error) {
 		return nil, fmt.Errorf("read state of %s: %w", id, err)
 	}
 	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := s.UnmarshalJSON(b); err != nil { // generated: no encoding/json tables to build
 		return nil, fmt.Errorf("decode state of %s: %w", id, err)
 	}
 	return &s, nil
 }
 
 func (s *State) save(root string) error {
-	b, err := json.Marshal(s)
+	b, err := s.MarshalJSON()
 	if err != nil {
 		return err
 	}
