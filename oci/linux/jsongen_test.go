@@ -9,7 +9,7 @@ import (
 	"github.com/berth-runtime/berth/internal/fill"
 )
 
-// TestGeneratedJSON: state.json and the layout cache, written and read by
+// TestGeneratedJSON: state.json, the layout cache and the init's messages, written and read by
 // generated code (generate.sh), say what encoding/json says with every
 // field set — so a field added without a regeneration fails here instead
 // of being dropped from every container's state.
@@ -17,9 +17,11 @@ func TestGeneratedJSON(t *testing.T) {
 	// The plain types have the fields and tags but not the generated methods.
 	type plainState State
 	type plainCache layoutCache
+	type plainMsg syncMsg
 	var st plainState
 	var lc plainCache
-	for name, v := range map[string]any{"state": &st, "layout cache": &lc} {
+	var msg plainMsg
+	for name, v := range map[string]any{"state": &st, "layout cache": &lc, "sync message": &msg} {
 		if err := fill.Fill(reflect.ValueOf(v).Elem(), name); err != nil {
 			t.Fatal(err)
 		}
@@ -53,6 +55,7 @@ func TestGeneratedJSON(t *testing.T) {
 	}
 	t.Run("state", func(t *testing.T) { check(t, &st, new(State)) })
 	t.Run("layout cache", func(t *testing.T) { check(t, &lc, new(layoutCache)) })
+	t.Run("sync message", func(t *testing.T) { check(t, &msg, new(syncMsg)) })
 	if err := new(State).UnmarshalJSON([]byte(`{"pid":"x"}`)); err == nil {
 		t.Error("a malformed state was accepted")
 	}

@@ -56,6 +56,8 @@ func (ic *initConfig) spec() *specs.Spec { return (*specs.Spec)(ic.Spec) }
 // parent places the PID in the container's cgroup and sends the exec plan
 // (execPlan); the C side answers with an "error", or execs, which closes the
 // socket (EOF).
+//
+//easyjson:json
 type syncMsg struct {
 	Type    string `json:"type"` // "pid", "hooks", "resume", "ready" or "error"
 	Message string `json:"message,omitempty"`
