@@ -34,7 +34,7 @@ func TestFillCpusetV1(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		_ = p.destroy()
-		_ = os.Remove(filepath.Join(root, name))
+		_ = l.paths(name).destroy() // the parent, in every hierarchy create made it in
 	})
 	want := map[string]string{}
 	for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {

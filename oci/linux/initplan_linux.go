@@ -22,15 +22,14 @@ const initPlanEnv = "_BERTH_INIT_PLAN"
 
 // cInitServes says whether the C init can set up this container: a
 // container that the Go init handles in a way the plan has no words for
-// (hooks, personality, user namespaces, a joined mount namespace, shared
-// root propagation) gets the Go init. So does any spec the Go init would
+// (hooks, personality, shared root propagation) gets the Go init. So does any spec the Go init would
 // refuse, so that the refusal reads the same whichever init would have run.
 func cInitServes(o CreateOpts, s *specs.Spec, plan nsPlan) bool {
-	if !o.NsenterLinked || o.GoInit || plan.early || plan.joinsMount {
+	if !o.NsenterLinked || o.GoInit {
 		return false
 	}
-	if plan.cloneFlags&unix.CLONE_NEWNS == 0 || plan.cloneFlags&unix.CLONE_NEWUSER != 0 || len(s.Linux.UIDMappings) > 0 {
-		return false
+	if plan.cloneFlags&unix.CLONE_NEWNS == 0 && !plan.joinsMount {
+		return false // mounts in the host's own namespace: the Go init's business, if anyone's
 	}
 	if h := s.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer)+len(h.StartContainer) > 0 {
 		return false
@@ -85,6 +84,34 @@ func initPlan(ic *initConfig, fifoFd int) (plan []byte, ok bool) {
 	hostname := s.Hostname != ""
 	domain := s.Domainname != ""
 	w.add(flag(ic.NewCgroupNS), flag(hostname), s.Hostname, flag(domain), s.Domainname, num(uint64(fifoFd)))
+	// A joined mount namespace's root is the container's already: nothing
+	// is mounted in it (setupRootfs).
+	w.add(flag(ic.JoinsMountNS))
+	if !ic.JoinsMountNS {
+		rootfsFields(ic, &w)
+	}
+	p := s.Process
+	oom := ""
+	if p.OOMScoreAdj != nil {
+		oom = strconv.Itoa(*p.OOMScoreAdj)
+	}
+	prio, _ := ioPriority(p.IOPriority)
+	w.add(oom, num(uint64(prio)))
+	proc, err := processFields(p, ic.Seccomp)
+	if err != nil {
+		return nil, false
+	}
+	w.add(proc...)
+	b, err := w.encode()
+	return b, err == nil
+}
+
+// rootfsFields are setupRootfs's steps: the root's propagation and bind,
+// the mounts, /dev, pivot_root, sysctls, masked and read-only paths.
+func rootfsFields(ic *initConfig, w *planFields) {
+	s := ic.spec()
+	num := func(n uint64) string { return strconv.FormatUint(n, 10) }
+	flag := func(b bool) string { return map[bool]string{false: "0", true: "1"}[b] }
 
 	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
 	if p := s.Linux.RootfsPropagation; p != "" {
@@ -177,21 +204,6 @@ func initPlan(ic *initConfig, fifoFd int) (plan []byte, ok bool) {
 		final = uint64(prop)
 	}
 	w.add(flag(s.Root.Readonly), num(final))
-
-	p := s.Process
-	oom := ""
-	if p.OOMScoreAdj != nil {
-		oom = strconv.Itoa(*p.OOMScoreAdj)
-	}
-	prio, _ := ioPriority(p.IOPriority)
-	w.add(oom, num(uint64(prio)))
-	proc, err := processFields(p, ic.Seccomp)
-	if err != nil {
-		return nil, false
-	}
-	w.add(proc...)
-	b, err := w.encode()
-	return b, err == nil
 }
 
 // cgroupOps are mountCgroups' steps: a cgroup2 mount or a bind of the

@@ -35,6 +35,7 @@ func TestCInit(t *testing.T) {
 	}{
 		{"default", "berth-runtime", nil, true},
 		{"seeded", "berth-runtime+seed", nil, true},
+		{"user namespace", "berth-runtime", userns, true},
 		{"createContainer hook", "berth-runtime", hook, false},
 		{"BERTH_GO_INIT=1", "berth-runtime+goinit", nil, false},
 	}
@@ -45,14 +46,25 @@ func TestCInit(t *testing.T) {
 				t.Skipf("no %s here (see TestMain)", c.rt)
 			}
 			e := setup(t, rt)
+			// The mapped root of the user namespace is another host user: it must reach the bundle.
+			for d := e.bundle; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+				os.Chmod(d, 0o755)
+			}
 			id := e.id("cinit")
 			e.spec(t, id, "echo started", c.mod)
 			devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 			defer devnull.Close()
 			cr := e.cmd("create", "--bundle", e.bundle, id)
-			cr.Stdin, cr.Stdout, cr.Stderr = devnull, devnull, devnull
+			// A file, not a pipe: the init keeps its stderr until it execs.
+			errOut, err := os.CreateTemp(t.TempDir(), "stderr")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer errOut.Close()
+			cr.Stdin, cr.Stdout, cr.Stderr = devnull, devnull, errOut
 			if err := cr.Run(); err != nil {
-				t.Fatalf("create: %v", err)
+				msg, _ := os.ReadFile(errOut.Name())
+				t.Fatalf("create: %v: %s", err, msg)
 			}
 			t.Cleanup(func() { _ = e.cmd("delete", "--force", id).Run() })
 			b, err := os.ReadFile(filepath.Join(e.root, id, "state.json"))

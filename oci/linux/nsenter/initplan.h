@@ -2,11 +2,12 @@
 // writes it), so that the init never starts a Go runtime: that start was
 // most of what an init cost. It takes the Go init's steps (init_linux.go,
 // mounts_linux.go) in the same order; create gives the Go init whatever
-// the plan cannot say (hooks, user namespaces, personality, ...).
+// the plan cannot say (hooks, personality, shared root propagation).
 // Included once, by nsenter.c, after execplan.h.
 //
 // Fields, after execplan.h's length:
 //   new_cgroupns has_hostname hostname has_domainname domainname fifo_fd
+//   joins_mount (1: a joined mount namespace; the root's fields are absent)
 //   rootfs rootfs_fd(-1: bind the path) root_propagation
 //   n_ops op...        each: kind what args... (see run_op)
 //   no_pivot   n_sysctl (key path value)...   n_masked path...
@@ -343,21 +344,7 @@ static const char *resolve_exe(struct proc_plan *p) {
 	return NULL;
 }
 
-static void run_init_plan(int sync) {
-	plan_kind = "init";
-	read_plan(sync);
-	if (next_num(10) && unshare(CLONE_NEWCGROUP) < 0)
-		plan_fail("unshare", "cgroup namespace");
-	int has_host = (int)next_num(10);
-	const char *host = next_field();
-	if (has_host && sethostname(host, strlen(host)) < 0)
-		plan_fail("hostname", host);
-	int has_domain = (int)next_num(10);
-	const char *domain = next_field();
-	if (has_domain && setdomainname(domain, strlen(domain)) < 0)
-		plan_fail("domainname", domain);
-	int fifo = (int)next_num(10);
-
+static void setup_rootfs(void) {
 	const char *rootfs = next_field();
 	int rootfs_fd = atoi(next_field());
 	unsigned long prop = (unsigned long)next_num(10);
@@ -410,7 +397,11 @@ static void run_init_plan(int sync) {
 	if (final != 0 && mount("", "/", NULL, final, NULL) < 0)
 		plan_fail("linux.rootfsPropagation", "");
 	umask(022);
+}
 
+// finish_init takes the process's steps, says "ready", waits for start
+// on the FIFO and executes the process.
+static void finish_init(int sync, int fifo) {
 	const char *oom = next_field();
 	if (*oom != '\0') {
 		init_what = "process.oomScoreAdj";
@@ -433,10 +424,13 @@ static void run_init_plan(int sync) {
 	close(sync);
 	plan_sync = -1;
 	// Block until "start" opens the FIFO for reading; through /proc/self/fd,
-	// which works after pivot_root, where the host's path is gone.
+	// which works after pivot_root, where the host's path is gone — or
+	// through the host's /proc, passed in, where a joined mount namespace's
+	// /proc may show another PID namespace.
 	char fifo_path[64];
 	snprintf(fifo_path, sizeof fifo_path, "/proc/self/fd/%d", fifo);
-	int w = open(fifo_path, O_WRONLY | O_CLOEXEC);
+	const char *procs = getenv("_BERTH_PROC_FD");
+	int w = procs != NULL ? openat(atoi(procs), fifo_path + strlen("/proc/"), O_WRONLY | O_CLOEXEC) : open(fifo_path, O_WRONLY | O_CLOEXEC);
 	if (w < 0)
 		plan_fail("open exec fifo", fifo_path);
 	if (write(w, "", 1) != 1)
@@ -444,4 +438,23 @@ static void run_init_plan(int sync) {
 	close(w);
 	close(fifo);
 	exec_proc(&p, exe);
+}
+
+static void run_init_plan(int sync) {
+	plan_kind = "init";
+	read_plan(sync);
+	if (next_num(10) && unshare(CLONE_NEWCGROUP) < 0)
+		plan_fail("unshare", "cgroup namespace");
+	int has_host = (int)next_num(10);
+	const char *host = next_field();
+	if (has_host && sethostname(host, strlen(host)) < 0)
+		plan_fail("hostname", host);
+	int has_domain = (int)next_num(10);
+	const char *domain = next_field();
+	if (has_domain && setdomainname(domain, strlen(domain)) < 0)
+		plan_fail("domainname", domain);
+	int fifo = (int)next_num(10);
+	if (!next_num(10)) // a joined mount namespace's root is the container's already
+		setup_rootfs();
+	finish_init(sync, fifo);
 }

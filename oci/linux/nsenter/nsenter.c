@@ -233,7 +233,10 @@ __attribute__((constructor)) static void berth_nsenter(void) {
 	unsetenv("_BERTH_UNSHARE");
 	unsetenv("_BERTH_TIMENS");
 	// For exec, the child becomes the process here without ever starting
-	// the Go runtime: that start is most of an exec's cost.
+	// the Go runtime: that start is most of an exec's cost; so does a
+	// container's init that the C init serves.
 	if (getenv("_BERTH_EXEC_PLAN") != NULL)
 		run_exec_plan(sync);
+	if (getenv("_BERTH_INIT_PLAN") != NULL)
+		run_init_plan(sync);
 }
