@@ -54,7 +54,7 @@ the process described by --process.`,
 			}
 			pid, err := linux.Exec(cmd.Context(), linux.ExecOpts{
 				Root: g.root, ID: id, Process: p, PidFile: pidFile, NsenterLinked: nsenter.Enabled, ConsoleSocket: consoleSocket,
-				Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Fork: fork(),
+				Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 			})
 			if err != nil || detach {
 				return err
@@ -162,13 +162,4 @@ func (u *uint32Slice) Set(s string) error {
 		*u.p = append(*u.p, uint32(n))
 	}
 	return nil
-}
-
-// fork is nsenter.Fork where the constructor is linked in and BERTH_EXEC_FORK
-// is not 0 (the battery runs exec both ways).
-func fork() func([]string, []int, int) (int, error) {
-	if !nsenter.Enabled || os.Getenv(linux.ExecForkEnv) == "0" {
-		return nil
-	}
-	return nsenter.Fork
 }

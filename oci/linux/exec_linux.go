@@ -10,8 +10,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -26,10 +24,6 @@ import (
 // running container's mount namespace.
 var ErrNoNsenter = errors.New("exec needs berth-runtime built with cgo (the nsenter constructor)")
 
-// ExecForkEnv, set to 0 in berth-runtime's environment, makes exec execute
-// the binary for its first process instead of forking (ExecOpts.Fork).
-const ExecForkEnv = "BERTH_EXEC_FORK"
-
 // ExecOpts are the arguments of "exec".
 type ExecOpts struct {
 	Root, ID string
@@ -42,11 +36,6 @@ type ExecOpts struct {
 	NsenterLinked bool
 	// ConsoleSocket receives the pty master when Process.Terminal is set.
 	ConsoleSocket string
-	// Fork, when set (nsenter.Fork, in berth-runtime itself), starts the
-	// exec's first process as a fork running the constructor's code,
-	// instead of a new execution of Self: the kernel's load of the binary
-	// and libc's start are saved. nil, or a failed Fork, executes Self.
-	Fork func(env []string, fds []int, cgroupFD int) (int, error)
 }
 
 // Exec starts a process in a running container and returns its PID. The
@@ -124,10 +113,7 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 		return 0, err
 	}
 	defer join.Close()
-	forked, joined, err := forkStart(o.Fork, cmd, join)
-	if forked == 0 && err == nil {
-		joined, err = join.start(cmd, (*exec.Cmd).Start)
-	}
+	joined, err := join.start(cmd, (*exec.Cmd).Start)
 	if err != nil {
 		childSock.Close()
 		return 0, fmt.Errorf("start exec process: %w", err)
@@ -137,12 +123,7 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 	dec := json.NewDecoder(parentSock)
 	msg, err := waitSyncDecoder(ctx, dec)
 	// The intermediate process exits once it has forked: reap it.
-	if forked > 0 {
-		var ws unix.WaitStatus
-		_, _ = unix.Wait4(forked, &ws, 0, nil)
-	} else {
-		_ = cmd.Wait()
-	}
+	_ = cmd.Wait()
 	if err != nil {
 		return 0, err
 	}
@@ -187,52 +168,6 @@ func Exec(ctx context.Context, o ExecOpts) (int, error) {
 		}
 	}
 	return pid, nil
-}
-
-// forkStart starts cmd's process with fork instead (ExecOpts.Fork), in the
-// cgroup join's cgroup, and returns its PID; 0 (and no error) when it
-// cannot, and the caller starts cmd.
-func forkStart(fork func([]string, []int, int) (int, error), cmd *exec.Cmd, j *cgroupJoin) (pid int, joined bool, err error) {
-	if fork == nil {
-		return 0, false, nil
-	}
-	var files []*os.File
-	for _, s := range []any{cmd.Stdin, cmd.Stdout, cmd.Stderr} {
-		f, ok := s.(*os.File)
-		if !ok || f == nil {
-			return 0, false, nil // os/exec makes /dev/null or a pipe of it
-		}
-		files = append(files, f)
-	}
-	files = append(files, cmd.ExtraFiles...)
-	env := slices.Clone(cmd.Env)
-	cgroupFD := -1
-	if j != nil {
-		if j.dir != nil {
-			cgroupFD = int(j.dir.Fd())
-		}
-		var tasks []string
-		for _, f := range j.tasks {
-			tasks = append(tasks, strconv.Itoa(len(files)))
-			files = append(files, f)
-		}
-		if len(tasks) > 0 {
-			env = append(env, cgroupTasksEnv+"="+strings.Join(tasks, ","))
-		}
-	}
-	fds := make([]int, len(files))
-	for i, f := range files {
-		if f == nil {
-			return 0, false, nil
-		}
-		fds[i] = int(f.Fd())
-	}
-	pid, err = fork(env, fds, cgroupFD)
-	if err != nil {
-		return 0, false, nil // a kernel without clone3's CLONE_INTO_CGROUP, say: execute Self
-	}
-	runtime.KeepAlive(files)
-	return pid, j != nil, nil
 }
 
 // execPlan encodes what the exec child does in C before execve (see

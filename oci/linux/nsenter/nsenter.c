@@ -53,7 +53,6 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <pthread.h>
 #include <unistd.h>
 
 #include "execplan.h"
@@ -240,56 +239,4 @@ __attribute__((constructor)) static void berth_nsenter(void) {
 		run_exec_plan(sync);
 	if (getenv("_BERTH_INIT_PLAN") != NULL)
 		run_init_plan(sync);
-}
-
-// berth_fork does in a fork of the calling process what the constructor
-// does in a new execution of the binary (exec: join the container's
-// namespaces and cgroups, then run the plan), saving that execution: the
-// kernel's load of the binary and libc's start, a good part of an exec's
-// cost. fds[i] becomes the child's fd i; every other fd is closed in it.
-// env holds the constructor's variables. cgroup_fd >= 0 (v2) makes the
-// child with clone3(CLONE_INTO_CGROUP), so it begins in the container's
-// cgroup. The child has one thread, signals at their defaults, and never
-// returns into Go. Returns the child's PID, or -1 with errno.
-int berth_fork(char **env, int *fds, int nfds, int cgroup_fd) {
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid_t pid;
-	if (cgroup_fd >= 0) {
-		struct {
-			uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
-		} args = {.flags = 0x200000000ULL /* CLONE_INTO_CGROUP */, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgroup_fd};
-		pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
-	} else {
-		pid = fork(); // libc's: its locks (malloc's, stdio's) are sound in the child
-	}
-	if (pid != 0) {
-		int e = errno;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		errno = e;
-		return pid;
-	}
-	// The child: Go's handlers would run Go in a process without its runtime.
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	for (int sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &dfl, NULL);
-	// Above every target first, so that no source is overwritten.
-	int moved[16];
-	if (nfds > 16)
-		_exit(126);
-	for (int i = 0; i < nfds; i++)
-		if ((moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, nfds)) < 0)
-			_exit(126);
-	for (int i = 0; i < nfds; i++)
-		if (dup2(moved[i], i) < 0)
-			_exit(126);
-	(void)syscall(SYS_close_range, nfds, ~0U, 0);
-	for (char **e = env; *e != NULL; e++)
-		if (putenv(*e) != 0)
-			_exit(126);
-	sigemptyset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, NULL);
-	berth_nsenter();
-	_exit(126); // nothing asked of the constructor
 }
