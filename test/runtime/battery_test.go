@@ -311,6 +311,13 @@ func TestLifecycle(t *testing.T) {
 			if strings.Contains(string(out), "exec-pid=1\n") {
 				t.Fatal("exec ran as pid 1: not in the container's pid namespace")
 			}
+			// A file the runtime inherits (fd 3) does not reach the process:
+			// ls sees its stdio and its own listing of the directory.
+			leak := e.cmd("exec", id, "ls", "/proc/self/fd")
+			leak.ExtraFiles = []*os.File{logf}
+			if out, err := leak.CombinedOutput(); err != nil || strings.Join(strings.Fields(string(out)), " ") != "0 1 2 3" {
+				t.Errorf("exec's process has other fds: %q %v", out, err)
+			}
 			if err := e.cmd("delete", id).Run(); err == nil {
 				t.Fatal("delete of a running container without --force succeeded")
 			}
