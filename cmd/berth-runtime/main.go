@@ -70,8 +70,16 @@ func (g *globals) logError(err error) {
 
 func newRootCmd(g *globals) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "berth-runtime",
-		Short:         "Berth's low-level OCI container runtime (runc-compatible command line)",
+		Use:   "berth-runtime",
+		Short: "Berth's low-level OCI container runtime (runc-compatible command line)",
+		Long: `Berth's low-level OCI container runtime (runc-compatible command line).
+
+Environment:
+  BERTH_GO_INIT=1     give every container the Go init instead of the C one
+                      (which sets containers up without starting a Go runtime;
+                      state.json's cInit says which ran)
+  BERTH_MOUNT_SEED    a mount seed's path, from berthd (see oci/README.md)
+  BERTH_MOUNT_VIEW    a mount view of berthd's state directory, from berthd`,
 		Version:       fmt.Sprintf("%s\nspec: %s", version.Version, version.OCISpec),
 		SilenceUsage:  true,
 		SilenceErrors: true,
