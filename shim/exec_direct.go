@@ -16,8 +16,20 @@ import (
 )
 
 // runtimeIsOurs says whether the container's runtime is berth-runtime, whose
-// exec the shim can do itself (execDirect).
+// start and exec the shim can do itself (startContainer, execDirect).
 func (s *server) runtimeIsOurs() bool { return filepath.Base(s.rt.Path) == "berth-runtime" }
+
+// startContainer starts the container's process. With berth-runtime it does
+// what `berth-runtime start` does (oci/linux.Start: open the exec FIFO, read
+// the init's byte, run poststart hooks) from this process: the runtime's
+// start is a Go program whose own start was most of a StartContainer's cost.
+// Other runtimes get their "start".
+func (s *server) startContainer(ctx context.Context) error {
+	if s.runtimeIsOurs() {
+		return linux.Start(ctx, s.rt.Root, s.cfg.ID)
+	}
+	return s.rt.Start(ctx, s.cfg.ID)
+}
 
 // execDirect runs an ExecSync's process the way `berth-runtime exec` does
 // (oci/linux.Exec, with berth-runtime's nsenter constructor forking it inside

@@ -110,7 +110,7 @@ func (s *server) dispatch(ctx context.Context, req Request) Response {
 		// Stamped before the call: a quick process can exit, and be stamped
 		// exited, before "start" returns.
 		at := time.Now().UTC()
-		if err = s.rt.Start(ctx, s.cfg.ID); err == nil {
+		if err = s.startContainer(ctx); err == nil {
 			s.mu.Lock()
 			s.started = at
 			s.mu.Unlock()

@@ -533,3 +533,45 @@ func TestShimMemoryBoundedUnderFlood(t *testing.T) {
 	}
 	t.Logf("shim peak RSS %d kB after 100 MB of output", hwm)
 }
+
+// TestShimStartsInProcess: with berth-runtime the shim starts the container
+// itself (startContainer) — no `berth-runtime start` process — and the
+// process runs; create and delete still go through the binary.
+func TestShimStartsInProcess(t *testing.T) {
+	fixtures.RequireRoot(t)
+	rt := runtimes(t)[0]
+	// A berth-runtime that notes each of its verbs, then is the real one.
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	wrapper := filepath.Join(dir, "berth-runtime")
+	script := fmt.Sprintf("#!/bin/sh\necho \"$*\" >> %s\nexec %s \"$@\"\n", calls, rt.Path)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rt.Path = wrapper
+	c, _, logPath := startShim(t, rt, "sh", "-c", "echo started-in-process")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Wait(ctx)
+	if err != nil || st.Exit == nil || st.Exit.Code != 0 {
+		t.Fatalf("exit: %+v %v", st, err)
+	}
+	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "started-in-process") {
+		t.Fatalf("log: %q", b)
+	}
+	b, _ := os.ReadFile(calls)
+	verbs := string(b)
+	if !strings.Contains(verbs, " create ") {
+		t.Errorf("create did not go through the binary: %q", verbs)
+	}
+	if strings.Contains(verbs, " start ") {
+		t.Errorf("start went through the binary: %q", verbs)
+	}
+	// A second start of a container that ran is refused, naming why.
+	if _, err := c.Start(ctx); err == nil {
+		t.Error("a second start succeeded")
+	}
+}
