@@ -26,6 +26,9 @@ func (s *server) runtimeIsOurs() bool { return filepath.Base(s.rt.Path) == "bert
 // Other runtimes get their "start".
 func (s *server) startContainer(ctx context.Context) error {
 	if s.runtimeIsOurs() {
+		// Poststart hooks are our children then: theirs to wait for, not the reaper's.
+		s.reaper.hold()
+		defer s.reaper.release()
 		return linux.Start(ctx, s.rt.Root, s.cfg.ID)
 	}
 	return s.rt.Start(ctx, s.cfg.ID)
