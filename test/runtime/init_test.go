@@ -95,3 +95,38 @@ func TestCInit(t *testing.T) {
 		})
 	}
 }
+
+// TestInitErrorNamesTheFile: a create that fails in the init says why and
+// names the path at fault, whichever init ran, even when the path holds
+// characters JSON must escape.
+func TestInitErrorNamesTheFile(t *testing.T) {
+	fixtures.RequireRoot(t)
+	fixtures.RemoveCgroupOnCleanup(t, cgroupParent)
+	for _, rt := range runtimes(t) {
+		if !strings.HasPrefix(rt.Name, "berth-runtime") {
+			continue
+		}
+		t.Run(rt.Name, func(t *testing.T) {
+			e := setup(t, rt)
+			for _, c := range []struct{ name, arg0, want string }{
+				{"quoted", `/no/such"binary\x`, `/no/such"binary\x`},
+				{"not in PATH", "no-such-binary", `"no-such-binary": executable file not found in $PATH`},
+			} {
+				id := e.id("initerr")
+				e.spec(t, id, "true", func(s *specs.Spec) { s.Process.Args = []string{c.arg0} })
+				out, err := e.cmd("create", "--bundle", e.bundle, id).CombinedOutput()
+				if err == nil {
+					_ = e.cmd("delete", "--force", id).Run()
+					t.Fatalf("%s: create succeeded", c.name)
+				}
+				if !strings.Contains(string(out), c.want) {
+					t.Errorf("%s: create's error %q does not name %q", c.name, out, c.want)
+				}
+				if err := e.cmd("state", id).Run(); err == nil {
+					_ = e.cmd("delete", "--force", id).Run()
+					t.Errorf("%s: the failed create left a container", c.name)
+				}
+			}
+		})
+	}
+}

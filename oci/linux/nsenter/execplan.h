@@ -18,17 +18,37 @@ static const char *plan_kind = "exec";
 // The console socket, when the process gets a terminal, is this fd.
 #define CONSOLE_FD 4
 
+// write_error writes text to fd as the JSON error message the Go side
+// decodes, escaped (paths may hold quotes or backslashes).
+static void write_error(int fd, const char *text) {
+	char msg[2048];
+	size_t n = (size_t)snprintf(msg, sizeof msg, "{\"type\":\"error\",\"message\":\"");
+	for (const unsigned char *c = (const unsigned char *)text; *c != '\0' && n < sizeof msg - 16; c++) {
+		if (*c == '"' || *c == '\\') {
+			msg[n++] = '\\';
+			msg[n++] = (char)*c;
+		} else if (*c < 0x20) {
+			n += (size_t)snprintf(msg + n, sizeof msg - n, "\\u%04x", *c);
+		} else {
+			msg[n++] = (char)*c;
+		}
+	}
+	n += (size_t)snprintf(msg + n, sizeof msg - n, "\"}\n");
+	(void)!write(fd, msg, n);
+}
+
 // plan_fail reports a failure on the sync socket, as JSON, or, once the
 // socket is closed (the init after "ready"), on stderr, and exits.
 static void plan_fail(const char *what, const char *detail) {
-	char msg[1024];
-	int n;
-	if (plan_sync >= 0)
-		n = snprintf(msg, sizeof msg, "{\"type\":\"error\",\"message\":\"%s: %s %s: %s\"}\n", plan_kind, what, detail, strerror(errno));
-	else
-		n = snprintf(msg, sizeof msg, "berth-runtime %s: %s %s: %s\n", plan_kind, what, detail, strerror(errno));
-	if (n > 0)
-		(void)!write(plan_sync >= 0 ? plan_sync : 2, msg, (size_t)n > sizeof msg ? sizeof msg : (size_t)n);
+	char text[768];
+	snprintf(text, sizeof text, "%s: %s %s: %s", plan_kind, what, detail, strerror(errno));
+	if (plan_sync >= 0) {
+		write_error(plan_sync, text);
+	} else {
+		char line[800];
+		int n = snprintf(line, sizeof line, "berth-runtime %s\n", text);
+		(void)!write(2, line, n > (int)sizeof line - 1 ? sizeof line - 1 : (size_t)n);
+	}
 	_exit(127);
 }
 

@@ -339,7 +339,7 @@ static const char *resolve_exe(struct proc_plan *p) {
 	}
 	errno = ENOENT;
 	char detail[512];
-	snprintf(detail, sizeof detail, "\\\"%s\\\": executable file not found in $PATH (%s)", file, p->path);
+	snprintf(detail, sizeof detail, "\"%s\": executable file not found in $PATH (%s)", file, p->path);
 	plan_fail("process.args[0]", detail);
 	return NULL;
 }

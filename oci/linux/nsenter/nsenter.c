@@ -61,10 +61,10 @@
 #define MAX_NS 8
 
 static void die(int sync, const char *what, const char *path) {
-	char msg[512];
-	int n = snprintf(msg, sizeof msg, "{\"type\":\"error\",\"message\":\"nsenter: %s %s: %s\"}\n", what, path, strerror(errno));
-	if (sync >= 0 && n > 0)
-		(void)!write(sync, msg, (size_t)n);
+	char text[768];
+	snprintf(text, sizeof text, "nsenter: %s %s: %s", what, path, strerror(errno));
+	if (sync >= 0)
+		write_error(sync, text);
 	_exit(1);
 }
 
