@@ -53,15 +53,8 @@ func makeDevice(rootfs string, d specs.LinuxDevice) error {
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return err
 	}
-	var typ uint32
-	switch d.Type {
-	case "c", "u":
-		typ = unix.S_IFCHR
-	case "b":
-		typ = unix.S_IFBLK
-	case "p":
-		typ = unix.S_IFIFO
-	default:
+	typ, ok := deviceTypes[d.Type]
+	if !ok {
 		return fmt.Errorf("unknown device type %q", d.Type)
 	}
 	perm := uint32(0o666)

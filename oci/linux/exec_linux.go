@@ -192,7 +192,6 @@ func processFields(p *specs.Process, filter *seccompFilter) ([]string, error) {
 	}
 	var f []string
 	add := func(v ...string) { f = append(f, v...) }
-	num := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	umask := "-1"
 	if p.User.Umask != nil {
 		umask = num(uint64(*p.User.Umask))

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -44,7 +43,7 @@ func cInitServes(o CreateOpts, s *specs.Spec, plan nsPlan) bool {
 		return false
 	}
 	for k := range s.Linux.Sysctl {
-		if strings.Contains(k, "..") || strings.HasPrefix(k, "/") || strings.IndexByte(k, '\x00') >= 0 {
+		if validSysctlKey(k) != nil {
 			return false
 		}
 	}
@@ -67,6 +66,7 @@ func cInitServes(o CreateOpts, s *specs.Spec, plan nsPlan) bool {
 	return true
 }
 
+// deviceTypes are linux.devices' types as mknod's file types.
 var deviceTypes = map[string]uint32{"c": unix.S_IFCHR, "u": unix.S_IFCHR, "b": unix.S_IFBLK, "p": unix.S_IFIFO}
 
 // initPlan writes down, for the C init, the steps setupContainer takes in
@@ -79,8 +79,6 @@ var deviceTypes = map[string]uint32{"c": unix.S_IFCHR, "u": unix.S_IFCHR, "b": u
 func initPlan(ic *initConfig, fifoFd int) (plan []byte, ok bool) {
 	s := ic.spec()
 	var w planFields
-	num := func(n uint64) string { return strconv.FormatUint(n, 10) }
-	flag := func(b bool) string { return map[bool]string{false: "0", true: "1"}[b] }
 	hostname := s.Hostname != ""
 	domain := s.Domainname != ""
 	w.add(flag(ic.NewCgroupNS), flag(hostname), s.Hostname, flag(domain), s.Domainname, num(uint64(fifoFd)))
@@ -110,8 +108,6 @@ func initPlan(ic *initConfig, fifoFd int) (plan []byte, ok bool) {
 // the mounts, /dev, pivot_root, sysctls, masked and read-only paths.
 func rootfsFields(ic *initConfig, w *planFields) {
 	s := ic.spec()
-	num := func(n uint64) string { return strconv.FormatUint(n, 10) }
-	flag := func(b bool) string { return map[bool]string{false: "0", true: "1"}[b] }
 
 	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
 	if p := s.Linux.RootfsPropagation; p != "" {
@@ -193,7 +189,7 @@ func rootfsFields(ic *initConfig, w *planFields) {
 	sort.Strings(keys)
 	w.add(num(uint64(len(keys))))
 	for _, k := range keys {
-		w.add(k, filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/")), s.Linux.Sysctl[k])
+		w.add(k, sysctlPath(k), s.Linux.Sysctl[k])
 	}
 	w.add(num(uint64(len(s.Linux.MaskedPaths))))
 	w.add(s.Linux.MaskedPaths...)
@@ -209,17 +205,16 @@ func rootfsFields(ic *initConfig, w *planFields) {
 // cgroupOps are mountCgroups' steps: a cgroup2 mount or a bind of the
 // container's unified directory; on v1 a tmpfs with a bind per hierarchy.
 func cgroupOps(ic *initConfig, i int, what, dest string, flags uintptr, op func(...string), bind func(string, bindSource, string, uintptr)) {
-	num := func(n uintptr) string { return strconv.FormatUint(uint64(n), 10) }
 	cg := ic.Cgroup
 	if cg.Unified != "" {
 		if ic.NewCgroupNS {
-			op("m", what, "cgroup2", dest, "cgroup2", num(flags), "")
+			op("m", what, "cgroup2", dest, "cgroup2", num(uint64(flags)), "")
 			return
 		}
 		bind(what, ic.bindSource(i, cg.Unified), dest, flags|unix.MS_BIND)
 		return
 	}
-	op("m", what, "tmpfs", dest, "tmpfs", num(flags&^unix.MS_RDONLY), "mode=755")
+	op("m", what, "tmpfs", dest, "tmpfs", num(uint64(flags&^unix.MS_RDONLY)), "mode=755")
 	for _, d := range cgroupV1Dirs(cg.V1) {
 		bind(what, ic.bindSource(i, d.dir), filepath.Join(dest, d.name), flags|unix.MS_BIND)
 		if len(d.ctrls) > 1 {
@@ -231,4 +226,14 @@ func cgroupOps(ic *initConfig, i int, what, dest string, flags uintptr, op func(
 	if flags&unix.MS_RDONLY != 0 {
 		op("x", what, dest, num(unix.MS_RDONLY))
 	}
+}
+
+// num and flag write a plan's numbers and booleans.
+func num(n uint64) string { return strconv.FormatUint(n, 10) }
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

@@ -39,16 +39,26 @@ func setHostname(s *specs.Spec) error {
 // applySysctls writes linux.sysctl through /proc/sys (mounted by now).
 func applySysctls(sysctls map[string]string) error {
 	for k, v := range sysctls {
-		if strings.Contains(k, "..") || strings.HasPrefix(k, "/") {
-			return fmt.Errorf("linux.sysctl: invalid key %q", k)
+		if err := validSysctlKey(k); err != nil {
+			return err
 		}
-		p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
-		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+		if err := os.WriteFile(sysctlPath(k), []byte(v), 0); err != nil {
 			return fmt.Errorf("linux.sysctl %s=%s: %w", k, v, err)
 		}
 	}
 	return nil
 }
+
+// validSysctlKey refuses a key that would leave /proc/sys.
+func validSysctlKey(k string) error {
+	if strings.Contains(k, "..") || strings.HasPrefix(k, "/") || strings.IndexByte(k, 0) >= 0 {
+		return fmt.Errorf("linux.sysctl: invalid key %q", k)
+	}
+	return nil
+}
+
+// sysctlPath is key's file: net.ipv4.ip_forward is /proc/sys/net/ipv4/ip_forward.
+func sysctlPath(k string) string { return filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/")) }
 
 var rlimitNames = map[string]int{
 	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,

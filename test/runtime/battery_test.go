@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -206,11 +207,13 @@ func TestMain(m *testing.M) {
 	} else {
 		fmt.Fprintln(os.Stderr, "no mount seed:", err)
 	}
+	sweepBatteryDirs()
 	d, err := os.MkdirTemp("", "berth-battery-")
 	if err != nil {
 		panic(err)
 	}
 	os.WriteFile(filepath.Join(d, "hello"), []byte("from-host\n"), 0o644)
+	os.WriteFile(filepath.Join(d, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
 	hostDir = d
 	rroDir = filepath.Join(d, "rro")
 	os.MkdirAll(filepath.Join(rroDir, "sub"), 0o755)
@@ -232,6 +235,23 @@ func TestMain(m *testing.M) {
 	}
 	os.RemoveAll(d)
 	os.Exit(code)
+}
+
+// sweepBatteryDirs removes what a battery run that was killed left (its
+// deferred unmount never ran): the tmpfs under each rro directory, then the
+// directory. A live run's is left alone: its holder's PID is in its
+// pid file.
+func sweepBatteryDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "berth-battery-*"))
+	for _, d := range dirs {
+		if b, err := os.ReadFile(filepath.Join(d, "pid")); err == nil {
+			if pid, err := strconv.Atoi(string(b)); err == nil && unix.Kill(pid, 0) == nil {
+				continue
+			}
+		}
+		_ = unix.Unmount(filepath.Join(d, "rro", "sub"), unix.MNT_DETACH)
+		_ = os.RemoveAll(d)
+	}
 }
 
 func TestBattery(t *testing.T) {
