@@ -324,7 +324,7 @@ func (s *Service) importManifest(ctx context.Context, m digest.Digest, tags []st
 	if err != nil {
 		return store.Image{}, err
 	}
-	rec, err := s.ingest(ctx, img, tags, nil, newProgress(nil))
+	rec, err := s.ingest(ctx, img, nil, tags, nil, newProgress(nil))
 	if err != nil {
 		return store.Image{}, fmt.Errorf("image %s: %w", m, err)
 	}

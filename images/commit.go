@@ -82,7 +82,7 @@ func (s *Service) Commit(ctx context.Context, base string, o CommitOptions) (sto
 		}
 		tags = []string{named.String()}
 	}
-	out, err := s.ingest(ctx, img, tags, nil, newProgress(nil))
+	out, err := s.ingest(ctx, img, nil, tags, nil, newProgress(nil))
 	if err != nil {
 		return store.Image{}, fmt.Errorf("commit: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 
@@ -21,7 +22,7 @@ import (
 // fetchLayers downloads and unpacks the layers not yet unpacked, a few at a
 // time; each layer streams from the registry through the digest check and
 // decompression into the unpacker, with no stop on disk in between.
-func (s *Service) fetchLayers(ctx context.Context, layers []v1.Layer, diffIDs, chainIDs []digest.Digest, prog *progress) error {
+func (s *Service) fetchLayers(ctx context.Context, img v1.Image, src *source, layers []v1.Layer, diffIDs, chainIDs []digest.Digest, prog *progress) error {
 	for i, l := range layers {
 		if !s.snapshots.HasLayer(chainIDs[i]) {
 			if n, err := l.Size(); err == nil {
@@ -48,7 +49,11 @@ func (s *Service) fetchLayers(ctx context.Context, layers []v1.Layer, diffIDs, c
 				return
 			}
 			defer func() { <-sem }()
-			if err := s.fetchLayerOnce(ctx, l, diffIDs[i], chainIDs[i], prog); err != nil {
+			fetch := func() error { return s.fetchLayer(ctx, l, diffIDs[i], chainIDs[i], prog) }
+			if toc, ok := s.lazyCandidate(src, img, i); ok {
+				fetch = func() error { return s.mountLazyOrFetch(ctx, src, l, toc, diffIDs[i], chainIDs[i], prog) }
+			}
+			if err := s.fetchLayerOnce(ctx, chainIDs[i], fetch); err != nil {
 				cancel()
 				errs <- fmt.Errorf("layer %d: %w", i, err)
 			}
@@ -76,7 +81,7 @@ type layerFetch struct {
 
 // fetchLayerOnce fetches a layer unless another pull is fetching it, in which
 // case it waits for that one's result.
-func (s *Service) fetchLayerOnce(ctx context.Context, l v1.Layer, diffID, chainID digest.Digest, prog *progress) error {
+func (s *Service) fetchLayerOnce(ctx context.Context, chainID digest.Digest, fetch func() error) error {
 	s.inflightMu.Lock()
 	if f, ok := s.inflight[chainID]; ok {
 		s.inflightMu.Unlock()
@@ -97,7 +102,7 @@ func (s *Service) fetchLayerOnce(ctx context.Context, l v1.Layer, diffID, chainI
 	f := &layerFetch{done: make(chan struct{})}
 	s.inflight[chainID] = f
 	s.inflightMu.Unlock()
-	f.err = s.fetchLayer(ctx, l, diffID, chainID, prog)
+	f.err = fetch()
 	s.inflightMu.Lock()
 	delete(s.inflight, chainID)
 	s.inflightMu.Unlock()
@@ -172,6 +177,25 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, diffID, chainID di
 	}
 	prog.add(dgst, 0, size, true)
 	return nil
+}
+
+// mountLazyOrFetch mounts the eStargz layer l lazily, or, when that fails
+// (no FUSE, a table of contents that does not match its digest), fetches
+// and unpacks it as any layer.
+func (s *Service) mountLazyOrFetch(ctx context.Context, src *source, l v1.Layer, toc, diffID, chainID digest.Digest, prog *progress) error {
+	err := s.mountLazy(ctx, src, l, toc, chainID)
+	if err == nil {
+		if h, err := l.Digest(); err == nil {
+			size, _ := l.Size()
+			prog.add(digest.Digest(h.String()), 0, size, true)
+		}
+		return nil
+	}
+	if ctx.Err() != nil {
+		return err
+	}
+	s.log.Warn("lazy pull failed; pulling the layer whole", slog.String("layer", chainID.String()), slog.Any("err", err))
+	return s.fetchLayer(ctx, l, diffID, chainID, prog)
 }
 
 // layerBound is what a layer unpacked in dir may write (0: no bound).

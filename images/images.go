@@ -27,6 +27,8 @@ type Service struct {
 	content   *content.Store
 	snapshots *snapshot.Snapshotter
 	log       *slog.Logger
+	// lazyServer is berth-lazyfs, when pulls mount eStargz layers lazily.
+	lazyServer string
 	// layerDiskFraction: see SetLayerDiskFraction.
 	layerDiskFraction float64
 	// pullMu serialises the metadata step of pulls (tags move between images).

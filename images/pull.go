@@ -62,7 +62,7 @@ func (s *Service) PullWith(ctx context.Context, ref string, o PullOptions) (rec 
 	start := time.Now()
 	s.gcMu.RLock()
 	defer s.gcMu.RUnlock()
-	desc, err := s.resolve(ctx, named, hosts, auth)
+	desc, host, err := s.resolve(ctx, named, hosts, auth)
 	if err != nil {
 		return store.Image{}, err
 	}
@@ -79,7 +79,8 @@ func (s *Service) PullWith(ctx context.Context, ref string, o PullOptions) (rec 
 	if _, isDigest := named.(reference.Digested); !isDigest {
 		tags = []string{named.String()}
 	}
-	rec, err = s.ingest(ctx, img, tags, []string{repoDigest}, newProgress(o.Progress))
+	src := &source{named: named, host: host, auth: auth}
+	rec, err = s.ingest(ctx, img, src, tags, []string{repoDigest}, newProgress(o.Progress))
 	if err != nil {
 		return store.Image{}, fmt.Errorf("pull %s: %w", named, err)
 	}
@@ -88,9 +89,10 @@ func (s *Service) PullWith(ctx context.Context, ref string, o PullOptions) (rec 
 	return rec, nil
 }
 
-// ingest stores img's manifest, config and layers (unpacked), and records
-// it under the given names. Call with gcMu held shared.
-func (s *Service) ingest(ctx context.Context, img v1.Image, tags, repoDigests []string, prog *progress) (store.Image, error) {
+// ingest stores img's manifest, config and layers (unpacked, or mounted
+// lazily when src, the registry they come from, has them as eStargz), and
+// records it under the given names. Call with gcMu held shared.
+func (s *Service) ingest(ctx context.Context, img v1.Image, src *source, tags, repoDigests []string, prog *progress) (store.Image, error) {
 	if err := checkLimits(img); err != nil {
 		return store.Image{}, err
 	}
@@ -131,7 +133,7 @@ func (s *Service) ingest(ctx context.Context, img v1.Image, tags, repoDigests []
 		}
 		blobs = append(blobs, h.String())
 	}
-	if err := s.fetchLayers(ctx, layers, diffIDs, chainIDs, prog); err != nil {
+	if err := s.fetchLayers(ctx, img, src, layers, diffIDs, chainIDs, prog); err != nil {
 		return store.Image{}, err
 	}
 	for d, b := range map[digest.Digest][]byte{cfgDigest: rawCfg, manifestDigest: rawManifest} {
@@ -150,7 +152,7 @@ func (s *Service) ingest(ctx context.Context, img v1.Image, tags, repoDigests []
 // resolve finds ref's descriptor on the first host that has it: mirrors in
 // order, then the registry itself. The descriptor fetches the rest from the
 // same host, with the same options.
-func (s *Service) resolve(ctx context.Context, named reference.Named, hosts []registryHost, auth *Auth) (*remote.Descriptor, error) {
+func (s *Service) resolve(ctx context.Context, named reference.Named, hosts []registryHost, auth *Auth) (*remote.Descriptor, registryHost, error) {
 	var errs []error
 	for _, h := range hosts {
 		nameOpts := []name.Option{name.WithDefaultRegistry(h.host)}
@@ -166,7 +168,7 @@ func (s *Service) resolve(ctx context.Context, named reference.Named, hosts []re
 			nref, err = name.NewTag(h.host+"/"+path+":"+named.(reference.Tagged).Tag(), nameOpts...)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("image reference %q: %w: %v", named, errdefs.ErrInvalidArgument, err)
+			return nil, registryHost{}, fmt.Errorf("image reference %q: %w: %v", named, errdefs.ErrInvalidArgument, err)
 		}
 		opts := []remote.Option{
 			remote.WithContext(ctx),
@@ -185,14 +187,14 @@ func (s *Service) resolve(ctx context.Context, named reference.Named, hosts []re
 			if h.host != reference.Domain(named) {
 				s.log.Info("pulling from mirror", slog.String("image", named.String()), slog.String("mirror", h.host))
 			}
-			return desc, nil
+			return desc, h, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", h.host, err))
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return nil, fmt.Errorf("pull %s: %w", named, errors.Join(errs...))
+	return nil, registryHost{}, fmt.Errorf("pull %s: %w", named, errors.Join(errs...))
 }
 
 // authFor picks the credentials for a host: the pull's own go to the

@@ -35,6 +35,13 @@ func New(root string) (*Store, error) {
 	return &Store{root: root}, nil
 }
 
+// At is the store in root that another process opened (New): it does not
+// sweep the ingest directory, whose files may be that process's.
+func At(root string) *Store { return &Store{root: root} }
+
+// Root is the store's directory.
+func (s *Store) Root() string { return s.root }
+
 // Path is where blob d lives (whether or not it exists).
 func (s *Store) Path(d digest.Digest) string {
 	return filepath.Join(s.root, "blobs", d.Algorithm().String(), d.Encoded())

@@ -90,8 +90,15 @@ func (s *Snapshotter) CommitLayer(tmp string, c digest.Digest) error {
 	return nil
 }
 
-// RemoveLayer deletes an unpacked layer.
+// RemoveLayer deletes an unpacked layer, or unmounts a lazy one and
+// deletes what its server kept.
 func (s *Snapshotter) RemoveLayer(c digest.Digest) error {
+	if s.IsLazy(c) {
+		s.UnmountLazy(c)
+		if err := os.RemoveAll(s.LazyDir(c)); err != nil {
+			return err
+		}
+	}
 	return os.RemoveAll(s.LayerPath(c))
 }
 

@@ -1,0 +1,176 @@
+package lazy
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// remote is where a blob's bytes come from (images.BlobReader).
+type remote interface {
+	Range(ctx context.Context, off, n int64) (io.ReadCloser, error)
+	ReadAtContext(ctx context.Context, p []byte, off int64) (int, error)
+}
+
+// blob is a layer's compressed bytes: a prefix of them on disk, growing as
+// the background stream brings it, and the rest read from the registry by
+// the range a reader asks for.
+type blob struct {
+	remote remote
+	size   int64
+	dgst   digest.Digest
+	file   *os.File // the prefix, at its own offsets
+	log    *slog.Logger
+
+	mu   sync.Mutex
+	cond *sync.Cond
+	have int64 // bytes of the prefix on disk
+	// streaming is set while the background stream runs: a read just past
+	// the prefix waits for it rather than asking the registry again.
+	streaming bool
+	err       error // the stream's last failure
+}
+
+// nearStream is how far past the prefix a read waits for the stream (which
+// brings it within milliseconds on a fast link) instead of a request of its own.
+const nearStream = 4 << 20
+
+func newBlob(r remote, size int64, dgst digest.Digest, path string, log *slog.Logger) (*blob, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	b := &blob{remote: r, size: size, dgst: dgst, file: f, log: log}
+	b.cond = sync.NewCond(&b.mu)
+	return b, nil
+}
+
+// ReadAt reads from the prefix when it holds the range, else waits for the
+// stream when the range is just ahead of it, else asks the registry.
+func (b *blob) ReadAt(p []byte, off int64) (int, error) {
+	return b.readAt(context.Background(), p, off)
+}
+
+func (b *blob) readAt(ctx context.Context, p []byte, off int64) (int, error) {
+	end := min(off+int64(len(p)), b.size)
+	if off >= end {
+		return 0, io.EOF
+	}
+	b.mu.Lock()
+	for b.have < end && b.streaming && off < b.have+nearStream && ctx.Err() == nil {
+		b.cond.Wait()
+	}
+	local := b.have >= end
+	b.mu.Unlock()
+	var n int
+	var err error
+	if local {
+		n, err = b.file.ReadAt(p[:end-off], off)
+	} else {
+		n, err = b.remote.ReadAtContext(ctx, p[:end-off], off)
+	}
+	if err == nil && end < off+int64(len(p)) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// begin marks the stream started, before its goroutine runs, so that no
+// reader or prefetch that comes first takes the stream for over.
+func (b *blob) begin() {
+	b.mu.Lock()
+	b.streaming = true
+	b.mu.Unlock()
+}
+
+// stream fetches the whole blob in order into the prefix file, resuming
+// after a failure from where it stopped (a few times, then it gives up and
+// readers go on by ranges), and checks its digest.
+// Call begin first.
+func (b *blob) stream(ctx context.Context) error {
+	defer func() {
+		b.mu.Lock()
+		b.streaming = false
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	}()
+	// The context's end must wake readers waiting on the condition.
+	stop := context.AfterFunc(ctx, func() {
+		b.mu.Lock()
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	})
+	defer stop()
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	var have int64
+	for attempt := 0; have < b.size; attempt++ {
+		err := b.streamFrom(ctx, have, buf, h, &have)
+		if err == nil {
+			break
+		}
+		b.mu.Lock()
+		b.err = err
+		b.mu.Unlock()
+		if ctx.Err() != nil || attempt == 4 {
+			return fmt.Errorf("stream blob %s: %w", b.dgst, err)
+		}
+		b.log.Warn("blob stream failed; resuming", slog.Int64("at", have), slog.Any("err", err))
+		select {
+		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if got := digest.NewDigest(digest.SHA256, h); got != b.dgst {
+		return fmt.Errorf("blob %s: content has digest %s", b.dgst, got)
+	}
+	return b.file.Sync()
+}
+
+func (b *blob) streamFrom(ctx context.Context, off int64, buf []byte, h io.Writer, have *int64) error {
+	body, err := b.remote.Range(ctx, off, -1)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	for *have < b.size {
+		n, err := io.ReadFull(body, buf[:min(int64(len(buf)), b.size-*have)])
+		if n > 0 {
+			if _, werr := b.file.WriteAt(buf[:n], *have); werr != nil {
+				return werr
+			}
+			h.Write(buf[:n])
+			*have += int64(n)
+			b.mu.Lock()
+			b.have = *have
+			b.cond.Broadcast()
+			b.mu.Unlock()
+		}
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return fmt.Errorf("blob ended at %d of %d bytes", *have, b.size)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// waitFor blocks until the prefix holds off bytes, the stream stops, or ctx ends.
+func (b *blob) waitFor(ctx context.Context, off int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.have < off && b.streaming && ctx.Err() == nil {
+		b.cond.Wait()
+	}
+	return b.have >= off
+}

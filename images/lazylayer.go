@@ -1,0 +1,192 @@
+package images
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/distribution/reference"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/opencontainers/go-digest"
+)
+
+// TOCDigestAnnotation marks an eStargz layer in a manifest: the digest of
+// its table of contents (estargz.TOCJSONDigestAnnotation, the name
+// containerd's stargz snapshotter, BuildKit and nerdctl write).
+const TOCDigestAnnotation = "containerd.io/snapshot/stargz/toc.digest"
+
+// LazyLayer is what berth-lazyfs needs to serve one eStargz layer; berthd
+// writes it into the layer's lazy directory (LazyConfigFile).
+type LazyLayer struct {
+	Blob       RemoteBlob    `json:"blob"`
+	TOCDigest  digest.Digest `json:"tocDigest"`
+	Mountpoint string        `json:"mountpoint"`
+	// Content is the content store's root: the whole blob is linked there
+	// once the background stream has it.
+	Content string `json:"content"`
+}
+
+// LazyConfigFile is the LazyLayer in a lazy layer's directory.
+const LazyConfigFile = "lazy.json"
+
+// ReadLazyLayer reads the LazyLayer in dir.
+func ReadLazyLayer(dir string) (LazyLayer, error) {
+	var l LazyLayer
+	b, err := os.ReadFile(filepath.Join(dir, LazyConfigFile))
+	if err != nil {
+		return l, err
+	}
+	if err := json.Unmarshal(b, &l); err != nil {
+		return l, fmt.Errorf("%s: %w", filepath.Join(dir, LazyConfigFile), err)
+	}
+	return l, nil
+}
+
+// SetLazyPulls makes pulls mount eStargz layers lazily, each served by
+// server (the berth-lazyfs binary); "" turns lazy pulls off.
+func (s *Service) SetLazyPulls(server string) { s.lazyServer = server }
+
+// source is where a pull's layers come from, for the ones mounted lazily.
+type source struct {
+	named reference.Named
+	host  registryHost
+	auth  *Auth
+}
+
+// lazyCandidate returns the TOC digest of layer i of img when pulls mount
+// eStargz lazily and the layer is one.
+func (s *Service) lazyCandidate(src *source, img v1.Image, i int) (digest.Digest, bool) {
+	if s.lazyServer == "" || src == nil {
+		return "", false
+	}
+	m, err := img.Manifest()
+	if err != nil || i >= len(m.Layers) {
+		return "", false
+	}
+	toc, err := digest.Parse(m.Layers[i].Annotations[TOCDigestAnnotation])
+	return toc, err == nil
+}
+
+// mountLazy mounts the eStargz layer l (TOC digest toc) as the layer with
+// chain ID c, served by a berth-lazyfs of its own.
+func (s *Service) mountLazy(ctx context.Context, src *source, l v1.Layer, toc, c digest.Digest) error {
+	h, err := l.Digest()
+	if err != nil {
+		return err
+	}
+	size, err := l.Size()
+	if err != nil {
+		return err
+	}
+	cfg := LazyLayer{
+		Blob: RemoteBlob{
+			HostsDir: s.hostsDir, Registry: reference.Domain(src.named), Host: src.host.host,
+			Repository: reference.Path(src.named), Digest: digest.Digest(h.String()), Size: size,
+			Auth: s.authFor(src.host, src.auth),
+		},
+		TOCDigest: toc, Mountpoint: s.snapshots.LayerPath(c), Content: s.content.Root(),
+	}
+	dir := s.snapshots.LazyDir(c)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	b, err := json.Marshal(cfg)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, LazyConfigFile), b, 0o600)
+	}
+	if err == nil {
+		err = os.Mkdir(cfg.Mountpoint, 0o755)
+	}
+	if err == nil {
+		err = s.startLazyServer(ctx, dir)
+	}
+	if err != nil {
+		_ = s.snapshots.RemoveLayer(c)
+		return err
+	}
+	return nil
+}
+
+// startLazyServer starts berth-lazyfs over the lazy layer in dir and waits
+// until it has mounted it (or failed to, with its reason).
+func (s *Service) startLazyServer(ctx context.Context, dir string) error {
+	logf, err := os.OpenFile(filepath.Join(dir, "server.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer readyR.Close()
+	// Its own session, as a shim's: it must outlive berthd.
+	p, err := os.StartProcess(s.lazyServer, []string{s.lazyServer, "--dir", dir}, &os.ProcAttr{
+		Dir: dir, Env: os.Environ(), Files: []*os.File{nil, logf, logf, readyW},
+		Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	readyW.Close()
+	if err != nil {
+		return fmt.Errorf("start %s: %w", s.lazyServer, err)
+	}
+	go func() { _, _ = p.Wait() }()
+	msg := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(readyR)
+		msg <- string(b)
+	}()
+	select {
+	case m := <-msg:
+		switch {
+		case m == "ok":
+			return os.WriteFile(filepath.Join(dir, "pid"), []byte(fmt.Sprint(p.Pid)), 0o600)
+		case strings.HasPrefix(m, "error: "):
+			return errors.New(strings.TrimPrefix(m, "error: "))
+		}
+		return fmt.Errorf("%s exited before it was ready (see %s)", s.lazyServer, filepath.Join(dir, "server.log"))
+	case <-ctx.Done():
+		_ = p.Kill()
+		return fmt.Errorf("waiting for %s: %w", s.lazyServer, ctx.Err())
+	case <-time.After(2 * time.Minute):
+		_ = p.Kill()
+		return fmt.Errorf("%s was not ready in two minutes (see %s)", s.lazyServer, filepath.Join(dir, "server.log"))
+	}
+}
+
+// ReviveLazyLayers finds, at berthd's start, the lazy layers whose server
+// is gone (a reboot, a crash) and starts it again; a layer that cannot be
+// served again is removed, so that the next pull fetches it. The servers
+// still running are left alone: a berthd restart does not touch them.
+func (s *Service) ReviveLazyLayers(ctx context.Context) {
+	layers, err := s.snapshots.LazyLayers()
+	if err != nil {
+		s.log.Warn("lazy layers: list", slog.Any("err", err))
+		return
+	}
+	for _, c := range layers {
+		if s.snapshots.LazyMounted(c) {
+			continue
+		}
+		var err error
+		if s.lazyServer == "" {
+			err = errors.New("lazy pulls are off")
+		} else {
+			s.snapshots.UnmountLazy(c)
+			err = s.startLazyServer(ctx, s.snapshots.LazyDir(c))
+		}
+		if err == nil {
+			s.log.Info("lazy layer served again", slog.String("layer", c.String()))
+			continue
+		}
+		s.log.Warn("lazy layer cannot be served again; removed", slog.String("layer", c.String()), slog.Any("err", err))
+		_ = s.snapshots.RemoveLayer(c)
+	}
+}
