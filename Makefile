@@ -3,7 +3,7 @@ GO        ?= go
 PREFIX    ?= /usr/local
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/berth-runtime/berth/internal/version.Commit=$(VERSION)
-BINARIES  := berthd berth-shim berth-runtime berth
+BINARIES  := berthd berth-shim berth-runtime berth berth-lazyfs
 GOTESTFLAGS ?=
 
 .PHONY: kube buildx test-race test-load conformance all build build-deps install uninstall run deps test bench bench-runtime bench-cri bench-pull bench-metrics bench-stats bench-restart bench-docker bench-exec bench-scale anchors fuzz lint clean
@@ -18,7 +18,7 @@ build: build-deps
 	@mkdir -p bin
 	@# nri_no_wasm: berthd runs NRI plugins as processes (connected or pre-registered),
 	@# not NRI's experimental WebAssembly ones, whose runtime would add 2.6 MB.
-	CGO_ENABLED=0 $(GO) build -trimpath -tags nri_no_wasm -ldflags '$(LDFLAGS)' -o bin/ ./cmd/berthd ./cmd/berth-shim ./cmd/berth
+	CGO_ENABLED=0 $(GO) build -trimpath -tags nri_no_wasm -ldflags '$(LDFLAGS)' -o bin/ ./cmd/berthd ./cmd/berth-shim ./cmd/berth ./cmd/berth-lazyfs
 	@# berth-runtime links a small C constructor (oci/linux/nsenter) for exec.
 	CGO_ENABLED=1 $(GO) build -trimpath -tags osusergo,netgo -ldflags '$(LDFLAGS) -linkmode external -extldflags -static' -o bin/ ./cmd/berth-runtime
 

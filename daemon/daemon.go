@@ -90,6 +90,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := img.SetPinned(cfg.PinnedImages); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	img.SetLazyPulls(lazyServer(cfg, log))
+	img.ReviveLazyLayers(ctx)
 	pauseBin, err := findBinary("", "berth-runtime")
 	if err != nil {
 		return err
@@ -357,6 +359,23 @@ func serveDocker(cfg config.Config, h http.Handler, log *slog.Logger) (func(), e
 }
 
 // findBinary returns configured, else name beside berthd, else name on PATH.
+// lazyServer is the berth-lazyfs binary when lazy pulls are on and this
+// machine can serve them, else "" (eStargz layers are then pulled whole).
+func lazyServer(cfg config.Config, log *slog.Logger) string {
+	if !cfg.LazyPulls {
+		return ""
+	}
+	bin, err := findBinary(cfg.LazyFSPath, "berth-lazyfs")
+	if err == nil {
+		_, err = os.Stat("/dev/fuse")
+	}
+	if err != nil {
+		log.Warn("lazy pulls are off: eStargz layers are pulled whole", slog.Any("reason", err))
+		return ""
+	}
+	return bin
+}
+
 func findBinary(configured, name string) (string, error) {
 	if configured != "" {
 		if _, err := os.Stat(configured); err != nil {

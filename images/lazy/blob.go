@@ -31,26 +31,28 @@ type blob struct {
 	log    *slog.Logger
 
 	mu   sync.Mutex
-	cond *sync.Cond
 	have int64 // bytes of the prefix on disk
+	// grew is closed (and replaced) whenever have grows or the stream ends.
+	grew chan struct{}
 	// streaming is set while the background stream runs: a read just past
-	// the prefix waits for it rather than asking the registry again.
+	// the prefix waits a little for it rather than asking the registry again.
 	streaming bool
-	err       error // the stream's last failure
 }
 
-// nearStream is how far past the prefix a read waits for the stream (which
-// brings it within milliseconds on a fast link) instead of a request of its own.
-const nearStream = 4 << 20
+// A read up to nearStream past the prefix waits up to streamWait for the
+// stream, which on a good link brings it sooner than a request of the
+// read's own would; a stalled stream costs the read streamWait, once.
+const (
+	nearStream = 4 << 20
+	streamWait = 200 * time.Millisecond
+)
 
 func newBlob(r remote, size int64, dgst digest.Digest, path string, log *slog.Logger) (*blob, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	b := &blob{remote: r, size: size, dgst: dgst, file: f, log: log}
-	b.cond = sync.NewCond(&b.mu)
-	return b, nil
+	return &blob{remote: r, size: size, dgst: dgst, file: f, log: log, grew: make(chan struct{})}, nil
 }
 
 // ReadAt reads from the prefix when it holds the range, else waits for the
@@ -64,12 +66,28 @@ func (b *blob) readAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if off >= end {
 		return 0, io.EOF
 	}
-	b.mu.Lock()
-	for b.have < end && b.streaming && off < b.have+nearStream && ctx.Err() == nil {
-		b.cond.Wait()
+	var timeout <-chan time.Time
+	local := false
+	for {
+		b.mu.Lock()
+		have, streaming, grew := b.have, b.streaming, b.grew
+		b.mu.Unlock()
+		if local = have >= end; local || !streaming || off >= have+nearStream {
+			break
+		}
+		if timeout == nil {
+			t := time.NewTimer(streamWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-grew:
+			continue
+		case <-timeout:
+		case <-ctx.Done():
+		}
+		break
 	}
-	local := b.have >= end
-	b.mu.Unlock()
 	var n int
 	var err error
 	if local {
@@ -99,16 +117,10 @@ func (b *blob) stream(ctx context.Context) error {
 	defer func() {
 		b.mu.Lock()
 		b.streaming = false
-		b.cond.Broadcast()
+		close(b.grew)
+		b.grew = make(chan struct{})
 		b.mu.Unlock()
 	}()
-	// The context's end must wake readers waiting on the condition.
-	stop := context.AfterFunc(ctx, func() {
-		b.mu.Lock()
-		b.cond.Broadcast()
-		b.mu.Unlock()
-	})
-	defer stop()
 	h := sha256.New()
 	buf := make([]byte, 1<<20)
 	var have int64
@@ -117,9 +129,6 @@ func (b *blob) stream(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		b.mu.Lock()
-		b.err = err
-		b.mu.Unlock()
 		if ctx.Err() != nil || attempt == 4 {
 			return fmt.Errorf("stream blob %s: %w", b.dgst, err)
 		}
@@ -152,7 +161,8 @@ func (b *blob) streamFrom(ctx context.Context, off int64, buf []byte, h io.Write
 			*have += int64(n)
 			b.mu.Lock()
 			b.have = *have
-			b.cond.Broadcast()
+			close(b.grew)
+			b.grew = make(chan struct{})
 			b.mu.Unlock()
 		}
 		if err != nil {
@@ -167,10 +177,17 @@ func (b *blob) streamFrom(ctx context.Context, off int64, buf []byte, h io.Write
 
 // waitFor blocks until the prefix holds off bytes, the stream stops, or ctx ends.
 func (b *blob) waitFor(ctx context.Context, off int64) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for b.have < off && b.streaming && ctx.Err() == nil {
-		b.cond.Wait()
+	for {
+		b.mu.Lock()
+		have, streaming, grew := b.have, b.streaming, b.grew
+		b.mu.Unlock()
+		if have >= off || !streaming {
+			return have >= off
+		}
+		select {
+		case <-grew:
+		case <-ctx.Done():
+			return false
+		}
 	}
-	return b.have >= off
 }

@@ -48,6 +48,14 @@ type Config struct {
 	PinnedImages []string `toml:"pinned_images"`
 	// ShimPath is the berth-shim binary; "" finds it beside berthd, then on PATH.
 	ShimPath string `toml:"shim_path"`
+	// LazyPulls mounts the eStargz layers of an image (the format BuildKit,
+	// nerdctl and containerd's stargz snapshotter write) over FUSE instead
+	// of unpacking them: its containers start before the layers are
+	// fetched. Other layers are pulled whole either way.
+	LazyPulls bool `toml:"lazy_pulls"`
+	// LazyFSPath is the berth-lazyfs binary that serves those layers; ""
+	// finds it beside berthd, then on PATH.
+	LazyFSPath string `toml:"lazyfs_path"`
 	// DefaultRuntime is the handler used when a pod names none.
 	DefaultRuntime string `toml:"default_runtime"`
 	// Runtimes maps CRI runtime handlers to OCI runtime binaries.
@@ -164,6 +172,7 @@ func Default() Config {
 		CDISpecDirs:          []string{"/etc/cdi", "/var/run/cdi"},
 		ShimTimeout:          Duration(10 * time.Second),
 		MaxLayerDiskFraction: 0.9,
+		LazyPulls:            true,
 		BuildKit:             true,
 		BuildKitIdleStop:     Duration(5 * time.Minute),
 		NRI: NRI{

@@ -283,6 +283,7 @@ func (d *daemon) killLeftovers() {
 		}
 	}
 	leftovers := append(processesMentioning("berth-shim --dir "+d.state), processesMentioning("berth-pause "+d.state)...)
+	leftovers = append(leftovers, processesMentioning("berth-lazyfs --dir "+d.root)...)
 	for _, p := range leftovers {
 		pid, _, _ := strings.Cut(p, ":")
 		if n, err := strconv.Atoi(pid); err == nil {

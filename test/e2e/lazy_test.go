@@ -1,0 +1,201 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-runtime/berth/test/fixtures"
+)
+
+// bigTar is a layer of two files of incompressible bytes under /big.
+func bigTar(t *testing.T, size int) (tarData []byte, data, other []byte) {
+	data, other = make([]byte, size), make([]byte, size/4)
+	rng := rand.NewChaCha8([32]byte{2})
+	rng.Read(data)
+	rng.Read(other)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	mt := time.Unix(1700000000, 0)
+	tw.WriteHeader(&tar.Header{Name: "big/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mt})
+	for name, b := range map[string][]byte{"big/data": data, "big/other": other} {
+		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(b)), ModTime: mt})
+		tw.Write(b)
+	}
+	tw.Close()
+	return buf.Bytes(), data, other
+}
+
+// fuseMountsUnder lists the lazy layers' FUSE mounts under dir.
+func fuseMountsUnder(dir string) []string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && f[i+1] == "fuse.berth" && strings.HasPrefix(f[4], dir+"/") {
+				out = append(out, f[4])
+			}
+		}
+	}
+	return out
+}
+
+// gate holds back the background stream (the whole-blob request) of one
+// blob until opened, so that a test sees what runs before a layer is whole.
+type gate struct {
+	blob string
+	open chan struct{}
+	once sync.Once
+}
+
+func (g *gate) handler(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if strings.HasSuffix(r.URL.Path, "/blobs/"+g.blob) && strings.HasPrefix(r.Header.Get("Range"), "bytes=0-") {
+		select {
+		case <-g.open:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	next.ServeHTTP(w, r)
+}
+
+func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
+
+// An eStargz image is mounted lazily: its container runs, reading a layer
+// that is not yet fetched whole; it keeps running, and its layer keeps
+// being served, across a berthd killed and started again; the layer is
+// then stored whole; removing the image stops its servers and leaves no mount.
+func TestLazyPull(t *testing.T) {
+	d := startDaemon(t)
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse: the kernel has no FUSE")
+	}
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e/lazy")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	tarData, data, other := bigTar(t, 12<<20)
+	img := fixtures.EStargzImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}}, tarData)
+	layers, _ := img.Layers()
+	bigDigest, _ := layers[1].Digest()
+	g := &gate{blob: bigDigest.String(), open: make(chan struct{})}
+	defer g.release()
+	host := fixtures.Front(t, fixtures.Registry(t), nil, g.handler)
+	ref := fixtures.Push(t, img, host, "lazy/big:1")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	servers := processesMentioning("berth-lazyfs --dir " + d.root)
+	if m := fuseMountsUnder(d.root); len(m) != 2 || len(servers) != 2 {
+		t.Fatalf("after the pull: lazy mounts %v, servers %v; want two of each (both layers are eStargz)", m, servers)
+	}
+	blobPath := filepath.Join(d.root, "content", "blobs", "sha256", strings.TrimPrefix(bigDigest.String(), "sha256:"))
+
+	logDir := filepath.Join(d.dir, "pods", "lazy")
+	pod := podConfig("lazy", logDir)
+	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid, err := d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: ref},
+		Command: []string{"sh", "-c", "sha256sum /big/data; echo started; exec sleep 1000"}, LogPath: "c.log",
+	}, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.rs.StartContainer(ctx, cid); err != nil {
+		t.Fatal(err)
+	}
+	var log []byte
+	for deadline := time.Now().Add(60 * time.Second); !bytes.Contains(log, []byte("started")) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		log, _ = os.ReadFile(filepath.Join(logDir, "c.log"))
+	}
+	if want := fmt.Sprintf("%x  /big/data", sha256.Sum256(data)); !strings.Contains(string(log), want) {
+		t.Fatalf("container log %q, want %q", log, want)
+	}
+	if _, err := os.Stat(blobPath); err == nil {
+		t.Fatal("the big layer was stored whole before its container ran: the pull was not lazy")
+	}
+
+	// berthd killed and started again: the container and its layers' servers run on.
+	_ = d.cmd.Process.Signal(syscall.SIGKILL)
+	_ = d.cmd.Wait()
+	d.cmd = nil
+	d.start(fixtures.Binaries(t))
+	if after := processesMentioning("berth-lazyfs --dir " + d.root); strings.Join(after, ",") != strings.Join(servers, ",") {
+		t.Errorf("lazy servers after the restart %v, before %v: want the same processes", after, servers)
+	}
+	out, _, err := d.rs.ExecSync(ctx, cid, []string{"sha256sum", "/big/other"}, 30*time.Second)
+	if want := fmt.Sprintf("%x  /big/other", sha256.Sum256(other)); err != nil || !strings.Contains(string(out), want) {
+		t.Fatalf("exec after the restart: %q, %v; want %q", out, err, want)
+	}
+
+	// Let the stream through: the layer lands whole in the content store.
+	g.release()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(blobPath); err == nil {
+			break
+		}
+	}
+	if b, err := os.ReadFile(blobPath); err != nil || fmt.Sprintf("sha256:%x", sha256.Sum256(b)) != bigDigest.String() {
+		t.Fatalf("the big layer's blob in the content store: %v", err)
+	}
+
+	if err := d.rs.StopContainer(ctx, cid, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.rs.RemovePodSandbox(ctx, podID); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.is.RemoveImage(ctx, &runtimeapi.ImageSpec{Image: ref}); err != nil {
+		t.Fatal(err)
+	}
+	if m := fuseMountsUnder(d.root); len(m) > 0 {
+		t.Errorf("lazy mounts left after the image's removal: %v", m)
+	}
+	if p := processesMentioning("berth-lazyfs --dir " + d.root); len(p) > 0 {
+		t.Errorf("lazy servers left after the image's removal: %v", p)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.root, "snapshots", "lazy")); len(ents) > 0 {
+		t.Errorf("lazy layers' directories left: %d", len(ents))
+	}
+	assertNothingLeft(t, d)
+}
+
+// With lazy_pulls off, an eStargz image is pulled whole, as any image.
+func TestLazyPullsOff(t *testing.T) {
+	d := startDaemonWith(t, "lazy_pulls = false\n")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e/whole")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	tarData, data, _ := bigTar(t, 1<<20)
+	ref := fixtures.Push(t, fixtures.EStargzImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}}, tarData), fixtures.Registry(t), "lazy/whole:1")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runEcho(t, d, ref, "whole", "", "sha256sum", "/big/data")
+	if want := fmt.Sprintf("%x  /big/data", sha256.Sum256(data)); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("container: exit %d, log %q; want %q", code, out, want)
+	}
+	if m := fuseMountsUnder(d.root); len(m) > 0 {
+		t.Errorf("lazy mounts with lazy_pulls off: %v", m)
+	}
+}
