@@ -86,6 +86,9 @@ func (s *Service) Export(ctx context.Context, w io.Writer, refs ...string) error
 		if err != nil {
 			return fmt.Errorf("export %s: %w", ref, err)
 		}
+		if err := s.wholeBlobs(ctx, img); err != nil {
+			return fmt.Errorf("export %s: %w", ref, err)
+		}
 		m := digest.Digest(img.Manifest)
 		if !s.content.Has(m) {
 			return fmt.Errorf("export %s: image %s was stored without its manifest (pulled by an older berthd): pull it again", ref, img.ID)

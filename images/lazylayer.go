@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-runtime/berth/internal/store"
 )
 
 // TOCDigestAnnotation marks an eStargz layer in a manifest: the digest of
@@ -189,4 +192,54 @@ func (s *Service) ReviveLazyLayers(ctx context.Context) {
 		s.log.Warn("lazy layer cannot be served again; removed", slog.String("layer", c.String()), slog.Any("err", err))
 		_ = s.snapshots.RemoveLayer(c)
 	}
+}
+
+// wholeBlobs makes sure the blobs of img's lazily mounted layers are in the
+// content store, fetching those whose server has not streamed them yet:
+// an export or a push needs every byte.
+func (s *Service) wholeBlobs(ctx context.Context, img store.Image) error {
+	var missing []digest.Digest
+	for _, b := range img.Blobs {
+		if d := digest.Digest(b); !s.content.Has(d) {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	layers, err := s.snapshots.LazyLayers()
+	if err != nil {
+		return err
+	}
+	for _, c := range layers {
+		cfg, err := ReadLazyLayer(s.snapshots.LazyDir(c))
+		if err != nil || !slices.Contains(missing, cfg.Blob.Digest) || s.content.Has(cfg.Blob.Digest) {
+			continue
+		}
+		if err := s.fetchBlob(ctx, cfg.Blob); err != nil {
+			return fmt.Errorf("layer %s, pulled lazily: %w", cfg.Blob.Digest, err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) fetchBlob(ctx context.Context, b RemoteBlob) error {
+	r, err := OpenRemoteBlob(ctx, b)
+	if err != nil {
+		return err
+	}
+	body, err := r.Range(ctx, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	w, err := s.content.Writer(b.Digest, b.Size)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	if _, err := io.Copy(w, body); err != nil {
+		return fmt.Errorf("fetch %s: %w", b.Digest, err)
+	}
+	return w.Commit()
 }

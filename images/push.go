@@ -72,6 +72,9 @@ func (s *Service) Push(ctx context.Context, ref string, auth *Auth, progress fun
 	}
 	s.gcMu.RLock()
 	defer s.gcMu.RUnlock()
+	if err := s.wholeBlobs(ctx, rec); err != nil {
+		return "", 0, fmt.Errorf("push %s: %w", ref, err)
+	}
 	si, _, err := loadStoredImage(s.content, digest.Digest(rec.Manifest))
 	if err != nil {
 		return "", 0, fmt.Errorf("push %s: %w", ref, err)

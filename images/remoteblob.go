@@ -84,7 +84,8 @@ func OpenRemoteBlob(ctx context.Context, b RemoteBlob) (*BlobReader, error) {
 // Size is the blob's size.
 func (r *BlobReader) Size() int64 { return r.size }
 
-// Range returns the blob's bytes from off on, n of them (n < 0: to the end).
+// Range returns the blob's bytes from off on, n of them (n < 0: to the
+// end). The whole blob (0, -1) is asked for with a plain GET, as a pull does.
 func (r *BlobReader) Range(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 	if off < 0 || off > r.size {
 		return nil, fmt.Errorf("range %d of a %d-byte blob", off, r.size)
@@ -97,7 +98,9 @@ func (r *BlobReader) Range(ctx context.Context, off, n int64) (io.ReadCloser, er
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(end, 10))
+	if off > 0 || n >= 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(end, 10))
+	}
 	resp, err := r.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", r.url, err)

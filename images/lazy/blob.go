@@ -146,7 +146,7 @@ func (b *blob) stream(ctx context.Context) error {
 }
 
 func (b *blob) streamFrom(ctx context.Context, off int64, buf []byte, h io.Writer, have *int64) error {
-	body, err := b.remote.Range(ctx, off, -1)
+	body, err := b.remote.Range(ctx, off, b.size-off)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -147,16 +148,17 @@ func TestLazyPull(t *testing.T) {
 		t.Fatalf("exec after the restart: %q, %v; want %q", out, err, want)
 	}
 
-	// Let the stream through: the layer lands whole in the content store.
-	g.release()
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if _, err := os.Stat(blobPath); err == nil {
-			break
-		}
+	// docker save needs every byte: berthd fetches the blob the stream has
+	// not brought yet (the gate holds the stream only), and the archive has it.
+	archive := filepath.Join(t.TempDir(), "big.tar")
+	mustDocker(t, d, "save", "-o", archive, ref)
+	if got := blobInArchive(t, archive, bigDigest.String()); got != bigDigest.String() {
+		t.Fatalf("docker save of a lazily pulled image: the big layer's blob has digest %q in the archive", got)
 	}
 	if b, err := os.ReadFile(blobPath); err != nil || fmt.Sprintf("sha256:%x", sha256.Sum256(b)) != bigDigest.String() {
 		t.Fatalf("the big layer's blob in the content store: %v", err)
 	}
+	g.release()
 
 	if err := d.rs.StopContainer(ctx, cid, 0); err != nil {
 		t.Fatal(err)
@@ -179,6 +181,26 @@ func TestLazyPull(t *testing.T) {
 	assertNothingLeft(t, d)
 }
 
+// blobInArchive returns the digest of the bytes the archive holds for blob d ("" if none).
+func blobInArchive(t *testing.T, archive, d string) string {
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return ""
+		}
+		if h.Name == "blobs/sha256/"+strings.TrimPrefix(d, "sha256:") {
+			b, _ := io.ReadAll(tr)
+			return fmt.Sprintf("sha256:%x", sha256.Sum256(b))
+		}
+	}
+}
+
 // With lazy_pulls off, an eStargz image is pulled whole, as any image.
 func TestLazyPullsOff(t *testing.T) {
 	d := startDaemonWith(t, "lazy_pulls = false\n")
@@ -197,5 +219,44 @@ func TestLazyPullsOff(t *testing.T) {
 	}
 	if m := fuseMountsUnder(d.root); len(m) > 0 {
 		t.Errorf("lazy mounts with lazy_pulls off: %v", m)
+	}
+}
+
+// Lazy layers whose servers are gone (a reboot, a crash) are served again
+// when berthd starts, and their images run.
+func TestLazyLayerServedAgain(t *testing.T) {
+	d := startDaemon(t)
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse: the kernel has no FUSE")
+	}
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e/again")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	tarData, data, _ := bigTar(t, 1<<20)
+	ref := fixtures.Push(t, fixtures.EStargzImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}}, tarData), fixtures.Registry(t), "lazy/again:1")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	before := processesMentioning("berth-lazyfs --dir " + d.root)
+	for _, p := range before {
+		pid, _, _ := strings.Cut(p, ":")
+		var n int
+		fmt.Sscan(pid, &n)
+		_ = syscall.Kill(n, syscall.SIGKILL)
+	}
+	if len(before) != 2 {
+		t.Fatalf("lazy servers before: %v, want 2", before)
+	}
+	d.start(fixtures.Binaries(t))
+	if after := processesMentioning("berth-lazyfs --dir " + d.root); len(after) != 2 {
+		t.Fatalf("lazy servers after berthd's start: %v, want 2 new ones", after)
+	}
+	out, code := runEcho(t, d, ref, "again", "", "sha256sum", "/big/data")
+	if want := fmt.Sprintf("%x  /big/data", sha256.Sum256(data)); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("container: exit %d, log %q; want %q", code, out, want)
 	}
 }
