@@ -61,22 +61,22 @@ func testTar(t *testing.T, big []byte) []byte {
 }
 
 type served struct {
-	mnt, content string
-	blob         digest.Digest
-	toc          string
-	smallAt      int64 // where the small file's compressed bytes are in the blob
+	mnt, content, dir string
+	blob              digest.Digest
+	toc               string
+	smallAt           int64 // where the small file's compressed bytes are in the blob
 }
 
 // serve pushes an eStargz image of testTar to a registry (through front,
 // when set) and serves its layer in this process. tocDigest, if set,
 // replaces the manifest's.
-func serve(t *testing.T, big []byte, front func(host string, s *served) string, tocDigest string) (*served, error) {
+func serve(t *testing.T, big []byte, front func(host string, s *served) string, tocDigest string, prioritized ...string) (*served, error) {
 	fixtures.RequireRoot(t)
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skip("no /dev/fuse: the kernel has no FUSE")
 	}
 	host := fixtures.Registry(t)
-	layer, toc := fixtures.EStargzLayer(t, testTar(t, big))
+	layer, toc := fixtures.EStargzLayer(t, testTar(t, big), prioritized...)
 	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layer, Annotations: map[string]string{images.TOCDigestAnnotation: toc}})
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +105,7 @@ func serve(t *testing.T, big []byte, front func(host string, s *served) string, 
 		t.Fatal(err)
 	}
 	dir := filepath.Join(tmp, "lazy")
+	s.dir = dir
 	os.Mkdir(dir, 0o700)
 	os.Mkdir(s.mnt, 0o755)
 	cfg := images.LazyLayer{
@@ -230,6 +231,27 @@ func TestServe(t *testing.T) {
 	b, err := os.ReadFile(cs.Path(s.blob))
 	if err != nil || digest.FromBytes(b) != s.blob {
 		t.Fatalf("content store: blob %s: %v (digest %s)", s.blob, err, digest.FromBytes(b))
+	}
+}
+
+// The files before the prefetch landmark (the builder's prioritized ones)
+// are decompressed into the chunk cache before anything reads them.
+func TestServePrefetches(t *testing.T) {
+	s, err := serve(t, []byte("x"), nil, "", "d/small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := filepath.Join(s.dir, chunksDir, fmt.Sprint(s.smallAt))
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err := os.Stat(chunk); err != nil && time.Now().Before(deadline); _, err = os.Stat(chunk) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if b, err := os.ReadFile(chunk); err != nil || string(b) != "small file\n" {
+		t.Fatalf("prefetched chunk of d/small: %q, %v", b, err)
+	}
+	big := filepath.Join(s.dir, chunksDir)
+	if ents, _ := os.ReadDir(big); len(ents) != 1 {
+		t.Errorf("chunk cache holds %d entries, want d/small's alone (nothing else is prioritized or read)", len(ents))
 	}
 }
 

@@ -77,7 +77,9 @@ func mount(ctx context.Context, dir string, log *slog.Logger) (*server, error) {
 			// Every user of the container reads it, the kernel checks
 			// the files' modes, and the image's set-user-ID files and
 			// devices are as they would be unpacked.
-			AllowOther:        true,
+			AllowOther: true,
+			// Pods in user namespaces stack it idmapped, as unpacked layers.
+			IDMappedMount:     true,
 			Options:           []string{"default_permissions"},
 			DirectMountStrict: true,
 			DirectMountFlags:  unix.MS_RDONLY,

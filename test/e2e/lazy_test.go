@@ -17,8 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berth-runtime/berth/oci/linux"
 	"github.com/berth-runtime/berth/test/fixtures"
 )
 
@@ -256,6 +258,93 @@ func TestLazyLayerServedAgain(t *testing.T) {
 		t.Fatalf("lazy servers after berthd's start: %v, want 2 new ones", after)
 	}
 	out, code := runEcho(t, d, ref, "again", "", "sha256sum", "/big/data")
+	if want := fmt.Sprintf("%x  /big/data", sha256.Sum256(data)); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("container: exit %d, log %q; want %q", code, out, want)
+	}
+}
+
+// A pod in a user namespace runs on lazy layers as on unpacked ones: they
+// are stacked idmapped, so the namespace's root owns the image's files.
+func TestLazyPullUserNamespace(t *testing.T) {
+	if !linux.IDMappedOverlay() {
+		t.Skip("this kernel cannot idmap overlayfs layers (5.19) or has user namespaces off")
+	}
+	d := startDaemon(t)
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse: the kernel has no FUSE")
+	}
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	tarData, data, _ := bigTar(t, 1<<20)
+	ref := fixtures.Push(t, fixtures.EStargzImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}}, tarData), fixtures.Registry(t), "lazy/userns:1")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if m := fuseMountsUnder(d.root); len(m) != 2 {
+		t.Fatalf("lazy mounts %v, want 2", m)
+	}
+	logDir := filepath.Join(d.dir, "pods", "lazyuserns")
+	pod := podConfig("lazyuserns", logDir)
+	pod.Linux.SecurityContext = &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: &runtimeapi.NamespaceOption{
+		UsernsOptions: &runtimeapi.UserNamespace{Mode: runtimeapi.NamespaceMode_POD, Uids: usernsMapping, Gids: usernsMapping},
+	}}
+	podID, err := d.rs.RunPodSandbox(ctx, pod, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid, err := d.rs.CreateContainer(ctx, podID, &runtimeapi.ContainerConfig{
+		Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: ref},
+		Command: []string{"sh", "-c", "cat /proc/self/uid_map; stat -c %u:%g /bin/busybox; sha256sum /big/data"}, LogPath: "c.log",
+		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			NamespaceOptions: pod.Linux.SecurityContext.NamespaceOptions}},
+	}, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.rs.StartContainer(ctx, cid); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExited(t, d, cid); st.ExitCode != 0 {
+		b, _ := os.ReadFile(filepath.Join(logDir, "c.log"))
+		t.Fatalf("exit %d: %s", st.ExitCode, b)
+	}
+	b, _ := os.ReadFile(filepath.Join(logDir, "c.log"))
+	for _, want := range []string{"196608", " 0:0\n", fmt.Sprintf("%x  /big/data", sha256.Sum256(data))} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("log %q lacks %q", b, want)
+		}
+	}
+	d.removeAllPods()
+}
+
+// A layer that cannot be served lazily — here its manifest names another
+// table of contents than the blob's — is pulled whole, and the image runs.
+func TestLazyPullFallsBack(t *testing.T) {
+	d := startDaemon(t)
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e/fallback")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	tarData, data, _ := bigTar(t, 1<<20)
+	base := fixtures.BusyboxImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}})
+	l, _ := fixtures.EStargzLayer(t, tarData)
+	img, err := mutate.Append(base, mutate.Addendum{Layer: l, Annotations: map[string]string{
+		"containerd.io/snapshot/stargz/toc.digest": "sha256:" + strings.Repeat("ab", 32)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := fixtures.Push(t, img, fixtures.Registry(t), "lazy/fallback:1")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if m := fuseMountsUnder(d.root); len(m) > 0 {
+		t.Errorf("a layer whose TOC does not match is mounted lazily: %v", m)
+	}
+	if b, _ := os.ReadFile(d.logFile); !strings.Contains(string(b), "invalid TOC JSON") {
+		t.Errorf("berthd's log does not say why the layer was pulled whole")
+	}
+	out, code := runEcho(t, d, ref, "fallback", "", "sha256sum", "/big/data")
 	if want := fmt.Sprintf("%x  /big/data", sha256.Sum256(data)); code != 0 || !strings.Contains(out, want) {
 		t.Fatalf("container: exit %d, log %q; want %q", code, out, want)
 	}
