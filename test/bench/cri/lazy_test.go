@@ -85,6 +85,14 @@ func BenchmarkLazyPull(b *testing.B) {
 			d := firstLine(b, t, ref, fmt.Sprintf("lazy%d", r))
 			times[t.name] = append(times[t.name], d)
 			fmt.Printf(" %s %s", t.name, ms(d))
+			if servers := pidsNamed("berth-lazyfs", t.dir); len(servers) > 0 {
+				var rss []int
+				for _, p := range servers {
+					kb, _ := memKB(p)
+					rss = append(rss, kb)
+				}
+				fmt.Printf(" (%d berth-lazyfs, RSS %v kB)", len(servers), rss)
+			}
 			_ = t.is.RemoveImage(context.Background(), &runtimeapi.ImageSpec{Image: ref})
 		}
 		fmt.Println()
