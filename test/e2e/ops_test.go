@@ -336,7 +336,7 @@ func TestVersionsAgree(t *testing.T) {
 		t.Fatalf("Version: %s %q, want berth and a semantic version", v.RuntimeName, v.RuntimeVersion)
 	}
 	bin := fixtures.Binaries(t)
-	for _, b := range []string{"berthd", "berth-shim", "berth-runtime"} {
+	for _, b := range []string{"berthd", "berth-shim", "berth-runtime", "berth-lazyfs"} {
 		out, err := exec.Command(filepath.Join(bin, b), "--version").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), v.RuntimeVersion) {
 			t.Errorf("%s --version: %q %v, want %s", b, out, err, v.RuntimeVersion)
