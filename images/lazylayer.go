@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-runtime/berth/internal/spawn"
 	"github.com/berth-runtime/berth/internal/store"
 )
 
@@ -141,27 +141,12 @@ func (s *Service) startLazyServer(ctx context.Context, dir string) error {
 		return fmt.Errorf("start %s: %w", s.lazyServer, err)
 	}
 	go func() { _, _ = p.Wait() }()
-	msg := make(chan string, 1)
-	go func() {
-		b, _ := io.ReadAll(readyR)
-		msg <- string(b)
-	}()
-	select {
-	case m := <-msg:
-		switch {
-		case m == "ok":
-			return os.WriteFile(filepath.Join(dir, "pid"), []byte(fmt.Sprint(p.Pid)), 0o600)
-		case strings.HasPrefix(m, "error: "):
-			return errors.New(strings.TrimPrefix(m, "error: "))
-		}
-		return fmt.Errorf("%s exited before it was ready (see %s)", s.lazyServer, filepath.Join(dir, "server.log"))
-	case <-ctx.Done():
-		_ = p.Kill()
-		return fmt.Errorf("waiting for %s: %w", s.lazyServer, ctx.Err())
-	case <-time.After(2 * time.Minute):
-		_ = p.Kill()
-		return fmt.Errorf("%s was not ready in two minutes (see %s)", s.lazyServer, filepath.Join(dir, "server.log"))
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := spawn.AwaitReady(ctx, readyR, p, s.lazyServer, filepath.Join(dir, "server.log")); err != nil {
+		return err
 	}
+	return os.WriteFile(filepath.Join(dir, "pid"), []byte(fmt.Sprint(p.Pid)), 0o600)
 }
 
 // ReviveLazyLayers finds, at berthd's start, the lazy layers whose server

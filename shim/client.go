@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -77,25 +76,10 @@ func Spawn(ctx context.Context, sp *spawn.Spawner, shimBin, dir string, cfg Conf
 	// init's or the subreaper's to reap.
 	go func() { _, _ = p.Wait() }()
 
-	msg := make(chan string, 1)
-	go func() {
-		b, _ := io.ReadAll(readyR)
-		msg <- string(b)
-	}()
-	select {
-	case m := <-msg:
-		switch {
-		case m == "ok":
-			return &Client{Socket: cfg.Socket, Pid: p.Pid}, nil
-		case strings.HasPrefix(m, "error: "):
-			return nil, errors.New(strings.TrimPrefix(m, "error: "))
-		default:
-			return nil, fmt.Errorf("shim exited before it was ready (see %s)", filepath.Join(dir, ShimLog))
-		}
-	case <-ctx.Done():
-		_ = p.Kill()
-		return nil, fmt.Errorf("waiting for shim: %w", ctx.Err())
+	if err := spawn.AwaitReady(ctx, readyR, p, "shim", filepath.Join(dir, ShimLog)); err != nil {
+		return nil, err
 	}
+	return &Client{Socket: cfg.Socket, Pid: p.Pid}, nil
 }
 
 func (c *Client) call(ctx context.Context, req Request) (Status, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-runtime/berth/images"
 	"github.com/berth-runtime/berth/images/lazy"
+	"github.com/berth-runtime/berth/internal/spawn"
 	"github.com/berth-runtime/berth/internal/version"
 )
 
@@ -34,17 +35,15 @@ func main() {
 		os.Exit(2)
 	}
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
-	// fd 3 is the ready pipe berthd waits on.
-	if _, err := unix.FcntlInt(3, unix.F_GETFD, 0); err != nil {
-		fmt.Fprintln(os.Stderr, "berth-lazyfs: fd 3 (the ready pipe) is not open: berthd starts it")
+	ready, err := spawn.ReadyPipe("berth-lazyfs")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	unix.CloseOnExec(3)
-	ready := os.NewFile(3, "ready")
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
 	defer stop()
 	signal.Ignore(unix.SIGPIPE, unix.SIGHUP)
-	err := lazy.Serve(ctx, *dir, slog.Default(), func(err error) {
+	err = lazy.Serve(ctx, *dir, slog.Default(), func(err error) {
 		if err != nil {
 			fmt.Fprintf(ready, "error: %v", err)
 		} else {

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-runtime/berth/internal/spawn"
 	"github.com/berth-runtime/berth/internal/version"
 	"github.com/berth-runtime/berth/shim"
 )
@@ -34,14 +35,12 @@ func main() {
 		os.Exit(2)
 	}
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
-	// fd 3 is the ready pipe. No runtime or container may inherit it: berthd
-	// waits for it to close.
-	if _, err := unix.FcntlInt(3, unix.F_GETFD, 0); err != nil {
-		fmt.Fprintln(os.Stderr, "berth-shim: fd 3 (the ready pipe) is not open: berthd starts the shim")
+	// No runtime or container may inherit the ready pipe: berthd waits for it to close.
+	ready, err := spawn.ReadyPipe("berth-shim")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	unix.CloseOnExec(3)
-	ready := os.NewFile(3, "ready")
 	// SIGTERM from an operator ends the shim, not the container (which runs on,
 	// reparented); berthd never sends it.
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)

@@ -110,8 +110,8 @@ func (b *blob) begin() {
 }
 
 // stream fetches the whole blob in order into the prefix file, resuming
-// after a failure from where it stopped (a few times, then it gives up and
-// readers go on by ranges), and checks its digest.
+// after a failure from where it stopped — until it is whole or ctx ends, a
+// registry away for a while only delays it — and checks its digest.
 // Call begin first.
 func (b *blob) stream(ctx context.Context) error {
 	defer func() {
@@ -124,20 +124,26 @@ func (b *blob) stream(ctx context.Context) error {
 	h := sha256.New()
 	buf := make([]byte, 1<<20)
 	var have int64
-	for attempt := 0; have < b.size; attempt++ {
+	backoff := 500 * time.Millisecond
+	for have < b.size {
+		before := have
 		err := b.streamFrom(ctx, have, buf, h, &have)
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || attempt == 4 {
+		if ctx.Err() != nil {
 			return fmt.Errorf("stream blob %s: %w", b.dgst, err)
 		}
-		b.log.Warn("blob stream failed; resuming", slog.Int64("at", have), slog.Any("err", err))
+		if have > before {
+			backoff = 500 * time.Millisecond
+		}
+		b.log.Warn("blob stream failed; resuming", slog.Int64("at", have), slog.Duration("in", backoff), slog.Any("err", err))
 		select {
-		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
+		case <-time.After(backoff):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		backoff = min(2*backoff, 30*time.Second)
 	}
 	if got := digest.NewDigest(digest.SHA256, h); got != b.dgst {
 		return fmt.Errorf("blob %s: content has digest %s", b.dgst, got)

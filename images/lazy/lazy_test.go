@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -304,5 +305,54 @@ func (w *flipWriter) Write(p []byte) (int, error) {
 		p = q
 	}
 	w.pos += int64(len(p))
+	return w.ResponseWriter.Write(p)
+}
+
+// A stream cut short (a registry that drops the connection) resumes where
+// it stopped: the blob still lands whole in the content store.
+func TestServeResumesStream(t *testing.T) {
+	big := make([]byte, 3<<20)
+	rand.NewChaCha8([32]byte{3}).Read(big)
+	var cut sync.Once
+	drop := func(host string, s *served) string {
+		return fixtures.Front(t, host, nil, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+			if strings.Contains(r.URL.Path, "/blobs/"+s.blob.String()) && strings.HasPrefix(r.Header.Get("Range"), "bytes=0-") {
+				first := false
+				cut.Do(func() { first = true })
+				if first {
+					w = &cutWriter{ResponseWriter: w, left: 1 << 20}
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	s, err := serve(t, big, drop, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := content.At(s.content)
+	for deadline := time.Now().Add(30 * time.Second); !cs.Has(s.blob) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b, err := os.ReadFile(cs.Path(s.blob)); err != nil || digest.FromBytes(b) != s.blob {
+		t.Fatalf("blob after a cut stream: %v", err)
+	}
+}
+
+// cutWriter drops the connection after left bytes.
+type cutWriter struct {
+	http.ResponseWriter
+	left int
+}
+
+func (w *cutWriter) Write(p []byte) (int, error) {
+	if len(p) >= w.left {
+		w.ResponseWriter.Write(p[:w.left])
+		if f, ok := w.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	}
+	w.left -= len(p)
 	return w.ResponseWriter.Write(p)
 }
