@@ -187,7 +187,7 @@ func (s *Service) mountLazyOrFetch(ctx context.Context, src *source, l v1.Layer,
 	if err == nil {
 		if h, err := l.Digest(); err == nil {
 			size, _ := l.Size()
-			prog.add(digest.Digest(h.String()), 0, size, true)
+			prog.mounted(digest.Digest(h.String()), size)
 		}
 		return nil
 	}

@@ -31,6 +31,18 @@ func (p *progress) add(layer digest.Digest, n, size int64, complete bool) {
 	p.fn(Progress{Layer: layer, Done: p.layers[layer], Total: size, AllDone: p.done, AllSize: p.total, Complete: complete})
 }
 
+// mounted reports a layer mounted lazily: complete, and its bytes no
+// longer part of what the pull downloads.
+func (p *progress) mounted(layer digest.Digest, size int64) {
+	if p == nil || p.fn == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.total -= size
+	p.fn(Progress{Layer: layer, AllDone: p.done, AllSize: p.total, Complete: true})
+}
+
 // countingReader reports every read's size.
 type countingReader struct {
 	r      io.Reader

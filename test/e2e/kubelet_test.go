@@ -98,8 +98,11 @@ func startCluster(t *testing.T, d *daemon) *cluster {
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	port := func() int { return int(freePort(t)) }
-	etcdClient, etcdPeer, apiPort, kubeletPort := port(), port(), port(), port()
+	// Below the ephemeral range: a port the kernel handed out and the test
+	// let go of may be any connection's source port by the time kubelet,
+	// seconds later, binds it (it was, once: "bind: address already in use").
+	base := fixtures.FreePortRun(t, 4)
+	etcdClient, etcdPeer, apiPort, kubeletPort := base, base+1, base+2, base+3
 	c.start("etcd", "--name", "berth", "--data-dir", filepath.Join(c.dir, "etcd"),
 		"--listen-client-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdClient),
 		"--advertise-client-urls", fmt.Sprintf("http://127.0.0.1:%d", etcdClient),
