@@ -66,31 +66,9 @@ func (b *blob) readAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if off >= end {
 		return 0, io.EOF
 	}
-	var timeout <-chan time.Time
-	local := false
-	for {
-		b.mu.Lock()
-		have, streaming, grew := b.have, b.streaming, b.grew
-		b.mu.Unlock()
-		if local = have >= end; local || !streaming || off >= have+nearStream {
-			break
-		}
-		if timeout == nil {
-			t := time.NewTimer(streamWait)
-			defer t.Stop()
-			timeout = t.C
-		}
-		select {
-		case <-grew:
-			continue
-		case <-timeout:
-		case <-ctx.Done():
-		}
-		break
-	}
 	var n int
 	var err error
-	if local {
+	if b.local(ctx, off, end) {
 		n, err = b.file.ReadAt(p[:end-off], off)
 	} else {
 		n, err = b.remote.ReadAtContext(ctx, p[:end-off], off)
@@ -99,6 +77,45 @@ func (b *blob) readAt(ctx context.Context, p []byte, off int64) (int, error) {
 		err = io.EOF
 	}
 	return n, err
+}
+
+// open streams n bytes at off: from the prefix, or the registry's answer
+// to a range request, as readAt chooses.
+func (b *blob) open(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+	end := min(off+n, b.size)
+	if b.local(ctx, off, end) {
+		return io.NopCloser(io.NewSectionReader(b.file, off, end-off)), nil
+	}
+	return b.remote.Range(ctx, off, end-off)
+}
+
+// local reports whether the prefix holds [off, end), waiting a little for
+// the stream when the range is just ahead of it.
+func (b *blob) local(ctx context.Context, off, end int64) bool {
+	var timeout <-chan time.Time
+	for {
+		b.mu.Lock()
+		have, streaming, grew := b.have, b.streaming, b.grew
+		b.mu.Unlock()
+		if have >= end {
+			return true
+		}
+		if !streaming || off >= have+nearStream {
+			return false
+		}
+		if timeout == nil {
+			t := time.NewTimer(streamWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-grew:
+		case <-timeout:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // begin marks the stream started, before its goroutine runs, so that no

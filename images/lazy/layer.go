@@ -1,7 +1,7 @@
 package lazy
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -111,46 +111,45 @@ func (l *layer) chunk(ctx context.Context, ce *estargz.TOCEntry) (string, error)
 	return path, c.err
 }
 
+// makeChunk streams ce's compressed bytes through gzip and its digest
+// into the cache: no chunk (4 MiB in estargz's default) is held in memory.
 func (l *layer) makeChunk(ctx context.Context, ce *estargz.TOCEntry, path string) error {
 	end := min(ce.NextOffset(), l.tocOffset)
 	if end <= ce.Offset {
 		end = ce.NextOffset()
 	}
-	compressed := make([]byte, end-ce.Offset)
-	if _, err := l.blob.readAt(ctx, compressed, ce.Offset); err != nil && err != io.EOF {
-		return fmt.Errorf("%s: read chunk at %d: %w", ce.Name, ce.Offset, err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(compressed))
+	fail := func(err error) error { return fmt.Errorf("%s: chunk at %d: %w", ce.Name, ce.Offset, err) }
+	src, err := l.blob.open(ctx, ce.Offset, end-ce.Offset)
 	if err != nil {
-		return fmt.Errorf("%s: chunk at %d: %w", ce.Name, ce.Offset, err)
+		return fail(err)
+	}
+	defer src.Close()
+	zr, err := gzip.NewReader(bufio.NewReaderSize(src, 64<<10))
+	if err != nil {
+		return fail(err)
 	}
 	defer zr.Close()
 	if _, err := io.CopyN(io.Discard, zr, ce.InnerOffset); err != nil {
-		return fmt.Errorf("%s: chunk at %d: %w", ce.Name, ce.Offset, err)
-	}
-	data := make([]byte, ce.ChunkSize)
-	if _, err := io.ReadFull(zr, data); err != nil {
-		return fmt.Errorf("%s: chunk at %d: %w", ce.Name, ce.Offset, err)
+		return fail(err)
 	}
 	v, err := l.verifier.Verifier(ce)
 	if err != nil {
-		return fmt.Errorf("%s: %w", ce.Name, err)
-	}
-	v.Write(data)
-	if !v.Verified() {
-		return fmt.Errorf("%s: chunk at %d does not match its digest in the table of contents", ce.Name, ce.Offset)
+		return fail(err)
 	}
 	tmp, err := os.CreateTemp(l.chunksDir, ".tmp-")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
+	_, err = io.CopyN(io.MultiWriter(tmp, v), zr, ce.ChunkSize)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	if err != nil {
+		return fail(err)
+	}
+	if !v.Verified() {
+		return fmt.Errorf("%s: chunk at %d does not match its digest in the table of contents", ce.Name, ce.Offset)
 	}
 	return os.Rename(tmp.Name(), path)
 }
