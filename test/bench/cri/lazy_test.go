@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"text/tabwriter"
@@ -86,12 +88,12 @@ func BenchmarkLazyPull(b *testing.B) {
 			times[t.name] = append(times[t.name], d)
 			fmt.Printf(" %s %s", t.name, ms(d))
 			if servers := pidsNamed("berth-lazyfs", t.dir); len(servers) > 0 {
-				var rss []int
+				var rss []string
 				for _, p := range servers {
 					kb, _ := memKB(p)
-					rss = append(rss, kb)
+					rss = append(rss, fmt.Sprintf("%d (anonymous %d)", kb, anonKB(p)))
 				}
-				fmt.Printf(" (%d berth-lazyfs, RSS %v kB)", len(servers), rss)
+				fmt.Printf(" (%d berth-lazyfs, RSS kB %v)", len(servers), rss)
 			}
 			_ = t.is.RemoveImage(context.Background(), &runtimeapi.ImageSpec{Image: ref})
 		}
@@ -107,6 +109,19 @@ func BenchmarkLazyPull(b *testing.B) {
 			float64(pct(d, .5))/float64(pct(times["berthd-whole"], .5)), float64(pct(d, .5))/float64(pct(times["containerd"], .5)))
 	}
 	tw2.Flush()
+}
+
+// anonKB is a process's anonymous memory (heap, stacks), the part of its
+// RSS that is its own: the rest is its binary's pages, shared.
+func anonKB(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "Anonymous:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
 }
 
 // firstLine pulls ref, runs it in a pod and returns how long until its log
