@@ -151,15 +151,32 @@ func (s *Service) startLazyServer(ctx context.Context, dir string) error {
 
 // ReviveLazyLayers finds, at berthd's start, the lazy layers whose server
 // is gone (a reboot, a crash) and starts it again; a layer that cannot be
-// served again is removed, so that the next pull fetches it. The servers
-// still running are left alone: a berthd restart does not touch them.
+// served again is removed, so that the next pull fetches it, and so is one
+// no image has (the pull that mounted it was cut short). The servers still
+// running are left alone: a berthd restart does not touch them.
 func (s *Service) ReviveLazyLayers(ctx context.Context) {
 	layers, err := s.snapshots.LazyLayers()
 	if err != nil {
 		s.log.Warn("lazy layers: list", slog.Any("err", err))
 		return
 	}
+	imgs, err := s.db.Images.List()
+	if err != nil {
+		s.log.Warn("lazy layers: list images", slog.Any("err", err))
+		return
+	}
+	used := map[string]bool{}
+	for _, img := range imgs {
+		for _, c := range img.ChainIDs {
+			used[c] = true
+		}
+	}
 	for _, c := range layers {
+		if !used[c.String()] {
+			s.log.Info("lazy layer of a pull cut short removed", slog.String("layer", c.String()))
+			_ = s.snapshots.RemoveLayer(c)
+			continue
+		}
 		if s.snapshots.LazyMounted(c) {
 			continue
 		}
