@@ -15,6 +15,7 @@ import (
 
 	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-runtime/berth/internal/spawn"
@@ -166,9 +167,13 @@ func (s *Service) ReviveLazyLayers(ctx context.Context) {
 		return
 	}
 	used := map[string]bool{}
+	diffIDs := map[string]digest.Digest{}
 	for _, img := range imgs {
-		for _, c := range img.ChainIDs {
+		for i, c := range img.ChainIDs {
 			used[c] = true
+			if i < len(img.Layers) {
+				diffIDs[c] = digest.Digest(img.Layers[i])
+			}
 		}
 	}
 	for _, c := range layers {
@@ -180,11 +185,15 @@ func (s *Service) ReviveLazyLayers(ctx context.Context) {
 		if s.snapshots.LazyMounted(c) {
 			continue
 		}
+		s.snapshots.UnmountLazy(c)
+		if err := s.unpackWhole(ctx, c, diffIDs[c.String()]); err == nil {
+			s.log.Info("lazy layer unpacked: its blob was whole", slog.String("layer", c.String()))
+			continue
+		}
 		var err error
 		if s.lazyServer == "" {
 			err = errors.New("lazy pulls are off")
 		} else {
-			s.snapshots.UnmountLazy(c)
 			err = s.startLazyServer(ctx, s.snapshots.LazyDir(c))
 		}
 		if err == nil {
@@ -194,6 +203,38 @@ func (s *Service) ReviveLazyLayers(ctx context.Context) {
 		s.log.Warn("lazy layer cannot be served again; removed", slog.String("layer", c.String()), slog.Any("err", err))
 		_ = s.snapshots.RemoveLayer(c)
 	}
+}
+
+// unpackWhole makes the lazy layer c, whose mount is gone, an ordinary
+// layer when its server had streamed the whole blob into the content store:
+// unpacked from there (its diff ID checked), in place of the mount point,
+// and no server needed any more. It fails, and leaves the layer as it was,
+// when the blob is not whole.
+func (s *Service) unpackWhole(ctx context.Context, c, diffID digest.Digest) error {
+	cfg, err := ReadLazyLayer(s.snapshots.LazyDir(c))
+	if err != nil {
+		return err
+	}
+	if err := cfg.Blob.Digest.Validate(); err != nil {
+		return fmt.Errorf("layer %s: blob digest %q: %w", c, cfg.Blob.Digest, err)
+	}
+	size, err := s.content.Size(cfg.Blob.Digest)
+	if err != nil {
+		return err
+	}
+	l, err := partial.CompressedToLayer(storedBlob{cs: s.content, d: cfg.Blob.Digest, size: size})
+	if err != nil {
+		return err
+	}
+	// The mount point, an empty directory now, makes room for the layer
+	// (os.Rename will not rename over a directory).
+	if err := os.Remove(s.snapshots.LayerPath(c)); err != nil {
+		return fmt.Errorf("layer %s: remove its mount point: %w", c, err)
+	}
+	if err := s.fetchLayer(ctx, l, diffID, c, nil); err != nil {
+		return err
+	}
+	return os.RemoveAll(s.snapshots.LazyDir(c))
 }
 
 // wholeBlobs makes sure the blobs of img's lazily mounted layers are in the

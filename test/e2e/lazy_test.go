@@ -58,7 +58,8 @@ func fuseMountsUnder(dir string) []string {
 }
 
 // gate holds back the background stream (the whole-blob request) of one
-// blob until opened, so that a test sees what runs before a layer is whole.
+// blob ("": of every blob) until opened, so that a test sees what runs
+// before a layer is whole.
 type gate struct {
 	blob string
 	open chan struct{}
@@ -66,7 +67,7 @@ type gate struct {
 }
 
 func (g *gate) handler(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	if strings.HasSuffix(r.URL.Path, "/blobs/"+g.blob) && strings.HasPrefix(r.Header.Get("Range"), "bytes=0-") {
+	if strings.Contains(r.URL.Path, "/blobs/"+g.blob) && strings.HasPrefix(r.Header.Get("Range"), "bytes=0-") {
 		select {
 		case <-g.open:
 		case <-r.Context().Done():
@@ -234,7 +235,12 @@ func TestLazyLayerServedAgain(t *testing.T) {
 	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e/again")
 	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
 	tarData, data, _ := bigTar(t, 1<<20)
-	ref := fixtures.Push(t, fixtures.EStargzImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}}, tarData), fixtures.Registry(t), "lazy/again:1")
+	// The streams held back: layers not yet whole are served again (whole
+	// ones are unpacked instead: TestLazyLayerUnpackedWhenWhole).
+	g := &gate{open: make(chan struct{})}
+	defer g.release()
+	host := fixtures.Front(t, fixtures.Registry(t), nil, g.handler)
+	ref := fixtures.Push(t, fixtures.EStargzImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}}, tarData), host, "lazy/again:1")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
@@ -345,6 +351,63 @@ func TestLazyPullFallsBack(t *testing.T) {
 		t.Errorf("berthd's log does not say why the layer was pulled whole")
 	}
 	out, code := runEcho(t, d, ref, "fallback", "", "sha256sum", "/big/data")
+	if want := fmt.Sprintf("%x  /big/data", sha256.Sum256(data)); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("container: exit %d, log %q; want %q", code, out, want)
+	}
+}
+
+// A lazy layer whose server is gone at berthd's start (a reboot) but whose
+// blob its server had streamed whole is unpacked as any layer: no server,
+// no mount; its image runs.
+func TestLazyLayerUnpackedWhenWhole(t *testing.T) {
+	d := startDaemon(t)
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse: the kernel has no FUSE")
+	}
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e/whole-again")
+	fixtures.RemoveCgroupOnCleanup(t, "/berth-e2e")
+	tarData, data, _ := bigTar(t, 1<<20)
+	img := fixtures.EStargzImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}}, tarData)
+	ref := fixtures.Push(t, img, fixtures.Registry(t), "lazy/whole-again:1")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	for _, l := range layers {
+		h, _ := l.Digest()
+		p := filepath.Join(d.root, "content", "blobs", "sha256", h.Hex)
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if _, err := os.Stat(p); err == nil {
+				break
+			}
+		}
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	servers := processesMentioning("berth-lazyfs --dir " + d.root)
+	for _, p := range servers {
+		pid, _, _ := strings.Cut(p, ":")
+		var n int
+		fmt.Sscan(pid, &n)
+		_ = syscall.Kill(n, syscall.SIGKILL)
+	}
+	if len(servers) != 2 {
+		t.Fatalf("lazy servers before: %v, want 2", servers)
+	}
+	d.start(fixtures.Binaries(t))
+	if p := processesMentioning("berth-lazyfs --dir " + d.root); len(p) > 0 {
+		t.Errorf("servers after berthd's start: %v; want none (the layers are whole)", p)
+	}
+	if m := fuseMountsUnder(d.root); len(m) > 0 {
+		t.Errorf("lazy mounts after berthd's start: %v", m)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.root, "snapshots", "lazy")); len(ents) > 0 {
+		t.Errorf("lazy layers' directories left: %d", len(ents))
+	}
+	out, code := runEcho(t, d, ref, "whole-again", "", "sha256sum", "/big/data")
 	if want := fmt.Sprintf("%x  /big/data", sha256.Sum256(data)); code != 0 || !strings.Contains(out, want) {
 		t.Fatalf("container: exit %d, log %q; want %q", code, out, want)
 	}
