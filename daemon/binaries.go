@@ -14,10 +14,11 @@ import (
 )
 
 // lazyServer is the berth-lazyfs binary when lazy pulls are on and this
-// machine can serve them, else "" (eStargz layers are then pulled whole).
-func lazyServer(cfg config.Config, log *slog.Logger) string {
+// machine can serve them; else "" and why (eStargz layers are then pulled
+// whole).
+func lazyServer(cfg config.Config, log *slog.Logger) (bin, off string) {
 	if !cfg.LazyPulls {
-		return ""
+		return "", "lazy_pulls is false"
 	}
 	bin, err := findBinary(cfg.LazyFSPath, "berth-lazyfs")
 	if err == nil {
@@ -25,9 +26,9 @@ func lazyServer(cfg config.Config, log *slog.Logger) string {
 	}
 	if err != nil {
 		log.Warn("lazy pulls are off: eStargz layers are pulled whole", slog.Any("reason", err))
-		return ""
+		return "", err.Error()
 	}
-	return bin
+	return bin, ""
 }
 
 // findBinary returns configured, else name beside berthd, else name on PATH.

@@ -89,7 +89,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := img.SetPinned(cfg.PinnedImages); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	img.SetLazyPulls(lazyServer(cfg, log))
+	lazyBin, lazyOff := lazyServer(cfg, log)
+	img.SetLazyPulls(lazyBin)
 	img.ReviveLazyLayers(ctx)
 	pauseBin, err := findBinary("", "berth-runtime")
 	if err != nil {
@@ -171,7 +172,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	front.SetStatusInfo(func(ctx context.Context) map[string]string {
 		c, _ := json.Marshal(cfg)
 		k, _ := json.Marshal(checks.get(ctx))
-		return map[string]string{"config": string(c), "checks": string(k)}
+		l, _ := json.Marshal(img.LazyStatus(lazyOff))
+		return map[string]string{"config": string(c), "checks": string(k), "lazyPulls": string(l)}
 	})
 	front.Register(g)
 	errc := make(chan error, 1)

@@ -58,6 +58,29 @@ func ReadLazyLayer(dir string) (LazyLayer, error) {
 // server (the berth-lazyfs binary); "" turns lazy pulls off.
 func (s *Service) SetLazyPulls(server string) { s.lazyServer = server }
 
+// LazyStatus is what crictl info shows of lazy pulls.
+type LazyStatus struct {
+	Server string `json:"server,omitempty"` // berth-lazyfs, when on
+	Off    string `json:"off,omitempty"`    // why they are off
+	// Layers are the lazily mounted layers, Served those whose server
+	// answers (the others are served again or unpacked at berthd's start).
+	Layers int `json:"layers"`
+	Served int `json:"served"`
+}
+
+// LazyStatus reports lazy pulls: on or why not (off), and their layers.
+func (s *Service) LazyStatus(off string) LazyStatus {
+	st := LazyStatus{Server: s.lazyServer, Off: off}
+	layers, _ := s.snapshots.LazyLayers()
+	st.Layers = len(layers)
+	for _, c := range layers {
+		if s.snapshots.LazyMounted(c) {
+			st.Served++
+		}
+	}
+	return st
+}
+
 // source is where a pull's layers come from, for the ones mounted lazily.
 type source struct {
 	named reference.Named

@@ -109,6 +109,9 @@ func TestLazyPull(t *testing.T) {
 		t.Fatalf("after the pull: lazy mounts %v, servers %v; want two of each (both layers are eStargz)", m, servers)
 	}
 	blobPath := filepath.Join(d.root, "content", "blobs", "sha256", strings.TrimPrefix(bigDigest.String(), "sha256:"))
+	if st, err := d.rs.Status(ctx, true); err != nil || !strings.Contains(st.GetInfo()["lazyPulls"], `"layers":2,"served":2`) {
+		t.Errorf("crictl info's lazyPulls: %q, %v; want two layers served", st.GetInfo()["lazyPulls"], err)
+	}
 
 	logDir := filepath.Join(d.dir, "pods", "lazy")
 	pod := podConfig("lazy", logDir)
@@ -222,6 +225,9 @@ func TestLazyPullsOff(t *testing.T) {
 	}
 	if m := fuseMountsUnder(d.root); len(m) > 0 {
 		t.Errorf("lazy mounts with lazy_pulls off: %v", m)
+	}
+	if st, err := d.rs.Status(ctx, true); err != nil || !strings.Contains(st.GetInfo()["lazyPulls"], `"off":"lazy_pulls is false"`) {
+		t.Errorf("crictl info's lazyPulls: %q, %v; want them off, and why", st.GetInfo()["lazyPulls"], err)
 	}
 }
 
