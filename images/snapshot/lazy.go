@@ -46,32 +46,80 @@ func (s *Snapshotter) LazyLayers() ([]digest.Digest, error) {
 	return out, nil
 }
 
-// LazyMounted reports whether layer c's FUSE mount is there and answered:
-// a mount whose server died fails its stat with ENOTCONN.
+// LazyMounted reports whether layer c is served: its FUSE mount is in this
+// namespace's mount table and the berth-lazyfs that serves it runs. It
+// touches nothing on the mount, which a server that hangs would leave
+// hanging too.
 func (s *Snapshotter) LazyMounted(c digest.Digest) bool {
-	var fs unix.Statfs_t
-	return unix.Statfs(s.LayerPath(c), &fs) == nil && fs.Type == unix.FUSE_SUPER_MAGIC
+	return s.lazyServerPid(c) > 0 && fuseMountedAt(s.LayerPath(c))
+}
+
+// lazyServerPid is the pid of the berth-lazyfs serving layer c, or 0: a pid
+// left by a server that ended may be another process's now, so only one
+// whose command line names the layer's directory counts.
+func (s *Snapshotter) lazyServerPid(c digest.Digest) int {
+	b, err := os.ReadFile(filepath.Join(s.LazyDir(c), "pid"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return 0
+	}
+	cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if !strings.Contains(string(cmd), s.LazyDir(c)) {
+		return 0
+	}
+	return pid
+}
+
+// fuseMountedAt reports whether /proc/self/mountinfo has a berth-lazyfs
+// mount (fuse.berth) at path.
+func fuseMountedAt(path string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		for i := 6; i+1 < len(f); i++ {
+			if f[i] == "-" {
+				if f[i+1] == "fuse.berth" && unescapeMountinfo(f[4]) == path {
+					return true
+				}
+				break
+			}
+		}
+	}
+	return false
+}
+
+// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // UnmountLazy detaches layer c's mount, if any, and stops its server.
 func (s *Snapshotter) UnmountLazy(c digest.Digest) {
 	for unix.Unmount(s.LayerPath(c), unix.MNT_DETACH) == nil {
 	}
-	b, err := os.ReadFile(filepath.Join(s.LazyDir(c), "pid"))
-	if err != nil {
-		return
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return
-	}
-	// Only if the pid is still a berth-lazyfs serving this layer: a pid
-	// left by a server that ended may be another process's now.
-	serving := func() bool {
-		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		return strings.Contains(string(cmd), s.LazyDir(c))
-	}
-	if !serving() {
+	pid := s.lazyServerPid(c)
+	serving := func() bool { return s.lazyServerPid(c) == pid }
+	if pid == 0 {
 		return
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)

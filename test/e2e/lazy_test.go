@@ -428,3 +428,41 @@ func TestLazyLayerUnpackedWhenWhole(t *testing.T) {
 		t.Fatalf("container: exit %d, log %q; want %q", code, out, want)
 	}
 }
+
+// crictl info answers while a lazy layer's server hangs (here: stopped):
+// berthd never asks a lazy mount itself whether it is served.
+func TestLazyStatusWithAHungServer(t *testing.T) {
+	d := startDaemon(t)
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse: the kernel has no FUSE")
+	}
+	tarData, _, _ := bigTar(t, 1<<20)
+	ref := fixtures.Push(t, fixtures.EStargzImage(t, fixtures.ImageConfig{Cmd: []string{"sh"}}, tarData), fixtures.Registry(t), "lazy/hung:1")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := d.is.PullImage(ctx, &runtimeapi.ImageSpec{Image: ref}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, p := range processesMentioning("berth-lazyfs --dir " + d.root) {
+		pid, _, _ := strings.Cut(p, ":")
+		var n int
+		fmt.Sscan(pid, &n)
+		pids = append(pids, n)
+		_ = syscall.Kill(n, syscall.SIGSTOP)
+	}
+	defer func() {
+		for _, n := range pids {
+			_ = syscall.Kill(n, syscall.SIGCONT)
+		}
+	}()
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+	defer scancel()
+	st, err := d.rs.Status(sctx, true)
+	if err != nil {
+		t.Fatalf("crictl info with the lazy servers stopped: %v", err)
+	}
+	if !strings.Contains(st.GetInfo()["lazyPulls"], `"layers":2,"served":2`) {
+		t.Errorf("lazyPulls: %q", st.GetInfo()["lazyPulls"])
+	}
+}
