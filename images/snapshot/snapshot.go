@@ -67,8 +67,15 @@ func (s *Snapshotter) LayerPath(c digest.Digest) string {
 	return filepath.Join(s.root, "layers", c.Encoded())
 }
 
-// HasLayer reports whether the layer with chain ID c is unpacked.
+// HasLayer reports whether the layer with chain ID c is unpacked or
+// mounted lazily (its server said it serves: the pid file is written then).
+// A lazy one is not looked at: its mount is its server's, and a server
+// that hangs would hang the look.
 func (s *Snapshotter) HasLayer(c digest.Digest) bool {
+	if s.IsLazy(c) {
+		_, err := os.Stat(filepath.Join(s.LazyDir(c), "pid"))
+		return err == nil
+	}
 	_, err := os.Stat(s.LayerPath(c))
 	return err == nil
 }
