@@ -164,7 +164,15 @@ func (s *Service) startLazyServer(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("start %s: %w", s.lazyServer, err)
 	}
-	go func() { _, _ = p.Wait() }()
+	go func() {
+		st, _ := p.Wait()
+		// Removal deletes its pid file before it stops it: an end with the
+		// file still there is a server lost under its containers.
+		if _, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
+			s.log.Error("a lazy layer's server ended while its layer is in use: its containers' reads of what it had not fetched fail until they are made again; berthd serves or unpacks it again at its next start",
+				slog.String("dir", dir), slog.Any("status", st), slog.String("log", filepath.Join(dir, "server.log")))
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := spawn.AwaitReady(ctx, readyR, p, s.lazyServer, filepath.Join(dir, "server.log")); err != nil {

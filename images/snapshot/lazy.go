@@ -118,9 +118,14 @@ func (s *Snapshotter) UnmountLazy(c digest.Digest) {
 	for unix.Unmount(s.LayerPath(c), unix.MNT_DETACH) == nil {
 	}
 	pid := s.lazyServerPid(c)
-	serving := func() bool { return s.lazyServerPid(c) == pid }
 	if pid == 0 {
 		return
+	}
+	// Gone first, so that berthd does not take the end it asks for for a loss.
+	_ = os.Remove(filepath.Join(s.LazyDir(c), "pid"))
+	serving := func() bool {
+		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		return strings.Contains(string(cmd), s.LazyDir(c))
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	// It writes into the lazy directory until it ends: wait a little, so

@@ -194,6 +194,9 @@ func TestLazyPull(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(d.root, "snapshots", "lazy")); len(ents) > 0 {
 		t.Errorf("lazy layers' directories left: %d", len(ents))
 	}
+	if b, _ := os.ReadFile(d.logFile); strings.Contains(string(b), "a lazy layer's server ended") {
+		t.Errorf("berthd took the servers it stopped for lost ones")
+	}
 	assertNothingLeft(t, d)
 }
 
@@ -430,7 +433,8 @@ func TestLazyLayerUnpackedWhenWhole(t *testing.T) {
 }
 
 // crictl info answers while a lazy layer's server hangs (here: stopped):
-// berthd never asks a lazy mount itself whether it is served.
+// berthd never asks a lazy mount itself whether it is served; a server
+// that dies is reported in berthd's log.
 func TestLazyStatusWithAHungServer(t *testing.T) {
 	d := startDaemon(t)
 	if _, err := os.Stat("/dev/fuse"); err != nil {
@@ -464,5 +468,18 @@ func TestLazyStatusWithAHungServer(t *testing.T) {
 	}
 	if !strings.Contains(st.GetInfo()["lazyPulls"], `"layers":2,"served":2`) {
 		t.Errorf("lazyPulls: %q", st.GetInfo()["lazyPulls"])
+	}
+	// A server lost while berthd runs is reported, loudly, and counted.
+	_ = syscall.Kill(pids[0], syscall.SIGKILL)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if b, _ := os.ReadFile(d.logFile); strings.Contains(string(b), "a lazy layer's server ended") {
+			break
+		}
+	}
+	if b, _ := os.ReadFile(d.logFile); !strings.Contains(string(b), "level=ERROR msg=\"a lazy layer's server ended") {
+		t.Errorf("berthd's log does not report the lost server")
+	}
+	if st, err := d.rs.Status(ctx, true); err != nil || !strings.Contains(st.GetInfo()["lazyPulls"], `"layers":2,"served":1`) {
+		t.Errorf("lazyPulls after a server's loss: %q, %v", st.GetInfo()["lazyPulls"], err)
 	}
 }
