@@ -11,6 +11,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/internal/mountinfo"
 )
 
 // A lazy layer (images/lazy) is a FUSE mount at its layer path, served by a
@@ -84,7 +86,7 @@ func fuseMountedAt(path string) bool {
 		f := strings.Fields(l)
 		for i := 6; i+1 < len(f); i++ {
 			if f[i] == "-" {
-				if f[i+1] == "fuse.berth" && unescapeMountinfo(f[4]) == path {
+				if f[i+1] == "fuse.berth" && mountinfo.Unescape(f[4]) == path {
 					return true
 				}
 				break
@@ -92,25 +94,6 @@ func fuseMountedAt(path string) bool {
 		}
 	}
 	return false
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, "\\") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // UnmountLazy detaches layer c's mount, if any, and stops its server.

@@ -37,11 +37,3 @@ func TestLayersSpreadAcrossBlockGroups(t *testing.T) {
 		t.Fatalf("new layer dir %q %v, want one under %s/tmp", dir, err, root)
 	}
 }
-
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{`/var/lib/berth`: "/var/lib/berth", `/a\040b\011c`: "/a b\tc", `/x\`: `/x\`, `/y\04`: `/y\04`} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -6,12 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/internal/mountinfo"
 )
 
 // cgroupLayout is where the host mounts its cgroup hierarchies.
@@ -95,7 +96,7 @@ func parseCgroupLayout(f *os.File) (cgroupLayout, error) {
 		if len(pf) < 5 || len(qf) < 3 {
 			continue
 		}
-		mnt := unescapeMount(pf[4])
+		mnt := mountinfo.Unescape(pf[4])
 		switch qf[0] {
 		case "cgroup2":
 			unified = append(unified, mnt)
@@ -125,25 +126,6 @@ func parseCgroupLayout(f *os.File) (cgroupLayout, error) {
 		l.V1 = nil
 	}
 	return l, nil
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // paths places cgroupsPath (an absolute path such as /kubepods/pod1/c1) in

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-runtime/berth/internal/mountinfo"
 )
 
 // parentMountPrivate makes the mount that holds path private if it is shared.
@@ -24,7 +26,7 @@ func parentMountPrivate(path string) error {
 		if !ok || len(fields) < 5 {
 			continue
 		}
-		mnt := unescapeMount(fields[4])
+		mnt := mountinfo.Unescape(fields[4])
 		if (path == mnt || strings.HasPrefix(path, strings.TrimSuffix(mnt, "/")+"/")) && len(mnt) >= len(best) {
 			best, shared = mnt, false
 			for _, opt := range fields[6:] {
