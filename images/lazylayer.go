@@ -71,10 +71,10 @@ type LazyStatus struct {
 // LazyStatus reports lazy pulls: on or why not (off), and their layers.
 func (s *Service) LazyStatus(off string) LazyStatus {
 	st := LazyStatus{Server: s.lazyServer, Off: off}
-	layers, _ := s.snapshots.LazyLayers()
+	layers, _ := s.snapshots.LazyServed()
 	st.Layers = len(layers)
-	for _, c := range layers {
-		if s.snapshots.LazyMounted(c) {
+	for _, served := range layers {
+		if served {
 			st.Served++
 		}
 	}
@@ -187,10 +187,12 @@ func (s *Service) startLazyServer(ctx context.Context, dir string) error {
 // no image has (the pull that mounted it was cut short). The servers still
 // running are left alone: a berthd restart does not touch them.
 func (s *Service) ReviveLazyLayers(ctx context.Context) {
-	layers, err := s.snapshots.LazyLayers()
+	layers, err := s.snapshots.LazyServed()
 	if err != nil {
 		s.log.Warn("lazy layers: list", slog.Any("err", err))
-		return
+	}
+	if len(layers) == 0 {
+		return // the common start: no image was pulled lazily
 	}
 	imgs, err := s.db.Images.List()
 	if err != nil {
@@ -207,13 +209,13 @@ func (s *Service) ReviveLazyLayers(ctx context.Context) {
 			}
 		}
 	}
-	for _, c := range layers {
+	for c, served := range layers {
 		if !used[c.String()] {
 			s.log.Info("lazy layer of a pull cut short removed", slog.String("layer", c.String()))
 			_ = s.snapshots.RemoveLayer(c)
 			continue
 		}
-		if s.snapshots.LazyMounted(c) {
+		if served {
 			continue
 		}
 		s.snapshots.UnmountLazy(c)

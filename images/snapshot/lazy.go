@@ -48,52 +48,64 @@ func (s *Snapshotter) LazyLayers() ([]digest.Digest, error) {
 	return out, nil
 }
 
-// LazyMounted reports whether layer c is served: its FUSE mount is in this
-// namespace's mount table and the berth-lazyfs that serves it runs. It
-// touches nothing on the mount, which a server that hangs would leave
-// hanging too.
-func (s *Snapshotter) LazyMounted(c digest.Digest) bool {
-	return s.lazyServerPid(c) > 0 && fuseMountedAt(s.LayerPath(c))
+// LazyServed lists the lazy layers and whether each is served: its FUSE
+// mount is in this namespace's mount table (read once for all) and the
+// berth-lazyfs that serves it runs. It touches nothing on the mounts, which
+// a server that hangs would leave hanging too.
+func (s *Snapshotter) LazyServed() (map[digest.Digest]bool, error) {
+	layers, err := s.LazyLayers()
+	if err != nil || len(layers) == 0 {
+		return nil, err
+	}
+	mounted := fuseMounts()
+	out := make(map[digest.Digest]bool, len(layers))
+	for _, c := range layers {
+		out[c] = mounted[s.LayerPath(c)] && s.lazyServerPid(c) > 0
+	}
+	return out, nil
 }
 
-// lazyServerPid is the pid of the berth-lazyfs serving layer c, or 0: a pid
-// left by a server that ended may be another process's now, so only one
-// whose command line names the layer's directory counts.
+// lazyServerPid is the pid of the berth-lazyfs serving layer c, or 0.
 func (s *Snapshotter) lazyServerPid(c digest.Digest) int {
 	b, err := os.ReadFile(filepath.Join(s.LazyDir(c), "pid"))
 	if err != nil {
 		return 0
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return 0
-	}
-	cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if !strings.Contains(string(cmd), s.LazyDir(c)) {
+	if err != nil || pid <= 1 || !s.serves(pid, c) {
 		return 0
 	}
 	return pid
 }
 
-// fuseMountedAt reports whether /proc/self/mountinfo has a berth-lazyfs
-// mount (fuse.berth) at path.
-func fuseMountedAt(path string) bool {
+// serves reports whether pid is a berth-lazyfs of layer c: a pid left by a
+// server that ended may be another process's now, so only one whose
+// command line names the layer's directory counts.
+func (s *Snapshotter) serves(pid int, c digest.Digest) bool {
+	cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.Contains(string(cmd), s.LazyDir(c))
+}
+
+// fuseMounts is the set of berth-lazyfs mount points (fuse.berth) in
+// /proc/self/mountinfo.
+func fuseMounts() map[string]bool {
+	out := map[string]bool{}
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return false
+		return out
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
 		for i := 6; i+1 < len(f); i++ {
 			if f[i] == "-" {
-				if f[i+1] == "fuse.berth" && mountinfo.Unescape(f[4]) == path {
-					return true
+				if f[i+1] == "fuse.berth" {
+					out[mountinfo.Unescape(f[4])] = true
 				}
 				break
 			}
 		}
 	}
-	return false
+	return out
 }
 
 // UnmountLazy detaches layer c's mount, if any, and stops its server.
@@ -106,14 +118,10 @@ func (s *Snapshotter) UnmountLazy(c digest.Digest) {
 	}
 	// Gone first, so that berthd does not take the end it asks for for a loss.
 	_ = os.Remove(filepath.Join(s.LazyDir(c), "pid"))
-	serving := func() bool {
-		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		return strings.Contains(string(cmd), s.LazyDir(c))
-	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	// It writes into the lazy directory until it ends: wait a little, so
 	// that the directory's removal does not race its last writes.
-	for i := 0; i < 200 && serving(); i++ {
+	for i := 0; i < 200 && s.serves(pid, c); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
